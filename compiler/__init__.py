@@ -1,0 +1,51 @@
+"""linepress: compile LINE message definitions into checked Infobip request bodies.
+
+    >>> from compiler import Compiler
+    >>> compiler = Compiler("examples/doc/01-text.yaml")
+    >>> compiler.compile().json()
+    b'{"from":"8F0792F86035A9F4290821F1EE6BC06A",...}'
+
+`compile_file` streams one `Result` per recipient; `compile_definition` and
+`check_definitions` are the CLI's `compile` and `check` as functions.
+"""
+
+from __future__ import annotations
+
+from compiler.definition import Definition, load_definition, parse_definition
+from compiler.errors import (
+    CompileFailed,
+    DataError,
+    DefinitionError,
+    LinepressError,
+    Location,
+    Problem,
+    UsageError,
+)
+from compiler.operations import CompileOptions, DataOptions, check_definitions, compile_definition
+from compiler.pipeline import Compiler, Result, compile_file
+from compiler.records import BadRecord, Record, open_records
+from compiler.report import ProblemLog
+
+__all__ = [
+    "BadRecord",
+    "CompileFailed",
+    "CompileOptions",
+    "Compiler",
+    "DataError",
+    "DataOptions",
+    "Definition",
+    "DefinitionError",
+    "LinepressError",
+    "Location",
+    "Problem",
+    "ProblemLog",
+    "Record",
+    "Result",
+    "UsageError",
+    "check_definitions",
+    "compile_definition",
+    "compile_file",
+    "load_definition",
+    "open_records",
+    "parse_definition",
+]

@@ -1,0 +1,163 @@
+"""Definition + recipients -> checked request bodies: the compile step as a library.
+
+`Compiler` is built once per definition. Building it proves everything that does
+not depend on recipients (YAML, keys, Jinja syntax, imports, and the schema
+verdict on the static part of the body); `compile_records` then renders and
+checks one recipient at a time, as a stream, stamping each problem with its row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from compiler.definition import Definition, FieldPath, load_definition
+from compiler.errors import DefinitionError, Location, Problem
+from compiler.records import BadRecord, Record, RecordSource, open_records
+from compiler.render import DYNAMIC, FAILED, Renderer
+from compiler.schema import NUMERIC_FIELDS
+from compiler.validate import BodyValidator, SchemaIssue, format_path
+
+_VALIDATOR: BodyValidator | None = None
+
+
+def body_validator() -> BodyValidator:
+    """The process-wide validator: building one compiles every schema once."""
+    global _VALIDATOR
+    if _VALIDATOR is None:
+        _VALIDATOR = BodyValidator()
+    return _VALIDATOR
+
+
+@dataclass(slots=True)
+class Result:
+    """One recipient's outcome: a checked body, or the problems that stopped it."""
+
+    #: Data record number counting from 1; None when compiled without data.
+    row: int | None
+    data_location: Location | None = None
+    fields: Mapping[str, Any] | None = None
+    body: dict[str, Any] | None = None
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.body is not None and not self.problems
+
+    def json(self) -> bytes:
+        """The body as compact JSON bytes, keys in definition order."""
+        return orjson.dumps(self.body)
+
+
+class Compiler:
+    """A definition made ready to compile recipients."""
+
+    def __init__(self, definition: Definition | str | Path) -> None:
+        if not isinstance(definition, Definition):
+            definition = load_definition(definition)
+        self.definition = definition
+        self.renderer = Renderer(definition, NUMERIC_FIELDS)
+        self.validator = body_validator()
+        problems = self.static_problems()
+        if problems:
+            raise DefinitionError(problems)
+
+    @property
+    def name(self) -> str:
+        return self.definition.name
+
+    @property
+    def is_static(self) -> bool:
+        """True when no value depends on the recipient."""
+        return not self.renderer.leaves and not self.renderer._fallbacks
+
+    def static_problems(self) -> list[Problem]:
+        """Schema problems of the body's static part, found without any data.
+
+        Values known only per recipient stand in as placeholders; what the schema
+        says about them (and anything inside them) waits for the recipients.
+        """
+        skeleton = self.renderer.skeleton()
+        dynamic = set(_paths_of(skeleton, DYNAMIC))
+        failed = set(_paths_of(skeleton, FAILED))
+        issues = [
+            issue
+            for issue in self.validator.issues(skeleton)
+            if not any(issue.path[: len(p)] == p for p in dynamic | failed)
+        ]
+        return [self._problem(issue) for issue in issues]
+
+    def compile(self, fields: Mapping[str, Any] | None = None) -> Result:
+        """One body from one set of fields (no data file: constants only)."""
+        return self._compile(fields or {}, None, None)
+
+    def compile_record(self, record: Record | BadRecord) -> Result:
+        if isinstance(record, BadRecord):
+            return Result(record.number, record.location, None, None, [record.problem])
+        return self._compile(record.fields, record.number, record.location)
+
+    def compile_records(self, records: Iterable[Record | BadRecord]) -> Iterator[Result]:
+        """Results in input order, one per record, streamed."""
+        for record in records:
+            yield self.compile_record(record)
+
+    def _compile(self, fields: Mapping[str, Any], row: int | None, where: Location | None) -> Result:
+        body, problems = self.renderer.render(fields)
+        if not problems:
+            problems = [self._problem(issue) for issue in self.validator.issues(body)]
+        if row is not None:
+            problems = [p.at_row(row, where) for p in problems]
+        if problems:
+            return Result(row, where, fields, None, problems)
+        return Result(row, where, fields, body, [])
+
+    def _problem(self, issue: SchemaIssue) -> Problem:
+        return Problem(
+            issue.message,
+            self.renderer.location(issue.path),
+            path=format_path(issue.path),
+            found=issue.found,
+            code=issue.code,
+        )
+
+
+def _paths_of(value: Any, marker: object, path: FieldPath = ()) -> Iterator[FieldPath]:
+    if value is marker:
+        yield path
+    elif isinstance(value, dict):
+        for key, child in value.items():
+            yield from _paths_of(child, marker, (*path, key))
+    elif isinstance(value, list):
+        for index, child in enumerate(value):
+            yield from _paths_of(child, marker, (*path, index))
+
+
+def compile_file(
+    definition: str | Path,
+    data: str | Path | None = None,
+    *,
+    data_format: str | None = None,
+    delimiter: str | None = None,
+) -> Iterator[Result]:
+    """Compile a definition file for every record of a data file (or once, without data).
+
+    Raises `DefinitionError` for problems of the definition itself and `DataError`
+    when the data cannot be read; per-recipient problems are in the results.
+    """
+    compiler = Compiler(definition)
+    if data is None:
+        yield compiler.compile()
+        return
+    with open_data(data, data_format, delimiter) as source:
+        yield from compiler.compile_records(source)
+
+
+def open_data(data: str | Path, data_format: str | None, delimiter: str | None) -> RecordSource:
+    kwargs: dict[str, Any] = {"format": data_format}
+    if delimiter is not None:
+        kwargs["delimiter"] = delimiter
+    return open_records(data, **kwargs)
