@@ -68,7 +68,13 @@ class Problem:
         parts = [head]
         if self.row is not None:
             where = f"row {self.row}"
-            if self.data_location is not None and self.data_location.line is not None:
+            # The data file's line helps where it differs from the row (a header,
+            # multi-line fields); a problem already placed in the data file has it.
+            if (
+                self.data_location is not None
+                and self.data_location.line is not None
+                and self.data_location != self.location
+            ):
                 where += f" ({self.data_location})"
             parts.append(where)
         if self.path:

@@ -133,9 +133,14 @@ def check_definitions(
 
 
 def summary_line(log: ProblemLog, verb: str) -> str:
-    """One closing line: how many recipients, how many failed."""
-    if log.rows == 0:
-        return f"linepress: {verb} failed" if not log.ok else ""
+    """One closing line saying how the run went, or nothing when all is well."""
     if log.ok:
         return ""
-    return f"linepress: {log.failed_rows} of {log.rows} recipients failed ({log.errors} problems)"
+    problems = _plural(log.errors, "problem")
+    if log.failed_rows:
+        return f"linepress: {log.failed_rows} of {_plural(log.rows, 'recipient')} failed ({problems})"
+    return f"linepress: {verb} failed ({problems})"
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"

@@ -27,7 +27,7 @@ from jinja2.exceptions import UndefinedError
 from jinja2.runtime import Undefined
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from compiler.definition import Definition, FieldPath, Leaf
+from compiler.definition import BODY_KEYS, Definition, FieldPath, Leaf
 from compiler.errors import DefinitionError, Location, Problem, describe, type_name
 from compiler.resources import resource_dir
 
@@ -176,9 +176,11 @@ class Renderer:
         return _static(value)
 
     def _with_fallbacks(self, built: list[tuple[str, Builder]]) -> list[tuple[str, Builder]]:
-        """The body's own keys in file order, after any `from`/`to` it leaves out."""
-        missing = [(key, self._fallback_builder(key, default)) for key, default in self._fallbacks.items()]
-        return missing + built
+        """The body's keys in the API's order (`from`, `to`, `message`), fallbacks included."""
+        by_key = dict(built)
+        for key, default in self._fallbacks.items():
+            by_key[key] = self._fallback_builder(key, default)
+        return [(key, by_key[key]) for key in BODY_KEYS if key in by_key]
 
     def _fallback_builder(self, key: str, default: Any) -> Builder:
         location = self._locations.get((key,), Location(self.definition.name, 1, 1))

@@ -18,14 +18,40 @@ from compiler.errors import Problem
 DEFAULT_LIMIT = 100
 
 
+#: Rows listed for a problem that repeats across recipients.
+SAMPLE_ROWS = 5
+
+
+@dataclass(slots=True)
+class Repeated:
+    """One distinct problem and the recipients it happened for."""
+
+    problem: Problem
+    count: int = 1
+    rows: list[int] = field(default_factory=list)
+
+    def also(self) -> str:
+        """`(also in 3 more rows: 4, 9, 12)`, or nothing for a one-off."""
+        if self.count == 1:
+            return ""
+        more = self.count - 1
+        listed = ", ".join(map(str, self.rows[1:]))
+        tail = ", …" if more > len(self.rows) - 1 else ""
+        return f"  (also in {more} more row{'s' if more > 1 else ''}: {listed}{tail})"
+
+
 @dataclass(slots=True)
 class ProblemLog:
-    """Problems of one run: the first `limit` kept, all counted."""
+    """Problems of one run, grouped: the same mistake in a million rows is one entry.
+
+    Up to `limit` distinct problems are kept (0: no limit); the rest are counted.
+    """
 
     limit: int = DEFAULT_LIMIT
-    kept: list[Problem] = field(default_factory=list)
+    groups: dict[tuple[object, ...], Repeated] = field(default_factory=dict)
     errors: int = 0
     warnings: int = 0
+    dropped: int = 0
     failed_rows: int = 0
     rows: int = 0
 
@@ -35,12 +61,20 @@ class ProblemLog:
                 self.errors += 1
             else:
                 self.warnings += 1
-            if not self.limit or len(self.kept) < self.limit:
-                self.kept.append(problem)
+            key = (problem.location, problem.path, problem.message, problem.found, problem.severity)
+            group = self.groups.get(key)
+            if group is not None:
+                group.count += 1
+                if problem.row is not None and len(group.rows) < SAMPLE_ROWS:
+                    group.rows.append(problem.row)
+            elif not self.limit or len(self.groups) < self.limit:
+                self.groups[key] = Repeated(problem, rows=[problem.row] if problem.row is not None else [])
+            else:
+                self.dropped += 1
 
     @property
-    def dropped(self) -> int:
-        return self.errors + self.warnings - len(self.kept)
+    def kept(self) -> list[Problem]:
+        return [group.problem for group in self.groups.values()]
 
     @property
     def ok(self) -> bool:
@@ -51,10 +85,10 @@ Reporter = Callable[[ProblemLog, IO[str], str], None]
 
 
 def text_reporter(log: ProblemLog, out: IO[str], summary: str) -> None:
-    for problem in log.kept:
-        print(problem.format(), file=out)
+    for group in log.groups.values():
+        print(group.problem.format() + group.also(), file=out)
     if log.dropped:
-        print(f"… and {log.dropped} more (showing the first {log.limit}; see --max-errors)", file=out)
+        print(f"… and {log.dropped} more (showing {log.limit} distinct problems; see --max-errors)", file=out)
     if summary:
         print(summary, file=out)
 
@@ -68,14 +102,17 @@ def json_reporter(log: ProblemLog, out: IO[str], summary: str) -> None:
         "rows": log.rows,
         "not_shown": log.dropped,
         "summary": summary,
-        "problems": [problem_dict(p) for p in log.kept],
+        "problems": [
+            {**problem_dict(g.problem), "count": g.count, "rows": g.rows} for g in log.groups.values()
+        ],
     }
     out.write(json.dumps(document, ensure_ascii=False, indent=2) + "\n")
 
 
 def github_reporter(log: ProblemLog, out: IO[str], summary: str) -> None:
     """GitHub Actions workflow commands: each problem shows inline in a pull request."""
-    for problem in log.kept:
+    for group in log.groups.values():
+        problem = group.problem
         properties = []
         if problem.location is not None:
             properties.append(f"file={_property(problem.location.file)}")
@@ -85,7 +122,7 @@ def github_reporter(log: ProblemLog, out: IO[str], summary: str) -> None:
                 properties.append(f"col={problem.location.column}")
         properties.append("title=" + _property(f"linepress {problem.code}"))
         kind = "error" if problem.severity == "error" else "warning"
-        message = problem.format()
+        message = problem.format() + group.also()
         print(f"::{kind} {','.join(properties)}::{_data(message)}", file=out)
     if log.dropped:
         print(f"::notice::{_data(f'{log.dropped} more problems not shown')}", file=out)

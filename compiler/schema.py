@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 import difflib
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from functools import cache
 from types import MappingProxyType
 from typing import Any, Literal
@@ -18,9 +18,9 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 from compiler.resources import resource_dir
-from compiler.schemagen import numeric_fields
 
 Json = dict[str, Any]
+Numeric = Literal["integer", "number"]
 
 #: Short names that are not a file's last path part.
 ALIASES: Mapping[str, str] = MappingProxyType(
@@ -59,7 +59,8 @@ def resolve_name(name: str) -> str:
     tails = [n for n in names if n.rsplit("/", 1)[-1] == key]
     if len(tails) == 1:
         return tails[0]
-    close = difflib.get_close_matches(key, [*names, *ALIASES], n=3)
+    choices = {*names, *ALIASES, *(n.rsplit("/", 1)[-1] for n in names)}
+    close = difflib.get_close_matches(key, sorted(choices), n=3)
     hint = f" (did you mean {', '.join(map(repr, close))}?)" if close else ""
     raise KeyError(f"no schema named {name!r}{hint}")
 
@@ -83,8 +84,64 @@ def registry() -> Registry[Any]:
     return Registry().with_resources(resources).crawl()
 
 
+def iter_properties(schema: Any) -> Iterator[tuple[str, Json]]:
+    """Every (name, subschema) under any `properties` keyword, at any depth."""
+    if isinstance(schema, dict):
+        for key, value in schema.items():
+            if key == "properties" and isinstance(value, dict):
+                for name, sub in value.items():
+                    if isinstance(sub, dict):
+                        yield name, sub
+            yield from iter_properties(value)
+    elif isinstance(schema, list):
+        for value in schema:
+            yield from iter_properties(value)
+
+
+def numeric_fields(schemas: Iterable[Json]) -> dict[str, Numeric]:
+    """Property names that are numeric anywhere, with their one numeric type.
+
+    Raises ValueError when a name is numeric in one place and anything else in
+    another: the compiler turns rendered text into numbers by property name, so
+    a name must mean the same thing everywhere.
+    """
+    seen: dict[str, set[str]] = {}
+    for schema in schemas:
+        for name, sub in iter_properties(schema):
+            kind = sub.get("type")
+            if isinstance(kind, str):
+                seen.setdefault(name, set()).add(kind)
+    found: dict[str, Numeric] = {}
+    for name, kinds in sorted(seen.items()):
+        if kinds & {"integer", "number"}:
+            if len(kinds) > 1:
+                raise ValueError(f"property {name!r} has types {sorted(kinds)} in the schemas")
+            found[name] = "integer" if "integer" in kinds else "number"
+    return found
+
+
+class _NumericFields(Mapping[str, Numeric]):
+    """Read from the files on first use, so importing this module does no I/O."""
+
+    @staticmethod
+    @cache
+    def _data() -> Mapping[str, Numeric]:
+        return MappingProxyType(numeric_fields(_all().values()))
+
+    def __getitem__(self, name: str) -> Numeric:
+        return self._data()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data())
+
+    def __len__(self) -> int:
+        return len(self._data())
+
+    def __repr__(self) -> str:
+        return f"NUMERIC_FIELDS({dict(self._data())!r})"
+
+
 #: Property names that are numeric anywhere in the schemas (and numeric everywhere:
-#: `schemagen.numeric_fields` refuses a name that is a number here and text there).
-NUMERIC_FIELDS: Mapping[str, Literal["integer", "number"]] = MappingProxyType(
-    numeric_fields(_all().values())
-)
+#: `numeric_fields` refuses a name that is a number here and text there), e.g.
+#: {"duration": "integer", "latitude": "number", ...}.
+NUMERIC_FIELDS: Mapping[str, Numeric] = _NumericFields()

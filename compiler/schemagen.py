@@ -19,15 +19,15 @@ import json
 import posixpath
 import re
 import sys
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from compiler import overrides
 from compiler.resources import resource_dir
+from compiler.schema import numeric_fields
 
 Json = dict[str, Any]
-Numeric = Literal["integer", "number"]
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 BASE_ID = "https://linepress.dev/schemas/"
@@ -87,7 +87,6 @@ DOC_TYPES: dict[str, Json] = {
     "area[]": {"type": "array"},
 }
 _CONST = re.compile(r"""Constant value - ["']([A-Z_]+)["']""")
-_NUMERIC: frozenset[str] = frozenset({"integer", "number"})
 
 
 class SchemaGenError(Exception):
@@ -180,6 +179,10 @@ def build_kind(kind: str, title: str, derived: Json) -> Json:
             if layer is overrides.DOC_FIXES:
                 # A fix replaces the derived property; it brings its own description.
                 properties[name] = copy.deepcopy(fragment)
+            elif layer is overrides.LINKS:
+                # The linked schema says what the value is; keep the page's words only.
+                described = {"description": properties[name]["description"]}
+                properties[name] = merge(described, fragment)
             else:
                 properties[name] = merge(properties[name], fragment)
     required = overrides.REQUIRED.get(kind, [])
@@ -246,47 +249,11 @@ def generate() -> dict[str, Json]:
     for name, (title, description, spec) in DISPATCHERS.items():
         members = [k for k in kinds if k.startswith(spec)] if isinstance(spec, str) else spec
         kinds[name] = build_dispatcher(name, title, description, members, kinds)
-    numeric_fields(kinds.values())  # raises when a name is numeric here and text there
+    try:
+        numeric_fields(kinds.values())
+    except ValueError as err:  # a name numeric in one schema and text in another
+        raise SchemaGenError(str(err)) from err
     return {f"{name}.json": kinds[name] for name in sorted(kinds)}
-
-
-# --- consistency ---------------------------------------------------------------------
-
-
-def iter_properties(schema: Any) -> Iterator[tuple[str, Json]]:
-    """Every (name, subschema) under any `properties` keyword, at any depth."""
-    if isinstance(schema, dict):
-        for key, value in schema.items():
-            if key == "properties" and isinstance(value, dict):
-                for name, sub in value.items():
-                    if isinstance(sub, dict):
-                        yield name, sub
-            yield from iter_properties(value)
-    elif isinstance(schema, list):
-        for value in schema:
-            yield from iter_properties(value)
-
-
-def numeric_fields(schemas: Iterable[Json]) -> dict[str, Numeric]:
-    """Property names that are numeric anywhere, with their one numeric type.
-
-    Raises when a name is numeric in one place and something else in another:
-    the compiler coerces rendered text to numbers by property name, so a name
-    must mean the same thing everywhere.
-    """
-    seen: dict[str, set[str]] = {}
-    for schema in schemas:
-        for name, sub in iter_properties(schema):
-            kind = sub.get("type")
-            if isinstance(kind, str):
-                seen.setdefault(name, set()).add(kind)
-    found: dict[str, Numeric] = {}
-    for name, kinds in sorted(seen.items()):
-        if kinds & _NUMERIC:
-            if len(kinds) > 1:
-                raise SchemaGenError(f"property {name!r} has types {sorted(kinds)} in the schemas")
-            found[name] = "integer" if "integer" in kinds else "number"
-    return found
 
 
 # --- files ---------------------------------------------------------------------------

@@ -27,9 +27,11 @@ import regex
 from jsonschema import Draft202012Validator, ValidationError
 from jsonschema.protocols import Validator
 from jsonschema.validators import extend
+from referencing import Registry
+from referencing.jsonschema import DRAFT202012
 
-from compiler.errors import Problem, describe, type_name
-from compiler.schema import cached_schema, registry
+from compiler.errors import Problem, describe
+from compiler.schema import cached_schema, resolve_name, schema_names
 
 Path = tuple[str | int, ...]
 
@@ -160,7 +162,9 @@ def _same_action_count(columns: Sequence[tuple[int, dict[str, Any]]]) -> Iterato
             return
 
 
-def _all_or_none(columns: Sequence[tuple[int, dict[str, Any]]], key: str, what: str) -> Iterator[Any]:
+def _all_or_none(
+    columns: Sequence[tuple[int, dict[str, Any]]], key: str, what: str
+) -> Iterator[Any]:
     having = [i for i, c in columns if key in c]
     lacking = [i for i, c in columns if key not in c]
     if having and lacking:
@@ -175,7 +179,9 @@ def _n(count: int, noun: str) -> str:
     return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
-def _required(validator: Validator, required: list[str], instance: Any, schema: Any) -> Iterator[Any]:
+def _required(
+    validator: Validator, required: list[str], instance: Any, schema: Any
+) -> Iterator[Any]:
     if not isinstance(instance, dict):
         return
     for name in required:
@@ -278,16 +284,14 @@ def _found(error: ValidationError) -> str | None:
         return str(utf16_length(instance))
     if keyword == "x-maxGraphemes":
         return str(grapheme_length(instance))
-    if keyword == "type":
-        return f"{describe(instance)}, {type_name(instance)}" if isinstance(instance, str) else (
-            describe(instance)
-        )
     return describe(instance)
 
 
 def _code(error: ValidationError) -> str:
     keyword = error.validator
-    if keyword in _LIMIT_KEYWORDS or (keyword == "const" and not isinstance(error.validator_value, str)):
+    if keyword in _LIMIT_KEYWORDS or (
+        keyword == "const" and not isinstance(error.validator_value, str)
+    ):
         return "line-limit"
     return "schema"
 
@@ -295,12 +299,33 @@ def _code(error: ValidationError) -> str:
 # --- the validator -----------------------------------------------------------------
 
 
+def _undialected(name: str) -> dict[str, Any]:
+    """The schema without `$schema`, so jsonschema keeps our validator class.
+
+    jsonschema picks the class for each subschema from its `$schema`
+    (`validator_for`); every file says 2020-12, which would switch `$ref`'d files
+    back to the plain Draft202012Validator and silently drop our keywords.
+    Registering our class for 2020-12 instead would change it process-wide.
+    """
+    return {k: v for k, v in cached_schema(name).items() if k != "$schema"}
+
+
+@cache
+def _registry() -> Registry[Any]:
+    schemas = [_undialected(name) for name in schema_names()]
+    return (
+        Registry()
+        .with_resources((s["$id"], DRAFT202012.create_resource(s)) for s in schemas)
+        .crawl()
+    )
+
+
 class BodyValidator:
     """Validates bodies against one schema ("request" by default); build it once."""
 
     def __init__(self, schema: str = "request") -> None:
-        self.schema_name = schema
-        self._validator = LinepressValidator(cached_schema(schema), registry=registry())
+        self.schema_name = resolve_name(schema)
+        self._validator = LinepressValidator(_undialected(self.schema_name), registry=_registry())
 
     def is_valid(self, body: object) -> bool:
         return bool(self._validator.is_valid(body))

@@ -28,7 +28,7 @@ def test_a_definition_without_expressions_renders_to_itself() -> None:
     text = "to: U1\nfrom: APP\nmessage: {type: AUDIO, url: 'https://a/b.m4a', duration: 240000}\n"
     body, problems = render(text, {})
     assert problems == []
-    assert list(body) == ["to", "from", "message"]  # the file's order
+    assert list(body) == ["from", "to", "message"]  # the API's order, whatever the file's
     assert body == {"from": "APP", "to": "U1", "message": {"type": "AUDIO", "url": "https://a/b.m4a", "duration": 240000}}
 
 
