@@ -30,9 +30,22 @@ _DATA_FORMATS = click.Choice(["csv", "json", "jsonl"])
 def _data_options(command: Callable[..., Any]) -> Callable[..., Any]:
     for option in reversed(
         [
-            click.option("--data", "data", metavar="FILE|-", help="Recipients: CSV, JSON array or JSONL; - for stdin."),
-            click.option("--data-format", type=_DATA_FORMATS, help="Format of --data (default: from the file name)."),
-            click.option("--delimiter", metavar="CHAR", help="CSV field delimiter (default , and tab for .tsv)."),
+            click.option(
+                "--data",
+                "data",
+                metavar="FILE|-",
+                help="Recipients: CSV, JSON array or JSONL; - for stdin.",
+            ),
+            click.option(
+                "--data-format",
+                type=_DATA_FORMATS,
+                help="Format of --data (default: from the file name).",
+            ),
+            click.option(
+                "--delimiter",
+                metavar="CHAR",
+                help="CSV field delimiter (default , and tab for .tsv).",
+            ),
         ]
     ):
         command = option(command)
@@ -77,7 +90,9 @@ def main() -> None:
 @main.command("compile")
 @click.argument("definition", type=click.Path(dir_okay=False))
 @_data_options
-@click.option("--out", "-o", metavar="FILE|-", default="-", show_default=True, help="Where the bodies go.")
+@click.option(
+    "--out", "-o", metavar="FILE|-", default="-", show_default=True, help="Where the bodies go."
+)
 @click.option(
     "--format",
     "out_format",
@@ -86,8 +101,12 @@ def main() -> None:
     show_default=True,
     help="jsonl: one body per line; json: one array.",
 )
-@click.option("--keep-going", is_flag=True, help="Write the recipients that compiled even if others failed.")
-@click.option("--rejects", metavar="FILE", help="Write failed recipients, with their reasons, as JSONL.")
+@click.option(
+    "--keep-going", is_flag=True, help="Write the recipients that compiled even if others failed."
+)
+@click.option(
+    "--rejects", metavar="FILE", help="Write failed recipients, with their reasons, as JSONL."
+)
 @_report_options
 def compile_command(
     definition: str,
@@ -148,7 +167,9 @@ def check_command(
       linepress check campaigns/*.yaml
       linepress check welcome.yaml --data users.csv --error-format github
     """
-    log = check_definitions(definitions, DataOptions(data, data_format, _delimiter(delimiter)), max_errors)
+    log = check_definitions(
+        definitions, DataOptions(data, data_format, _delimiter(delimiter)), max_errors
+    )
     _finish(log, error_format, "check")
 
 
@@ -182,7 +203,9 @@ def _delimiter(value: str | None) -> str | None:
     if value in ("\\t", "tab", "TAB"):
         return "\t"
     if len(value) != 1:
-        raise click.BadParameter(f"must be one character (found {value!r})", param_hint="--delimiter")
+        raise click.BadParameter(
+            f"must be one character (found {value!r})", param_hint="--delimiter"
+        )
     return value
 
 

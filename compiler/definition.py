@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.constructor import RoundTripConstructor
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.scalarstring import FoldedScalarString, LiteralScalarString
@@ -110,10 +111,17 @@ def load_definition(path: str | Path) -> Definition:
     except UnicodeDecodeError as exc:
         line = text_line_of_offset(path.read_bytes(), exc.start)
         raise DefinitionError(
-            Problem("is not UTF-8 text", Location(name, line, None), found=f"byte {exc.object[exc.start]:#04x}", code="encoding")
+            Problem(
+                "is not UTF-8 text",
+                Location(name, line, None),
+                found=f"byte {exc.object[exc.start]:#04x}",
+                code="encoding",
+            )
         ) from None
     except OSError as exc:
-        raise DefinitionError(Problem(f"cannot read: {exc.strerror}", Location(name), code="file")) from None
+        raise DefinitionError(
+            Problem(f"cannot read: {exc.strerror}", Location(name), code="file")
+        ) from None
     return parse_definition(text, name)
 
 
@@ -128,21 +136,33 @@ def parse_definition(text: str, name: str = "<definition>") -> Definition:
     except MarkedYAMLError as exc:
         raise DefinitionError(_yaml_problem(exc, name)) from None
     except YAMLError as exc:  # unmarked errors are rare; still no traceback
-        raise DefinitionError(Problem(f"invalid YAML: {exc}", Location(name), code="yaml-syntax")) from None
+        raise DefinitionError(
+            Problem(f"invalid YAML: {exc}", Location(name), code="yaml-syntax")
+        ) from None
     documents = [d for d in documents if d is not None]
     if not documents:
         raise DefinitionError(
-            Problem("is empty: expected a mapping with `message:`", Location(name, 1, 1), code="shape")
+            Problem(
+                "is empty: expected a mapping with `message:`", Location(name, 1, 1), code="shape"
+            )
         )
     if len(documents) > 1:
         raise DefinitionError(
-            Problem("holds several YAML documents; a definition is one", Location(name, 1, 1), code="shape")
+            Problem(
+                "holds several YAML documents; a definition is one",
+                Location(name, 1, 1),
+                code="shape",
+            )
         )
     root = documents[0]
     if not isinstance(root, Mapping):
         raise DefinitionError(
-            Problem("expected a mapping with `message:` at the top", Location(name, 1, 1),
-                    found=type_name(_plain(root, name, (), {}, {})), code="shape")
+            Problem(
+                "expected a mapping with `message:` at the top",
+                Location(name, 1, 1),
+                found=type_name(_plain(root, name, (), {}, {})),
+                code="shape",
+            )
         )
     values: dict[FieldPath, Leaf] = {}
     keys: dict[FieldPath, Location] = {}
@@ -153,13 +173,17 @@ def parse_definition(text: str, name: str = "<definition>") -> Definition:
 
 def _yaml_problem(exc: MarkedYAMLError, name: str) -> Problem:
     mark = exc.problem_mark or exc.context_mark
-    message = exc.problem or "invalid YAML"
-    if exc.context and exc.problem:
-        message = f"{exc.problem} ({exc.context})" if "found duplicate key" not in exc.problem else exc.problem
-    if "found duplicate key" in (exc.problem or ""):
-        message = "duplicate key " + (exc.problem.split('"')[1] if '"' in exc.problem else "")
+    problem = (exc.problem or "invalid YAML").strip()
+    if problem.startswith("found duplicate key"):
+        # ruamel: 'found duplicate key "text" with value "Bye" (original value: "Hello")'
+        key = problem.split('"')[1] if '"' in problem else ""
+        message = f"duplicate key `{key}`; a key may appear once in a mapping"
+    elif exc.context:
+        message = f"{problem} ({exc.context})"
+    else:
+        message = problem
     location = Location(name, mark.line + 1, mark.column + 1) if mark else Location(name)
-    return Problem(f"invalid YAML: {message.strip()}", location, code="yaml-syntax")
+    return Problem(f"invalid YAML: {message}", location, code="yaml-syntax")
 
 
 def _plain(
@@ -170,7 +194,7 @@ def _plain(
     keys: dict[FieldPath, Location],
 ) -> Any:
     """Copy a round-trip node into plain Python values, recording positions."""
-    if isinstance(node, Mapping):
+    if isinstance(node, CommentedMap):
         result: dict[str, Any] = {}
         for key, child in node.items():
             key_path = (*path, _key_text(key))
@@ -183,7 +207,7 @@ def _plain(
             )
             result[_key_text(key)] = _plain(child, name, key_path, values, keys)
         return result
-    if isinstance(node, list):
+    if isinstance(node, CommentedSeq):
         items = []
         for index, child in enumerate(node):
             item_path = (*path, index)
@@ -202,7 +226,9 @@ def _plain(
         return float(node)
     if isinstance(node, str):
         return str(node)
-    if isinstance(node, datetime.date | datetime.datetime):  # pragma: no cover - constructor keeps text
+    if isinstance(
+        node, datetime.date | datetime.datetime
+    ):  # pragma: no cover - constructor keeps text
         return node.isoformat()
     return str(node)
 
@@ -233,21 +259,33 @@ def _split(
     defaults = _mapping(tree, "defaults", values, problems)
     for key in defaults:
         if key not in DEFAULT_KEYS:
-            problems.append(unknown_key(key, DEFAULT_KEYS, keys[("defaults", key)], f"defaults.{key}"))
+            problems.append(
+                unknown_key(key, DEFAULT_KEYS, keys[("defaults", key)], f"defaults.{key}")
+            )
     imports = _mapping(tree, "imports", values, problems)
     for alias, target in imports.items():
         if not alias.isidentifier():
             problems.append(
-                Problem("an import alias must be a name usable in templates", keys[("imports", alias)],
-                        path=f"imports.{alias}", found=repr(alias), code="type")
+                Problem(
+                    "an import alias must be a name usable in templates",
+                    keys[("imports", alias)],
+                    path=f"imports.{alias}",
+                    found=repr(alias),
+                    code="type",
+                )
             )
         if not isinstance(target, str):
             problems.append(_expected("a template file path", ("imports", alias), target, values))
     for var in vars_:
         if not var.isidentifier():
             problems.append(
-                Problem("a constant's name must be usable in templates (letters, digits, _)",
-                        keys[("vars", var)], path=f"vars.{var}", found=repr(var), code="type")
+                Problem(
+                    "a constant's name must be usable in templates (letters, digits, _)",
+                    keys[("vars", var)],
+                    path=f"vars.{var}",
+                    found=repr(var),
+                    code="type",
+                )
             )
     if problems:
         raise DefinitionError(problems)

@@ -109,7 +109,9 @@ def _drain(
 
 
 def check_definitions(
-    definitions: Sequence[str | Path], data: DataOptions = DataOptions(), max_errors: int = DEFAULT_LIMIT
+    definitions: Sequence[str | Path],
+    data: DataOptions = DataOptions(),
+    max_errors: int = DEFAULT_LIMIT,
 ) -> ProblemLog:
     """Validate definitions without writing anything.
 
@@ -138,7 +140,9 @@ def summary_line(log: ProblemLog, verb: str) -> str:
         return ""
     problems = _plural(log.errors, "problem")
     if log.failed_rows:
-        return f"linepress: {log.failed_rows} of {_plural(log.rows, 'recipient')} failed ({problems})"
+        return (
+            f"linepress: {log.failed_rows} of {_plural(log.rows, 'recipient')} failed ({problems})"
+        )
     return f"linepress: {verb} failed ({problems})"
 
 

@@ -31,7 +31,8 @@ class AtomicOutput:
         self._stdout = target is None or str(target) == "-"
         if self._stdout:
             # Spooled to disk, not memory: a million bodies must not sit in RAM.
-            self._file: IO[bytes] = tempfile.TemporaryFile(buffering=_BUFFER)
+            # (Closed by commit/abort, hence no `with`.)
+            self._file: IO[bytes] = tempfile.TemporaryFile(buffering=_BUFFER)  # noqa: SIM115
             self._path: Path | None = None
             self._temp: str | None = None
         else:

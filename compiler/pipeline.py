@@ -105,7 +105,9 @@ class Compiler:
         for record in records:
             yield self.compile_record(record)
 
-    def _compile(self, fields: Mapping[str, Any], row: int | None, where: Location | None) -> Result:
+    def _compile(
+        self, fields: Mapping[str, Any], row: int | None, where: Location | None
+    ) -> Result:
         body, problems = self.renderer.render(fields)
         if not problems:
             problems = [self._problem(issue) for issue in self.validator.issues(body)]

@@ -126,17 +126,29 @@ class Renderer:
             except TemplateNotFound:
                 searched = ", ".join(self.env.loader.searchpath)  # type: ignore[union-attr]
                 problems.append(
-                    Problem(f"template file not found (searched {searched})", where,
-                            path=f"imports.{alias}", found=repr(target), code="import")
+                    Problem(
+                        f"template file not found (searched {searched})",
+                        where,
+                        path=f"imports.{alias}",
+                        found=repr(target),
+                        code="import",
+                    )
                 )
             except JinjaSyntaxError as exc:
                 problems.append(
-                    Problem(f"Jinja syntax error: {exc.message}",
-                            Location(exc.filename or target, exc.lineno, None),
-                            path=f"imports.{alias}", code="jinja-syntax")
+                    Problem(
+                        f"Jinja syntax error: {exc.message}",
+                        Location(exc.filename or target, exc.lineno, None),
+                        path=f"imports.{alias}",
+                        code="jinja-syntax",
+                    )
                 )
             except TemplateError as exc:
-                problems.append(Problem(f"template failed: {exc}", where, path=f"imports.{alias}", code="render"))
+                problems.append(
+                    Problem(
+                        f"template failed: {exc}", where, path=f"imports.{alias}", code="render"
+                    )
+                )
 
     def _fallback(self, key: str, problems: Problems) -> Any:
         """`from`/`to` left out of the body: the record's column, then `defaults`."""
@@ -151,7 +163,9 @@ class Renderer:
     def _compile(self, value: Any, path: FieldPath, problems: Problems) -> Builder:
         """A function that builds `value` for one recipient."""
         if isinstance(value, dict):
-            built = [(key, self._compile(child, (*path, key), problems)) for key, child in value.items()]
+            built = [
+                (key, self._compile(child, (*path, key), problems)) for key, child in value.items()
+            ]
             if path == ():
                 built = self._with_fallbacks(built)
             if all(getattr(b, "static", False) for _, b in built):
@@ -197,15 +211,21 @@ class Renderer:
             if default is not None:
                 return default
             problems.append(
-                Problem(f"no `{key}` for this recipient: add `{key}:` to the definition, "
-                        f"a `{key}` column to the data, or `defaults.{key}`",
-                        location, path=key, code="required")
+                Problem(
+                    f"no `{key}` for this recipient: add `{key}:` to the definition, "
+                    f"a `{key}` column to the data, or `defaults.{key}`",
+                    location,
+                    path=key,
+                    code="required",
+                )
             )
             return FAILED
 
         return build
 
-    def _leaf(self, source: str, path: FieldPath, problems: Problems, leaf: Leaf | None) -> LeafRenderer | None:
+    def _leaf(
+        self, source: str, path: FieldPath, problems: Problems, leaf: Leaf | None
+    ) -> LeafRenderer | None:
         location = leaf.location if leaf else Location(self.definition.name, 1, 1)
         try:
             tree = self.env.parse(source)
@@ -220,8 +240,7 @@ class Renderer:
         elif isinstance(expression, str):
             run = _lookup(expression)
         else:
-            compiled = self.env.compile_expression(expression[0], undefined_to_none=False)
-            run = lambda ctx, compiled=compiled: compiled(**ctx)  # noqa: E731
+            run = _expression(self.env.compile_expression(expression[0], undefined_to_none=False))
         return LeafRenderer(path, location, source, run, numeric)
 
     def _leaf_builder(self, leaf: LeafRenderer) -> Builder:
@@ -274,18 +293,32 @@ class Renderer:
             problems.append(self._undefined_problem(exc, leaf, ctx))
         except _NotANumber as exc:
             problems.append(
-                Problem(f"expected {'a whole number' if leaf.numeric == 'integer' else 'a number'}",
-                        leaf.location, path=_dotted(leaf.path), found=describe(exc.text), code="type")
+                Problem(
+                    f"expected {'a whole number' if leaf.numeric == 'integer' else 'a number'}",
+                    leaf.location,
+                    path=_dotted(leaf.path),
+                    found=describe(exc.text),
+                    code="type",
+                )
             )
         except _NotJson as exc:
             problems.append(
-                Problem("the template produced a value JSON cannot hold", leaf.location,
-                        path=_dotted(leaf.path), found=exc.what, code="type")
+                Problem(
+                    "the template produced a value JSON cannot hold",
+                    leaf.location,
+                    path=_dotted(leaf.path),
+                    found=exc.what,
+                    code="type",
+                )
             )
-        except Exception as exc:  # noqa: BLE001 - the author's template code failed; report, never crash
+        except Exception as exc:
             problems.append(
-                Problem(f"template failed: {_exception_text(exc)}", leaf.location,
-                        path=_dotted(leaf.path), code="render")
+                Problem(
+                    f"template failed: {_exception_text(exc)}",
+                    leaf.location,
+                    path=_dotted(leaf.path),
+                    code="render",
+                )
             )
         return FAILED
 
@@ -294,7 +327,12 @@ class Renderer:
         row = ctx.get(ROW) or {}
         available = [name for name in (*self.constants, *row) if name != ROW]
         if match is None:
-            return Problem(f"undefined value: {exc.message}", leaf.location, path=_dotted(leaf.path), code="undefined")
+            return Problem(
+                f"undefined value: {exc.message}",
+                leaf.location,
+                path=_dotted(leaf.path),
+                code="undefined",
+            )
         name = match.group(1)
         close = difflib.get_close_matches(name, available, n=1)
         hint = f"; did you mean `{close[0]}`?" if close else ""
@@ -336,6 +374,13 @@ def _lookup(name: str) -> Callable[[Context], Any]:
     return run
 
 
+def _expression(compiled: Callable[..., Any]) -> Callable[[Context], Any]:
+    def run(ctx: Context) -> Any:
+        return compiled(**ctx)
+
+    return run
+
+
 def _has_markers(text: str) -> bool:
     return any(marker in text for marker in _MARKERS)
 
@@ -357,7 +402,9 @@ def _single_expression(tree: nodes.Template, source: str) -> str | tuple[str] | 
     return (inner,)
 
 
-def _syntax_problem(exc: JinjaSyntaxError, leaf: Leaf | None, location: Location, path: FieldPath) -> Problem:
+def _syntax_problem(
+    exc: JinjaSyntaxError, leaf: Leaf | None, location: Location, path: FieldPath
+) -> Problem:
     # Jinja counts lines inside the string; the file position is the leaf's
     # start plus that offset (a block scalar's text starts on the next line).
     line = location.line

@@ -68,7 +68,9 @@ class ProblemLog:
                 if problem.row is not None and len(group.rows) < SAMPLE_ROWS:
                     group.rows.append(problem.row)
             elif not self.limit or len(self.groups) < self.limit:
-                self.groups[key] = Repeated(problem, rows=[problem.row] if problem.row is not None else [])
+                self.groups[key] = Repeated(
+                    problem, rows=[problem.row] if problem.row is not None else []
+                )
             else:
                 self.dropped += 1
 
@@ -88,7 +90,10 @@ def text_reporter(log: ProblemLog, out: IO[str], summary: str) -> None:
     for group in log.groups.values():
         print(group.problem.format() + group.also(), file=out)
     if log.dropped:
-        print(f"… and {log.dropped} more (showing {log.limit} distinct problems; see --max-errors)", file=out)
+        print(
+            f"… and {log.dropped} more (showing {log.limit} distinct problems; see --max-errors)",
+            file=out,
+        )
     if summary:
         print(summary, file=out)
 
@@ -103,7 +108,8 @@ def json_reporter(log: ProblemLog, out: IO[str], summary: str) -> None:
         "not_shown": log.dropped,
         "summary": summary,
         "problems": [
-            {**problem_dict(g.problem), "count": g.count, "rows": g.rows} for g in log.groups.values()
+            {**problem_dict(g.problem), "count": g.count, "rows": g.rows}
+            for g in log.groups.values()
         ],
     }
     out.write(json.dumps(document, ensure_ascii=False, indent=2) + "\n")

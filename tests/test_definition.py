@@ -50,7 +50,15 @@ def test_scalars_become_plain_python_values() -> None:
         "message: {a: 1, b: 2.5, c: yes, d: 2024-05-01, e: null, f: true, g: '007'}", "d.yaml"
     )
     message = definition.body["message"]
-    assert message == {"a": 1, "b": 2.5, "c": "yes", "d": "2024-05-01", "e": None, "f": True, "g": "007"}
+    assert message == {
+        "a": 1,
+        "b": 2.5,
+        "c": "yes",
+        "d": "2024-05-01",
+        "e": None,
+        "f": True,
+        "g": "007",
+    }
     assert [type(v) for v in message.values()] == [int, float, str, str, type(None), bool, str]
 
 
@@ -72,10 +80,19 @@ def test_unknown_defaults_key_and_bad_vars_name() -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("message:\n  type: TEXT\n   text: x\n", "def.yaml:3:8: invalid YAML: mapping values are not allowed here"),
-        ("message: {type: TEXT\n", "def.yaml:2:1: invalid YAML: expected ',' or '}', but got '<stream end>'"),
-        ("message: 1\nmessage: 2\n", "def.yaml:2:1: invalid YAML: duplicate key message"),
-        ("message:\n\ttype: TEXT\n", "def.yaml:2:1: invalid YAML: found character '\\t' that cannot start any token"),
+        (
+            "message:\n  type: TEXT\n   text: x\n",
+            "def.yaml:3:8: invalid YAML: mapping values are not allowed here",
+        ),
+        (
+            "message: {type: TEXT\n",
+            "def.yaml:2:1: invalid YAML: expected ',' or '}', but got '<stream end>'",
+        ),
+        ("message: 1\nmessage: 2\n", "def.yaml:2:1: invalid YAML: duplicate key `message`"),
+        (
+            "message:\n\ttype: TEXT\n",
+            "def.yaml:2:1: invalid YAML: found character '\\t' that cannot start any token",
+        ),
         ("message: 'unterminated\n", "def.yaml:2:1: invalid YAML: found unexpected end of stream"),
     ],
 )
@@ -86,7 +103,9 @@ def test_yaml_syntax_errors_are_located(text: str, expected: str) -> None:
 
 def test_shape_errors() -> None:
     assert errors_of("") == ["def.yaml:1:1: is empty: expected a mapping with `message:`"]
-    assert errors_of("- a\n") == ["def.yaml:1:1: expected a mapping with `message:` at the top (found array)"]
+    assert errors_of("- a\n") == [
+        "def.yaml:1:1: expected a mapping with `message:` at the top (found array)"
+    ]
     assert errors_of("message: {}\n---\nmessage: {}\n") == [
         "def.yaml:1:1: holds several YAML documents; a definition is one"
     ]
@@ -98,7 +117,11 @@ def test_file_problems(tmp_path: Path) -> None:
     (tmp_path / "latin1.yaml").write_bytes(b"message:\n  text: caf\xe9\n")
     with pytest.raises(DefinitionError) as info:
         load_definition(tmp_path / "latin1.yaml")
-    assert info.value.problems[0].format().endswith("latin1.yaml:2: is not UTF-8 text (found byte 0xe9)")
+    assert (
+        info.value.problems[0]
+        .format()
+        .endswith("latin1.yaml:2: is not UTF-8 text (found byte 0xe9)")
+    )
 
 
 def test_bom_is_accepted(tmp_path: Path) -> None:

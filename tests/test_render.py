@@ -29,15 +29,30 @@ def test_a_definition_without_expressions_renders_to_itself() -> None:
     body, problems = render(text, {})
     assert problems == []
     assert list(body) == ["from", "to", "message"]  # the API's order, whatever the file's
-    assert body == {"from": "APP", "to": "U1", "message": {"type": "AUDIO", "url": "https://a/b.m4a", "duration": 240000}}
+    assert body == {
+        "from": "APP",
+        "to": "U1",
+        "message": {"type": "AUDIO", "url": "https://a/b.m4a", "duration": 240000},
+    }
 
 
 @pytest.mark.parametrize(
     "value",
-    ['a: b', 'say "hi"', "line\nbreak", "{{ 7 * 7 }}", "{% if true %}x{% endif %}", "'; DROP", "\\u0000", "}}{{"],
+    [
+        "a: b",
+        'say "hi"',
+        "line\nbreak",
+        "{{ 7 * 7 }}",
+        "{% if true %}x{% endif %}",
+        "'; DROP",
+        "\\u0000",
+        "}}{{",
+    ],
 )
 def test_recipient_data_comes_out_literally(value: str) -> None:
-    body, problems = render("to: U\nmessage: {type: TEXT, text: 'Hi {{ name }}!', alt: '{{ name }}'}\n", {"name": value})
+    body, problems = render(
+        "to: U\nmessage: {type: TEXT, text: 'Hi {{ name }}!', alt: '{{ name }}'}\n", {"name": value}
+    )
     assert problems == []
     assert body["message"]["text"] == f"Hi {value}!"
     assert body["message"]["alt"] == value
@@ -55,11 +70,19 @@ def test_numeric_strings_become_numbers_where_the_api_wants_numbers() -> None:
     text = "to: U\nmessage: {latitude: '{{ lat }}', longitude: '{{ lon }}', duration: '{{ ms }}', title: '{{ lat }}'}\n"
     body, problems = render(text, {"lat": "48.85837", "lon": " -2 ", "ms": "240000"})
     assert problems == []
-    assert body["message"] == {"latitude": 48.85837, "longitude": -2, "duration": 240000, "title": "48.85837"}
+    assert body["message"] == {
+        "latitude": 48.85837,
+        "longitude": -2,
+        "duration": 240000,
+        "title": "48.85837",
+    }
 
 
 def test_a_non_numeric_value_for_a_number_is_a_located_error() -> None:
-    _, problems = render("to: U\nmessage:\n  duration: '{{ ms }}'\n  latitude: '{{ lat }}'\n", {"ms": "2.5", "lat": "north"})
+    _, problems = render(
+        "to: U\nmessage:\n  duration: '{{ ms }}'\n  latitude: '{{ lat }}'\n",
+        {"ms": "2.5", "lat": "north"},
+    )
     assert [p.format() for p in problems] == [
         "def.yaml:3:13: message.duration: expected a whole number (found '2.5')",
         "def.yaml:4:13: message.latitude: expected a number (found 'north')",
@@ -67,7 +90,9 @@ def test_a_non_numeric_value_for_a_number_is_a_located_error() -> None:
 
 
 def test_undefined_variable_names_it_and_lists_the_columns() -> None:
-    _, problems = render("to: U\nmessage: {text: 'Hi {{ nmae }}'}\n", {"name": "Ann", "tier": "gold"})
+    _, problems = render(
+        "to: U\nmessage: {text: 'Hi {{ nmae }}'}\n", {"name": "Ann", "tier": "gold"}
+    )
     assert [p.format() for p in problems] == [
         "def.yaml:2:17: message.text: undefined variable `nmae`; did you mean `name`? (available: name, tier)"
     ]
@@ -79,7 +104,9 @@ def test_every_failing_leaf_is_reported_not_only_the_first() -> None:
 
 
 def test_columns_that_are_not_identifiers_are_reachable_through_row() -> None:
-    body, problems = render("to: U\nmessage: {text: '{{ row[\"member tier\"] }}'}\n", {"member tier": "gold"})
+    body, problems = render(
+        "to: U\nmessage: {text: '{{ row[\"member tier\"] }}'}\n", {"member tier": "gold"}
+    )
     assert problems == []
     assert body["message"]["text"] == "gold"
 
@@ -91,8 +118,15 @@ def test_constants_are_variables_and_data_overrides_them() -> None:
 
 
 def test_to_and_from_fall_back_to_columns_then_defaults() -> None:
-    r = Renderer(parse_definition("defaults: {from: APP}\nmessage: {type: TEXT, text: hi}\n", "def.yaml"), NUMERIC)
-    assert r.render({"to": "U9"})[0] == {"from": "APP", "to": "U9", "message": {"type": "TEXT", "text": "hi"}}
+    r = Renderer(
+        parse_definition("defaults: {from: APP}\nmessage: {type: TEXT, text: hi}\n", "def.yaml"),
+        NUMERIC,
+    )
+    assert r.render({"to": "U9"})[0] == {
+        "from": "APP",
+        "to": "U9",
+        "message": {"type": "TEXT", "text": "hi"},
+    }
     assert r.render({"to": "U9", "from": "OTHER"})[0]["from"] == "OTHER"
     _, problems = r.render({})
     assert [p.format() for p in problems] == [
@@ -126,7 +160,9 @@ def test_jinja_syntax_errors_are_reported_at_the_file_line(tmp_path: Path) -> No
 def test_imports_make_macros_available_in_every_leaf(tmp_path: Path) -> None:
     (tmp_path / "m.j2").write_text("{% macro shout(s) %}{{ s | upper }}!{% endmacro %}")
     definition = tmp_path / "def.yaml"
-    definition.write_text("imports: {m: m.j2}\nfrom: A\nto: U\nmessage: {text: '{{ m.shout(name) }}'}\n")
+    definition.write_text(
+        "imports: {m: m.j2}\nfrom: A\nto: U\nmessage: {text: '{{ m.shout(name) }}'}\n"
+    )
     from compiler.definition import load_definition
 
     body, problems = Renderer(load_definition(definition), NUMERIC).render({"name": "ann"})
@@ -138,10 +174,16 @@ def test_a_missing_import_is_located(tmp_path: Path) -> None:
     with pytest.raises(DefinitionError) as info:
         renderer("imports: {m: nope.j2}\nto: U\nmessage: {text: x}\n")
     (problem,) = info.value.problems
-    assert problem.format().startswith("def.yaml:1:14: imports.m: template file not found (searched ")
+    assert problem.format().startswith(
+        "def.yaml:1:14: imports.m: template file not found (searched "
+    )
     assert problem.found == "'nope.j2'"
 
 
 def test_the_skeleton_marks_per_recipient_values() -> None:
     r = renderer("to: U\nmessage: {type: TEXT, text: 'Hi {{ name }}', n: 3}\n")
-    assert r.skeleton() == {"to": "U", "from": "APP", "message": {"type": "TEXT", "text": DYNAMIC, "n": 3}}
+    assert r.skeleton() == {
+        "to": "U",
+        "from": "APP",
+        "message": {"type": "TEXT", "text": DYNAMIC, "n": 3},
+    }
