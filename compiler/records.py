@@ -274,8 +274,6 @@ class _StreamSource(RecordSource):
         wide = ncols > 1  # with one column, a blank line is not an empty value
         number = 0
         prev = reader.line_num
-        new, set_file, set_line, set_column = _new, _set_file, _set_line, _set_column
-        set_number, set_location, set_fields = _set_number, _set_location, _set_fields
         while True:
             try:
                 # The hot loop: keep it to csv.reader, zip and two objects.
@@ -284,15 +282,7 @@ class _StreamSource(RecordSource):
                     prev = reader.line_num
                     if len(row) == ncols and (wide or row[0].strip()):
                         number += 1
-                        loc = new(Location)
-                        set_file(loc, name)
-                        set_line(loc, start)
-                        set_column(loc, None)
-                        rec = new(Record)
-                        set_number(rec, number)
-                        set_location(rec, loc)
-                        set_fields(rec, dict(zip(columns, row, strict=False)))
-                        yield rec
+                        yield _record(number, name, start, dict(zip(columns, row, strict=False)))
                     elif row and (len(row) > 1 or row[0].strip()):
                         number += 1
                         yield _ragged(name, number, start, row, columns, self._delimiter)

@@ -1,0 +1,207 @@
+"""The `linepress` command as a user drives it: outputs, exit codes, error formats."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from compiler.cli import main
+
+GOOD_AND_BAD = "to,name\nU1,Ann\nU2,{}\nU3,Cy\n".format("x" * 5001)
+DEFINITION = "from: APP\nmessage:\n  type: TEXT\n  text: '{{ name }}'\n"
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "def.yaml").write_text(DEFINITION)
+    (tmp_path / "good.csv").write_text("to,name\nU1,Ann\nU2,Bob\n")
+    (tmp_path / "mixed.csv").write_text(GOOD_AND_BAD)
+    return tmp_path
+
+
+def run(*args: str, input: str | None = None) -> Result:
+    return CliRunner().invoke(main, list(args), input=input)
+
+
+def test_compile_writes_jsonl_to_stdout(project: Path) -> None:
+    result = run("compile", "def.yaml", "--data", "good.csv")
+    assert result.exit_code == 0
+    assert result.stdout == (
+        '{"from":"APP","to":"U1","message":{"type":"TEXT","text":"Ann"}}\n'
+        '{"from":"APP","to":"U2","message":{"type":"TEXT","text":"Bob"}}\n'
+    )
+    assert result.stderr == ""
+
+
+def test_compile_json_format_is_one_array(project: Path) -> None:
+    result = run("compile", "def.yaml", "--data", "good.csv", "--format", "json")
+    assert [body["to"] for body in json.loads(result.stdout)] == ["U1", "U2"]
+    empty = project / "header-only.csv"
+    empty.write_text("to,name\n")
+    assert (
+        json.loads(run("compile", "def.yaml", "--data", str(empty), "--format", "json").stdout)
+        == []
+    )
+
+
+def test_compile_without_data_gives_one_body(project: Path) -> None:
+    (project / "static.yaml").write_text("from: A\nto: U\nmessage: {type: TEXT, text: hi}\n")
+    result = run("compile", "static.yaml")
+    assert result.exit_code == 0
+    assert result.stdout == '{"from":"A","to":"U","message":{"type":"TEXT","text":"hi"}}\n'
+
+
+def test_a_failing_recipient_means_nothing_is_written(project: Path) -> None:
+    result = run("compile", "def.yaml", "--data", "mixed.csv", "--out", "out.jsonl")
+    assert result.exit_code == 1
+    assert not (project / "out.jsonl").exists()
+    assert list(project.glob(".out.jsonl.*")) == []  # no temporary file left either
+    assert result.stderr.splitlines() == [
+        "def.yaml:4:9: row 2 (mixed.csv:3): message.text: must be at most 5000 characters "
+        "as LINE counts them (UTF-16 code units) (found 5001)",
+        "linepress: 1 of 3 recipients failed (1 problem)",
+    ]
+    stdout_run = run("compile", "def.yaml", "--data", "mixed.csv")
+    assert stdout_run.exit_code == 1
+    assert stdout_run.stdout == ""
+
+
+def test_a_failed_run_keeps_the_previous_output_file(project: Path) -> None:
+    (project / "out.jsonl").write_text("previous\n")
+    assert run("compile", "def.yaml", "--data", "mixed.csv", "--out", "out.jsonl").exit_code == 1
+    assert (project / "out.jsonl").read_text() == "previous\n"
+
+
+def test_keep_going_writes_the_good_ones_and_rejects_the_rest(project: Path) -> None:
+    result = run(
+        "compile",
+        "def.yaml",
+        "--data",
+        "mixed.csv",
+        "--keep-going",
+        "--out",
+        "ok.jsonl",
+        "--rejects",
+        "bad.jsonl",
+    )
+    assert result.exit_code == 1  # still a failure: someone will not get the message
+    assert [json.loads(line)["to"] for line in (project / "ok.jsonl").read_text().splitlines()] == [
+        "U1",
+        "U3",
+    ]
+    (reject,) = [json.loads(line) for line in (project / "bad.jsonl").read_text().splitlines()]
+    assert reject["row"] == 2
+    assert reject["data_line"] == 3
+    assert reject["fields"]["to"] == "U2"
+    assert reject["errors"][0]["path"] == "message.text"
+    assert reject["errors"][0]["line"] == 4
+
+
+def test_error_format_json_is_machine_readable(project: Path) -> None:
+    result = run("compile", "def.yaml", "--data", "mixed.csv", "--error-format", "json")
+    report = json.loads(result.stderr)
+    assert report["ok"] is False
+    assert report["failed_rows"] == 1
+    assert report["rows"] == 3
+    (problem,) = report["problems"]
+    assert {k: problem[k] for k in ("file", "line", "column", "row", "path", "found")} == {
+        "file": "def.yaml",
+        "line": 4,
+        "column": 9,
+        "row": 2,
+        "path": "message.text",
+        "found": "5001",
+    }
+
+
+def test_error_format_github_annotates_the_line(project: Path) -> None:
+    (project / "typo.yaml").write_text("from: A\nto: U\nmessage:\n  type: TEXT\n  txt: hi\n")
+    result = run("check", "typo.yaml", "--error-format", "github")
+    assert result.exit_code == 1
+    annotations = [line for line in result.stderr.splitlines() if line.startswith("::error ")]
+    assert "::error file=typo.yaml,line=5,col=3,title=linepress unknown-key::" in annotations[
+        -1
+    ] or any(a.startswith("::error file=typo.yaml,line=5,") for a in annotations)
+    assert any("did you mean 'text'" in a for a in annotations)
+
+
+def test_check_takes_several_definitions_and_reports_them_all(project: Path) -> None:
+    (project / "bad1.yaml").write_text(
+        "from: A\nto: U\nmessage: {type: TEXT, text: hi, extra: 1}\n"
+    )
+    (project / "bad2.yaml").write_text("from: A\nto: U\nmessage: {type: TEXXT, text: hi}\n")
+    result = run("check", "def.yaml", "bad1.yaml", "bad2.yaml")
+    assert result.exit_code == 1
+    assert "bad1.yaml:3:" in result.stderr
+    assert "bad2.yaml:3:" in result.stderr
+    assert run("check", "def.yaml").exit_code == 0
+    assert run("check", "def.yaml", "--data", "good.csv").exit_code == 0
+
+
+def test_data_from_stdin(project: Path) -> None:
+    result = run("compile", "def.yaml", "--data", "-", input="to,name\nU7,Stdin\n")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["to"] == "U7"
+    jsonl = run("compile", "def.yaml", "--data", "-", input='{"to": "U8", "name": "J"}\n')
+    assert json.loads(jsonl.stdout)["to"] == "U8"
+
+
+def test_delimiter_option(project: Path) -> None:
+    (project / "semi.csv").write_text("to;name\nU1;Ann, Jr.\n")
+    result = run("compile", "def.yaml", "--data", "semi.csv", "--delimiter", ";")
+    assert json.loads(result.stdout)["message"]["text"] == "Ann, Jr."
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["compile"],
+        ["compile", "def.yaml", "--format", "xml"],
+        ["compile", "def.yaml", "--delimiter", ";;"],
+        ["compile", "def.yaml", "--out", "no/such/folder/out.jsonl"],
+        ["check"],
+        ["schema", "nope"],
+        ["frobnicate"],
+    ],
+)
+def test_usage_errors_exit_2(project: Path, args: list[str]) -> None:
+    result = run(*args)
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("command", ["compile", "check", "schema"])
+def test_every_command_has_help_with_an_example(command: str) -> None:
+    result = run(command, "--help")
+    assert result.exit_code == 0
+    assert "Example" in result.stdout
+
+
+def test_schema_prints_the_request_or_one_kind() -> None:
+    request = json.loads(run("schema").stdout)
+    assert request["title"]
+    assert set(request["properties"]) == {"from", "to", "message"}
+    carousel = json.loads(run("schema", "carousel").stdout)
+    assert "columns" in carousel["properties"]
+    assert "message/text" in run("schema", "--list").stdout
+
+
+def test_the_installed_command_reports_without_a_traceback(project: Path) -> None:
+    (project / "broken.yaml").write_text("message:\n  type: TEXT\n   text: x\n")
+    completed = subprocess.run(
+        [sys.executable, "-m", "compiler", "compile", "broken.yaml"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert completed.returncode == 1
+    assert completed.stderr.startswith(
+        "broken.yaml:3:8: invalid YAML: mapping values are not allowed here"
+    )
+    assert "Traceback" not in completed.stderr
