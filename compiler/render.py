@@ -199,13 +199,15 @@ class Renderer:
     def _fallback_builder(self, key: str, default: Any) -> Builder:
         location = self._locations.get((key,), Location(self.definition.name, 1, 1))
         default_leaf = default if isinstance(default, LeafRenderer) else None
+        # The record's column is read like `{{ key }}`, so its value gets the same checks.
+        column = LeafRenderer((key,), location, f"{{{{ {key} }}}}", _lookup(key), None)
 
         def build(ctx: Context, problems: Problems) -> Any:
             row = ctx[ROW]
             if isinstance(row, _Skeleton):
                 return DYNAMIC  # a recipient column may supply it
-            if key in row and row[key] not in (None, ""):
-                return row[key]
+            if row.get(key) not in (None, ""):
+                return self._run_leaf(column, ctx, problems)
             if default_leaf is not None:
                 return self._run_leaf(default_leaf, ctx, problems)
             if default is not None:
@@ -304,7 +306,7 @@ class Renderer:
         except _NotJson as exc:
             problems.append(
                 Problem(
-                    "the template produced a value JSON cannot hold",
+                    "the value cannot be written as JSON",
                     leaf.location,
                     path=_dotted(leaf.path),
                     found=exc.what,
@@ -452,6 +454,8 @@ def to_json_value(value: Any) -> Any:
     if value is None or isinstance(value, bool | int):
         return value
     if isinstance(value, str):
+        if not value.isascii():
+            _check_encodable(value)
         return str(value)
     if isinstance(value, float):
         if not math.isfinite(value):
@@ -464,6 +468,14 @@ def to_json_value(value: Any) -> Any:
     if isinstance(value, Undefined):
         value._fail_with_undefined_error()
     raise _NotJson(type_name(value))
+
+
+def _check_encodable(text: str) -> None:
+    # JSON input may spell a lone UTF-16 surrogate ("\\ud800"); no UTF-8 body can carry it.
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise _NotJson(f"an unpaired surrogate {text[exc.start]!a} at character {exc.start + 1}") from None
 
 
 def _exception_text(exc: Exception) -> str:

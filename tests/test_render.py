@@ -187,3 +187,14 @@ def test_the_skeleton_marks_per_recipient_values() -> None:
         "from": "APP",
         "message": {"type": "TEXT", "text": DYNAMIC, "n": 3},
     }
+
+
+def test_values_json_cannot_carry_are_located_errors() -> None:
+    r = Renderer(parse_definition("from: A\nmessage: {text: 'x{{ name }}'}\n", "def.yaml"), NUMERIC)
+    _, problems = r.render({"to": "U\ud800", "name": "a\udfffb"})
+    assert [p.format() for p in problems] == [
+        "def.yaml:1:1: to: the value cannot be written as JSON "
+        "(found an unpaired surrogate '\\ud800' at character 2)",
+        "def.yaml:2:17: message.text: the value cannot be written as JSON "
+        "(found an unpaired surrogate '\\udfff' at character 3)",
+    ]
