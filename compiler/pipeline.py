@@ -89,7 +89,7 @@ class Compiler:
             for issue in self.validator.issues(skeleton)
             if not any(issue.path[: len(p)] == p for p in dynamic | failed)
         ]
-        return [self._problem(issue) for issue in issues]
+        return self._problems(issues)
 
     def compile(self, fields: Mapping[str, Any] | None = None) -> Result:
         """One body from one set of fields (no data file: constants only)."""
@@ -110,21 +110,33 @@ class Compiler:
     ) -> Result:
         body, problems = self.renderer.render(fields)
         if not problems:
-            problems = [self._problem(issue) for issue in self.validator.issues(body)]
+            problems = self._problems(self.validator.issues(body))
         if row is not None:
             problems = [p.at_row(row, where) for p in problems]
         if problems:
             return Result(row, where, fields, None, problems)
         return Result(row, where, fields, body, [])
 
-    def _problem(self, issue: SchemaIssue) -> Problem:
-        return Problem(
-            issue.message,
-            self.renderer.location(issue.path),
-            path=format_path(issue.path),
-            found=issue.found,
-            code=issue.code,
-        )
+    def _problems(self, issues: Iterable[SchemaIssue]) -> list[Problem]:
+        """Schema issues as located problems, in the order of the file."""
+        problems = [
+            Problem(
+                issue.message,
+                self.renderer.location(issue.path),
+                path=format_path(issue.path),
+                found=issue.found,
+                code=issue.code,
+            )
+            for issue in issues
+        ]
+        return sorted(problems, key=_file_order)
+
+
+def _file_order(problem: Problem) -> tuple[int, int]:
+    location = problem.location
+    if location is None:
+        return (0, 0)
+    return (location.line or 0, location.column or 0)
 
 
 def _paths_of(value: Any, marker: object, path: FieldPath = ()) -> Iterator[FieldPath]:

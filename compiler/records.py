@@ -319,9 +319,7 @@ class _StreamSource(RecordSource):
                 if ch == "{"
                 else ""
             )
-            raise cur.error(
-                f"expected a JSON array of records, starting with '['{hint}", cur.pos, ch
-            )
+            raise cur.error(f"expected a JSON array of records, starting with '['{hint}", cur.pos)
         cur.pos += 1
         yield _READY
 
@@ -338,7 +336,7 @@ class _StreamSource(RecordSource):
                     )
                 if ch == "]":
                     raise cur.error(
-                        f"expected a record after ',' following record {number}", cur.pos, ch
+                        f"expected a record after ',' following record {number}", cur.pos
                     )
                 # Decode one element; if it may run past what is buffered,
                 # read more and retry. The buffer at least doubles on each
@@ -369,7 +367,7 @@ class _StreamSource(RecordSource):
                         name,
                         number,
                         line,
-                        f"record {number} is a JSON {type_name(value)}, expected an object",
+                        f"is a JSON {type_name(value)}, expected an object",
                         "data-not-object",
                         column=col,
                         found=describe(value),
@@ -389,10 +387,10 @@ class _StreamSource(RecordSource):
                         cur.pos,
                     )
                 else:
-                    raise cur.error(f"expected ',' or ']' after record {number}", cur.pos, ch)
+                    raise cur.error(f"expected ',' or ']' after record {number}", cur.pos)
         ch = cur.skip_space()
         if ch:
-            raise cur.error("unexpected data after the end of the JSON array", cur.pos, ch)
+            raise cur.error("unexpected data after the end of the JSON array", cur.pos)
 
     # --------------------------------------------------------------- JSONL
 
@@ -405,7 +403,8 @@ class _StreamSource(RecordSource):
         for lineno, line in enumerate(raw, 1):
             bom = _check_bom(line, name) if lineno == 1 else 0
             try:
-                text = line[bom:].decode()
+                # Without its line break, an error at the end stays on this line.
+                text = line[bom:].decode().rstrip("\r\n")
             except UnicodeDecodeError as exc:
                 raise _not_utf8(name, exc, line=lineno, offset=offset + bom) from None
             offset += len(line)
@@ -422,7 +421,7 @@ class _StreamSource(RecordSource):
                     f"invalid JSON: {exc.msg}",
                     "data-json-syntax",
                     column=exc.colno,
-                    found=_found_at(text, exc.pos),
+                    found=_found_at(text, exc.pos, "the end of the line"),
                 )
                 continue
             if type(value) is dict:
@@ -432,7 +431,7 @@ class _StreamSource(RecordSource):
                     name,
                     number,
                     lineno,
-                    f"record {number} is a JSON {type_name(value)}, expected an object",
+                    f"is a JSON {type_name(value)}, expected an object",
                     "data-not-object",
                     found=describe(value),
                 )
@@ -533,7 +532,8 @@ def _check_header(row: list[str], where: Location) -> tuple[str, ...]:
 def _ragged(
     name: str, number: int, line: int, row: list[str], columns: tuple[str, ...], delimiter: str
 ) -> BadRecord:
-    message = f"row {number} has {len(row)} fields but the header has {len(columns)}"
+    # Problem.format already says "row N: ", so the message carries on from it.
+    message = f"has {len(row)} fields but the header has {len(columns)}"
     if len(row) > len(columns):
         message += f" (a value containing {delimiter!r} must be in double quotes)"
     return _bad(name, number, line, message, "data-ragged-row")
@@ -610,22 +610,23 @@ class _JsonCursor:
         self._mark = self.base + pos
         return self._line, self._mark - self._line_start + 1
 
-    def error(self, message: str, pos: int, found: str | None = None) -> DataError:
+    def error(self, message: str, pos: int) -> DataError:
         line, col = self.locate(pos)
-        if found is None:
-            found = _found_at(self.buf, pos)
         return DataError(
             Problem(
                 message,
                 Location(self._text.name, line, col),
-                found=found,
+                found=_found_at(self.buf, pos, "the end of the file"),
                 code="data-json-syntax",
             )
         )
 
 
-def _found_at(text: str, pos: int) -> str:
-    return describe(text[pos]) if pos < len(text) and not text[pos].isspace() else "nothing"
+def _found_at(text: str, pos: int, end: str) -> str:
+    """What is at text[pos], for "(found ...)"; `end` when only spaces are left."""
+    if pos >= len(text) or (text[pos].isspace() and not text[pos : pos + 80].strip()):
+        return end
+    return describe(text[pos])
 
 
 # --------------------------------------------------------------------------- #
