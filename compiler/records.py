@@ -532,8 +532,8 @@ def _check_header(row: list[str], where: Location) -> tuple[str, ...]:
 def _ragged(
     name: str, number: int, line: int, row: list[str], columns: tuple[str, ...], delimiter: str
 ) -> BadRecord:
-    # Problem.format already says "row N: ", so the message carries on from it.
-    message = f"has {len(row)} fields but the header has {len(columns)}"
+    found = f"{len(row)} field{'' if len(row) == 1 else 's'}"
+    message = f"has {found} but the header has {len(columns)}"
     if len(row) > len(columns):
         message += f" (a value containing {delimiter!r} must be in double quotes)"
     return _bad(name, number, line, message, "data-ragged-row")

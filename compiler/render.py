@@ -475,7 +475,9 @@ def _check_encodable(text: str) -> None:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as exc:
-        raise _NotJson(f"an unpaired surrogate {text[exc.start]!a} at character {exc.start + 1}") from None
+        raise _NotJson(
+            f"an unpaired surrogate {text[exc.start]!a} at character {exc.start + 1}"
+        ) from None
 
 
 def _exception_text(exc: Exception) -> str:

@@ -26,7 +26,9 @@ def linepress_lines(workflow: dict) -> list[str]:  # type: ignore[type-arg]
     return lines
 
 
-def test_the_github_actions_recipe_runs_on_the_example_campaign(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_github_actions_recipe_runs_on_the_example_campaign(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     workflow = YAML(typ="safe").load(ROOT / "examples" / "ci" / "github-actions.yml")
     campaigns = tmp_path / "campaigns"
     campaigns.mkdir()
@@ -49,9 +51,13 @@ def test_the_github_actions_recipe_runs_on_the_example_campaign(tmp_path: Path, 
     assert upload["with"]["path"] == "build/*.jsonl"
 
 
-def test_the_recipe_annotates_problems_inline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_recipe_annotates_problems_inline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     (tmp_path / "campaigns").mkdir()
-    (tmp_path / "campaigns" / "bad.yaml").write_text("from: A\nto: U\nmessage: {type: TEXT, txet: hi}\n")
+    (tmp_path / "campaigns" / "bad.yaml").write_text(
+        "from: A\nto: U\nmessage: {type: TEXT, txet: hi}\n"
+    )
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(main, ["check", "campaigns/bad.yaml", "--error-format", "github"])
     assert result.exit_code == 1

@@ -17,8 +17,18 @@ ROOT = Path(__file__).parent.parent
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     target = tmp_path_factory.mktemp("site")
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-         "--target", str(target), str(ROOT)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(target),
+            str(ROOT),
+        ],
         check=True,
         capture_output=True,
     )
@@ -30,7 +40,12 @@ def run_installed(target: Path, *args: str) -> subprocess.CompletedProcess[str]:
     # checkout's own `compiler/`, `schemas/` and `templates/` cannot be used.
     env = {**os.environ, "PYTHONPATH": str(target)}
     return subprocess.run(
-        [sys.executable, *args], cwd=target.parent, env=env, capture_output=True, text=True, check=False
+        [sys.executable, *args],
+        cwd=target.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
     )
 
 
@@ -57,7 +72,9 @@ def test_the_installed_package_finds_its_schemas(installed: Path) -> None:
     assert "columns" in json.loads(schema.stdout)["properties"]
 
 
-def test_the_installed_package_compiles_with_shipped_macros(installed: Path, tmp_path: Path) -> None:
+def test_the_installed_package_compiles_with_shipped_macros(
+    installed: Path, tmp_path: Path
+) -> None:
     definition = tmp_path / "def.yaml"
     definition.write_text(
         "imports: {fmt: macros/format.j2}\nfrom: A\nto: U\n"

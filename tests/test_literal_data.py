@@ -34,11 +34,28 @@ message:
 # Everything Python can hold, lone surrogates included (JSON can spell them).
 ANY_TEXT = st.text(st.characters(codec=None, categories=None), max_size=40)
 TRICKY = st.sampled_from(
-    ["{{ 7*7 }}", "{% raw %}", "a: b", '"', "'", "\n", "\r\n", "\\", "}}", "#", "- x", "&", "\u2028", "\x00"]
+    [
+        "{{ 7*7 }}",
+        "{% raw %}",
+        "a: b",
+        '"',
+        "'",
+        "\n",
+        "\r\n",
+        "\\",
+        "}}",
+        "#",
+        "- x",
+        "&",
+        "\u2028",
+        "\x00",
+    ]
 )
 VALUES = st.one_of(ANY_TEXT, st.lists(st.one_of(TRICKY, ANY_TEXT), max_size=5).map("".join))
 
-SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+SETTINGS = settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 
 
 def compiler(tmp_path: Path) -> Compiler:
@@ -74,7 +91,9 @@ def test_json_values_come_out_literally_or_fail_located(tmp_path: Path, name: st
 
 
 @SETTINGS
-@given(name=VALUES.filter(lambda s: "\x00" not in s and not any(0xD800 <= ord(c) <= 0xDFFF for c in s)))
+@given(
+    name=VALUES.filter(lambda s: "\x00" not in s and not any(0xD800 <= ord(c) <= 0xDFFF for c in s))
+)
 def test_csv_values_come_out_literally_or_fail_located(tmp_path: Path, name: str) -> None:
     buffer = io.StringIO(newline="")
     csv.writer(buffer).writerows([["to", "name"], ["U1", name]])
