@@ -29,9 +29,21 @@ FieldPath = tuple[str | int, ...]
 #: The request body's own keys.
 BODY_KEYS = ("from", "to", "message")
 #: Keys a definition may carry besides the body, each explained in README.md.
-EXTRA_KEYS = ("description", "vars", "defaults", "imports")
+EXTRA_KEYS = ("description", "vars", "defaults", "imports", "variants")
 #: Keys allowed under `defaults:`.
 DEFAULT_KEYS = ("from", "to")
+#: Keys allowed under `variants:`.
+VARIANT_KEYS = ("by", "fallback", "messages")
+
+
+@dataclass(frozen=True, slots=True)
+class Variants:
+    """Messages chosen per recipient by the value of one column."""
+
+    by: str
+    messages: dict[str, Any]
+    #: The variant for recipients with no value in `by`; None: that is an error.
+    fallback: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +66,7 @@ class Definition:
     vars: dict[str, Any] = field(default_factory=dict)
     defaults: dict[str, Any] = field(default_factory=dict)
     imports: dict[str, str] = field(default_factory=dict)
+    variants: Variants | None = None
     #: Field path -> position of the value at that path (body and extras alike;
     #: extras under their own top-level key, e.g. ("vars", "shop")).
     values: dict[FieldPath, Leaf] = field(default_factory=dict)
@@ -247,10 +260,24 @@ def _split(
     for key in tree:
         if key not in BODY_KEYS and key not in EXTRA_KEYS:
             problems.append(unknown_key(key, (*BODY_KEYS, *EXTRA_KEYS), keys[(key,)], key))
-    if "message" not in tree:
+    if "message" not in tree and "variants" not in tree:
         problems.append(
-            Problem("required key `message` is missing", Location(name, 1, 1), code="required")
+            Problem(
+                "required key `message` is missing (or `variants`, for messages chosen per recipient)",
+                Location(name, 1, 1),
+                code="required",
+            )
         )
+    if "message" in tree and "variants" in tree:
+        problems.append(
+            Problem(
+                "a definition has `message` or `variants`, not both",
+                keys[("variants",)],
+                path="variants",
+                code="shape",
+            )
+        )
+    variants = _variants(tree, values, keys, problems)
 
     description = tree.get("description")
     if description is not None and not isinstance(description, str):
@@ -297,9 +324,58 @@ def _split(
         vars=vars_,
         defaults=defaults,
         imports={alias: str(target) for alias, target in imports.items()},
+        variants=variants,
         values=values,
         keys=keys,
     )
+
+
+def _variants(
+    tree: dict[str, Any], values: dict[FieldPath, Leaf], keys: dict[FieldPath, Location], problems: list[Problem]
+) -> Variants | None:
+    spec = _mapping(tree, "variants", values, problems)
+    if "variants" not in tree or not isinstance(tree["variants"], dict):
+        return None
+    where = keys[("variants",)]
+    before = len(problems)
+    for key in spec:
+        if key not in VARIANT_KEYS:
+            problems.append(unknown_key(key, VARIANT_KEYS, keys[("variants", key)], f"variants.{key}"))
+    by, fallback, messages = spec.get("by"), spec.get("fallback"), spec.get("messages")
+    if not isinstance(by, str) or not by.strip():
+        found = values.get(("variants", "by"))
+        problems.append(
+            Problem(
+                "`variants.by` must name the column that picks the variant (e.g. `by: lang`)",
+                found.location if found else where,
+                path="variants.by",
+                found=None if by is None else describe(by),
+                code="required",
+            )
+        )
+    if not isinstance(messages, dict) or not messages:
+        problems.append(
+            Problem(
+                "`variants.messages` must map each value of the column to a message",
+                values[("variants", "messages")].location if ("variants", "messages") in values else where,
+                path="variants.messages",
+                code="required",
+            )
+        )
+        return None
+    if fallback is not None and str(fallback) not in messages:
+        problems.append(
+            Problem(
+                f"`variants.fallback` must be one of the variants ({', '.join(messages)})",
+                values[("variants", "fallback")].location,
+                path="variants.fallback",
+                found=describe(fallback),
+                code="unknown-variant",
+            )
+        )
+    if len(problems) > before:
+        return None
+    return Variants(str(by).strip(), messages, None if fallback is None else str(fallback))
 
 
 def _mapping(

@@ -8,7 +8,7 @@ checks one recipient at a time, as a stream, stamping each problem with its row.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,7 @@ import orjson
 from compiler.definition import Definition, FieldPath, load_definition
 from compiler.errors import DefinitionError, Location, Problem
 from compiler.records import BadRecord, Record, RecordSource, open_records
-from compiler.render import DYNAMIC, FAILED, Renderer
+from compiler.render import DYNAMIC, FAILED, Remap, Renderer
 from compiler.schema import NUMERIC_FIELDS
 from compiler.validate import BodyValidator, SchemaIssue, format_path
 
@@ -73,23 +73,27 @@ class Compiler:
     @property
     def is_static(self) -> bool:
         """True when no value depends on the recipient."""
-        return not self.renderer.leaves and not self.renderer._fallbacks
+        return self.renderer.is_static
 
     def static_problems(self) -> list[Problem]:
         """Schema problems of the body's static part, found without any data.
 
         Values known only per recipient stand in as placeholders; what the schema
         says about them (and anything inside them) waits for the recipients.
+        Each variant is checked on its own.
         """
-        skeleton = self.renderer.skeleton()
-        dynamic = set(_paths_of(skeleton, DYNAMIC))
-        failed = set(_paths_of(skeleton, FAILED))
-        issues = [
-            issue
-            for issue in self.validator.issues(skeleton)
-            if not any(issue.path[: len(p)] == p for p in dynamic | failed)
-        ]
-        return self._problems(issues)
+        problems: list[Problem] = []
+        for skeleton in self.renderer.skeletons():
+            unknown = set(_paths_of(skeleton.body, DYNAMIC)) | set(_paths_of(skeleton.body, FAILED))
+            issues = [
+                issue
+                for issue in self.validator.issues(skeleton.body)
+                # An unknown key is wrong whatever its value; other rules wait for the value.
+                if issue.keyword == "additionalProperties"
+                or not any(issue.path[: len(p)] == p for p in unknown)
+            ]
+            problems += self._problems(issues, skeleton.remaps)
+        return problems
 
     def compile(self, fields: Mapping[str, Any] | None = None) -> Result:
         """One body from one set of fields (no data file: constants only)."""
@@ -108,21 +112,25 @@ class Compiler:
     def _compile(
         self, fields: Mapping[str, Any], row: int | None, where: Location | None
     ) -> Result:
-        body, problems = self.renderer.render(fields)
+        rendered = self.renderer.render(fields)
+        body, problems = rendered.body, rendered.problems
         if not problems:
-            problems = self._problems(self.validator.issues(body))
+            problems = self._problems(self.validator.issues(body), rendered.remaps)
         if row is not None:
             problems = [p.at_row(row, where) for p in problems]
         if problems:
             return Result(row, where, fields, None, problems)
         return Result(row, where, fields, body, [])
 
-    def _problems(self, issues: Iterable[SchemaIssue]) -> list[Problem]:
+    def _problems(
+        self, issues: Iterable[SchemaIssue], remaps: Sequence[Remap] = ()
+    ) -> list[Problem]:
         """Schema issues as located problems, in the order of the file."""
         problems = [
             Problem(
                 issue.message,
-                self.renderer.location(issue.path),
+                # An unknown key is best shown at the key itself.
+                self.renderer.location(issue.path, remaps, key=issue.keyword == "additionalProperties"),
                 path=format_path(issue.path),
                 found=issue.found,
                 code=issue.code,

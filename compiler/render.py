@@ -1,96 +1,132 @@
-"""Sandboxed Jinja rendering of a definition's body, one recipient at a time.
+"""A definition's body as a tree of builders, run once per recipient.
 
-Every string leaf is looked at once, when the `Renderer` is built:
+The tree is built once: static parts become constants, string leaves compiled
+templates (see `templating`). Per recipient it adds what is chosen or repeated:
 
-- no Jinja markers: a constant;
-- exactly `{{ name }}`: a dictionary lookup, no Jinja at all (the common case);
-- exactly one `{{ expression }}`: a compiled expression that keeps its value's type;
-- anything else: a compiled template that renders to text.
+- `variants:` picks a message by the value of one column;
+- a list item with `$if: expression` is included only when it is truthy;
+- a list item with `$for: name in expression` is repeated for each element.
 
-Recipient values only ever reach Jinja as *data*, never as template source, so a
-name holding `{{ }}`, quotes, colons or newlines comes out literally.
+Because those parts move values (the Japanese variant's `text` is written at
+`variants.messages.ja.text` but sent at `message.text`; a repeated column's
+third copy is `columns[2]`), rendering keeps a map from output paths back to
+the definition's source paths, so every problem still points at its YAML line.
 """
 
 from __future__ import annotations
 
-import difflib
-import math
 import re
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
-from jinja2 import FileSystemLoader, StrictUndefined, TemplateError, TemplateNotFound, nodes
+from jinja2 import TemplateError, TemplateNotFound
 from jinja2 import TemplateSyntaxError as JinjaSyntaxError
-from jinja2.exceptions import UndefinedError
-from jinja2.runtime import Undefined
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from compiler.definition import BODY_KEYS, Definition, FieldPath, Leaf
+from compiler.definition import BODY_KEYS, Definition, FieldPath
 from compiler.errors import DefinitionError, Location, Problem, describe, type_name
 from compiler.resources import resource_dir
+from compiler.templating import (
+    ROW,
+    Context,
+    LeafFailed,
+    LeafRenderer,
+    compile_expression,
+    compile_leaf,
+    evaluate,
+    evaluate_raw,
+    has_markers,
+    make_environment,
+)
+from compiler.validate import format_path
 
-#: Variable name under which a template sees the whole recipient record.
-ROW = "row"
+__all__ = ["DYNAMIC", "FAILED", "ROW", "Context", "LeafRenderer", "Remap", "Rendered", "Renderer"]
 
-_MARKERS = ("{{", "{%", "{#")
-_INTEGER = re.compile(r"[+-]?\d+")
-_UNDEFINED_NAME = re.compile(r"^'([^']+)' is undefined$")
-
-Context = dict[str, Any]
-Problems = list[Problem]
-#: Builds one part of the body for one recipient, appending to the problems list.
-Builder = Callable[[Context, Problems], Any]
-
-
-class _Failed:
-    """Stands in for a leaf that could not be rendered for this recipient."""
-
-    def __repr__(self) -> str:
-        return "<failed>"
-
-
-FAILED = _Failed()
+_FOR = re.compile(r"^\s*([A-Za-z_]\w*)\s+in\s+(.+?)\s*$", re.DOTALL)
+ITEM_KEYS = ("$if", "$for")
 
 
-class _Dynamic:
-    """Stands in for a leaf whose value is only known per recipient."""
+class _Marker:
+    def __init__(self, name: str) -> None:
+        self._name = name
 
     def __repr__(self) -> str:
-        return "<per recipient>"
+        return self._name
 
 
-#: The value of every per-recipient leaf in `Renderer.skeleton()`.
-DYNAMIC = _Dynamic()
+#: Stands in for a value that could not be rendered for this recipient.
+FAILED = _Marker("<failed>")
+#: Stands in, in a skeleton, for a value only known per recipient.
+DYNAMIC = _Marker("<per recipient>")
+
+Remap = tuple[FieldPath, FieldPath]
 
 
-def make_environment(search_path: list[Path]) -> ImmutableSandboxedEnvironment:
-    """The one Jinja environment factory.
+@dataclass(slots=True)
+class RenderState:
+    """What one recipient's rendering collects besides the body."""
 
-    Sandboxed and immutable because definitions are shared between teams and the
-    data is untrusted; StrictUndefined because a misspelt column must be an error,
-    not an empty string in a customer's message; no autoescape because the output
-    is JSON text, not HTML (JSON escaping happens at serialization).
-    """
-    return ImmutableSandboxedEnvironment(
-        loader=FileSystemLoader([str(p) for p in search_path]),
-        undefined=StrictUndefined,
-        autoescape=False,
-        keep_trailing_newline=True,
-    )
+    problems: list[Problem] = field(default_factory=list)
+    #: (output prefix, source prefix) of every part that moved, for locating problems.
+    remaps: list[Remap] = field(default_factory=list)
+    #: The innermost moved part being built: (source prefix, output prefix).
+    frames: list[Remap] = field(default_factory=list)
+    #: Build a skeleton: per-recipient values become DYNAMIC.
+    skeleton: bool = False
+    #: In a skeleton, the variant to build.
+    variant: str | None = None
+
+    def output_path(self, source: FieldPath) -> FieldPath:
+        if not self.frames:
+            return source
+        prefix, output = self.frames[-1]
+        return output + source[len(prefix) :]
+
+    def enter(self, source: FieldPath, output: FieldPath) -> None:
+        self.frames.append((source, output))
+        if source != output:
+            self.remaps.append((output, source))
+
+    def leave(self) -> None:
+        self.frames.pop()
+
+    def fail(self, failure: LeafFailed, source: FieldPath, location: Location) -> Any:
+        self.problems.append(
+            Problem(
+                failure.message,
+                location,
+                path=format_path(self.output_path(source)),
+                found=failure.found,
+                code=failure.code,
+            )
+        )
+        return FAILED
+
+
+Builder = Callable[[Context, RenderState], Any]
 
 
 @dataclass(frozen=True, slots=True)
-class LeafRenderer:
-    """How one dynamic string leaf becomes a value."""
+class Rendered:
+    """One recipient's body, its problems, and where moved parts came from."""
 
-    path: FieldPath
-    location: Location
-    source: str
-    run: Callable[[Context], Any]
-    #: "integer" or "number" when the API wants a number here.
-    numeric: str | None
+    body: Any
+    problems: list[Problem]
+    remaps: list[Remap]
+
+
+@dataclass(frozen=True, slots=True)
+class _Item:
+    """A list item: built as is, or under `$for` / `$if`."""
+
+    source: FieldPath
+    build: Builder
+    repeat: tuple[str, LeafRenderer] | None = None
+    condition: LeafRenderer | None = None
+
+    @property
+    def dynamic(self) -> bool:
+        return self.repeat is not None or self.condition is not None
 
 
 class Renderer:
@@ -101,23 +137,236 @@ class Renderer:
         self._numeric = numeric_fields
         self.env = make_environment([definition.path.parent, resource_dir("templates")])
         self.constants: dict[str, Any] = dict(definition.vars)
+        #: Every compiled string leaf, for tools that inspect templates (lint).
+        self.leaves: list[LeafRenderer] = []
         #: Positions of values that do not come from the body's own text.
         self._locations: dict[FieldPath, Location] = {}
-        self.leaves: list[LeafRenderer] = []
-        problems: Problems = []
+        problems: list[Problem] = []
         self._load_imports(problems)
-        body = dict(definition.body)
-        self._fallbacks: dict[str, Any] = {}
-        for key in ("from", "to"):
-            if key not in body:
-                self._fallbacks[key] = self._fallback(key, problems)
-        self._build = self._compile(body, (), problems)
+        self.fallback_keys = [key for key in ("from", "to") if key not in definition.body]
+        built = [
+            (key, self._compile(value, (key,), problems)) for key, value in definition.body.items()
+        ]
+        built += [(key, self._fallback(key, problems)) for key in self.fallback_keys]
+        if definition.variants is not None:
+            built.append(("message", self._variants(problems)))
+        order = {key: index for index, key in enumerate(BODY_KEYS)}
+        self._build = _dict_builder(sorted(built, key=lambda kv: order[kv[0]]))
         if problems:
             raise DefinitionError(problems)
 
+    @property
+    def is_static(self) -> bool:
+        """True when no value depends on the recipient."""
+        return getattr(self._build, "static", False)
+
+    # -- rendering --------------------------------------------------------
+
+    def context(self, fields: Mapping[str, Any]) -> Context:
+        """The variables templates see for one recipient."""
+        ctx = {**self.constants, **fields}
+        ctx[ROW] = fields
+        return ctx
+
+    def render(self, fields: Mapping[str, Any]) -> Rendered:
+        state = RenderState()
+        body = self._build(self.context(fields), state)
+        return Rendered(body, state.problems, state.remaps)
+
+    def skeletons(self) -> list[Rendered]:
+        """The body with every per-recipient value DYNAMIC: one per variant."""
+        names = list(self.definition.variants.messages) if self.definition.variants else [None]
+        result = []
+        for name in names:
+            state = RenderState(skeleton=True, variant=name)
+            body = self._build({ROW: {}}, state)
+            result.append(Rendered(body, state.problems, state.remaps))
+        return result
+
+    def location(self, path: FieldPath, remaps: Sequence[Remap] = (), *, key: bool = False) -> Location:
+        """Where the value sent at `path` comes from in the definition (`key`: its key)."""
+        source = path
+        best = -1
+        for output, origin in remaps:
+            if len(output) > best and path[: len(output)] == output:
+                best = len(output)
+                source = origin + path[len(output) :]
+        if key and source in self.definition.keys:
+            return self.definition.keys[source]
+        for end in range(len(source), 0, -1):
+            prefix = source[:end]
+            if prefix in self._locations:
+                return self._locations[prefix]
+            if prefix in self.definition.values:
+                return self.definition.values[prefix].location
+        return Location(self.definition.name, 1, 1)
+
     # -- building ---------------------------------------------------------
 
-    def _load_imports(self, problems: Problems) -> None:
+    def _compile(
+        self, value: Any, source: FieldPath, problems: list[Problem], item: bool = False
+    ) -> Builder:
+        """A function that builds `value` (found at `source`) for one recipient."""
+        if isinstance(value, dict):
+            if not item:
+                for key in ITEM_KEYS:
+                    if key in value:
+                        problems.append(
+                            Problem(
+                                f"`{key}` works on list items only (an action, a carousel column)",
+                                self.definition.keys.get((*source, key), self._where(source)),
+                                path=format_path((*source, key)),
+                                code="shape",
+                            )
+                        )
+            children = [
+                (key, self._compile(child, (*source, key), problems))
+                for key, child in value.items()
+                if key not in ITEM_KEYS
+            ]
+            return _dict_builder(children)
+        if isinstance(value, list):
+            return self._list(value, source, problems)
+        if isinstance(value, str) and has_markers(value):
+            leaf = self._leaf(value, source, problems)
+            return self._leaf_builder(leaf) if leaf is not None else _static(FAILED)
+        return _static(value)
+
+    def _list(self, value: list[Any], source: FieldPath, problems: list[Problem]) -> Builder:
+        items = [self._item(child, (*source, index), problems) for index, child in enumerate(value)]
+        if not any(item.dynamic for item in items):
+            builders = [item.build for item in items]
+            if all(getattr(b, "static", False) for b in builders):
+                return _static([b({}, RenderState()) for b in builders])
+
+            def build_list(ctx: Context, state: RenderState) -> list[Any]:
+                return [build(ctx, state) for build in builders]
+
+            return build_list
+
+        def build_varying(ctx: Context, state: RenderState) -> Any:
+            if state.skeleton:
+                return DYNAMIC  # how many items there are is only known per recipient
+            output: list[Any] = []
+            target = state.output_path(source)
+            for item in items:
+                for item_ctx in self._iterations(item, ctx, state):
+                    state.enter(item.source, (*target, len(output)))
+                    try:
+                        output.append(item.build(item_ctx, state))
+                    finally:
+                        state.leave()
+            return output
+
+        return build_varying
+
+    def _item(self, value: Any, source: FieldPath, problems: list[Problem]) -> _Item:
+        build = self._compile(value, source, problems, item=True)
+        if not isinstance(value, dict) or not any(key in value for key in ITEM_KEYS):
+            return _Item(source, build)
+        repeat = None
+        if "$for" in value:
+            spec = value["$for"]
+            match = _FOR.match(spec) if isinstance(spec, str) else None
+            if match is None:
+                problems.append(
+                    Problem(
+                        "`$for` must read `name in expression`, e.g. `$for: product in products`",
+                        self._where((*source, "$for")),
+                        path=format_path((*source, "$for")),
+                        found=describe(spec),
+                        code="shape",
+                    )
+                )
+            else:
+                leaf = self._expression(match.group(2), (*source, "$for"), problems)
+                repeat = (match.group(1), leaf) if leaf is not None else None
+        condition = None
+        if "$if" in value:
+            condition = self._expression(str(value["$if"]), (*source, "$if"), problems)
+        return _Item(source, build, repeat, condition)
+
+    def _iterations(self, item: _Item, ctx: Context, state: RenderState) -> list[Context]:
+        """The contexts an item is built in: one, several (`$for`) or none (`$if`)."""
+        contexts = [ctx]
+        if item.repeat is not None:
+            name, leaf = item.repeat
+            try:
+                values = evaluate_raw(leaf, ctx)
+            except LeafFailed as failure:
+                state.fail(failure, leaf.path, leaf.location)
+                return []
+            if isinstance(values, str | bytes | Mapping) or not hasattr(values, "__iter__"):
+                # A CSV cell is a string: iterating it would repeat per character.
+                state.fail(
+                    LeafFailed(
+                        "`$for` needs a list",
+                        found=f"{type_name(values)} {describe(values)}",
+                        code="type",
+                    ),
+                    leaf.path,
+                    leaf.location,
+                )
+                return []
+            contexts = [{**ctx, name: element} for element in values]
+        if item.condition is None:
+            return contexts
+        kept = []
+        for candidate in contexts:
+            try:
+                if evaluate_raw(item.condition, candidate):
+                    kept.append(candidate)
+            except LeafFailed as failure:
+                state.fail(failure, item.condition.path, item.condition.location)
+        return kept
+
+    def _variants(self, problems: list[Problem]) -> Builder:
+        variants = self.definition.variants
+        assert variants is not None
+        builders = {
+            name: self._compile(message, ("variants", "messages", name), problems)
+            for name, message in variants.messages.items()
+        }
+        where = self.definition.keys[("variants",)]
+        names = ", ".join(builders)
+
+        def build_variant(ctx: Context, state: RenderState) -> Any:
+            if state.skeleton:
+                chosen = state.variant
+            else:
+                value = ctx[ROW].get(variants.by)
+                chosen = "" if value is None else str(value).strip()
+                if not chosen:
+                    if variants.fallback is None:
+                        return state.fail(
+                            LeafFailed(
+                                f"no `{variants.by}` value for this recipient and no `variants.fallback`",
+                                code="variant",
+                            ),
+                            ("message",),
+                            where,
+                        )
+                    chosen = variants.fallback
+                elif chosen not in builders:
+                    return state.fail(
+                        LeafFailed(
+                            f"no variant for {variants.by} = {chosen!r}; add it to `variants.messages` "
+                            f"(which has {names})",
+                            code="variant",
+                        ),
+                        ("message",),
+                        where,
+                    )
+            assert chosen is not None
+            state.enter(("variants", "messages", chosen), ("message",))
+            try:
+                return builders[chosen](ctx, state)
+            finally:
+                state.leave()
+
+        return build_variant
+
+    def _load_imports(self, problems: list[Problem]) -> None:
         for alias, target in self.definition.imports.items():
             where = self.definition.values[("imports", alias)].location
             try:
@@ -150,343 +399,99 @@ class Renderer:
                     )
                 )
 
-    def _fallback(self, key: str, problems: Problems) -> Any:
+    def _fallback(self, key: str, problems: list[Problem]) -> Builder:
         """`from`/`to` left out of the body: the record's column, then `defaults`."""
         default = self.definition.defaults.get(key)
         path: FieldPath = ("defaults", key)
-        if path in self.definition.values:
-            self._locations[(key,)] = self.definition.values[path].location
-        if isinstance(default, str) and _has_markers(default):
-            return self._leaf(default, (key,), problems, self.definition.values[path])
-        return default
-
-    def _compile(self, value: Any, path: FieldPath, problems: Problems) -> Builder:
-        """A function that builds `value` for one recipient."""
-        if isinstance(value, dict):
-            built = [
-                (key, self._compile(child, (*path, key), problems)) for key, child in value.items()
-            ]
-            if path == ():
-                built = self._with_fallbacks(built)
-            if all(getattr(b, "static", False) for _, b in built):
-                return _static({k: b(None, None) for k, b in built})  # type: ignore[arg-type]
-
-            def build_dict(ctx: Context, problems: Problems) -> dict[str, Any]:
-                return {key: build(ctx, problems) for key, build in built}
-
-            return build_dict
-        if isinstance(value, list):
-            items = [self._compile(child, (*path, i), problems) for i, child in enumerate(value)]
-            if all(getattr(b, "static", False) for b in items):
-                return _static([b(None, None) for b in items])  # type: ignore[arg-type]
-
-            def build_list(ctx: Context, problems: Problems) -> list[Any]:
-                return [build(ctx, problems) for build in items]
-
-            return build_list
-        if isinstance(value, str) and _has_markers(value):
-            leaf = self._leaf(value, path, problems, self.definition.values.get(path))
-            return self._leaf_builder(leaf) if leaf is not None else _static(FAILED)
-        return _static(value)
-
-    def _with_fallbacks(self, built: list[tuple[str, Builder]]) -> list[tuple[str, Builder]]:
-        """The body's keys in the API's order (`from`, `to`, `message`), fallbacks included."""
-        by_key = dict(built)
-        for key, default in self._fallbacks.items():
-            by_key[key] = self._fallback_builder(key, default)
-        return [(key, by_key[key]) for key in BODY_KEYS if key in by_key]
-
-    def _fallback_builder(self, key: str, default: Any) -> Builder:
-        location = self._locations.get((key,), Location(self.definition.name, 1, 1))
-        default_leaf = default if isinstance(default, LeafRenderer) else None
+        location = (
+            self.definition.values[path].location
+            if path in self.definition.values
+            else self._where(())
+        )
+        self._locations[(key,)] = location
+        default_leaf = None
+        if isinstance(default, str) and has_markers(default):
+            default_leaf = self._leaf(default, path, problems)
         # The record's column is read like `{{ key }}`, so its value gets the same checks.
-        column = LeafRenderer((key,), location, f"{{{{ {key} }}}}", _lookup(key), None)
+        column = compile_leaf(self.env, f"{{{{ {key} }}}}", (key,), None, location, None)
+        assert isinstance(column, LeafRenderer)
 
-        def build(ctx: Context, problems: Problems) -> Any:
-            row = ctx[ROW]
-            if isinstance(row, _Skeleton):
+        def build(ctx: Context, state: RenderState) -> Any:
+            if state.skeleton:
                 return DYNAMIC  # a recipient column may supply it
-            if row.get(key) not in (None, ""):
-                return self._run_leaf(column, ctx, problems)
+            if ctx[ROW].get(key) not in (None, ""):
+                return _run(column, ctx, state)
             if default_leaf is not None:
-                return self._run_leaf(default_leaf, ctx, problems)
+                return _run(default_leaf, ctx, state)
             if default is not None:
                 return default
-            problems.append(
-                Problem(
+            return state.fail(
+                LeafFailed(
                     f"no `{key}` for this recipient: add `{key}:` to the definition, "
                     f"a `{key}` column to the data, or `defaults.{key}`",
-                    location,
-                    path=key,
                     code="required",
-                )
+                ),
+                (key,),
+                location,
             )
-            return FAILED
 
         return build
 
-    def _leaf(
-        self, source: str, path: FieldPath, problems: Problems, leaf: Leaf | None
-    ) -> LeafRenderer | None:
-        location = leaf.location if leaf else Location(self.definition.name, 1, 1)
-        try:
-            tree = self.env.parse(source)
-        except JinjaSyntaxError as exc:
-            problems.append(_syntax_problem(exc, leaf, location, path))
-            return None
+    def _leaf(self, source: str, path: FieldPath, problems: list[Problem]) -> LeafRenderer | None:
         numeric = self._numeric.get(path[-1]) if path and isinstance(path[-1], str) else None
-        expression = _single_expression(tree, source)
-        if expression is None:
-            template = self.env.from_string(tree)
-            run: Callable[[Context], Any] = template.render
-        elif isinstance(expression, str):
-            run = _lookup(expression)
-        else:
-            run = _expression(self.env.compile_expression(expression[0], undefined_to_none=False))
-        return LeafRenderer(path, location, source, run, numeric)
+        compiled = compile_leaf(
+            self.env, source, path, self.definition.values.get(path), self._where(path), numeric
+        )
+        if isinstance(compiled, Problem):
+            problems.append(compiled)
+            return None
+        self.leaves.append(compiled)
+        return compiled
+
+    def _expression(
+        self, source: str, path: FieldPath, problems: list[Problem]
+    ) -> LeafRenderer | None:
+        compiled = compile_expression(
+            self.env, source, path, self.definition.values.get(path), self._where(path)
+        )
+        if isinstance(compiled, Problem):
+            problems.append(compiled)
+            return None
+        self.leaves.append(compiled)
+        return compiled
 
     def _leaf_builder(self, leaf: LeafRenderer) -> Builder:
-        self.leaves.append(leaf)
-
-        def build(ctx: Context, problems: Problems) -> Any:
-            return self._run_leaf(leaf, ctx, problems)
+        def build(ctx: Context, state: RenderState) -> Any:
+            if state.skeleton:
+                return DYNAMIC
+            return _run(leaf, ctx, state)
 
         return build
 
-    # -- rendering --------------------------------------------------------
-
-    def context(self, fields: Mapping[str, Any]) -> Context:
-        """The variables templates see for one recipient."""
-        ctx = {**self.constants, **fields}
-        ctx[ROW] = fields
-        return ctx
-
-    def render(self, fields: Mapping[str, Any]) -> tuple[Any, Problems]:
-        """The body for one recipient, and what went wrong (empty when it worked)."""
-        problems: Problems = []
-        body = self._build(self.context(fields), problems)
-        return body, problems
-
-    def skeleton(self) -> Any:
-        """The body with every per-recipient value replaced by `DYNAMIC`."""
-        return self._build({ROW: _Skeleton()}, _Discard())
-
-    def location(self, path: FieldPath) -> Location:
-        """Where the value at `path` comes from in the definition (or its defaults)."""
-        for end in range(len(path), 0, -1):
-            if path[:end] in self._locations:
-                return self._locations[path[:end]]
-            if path[:end] in self.definition.values:
-                return self.definition.values[path[:end]].location
-        return Location(self.definition.name, 1, 1)
-
-    def _run_leaf(self, leaf: LeafRenderer, ctx: Context, problems: Problems) -> Any:
-        if isinstance(ctx.get(ROW), _Skeleton):
-            return DYNAMIC
-        try:
-            value = leaf.run(ctx)
-            if isinstance(value, Undefined):
-                value._fail_with_undefined_error()
-            value = to_json_value(value)
-            if leaf.numeric is not None and isinstance(value, str):
-                value = to_number(value, leaf.numeric)
-            return value
-        except UndefinedError as exc:
-            problems.append(self._undefined_problem(exc, leaf, ctx))
-        except _NotANumber as exc:
-            problems.append(
-                Problem(
-                    f"expected {'a whole number' if leaf.numeric == 'integer' else 'a number'}",
-                    leaf.location,
-                    path=_dotted(leaf.path),
-                    found=describe(exc.text),
-                    code="type",
-                )
-            )
-        except _NotJson as exc:
-            problems.append(
-                Problem(
-                    "the value cannot be written as JSON",
-                    leaf.location,
-                    path=_dotted(leaf.path),
-                    found=exc.what,
-                    code="type",
-                )
-            )
-        except Exception as exc:
-            problems.append(
-                Problem(
-                    f"template failed: {_exception_text(exc)}",
-                    leaf.location,
-                    path=_dotted(leaf.path),
-                    code="render",
-                )
-            )
-        return FAILED
-
-    def _undefined_problem(self, exc: UndefinedError, leaf: LeafRenderer, ctx: Context) -> Problem:
-        match = _UNDEFINED_NAME.match(str(exc.message))
-        row = ctx.get(ROW) or {}
-        available = [name for name in (*self.constants, *row) if name != ROW]
-        if match is None:
-            return Problem(
-                f"undefined value: {exc.message}",
-                leaf.location,
-                path=_dotted(leaf.path),
-                code="undefined",
-            )
-        name = match.group(1)
-        close = difflib.get_close_matches(name, available, n=1)
-        hint = f"; did you mean `{close[0]}`?" if close else ""
-        listing = ", ".join(available) if available else "none: no data was given"
-        return Problem(
-            f"undefined variable `{name}`{hint} (available: {listing})",
-            leaf.location,
-            path=_dotted(leaf.path),
-            code="undefined",
-        )
+    def _where(self, path: FieldPath) -> Location:
+        return self.location(path)
 
 
-class _Skeleton(dict):  # type: ignore[type-arg]
-    """Marks a skeleton build: every dynamic leaf yields DYNAMIC."""
-
-
-class _Discard(list):  # type: ignore[type-arg]
-    def append(self, item: Any) -> None:
-        pass
+def _run(leaf: LeafRenderer, ctx: Context, state: RenderState) -> Any:
+    try:
+        return evaluate(leaf, ctx)
+    except LeafFailed as failure:
+        return state.fail(failure, leaf.path, leaf.location)
 
 
 def _static(value: Any) -> Builder:
-    def build(ctx: Context, problems: Problems) -> Any:
+    def build(ctx: Context, state: RenderState) -> Any:
         return value
 
     build.static = True  # type: ignore[attr-defined]
     return build
 
 
-def _lookup(name: str) -> Callable[[Context], Any]:
-    """`{{ name }}` without Jinja: a missing name raises like StrictUndefined would."""
+def _dict_builder(children: list[tuple[str, Builder]]) -> Builder:
+    if all(getattr(b, "static", False) for _, b in children):
+        return _static({key: b({}, RenderState()) for key, b in children})
 
-    def run(ctx: Context) -> Any:
-        try:
-            return ctx[name]
-        except KeyError:
-            raise UndefinedError(f"'{name}' is undefined") from None
+    def build_dict(ctx: Context, state: RenderState) -> dict[str, Any]:
+        return {key: build(ctx, state) for key, build in children}
 
-    return run
-
-
-def _expression(compiled: Callable[..., Any]) -> Callable[[Context], Any]:
-    def run(ctx: Context) -> Any:
-        return compiled(**ctx)
-
-    return run
-
-
-def _has_markers(text: str) -> bool:
-    return any(marker in text for marker in _MARKERS)
-
-
-def _single_expression(tree: nodes.Template, source: str) -> str | tuple[str] | None:
-    """For a leaf that is one `{{ ... }}` and nothing else: the variable name
-    (a plain lookup) or a 1-tuple with the expression source; otherwise None."""
-    if len(tree.body) != 1 or not isinstance(tree.body[0], nodes.Output):
-        return None
-    output = tree.body[0].nodes
-    if len(output) != 1 or isinstance(output[0], nodes.TemplateData):
-        return None
-    text = source.strip()
-    if not (text.startswith("{{") and text.endswith("}}")) or text.count("{{") != 1:
-        return None
-    inner = text[2:-2].strip("-+").strip()
-    if isinstance(output[0], nodes.Name) and inner == output[0].name:
-        return inner
-    return (inner,)
-
-
-def _syntax_problem(
-    exc: JinjaSyntaxError, leaf: Leaf | None, location: Location, path: FieldPath
-) -> Problem:
-    # Jinja counts lines inside the string; the file position is the leaf's
-    # start plus that offset (a block scalar's text starts on the next line).
-    line = location.line
-    column = location.column
-    if line is not None and exc.lineno:
-        offset = exc.lineno - 1 + (1 if leaf is not None and leaf.block else 0)
-        if offset:
-            line += offset
-            column = None
-    return Problem(
-        f"Jinja syntax error: {exc.message}",
-        Location(location.file, line, column),
-        path=_dotted(path),
-        code="jinja-syntax",
-    )
-
-
-class _NotANumber(Exception):
-    def __init__(self, text: str) -> None:
-        self.text = text
-
-
-class _NotJson(Exception):
-    def __init__(self, what: str) -> None:
-        self.what = what
-
-
-def to_number(text: str, kind: str) -> int | float:
-    """A numeric string (as CSV gives every value) as the number the API wants."""
-    stripped = text.strip()
-    if _INTEGER.fullmatch(stripped):
-        return int(stripped)
-    if kind == "number":
-        try:
-            number = float(stripped)
-        except ValueError:
-            raise _NotANumber(text) from None
-        if math.isfinite(number):
-            return number
-    raise _NotANumber(text)
-
-
-def to_json_value(value: Any) -> Any:
-    """Plain JSON values from what an expression returned (Markup, tuples, …)."""
-    if value is None or isinstance(value, bool | int):
-        return value
-    if isinstance(value, str):
-        if not value.isascii():
-            _check_encodable(value)
-        return str(value)
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise _NotJson(repr(value))
-        return value
-    if isinstance(value, list | tuple):
-        return [to_json_value(item) for item in value]
-    if isinstance(value, Mapping):
-        return {str(key): to_json_value(item) for key, item in value.items()}
-    if isinstance(value, Undefined):
-        value._fail_with_undefined_error()
-    raise _NotJson(type_name(value))
-
-
-def _check_encodable(text: str) -> None:
-    # JSON input may spell a lone UTF-16 surrogate ("\\ud800"); no UTF-8 body can carry it.
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise _NotJson(
-            f"an unpaired surrogate {text[exc.start]!a} at character {exc.start + 1}"
-        ) from None
-
-
-def _exception_text(exc: Exception) -> str:
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-def _dotted(path: FieldPath) -> str:
-    out = ""
-    for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
-    return out
+    return build_dict

@@ -71,6 +71,8 @@ class SchemaIssue:
     found: str | None
     #: "schema" (the documented shape) or "line-limit" (a limit LINE enforces).
     code: str
+    #: The JSON Schema keyword that failed ("type", "additionalProperties", "x-maxUtf16", ...).
+    keyword: str = ""
 
     def __str__(self) -> str:
         where = format_path(self.path)
@@ -339,7 +341,7 @@ class BodyValidator:
                 best[key] = error
         typed = {tuple(e.path) for e in best.values() if e.validator == "type"}
         issues = [
-            SchemaIssue(tuple(e.path), _message(e), _found(e), _code(e))
+            SchemaIssue(tuple(e.path), _message(e), _found(e), _code(e), str(e.validator))
             for e in best.values()
             # A value of the wrong type makes every other rule about it noise.
             if e.validator == "type" or tuple(e.path) not in typed

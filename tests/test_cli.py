@@ -205,3 +205,61 @@ def test_the_installed_command_reports_without_a_traceback(project: Path) -> Non
         "broken.yaml:3:8: invalid YAML: mapping values are not allowed here"
     )
     assert "Traceback" not in completed.stderr
+
+
+def test_send_flags_become_options(monkeypatch: pytest.MonkeyPatch, project: Path) -> None:
+    captured = {}
+
+    def fake_send(options, **kwargs):  # type: ignore[no-untyped-def]
+        captured["options"] = options
+        raise SystemExit(0)
+
+    monkeypatch.setattr("compiler.cli.send", fake_send)
+    args = ["send", "def.yaml", "--data", "good.csv", "--concurrency", "7", "--rate", "12.5"]
+    args += [
+        "--max-attempts",
+        "9",
+        "--timeout",
+        "3",
+        "--backoff-base",
+        "0.25",
+        "--backoff-cap",
+        "4",
+    ]
+    args += [
+        "--shard",
+        "2/3",
+        "--resend-unknown",
+        "--allow-duplicates",
+        "--keep-going",
+        "--dry-run",
+    ]
+    assert run(*args).exit_code == 0
+    options = captured["options"]
+    settings = options.settings
+    assert (settings.concurrency, settings.rate, settings.max_attempts, settings.timeout) == (
+        7,
+        12.5,
+        9,
+        3,
+    )
+    assert (settings.backoff_base, settings.backoff_cap) == (0.25, 4)
+    assert (options.shard.index, options.shard.count) == (2, 3)
+    assert (
+        options.resend_unknown
+        and options.allow_duplicates
+        and options.keep_going
+        and options.dry_run
+    )
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["send"],
+        ["send", "def.yaml", "--payloads", "x.jsonl"],
+        ["send", "def.yaml", "--shard", "4/3"],
+    ],
+)
+def test_send_usage_errors_exit_2(project: Path, args: list[str]) -> None:
+    assert run(*args).exit_code == 2

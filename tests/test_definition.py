@@ -65,7 +65,7 @@ def test_scalars_become_plain_python_values() -> None:
 def test_unknown_top_level_key_suggests_the_closest_name() -> None:
     assert errors_of("mesage: {type: TEXT}\n") == [
         "def.yaml:1:1: mesage: unknown key `mesage`; did you mean `message`?",
-        "def.yaml:1:1: required key `message` is missing",
+        "def.yaml:1:1: required key `message` is missing (or `variants`, for messages chosen per recipient)",
     ]
 
 

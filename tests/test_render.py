@@ -21,7 +21,8 @@ def renderer(text: str, name: str = "def.yaml") -> Renderer:
 
 
 def render(text: str, fields: dict[str, Any]) -> tuple[Any, list[Problem]]:
-    return renderer(text).render(fields)
+    rendered = renderer(text).render(fields)
+    return rendered.body, rendered.problems
 
 
 def test_a_definition_without_expressions_renders_to_itself() -> None:
@@ -122,13 +123,13 @@ def test_to_and_from_fall_back_to_columns_then_defaults() -> None:
         parse_definition("defaults: {from: APP}\nmessage: {type: TEXT, text: hi}\n", "def.yaml"),
         NUMERIC,
     )
-    assert r.render({"to": "U9"})[0] == {
+    assert r.render({"to": "U9"}).body == {
         "from": "APP",
         "to": "U9",
         "message": {"type": "TEXT", "text": "hi"},
     }
-    assert r.render({"to": "U9", "from": "OTHER"})[0]["from"] == "OTHER"
-    _, problems = r.render({})
+    assert r.render({"to": "U9", "from": "OTHER"}).body["from"] == "OTHER"
+    problems = r.render({}).problems
     assert [p.format() for p in problems] == [
         "def.yaml:1:1: to: no `to` for this recipient: add `to:` to the definition, "
         "a `to` column to the data, or `defaults.to`"
@@ -165,7 +166,8 @@ def test_imports_make_macros_available_in_every_leaf(tmp_path: Path) -> None:
     )
     from compiler.definition import load_definition
 
-    body, problems = Renderer(load_definition(definition), NUMERIC).render({"name": "ann"})
+    rendered = Renderer(load_definition(definition), NUMERIC).render({"name": "ann"})
+    body, problems = rendered.body, rendered.problems
     assert problems == []
     assert body["message"]["text"] == "ANN!"
 
@@ -182,7 +184,8 @@ def test_a_missing_import_is_located(tmp_path: Path) -> None:
 
 def test_the_skeleton_marks_per_recipient_values() -> None:
     r = renderer("to: U\nmessage: {type: TEXT, text: 'Hi {{ name }}', n: 3}\n")
-    assert r.skeleton() == {
+    (skeleton,) = r.skeletons()
+    assert skeleton.body == {
         "to": "U",
         "from": "APP",
         "message": {"type": "TEXT", "text": DYNAMIC, "n": 3},
@@ -191,7 +194,7 @@ def test_the_skeleton_marks_per_recipient_values() -> None:
 
 def test_values_json_cannot_carry_are_located_errors() -> None:
     r = Renderer(parse_definition("from: A\nmessage: {text: 'x{{ name }}'}\n", "def.yaml"), NUMERIC)
-    _, problems = r.render({"to": "U\ud800", "name": "a\udfffb"})
+    problems = r.render({"to": "U\ud800", "name": "a\udfffb"}).problems
     assert [p.format() for p in problems] == [
         "def.yaml:1:1: to: the value cannot be written as JSON "
         "(found an unpaired surrogate '\\ud800' at character 2)",

@@ -1,0 +1,280 @@
+"""Jinja for one string leaf: compiled once, evaluated per recipient, failures located.
+
+Every string leaf is looked at once, when a definition is loaded:
+
+- exactly `{{ name }}`: a dictionary lookup, no Jinja at all (the common case);
+- exactly one `{{ expression }}`: a compiled expression that keeps its value's type;
+- anything else: a compiled template that renders to text.
+
+Recipient values only ever reach Jinja as *data*, never as template source, so a
+name holding `{{ }}`, quotes, colons or newlines comes out literally.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from jinja2 import FileSystemLoader, StrictUndefined, nodes
+from jinja2 import TemplateSyntaxError as JinjaSyntaxError
+from jinja2.exceptions import UndefinedError
+from jinja2.runtime import Undefined
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from compiler.definition import FieldPath, Leaf
+from compiler.errors import Location, Problem, describe, type_name
+from compiler.validate import format_path
+
+#: Variable name under which a template sees the whole recipient record.
+ROW = "row"
+
+_MARKERS = ("{{", "{%", "{#")
+_INTEGER = re.compile(r"[+-]?\d+")
+_UNDEFINED_NAME = re.compile(r"^'([^']+)' is undefined$")
+
+Context = dict[str, Any]
+
+
+def make_environment(search_path: list[Path]) -> ImmutableSandboxedEnvironment:
+    """The one Jinja environment factory.
+
+    Sandboxed and immutable because definitions are shared between teams and the
+    data is untrusted; StrictUndefined because a misspelt column must be an error,
+    not an empty string in a customer's message; no autoescape because the output
+    is JSON text, not HTML (JSON escaping happens at serialization).
+    """
+    return ImmutableSandboxedEnvironment(
+        loader=FileSystemLoader([str(p) for p in search_path]),
+        undefined=StrictUndefined,
+        autoescape=False,
+        keep_trailing_newline=True,
+    )
+
+
+def has_markers(text: str) -> bool:
+    return any(marker in text for marker in _MARKERS)
+
+
+@dataclass(frozen=True, slots=True)
+class LeafRenderer:
+    """How one dynamic string leaf becomes a value."""
+
+    #: Where the leaf sits in the definition file (its YAML path).
+    path: FieldPath
+    location: Location
+    source: str
+    run: Callable[[Context], Any]
+    #: "integer" or "number" when the API wants a number here.
+    numeric: str | None
+
+
+class LeafFailed(Exception):
+    """A leaf could not be evaluated for this recipient; carries the message."""
+
+    def __init__(self, message: str, found: str | None = None, code: str = "render") -> None:
+        super().__init__(message)
+        self.message = message
+        self.found = found
+        self.code = code
+
+
+def compile_leaf(
+    env: ImmutableSandboxedEnvironment,
+    source: str,
+    path: FieldPath,
+    leaf: Leaf | None,
+    fallback_location: Location,
+    numeric: str | None,
+) -> LeafRenderer | Problem:
+    """Compile a string leaf, or the located syntax problem."""
+    location = leaf.location if leaf else fallback_location
+    try:
+        tree = env.parse(source)
+    except JinjaSyntaxError as exc:
+        return _syntax_problem(exc, leaf, location, path)
+    expression = _single_expression(tree, source)
+    run: Callable[[Context], Any]
+    if expression is None:
+        run = env.from_string(tree).render
+    elif isinstance(expression, str):
+        run = _lookup(expression)
+    else:
+        run = _expression(env.compile_expression(expression[0], undefined_to_none=False))
+    return LeafRenderer(path, location, source, run, numeric)
+
+
+def compile_expression(
+    env: ImmutableSandboxedEnvironment,
+    source: str,
+    path: FieldPath,
+    leaf: Leaf | None,
+    fallback: Location,
+) -> LeafRenderer | Problem:
+    """A bare expression (`$if: coupon`), or `{{ coupon }}` written out in full."""
+    text = source.strip()
+    if not (text.startswith("{{") and text.endswith("}}")):
+        text = "{{ " + text + " }}"
+    return compile_leaf(env, text, path, leaf, fallback, None)
+
+
+def evaluate(leaf: LeafRenderer, ctx: Context) -> Any:
+    """The leaf's value for one recipient, as a plain JSON value; raises `LeafFailed`."""
+    try:
+        value = leaf.run(ctx)
+        if isinstance(value, Undefined):
+            value._fail_with_undefined_error()
+        value = to_json_value(value)
+    except UndefinedError as exc:
+        raise LeafFailed(_undefined_message(exc, ctx), code="undefined") from None
+    except LeafFailed:
+        raise
+    except Exception as exc:  # the author's template code failed: report, never crash
+        raise LeafFailed(f"template failed: {_exception_text(exc)}") from None
+    if leaf.numeric is not None and isinstance(value, str):
+        value = to_number(value, leaf.numeric)
+    return value
+
+
+def evaluate_raw(leaf: LeafRenderer, ctx: Context) -> Any:
+    """The leaf's Python value (for `$if`/`$for`), failures as `LeafFailed`."""
+    try:
+        value = leaf.run(ctx)
+        if isinstance(value, Undefined):
+            value._fail_with_undefined_error()
+        return value
+    except UndefinedError as exc:
+        raise LeafFailed(_undefined_message(exc, ctx), code="undefined") from None
+    except Exception as exc:  # the author's expression failed: report, never crash
+        raise LeafFailed(f"expression failed: {_exception_text(exc)}") from None
+
+
+def _undefined_message(exc: UndefinedError, ctx: Context) -> str:
+    match = _UNDEFINED_NAME.match(str(exc.message))
+    if match is None:
+        return f"undefined value: {exc.message}"
+    name = match.group(1)
+    row = ctx.get(ROW)
+    available = _available(ctx, row if isinstance(row, Mapping) else {})
+    close = difflib.get_close_matches(name, available, n=1)
+    hint = f"; did you mean `{close[0]}`?" if close else ""
+    listing = ", ".join(available) if available else "none: no data was given"
+    return f"undefined variable `{name}`{hint} (available: {listing})"
+
+
+def _available(ctx: Context, row: Mapping[str, Any]) -> list[str]:
+    # Columns in file order first, then constants and loop variables.
+    names = [str(name) for name in row]
+    names += [name for name in ctx if name not in row and name != ROW]
+    return names
+
+
+def _lookup(name: str) -> Callable[[Context], Any]:
+    """`{{ name }}` without Jinja: a missing name raises like StrictUndefined would."""
+
+    def run(ctx: Context) -> Any:
+        try:
+            return ctx[name]
+        except KeyError:
+            raise UndefinedError(f"'{name}' is undefined") from None
+
+    return run
+
+
+def _expression(compiled: Callable[..., Any]) -> Callable[[Context], Any]:
+    def run(ctx: Context) -> Any:
+        return compiled(**ctx)
+
+    return run
+
+
+def _single_expression(tree: nodes.Template, source: str) -> str | tuple[str] | None:
+    """For a leaf that is one `{{ ... }}` and nothing else: the variable name
+    (a plain lookup) or a 1-tuple with the expression source; otherwise None."""
+    if len(tree.body) != 1 or not isinstance(tree.body[0], nodes.Output):
+        return None
+    output = tree.body[0].nodes
+    if len(output) != 1 or isinstance(output[0], nodes.TemplateData):
+        return None
+    text = source.strip()
+    if not (text.startswith("{{") and text.endswith("}}")) or text.count("{{") != 1:
+        return None
+    inner = text[2:-2].strip("-+").strip()
+    if isinstance(output[0], nodes.Name) and inner == output[0].name:
+        return inner
+    return (inner,)
+
+
+def _syntax_problem(
+    exc: JinjaSyntaxError, leaf: Leaf | None, location: Location, path: FieldPath
+) -> Problem:
+    # Jinja counts lines inside the string; the file position is the leaf's
+    # start plus that offset (a block scalar's text starts on the next line).
+    line = location.line
+    column = location.column
+    if line is not None and exc.lineno:
+        offset = exc.lineno - 1 + (1 if leaf is not None and leaf.block else 0)
+        if offset:
+            line += offset
+            column = None
+    return Problem(
+        f"Jinja syntax error: {exc.message}",
+        Location(location.file, line, column),
+        path=format_path(path),
+        code="jinja-syntax",
+    )
+
+
+def to_number(text: str, kind: str) -> int | float:
+    """A numeric string (as CSV gives every value) as the number the API wants."""
+    stripped = text.strip()
+    if _INTEGER.fullmatch(stripped):
+        return int(stripped)
+    if kind == "number":
+        try:
+            number = float(stripped)
+        except ValueError:
+            number = math.nan
+        if math.isfinite(number):
+            return number
+    expected = "a whole number" if kind == "integer" else "a number"
+    raise LeafFailed(f"expected {expected}", found=describe(text), code="type")
+
+
+def to_json_value(value: Any) -> Any:
+    """Plain JSON values from what an expression returned (Markup, tuples, …)."""
+    if value is None or isinstance(value, bool | int):
+        return value
+    if isinstance(value, str):
+        if not value.isascii():
+            _check_encodable(value)
+        return str(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise LeafFailed("the value cannot be written as JSON", found=repr(value), code="type")
+        return value
+    if isinstance(value, list | tuple):
+        return [to_json_value(item) for item in value]
+    if isinstance(value, Mapping):
+        return {str(key): to_json_value(item) for key, item in value.items()}
+    if isinstance(value, Undefined):
+        value._fail_with_undefined_error()
+    raise LeafFailed("the value cannot be written as JSON", found=type_name(value), code="type")
+
+
+def _check_encodable(text: str) -> None:
+    # JSON input may spell a lone UTF-16 surrogate ("\\ud800"); no UTF-8 body can carry it.
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        found = f"an unpaired surrogate {text[exc.start]!a} at character {exc.start + 1}"
+        raise LeafFailed("the value cannot be written as JSON", found=found, code="type") from None
+
+
+def _exception_text(exc: Exception) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
