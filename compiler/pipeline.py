@@ -17,6 +17,7 @@ import orjson
 
 from compiler.definition import Definition, FieldPath, load_definition
 from compiler.errors import DefinitionError, Location, Problem
+from compiler.fastcheck import LeafChecks
 from compiler.records import BadRecord, Record, RecordSource, open_records
 from compiler.render import DYNAMIC, FAILED, Remap, Renderer
 from compiler.schema import NUMERIC_FIELDS
@@ -56,7 +57,8 @@ class Result:
 class Compiler:
     """A definition made ready to compile recipients."""
 
-    def __init__(self, definition: Definition | str | Path) -> None:
+    def __init__(self, definition: Definition | str | Path, *, fast: bool = True) -> None:
+        """`fast=False` validates every body in full (for comparing verdicts)."""
         if not isinstance(definition, Definition):
             definition = load_definition(definition)
         self.definition = definition
@@ -65,6 +67,11 @@ class Compiler:
         problems = self.static_problems()
         if problems:
             raise DefinitionError(problems)
+        #: Per variant: checks of the per-recipient leaves only (None: full validation).
+        self.leaf_checks: dict[str | None, LeafChecks | None] = {}
+        if fast:
+            for skeleton in self.renderer.skeletons():
+                self.leaf_checks[skeleton.variant] = LeafChecks.build(skeleton.body, DYNAMIC)
 
     @property
     def name(self) -> str:
@@ -115,7 +122,10 @@ class Compiler:
         rendered = self.renderer.render(fields)
         body, problems = rendered.body, rendered.problems
         if not problems:
-            problems = self._problems(self.validator.issues(body), rendered.remaps)
+            checks = self.leaf_checks.get(rendered.variant)
+            # The leaf checks only ever accept; the full validator words every problem.
+            if checks is None or not checks.accepts(body):
+                problems = self._problems(self.validator.issues(body), rendered.remaps)
         if row is not None:
             problems = [p.at_row(row, where) for p in problems]
         if problems:
@@ -130,7 +140,9 @@ class Compiler:
             Problem(
                 issue.message,
                 # An unknown key is best shown at the key itself.
-                self.renderer.location(issue.path, remaps, key=issue.keyword == "additionalProperties"),
+                self.renderer.location(
+                    issue.path, remaps, key=issue.keyword == "additionalProperties"
+                ),
                 path=format_path(issue.path),
                 found=issue.found,
                 code=issue.code,

@@ -29,6 +29,7 @@ from compiler.resources import resource_dir
 from compiler.templating import (
     ROW,
     Context,
+    LeafBatch,
     LeafFailed,
     LeafRenderer,
     compile_expression,
@@ -73,8 +74,10 @@ class RenderState:
     frames: list[Remap] = field(default_factory=list)
     #: Build a skeleton: per-recipient values become DYNAMIC.
     skeleton: bool = False
-    #: In a skeleton, the variant to build.
+    #: The variant built (set in a skeleton, chosen per recipient otherwise).
     variant: str | None = None
+    #: Texts of batched leaves, per batch (None: render those leaves one by one).
+    texts: dict[int, list[str] | None] = field(default_factory=dict)
 
     def output_path(self, source: FieldPath) -> FieldPath:
         if not self.frames:
@@ -113,6 +116,8 @@ class Rendered:
     body: Any
     problems: list[Problem]
     remaps: list[Remap]
+    #: The variant the message came from, when the definition has variants.
+    variant: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +147,11 @@ class Renderer:
         #: Positions of values that do not come from the body's own text.
         self._locations: dict[FieldPath, Location] = {}
         problems: list[Problem] = []
+        # Text leaves evaluated in one context share one Jinja render (see LeafBatch):
+        # scope 0 is the body, each variant has its own; items under $if/$for have none.
+        self._scopes: dict[int, list[LeafRenderer]] = {0: []}
+        self._scope: list[LeafRenderer] | None = self._scopes[0]
+        self._scope_id = 0
         self._load_imports(problems)
         self.fallback_keys = [key for key in ("from", "to") if key not in definition.body]
         built = [
@@ -154,6 +164,11 @@ class Renderer:
         self._build = _dict_builder(sorted(built, key=lambda kv: order[kv[0]]))
         if problems:
             raise DefinitionError(problems)
+        self._batches = {
+            scope: LeafBatch(self.env, leaves)
+            for scope, leaves in self._scopes.items()
+            if len(leaves) > 1
+        }
 
     @property
     def is_static(self) -> bool:
@@ -170,8 +185,10 @@ class Renderer:
 
     def render(self, fields: Mapping[str, Any]) -> Rendered:
         state = RenderState()
-        body = self._build(self.context(fields), state)
-        return Rendered(body, state.problems, state.remaps)
+        ctx = self.context(fields)
+        self._render_batch(0, ctx, state)
+        body = self._build(ctx, state)
+        return Rendered(body, state.problems, state.remaps, state.variant)
 
     def skeletons(self) -> list[Rendered]:
         """The body with every per-recipient value DYNAMIC: one per variant."""
@@ -180,10 +197,12 @@ class Renderer:
         for name in names:
             state = RenderState(skeleton=True, variant=name)
             body = self._build({ROW: {}}, state)
-            result.append(Rendered(body, state.problems, state.remaps))
+            result.append(Rendered(body, state.problems, state.remaps, name))
         return result
 
-    def location(self, path: FieldPath, remaps: Sequence[Remap] = (), *, key: bool = False) -> Location:
+    def location(
+        self, path: FieldPath, remaps: Sequence[Remap] = (), *, key: bool = False
+    ) -> Location:
         """Where the value sent at `path` comes from in the definition (`key`: its key)."""
         source = path
         best = -1
@@ -261,8 +280,13 @@ class Renderer:
         return build_varying
 
     def _item(self, value: Any, source: FieldPath, problems: list[Problem]) -> _Item:
+        dynamic = isinstance(value, dict) and any(key in value for key in ITEM_KEYS)
+        outer = self._scope
+        if dynamic:
+            self._scope = None  # built in its own contexts, or maybe not at all: no batching
         build = self._compile(value, source, problems, item=True)
-        if not isinstance(value, dict) or not any(key in value for key in ITEM_KEYS):
+        self._scope = outer
+        if not dynamic:
             return _Item(source, build)
         repeat = None
         if "$for" in value:
@@ -323,10 +347,14 @@ class Renderer:
     def _variants(self, problems: list[Problem]) -> Builder:
         variants = self.definition.variants
         assert variants is not None
-        builders = {
-            name: self._compile(message, ("variants", "messages", name), problems)
-            for name, message in variants.messages.items()
-        }
+        builders: dict[str, Builder] = {}
+        batch_ids: dict[str, int] = {}
+        outer = (self._scope, self._scope_id)
+        for name, message in variants.messages.items():
+            batch_ids[name] = self._scope_id = len(self._scopes)
+            self._scope = self._scopes[self._scope_id] = []
+            builders[name] = self._compile(message, ("variants", "messages", name), problems)
+        self._scope, self._scope_id = outer
         where = self.definition.keys[("variants",)]
         names = ", ".join(builders)
 
@@ -358,6 +386,8 @@ class Renderer:
                         where,
                     )
             assert chosen is not None
+            state.variant = chosen
+            self._render_batch(batch_ids[chosen], ctx, state)
             state.enter(("variants", "messages", chosen), ("message",))
             try:
                 return builders[chosen](ctx, state)
@@ -461,20 +491,37 @@ class Renderer:
         return compiled
 
     def _leaf_builder(self, leaf: LeafRenderer) -> Builder:
-        def build(ctx: Context, state: RenderState) -> Any:
+        if not leaf.batchable or self._scope is None:
+
+            def build(ctx: Context, state: RenderState) -> Any:
+                if state.skeleton:
+                    return DYNAMIC
+                return _run(leaf, ctx, state)
+
+            return build
+        batch, index = self._scope_id, len(self._scope)
+        self._scope.append(leaf)
+
+        def build_batched(ctx: Context, state: RenderState) -> Any:
             if state.skeleton:
                 return DYNAMIC
-            return _run(leaf, ctx, state)
+            texts = state.texts.get(batch)
+            return _run(leaf, ctx, state, None if texts is None else texts[index])
 
-        return build
+        return build_batched
+
+    def _render_batch(self, scope: int, ctx: Context, state: RenderState) -> None:
+        batch = self._batches.get(scope)
+        if batch is not None:
+            state.texts[scope] = batch.render(ctx)
 
     def _where(self, path: FieldPath) -> Location:
         return self.location(path)
 
 
-def _run(leaf: LeafRenderer, ctx: Context, state: RenderState) -> Any:
+def _run(leaf: LeafRenderer, ctx: Context, state: RenderState, rendered: str | None = None) -> Any:
     try:
-        return evaluate(leaf, ctx)
+        return evaluate(leaf, ctx, rendered)
     except LeafFailed as failure:
         return state.fail(failure, leaf.path, leaf.location)
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import difflib
 import math
 import re
+import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,6 +72,8 @@ class LeafRenderer:
     run: Callable[[Context], Any]
     #: "integer" or "number" when the API wants a number here.
     numeric: str | None
+    #: A general Jinja template that renders to text: such leaves can share one render.
+    batchable: bool = False
 
 
 class LeafFailed(Exception):
@@ -97,15 +100,19 @@ def compile_leaf(
         tree = env.parse(source)
     except JinjaSyntaxError as exc:
         return _syntax_problem(exc, leaf, location, path)
-    expression = _single_expression(tree, source)
+    expression = _single_expression(tree, source, env.globals)
     run: Callable[[Context], Any]
-    if expression is None:
+    parts = _plain_parts(tree, env.globals)
+    if expression is None and parts is not None:
+        run = _concatenation(parts)
+    elif expression is None:
         run = env.from_string(tree).render
     elif isinstance(expression, str):
         run = _lookup(expression)
     else:
         run = _expression(env.compile_expression(expression[0], undefined_to_none=False))
-    return LeafRenderer(path, location, source, run, numeric)
+    batchable = expression is None and parts is None
+    return LeafRenderer(path, location, source, run, numeric, batchable)
 
 
 def compile_expression(
@@ -122,10 +129,13 @@ def compile_expression(
     return compile_leaf(env, text, path, leaf, fallback, None)
 
 
-def evaluate(leaf: LeafRenderer, ctx: Context) -> Any:
-    """The leaf's value for one recipient, as a plain JSON value; raises `LeafFailed`."""
+def evaluate(leaf: LeafRenderer, ctx: Context, rendered: str | None = None) -> Any:
+    """The leaf's value for one recipient, as a plain JSON value; raises `LeafFailed`.
+
+    `rendered` is the leaf's text when a `LeafBatch` already rendered it.
+    """
     try:
-        value = leaf.run(ctx)
+        value = leaf.run(ctx) if rendered is None else rendered
         if isinstance(value, Undefined):
             value._fail_with_undefined_error()
         value = to_json_value(value)
@@ -173,6 +183,79 @@ def _available(ctx: Context, row: Mapping[str, Any]) -> list[str]:
     return names
 
 
+class LeafBatch:
+    """Several text templates rendered by one Jinja call per recipient.
+
+    A Jinja render has a fixed cost (context set-up, the sandbox) several times
+    that of a short template's own work, so the leaves evaluated in one context
+    are joined into one template, each in its own `{% with %}` scope, separated
+    by a random marker. Anything unexpected (an error in any leaf, a marker
+    count that does not match because the data happens to contain it) returns
+    None and the caller renders leaf by leaf, which words errors exactly.
+    """
+
+    def __init__(self, env: ImmutableSandboxedEnvironment, leaves: list[LeafRenderer]) -> None:
+        self.leaves = leaves
+        self._marker = f"\x00{secrets.token_hex(8)}\x00"
+        source = self._marker.join("{% with %}" + leaf.source + "{% endwith %}" for leaf in leaves)
+        try:
+            self._render: Callable[[Context], str] | None = env.from_string(source).render
+        except JinjaSyntaxError:
+            self._render = None  # e.g. a leaf with a block that cannot nest: no batching
+
+    def render(self, ctx: Context) -> list[str] | None:
+        if self._render is None:
+            return None
+        try:
+            texts = self._render(ctx).split(self._marker)
+        except Exception:  # rendered again leaf by leaf, which reports it
+            return None
+        return texts if len(texts) == len(self.leaves) else None
+
+
+def _plain_parts(
+    tree: nodes.Template, globals_: Mapping[str, Any]
+) -> list[tuple[bool, str]] | None:
+    """`Hello {{ name }}!` as [(False, "Hello "), (True, "name"), (False, "!")]; None if not that simple.
+
+    Names of Jinja globals (imports, `range`, ...) are left to Jinja, which looks them up there.
+    """
+    parts: list[tuple[bool, str]] = []
+    for node in tree.body:
+        if not isinstance(node, nodes.Output):
+            return None
+        for child in node.nodes:
+            if isinstance(child, nodes.TemplateData):
+                parts.append((False, child.data))
+            elif (
+                isinstance(child, nodes.Name) and child.ctx == "load" and child.name not in globals_
+            ):
+                parts.append((True, child.name))
+            else:
+                return None
+    return parts
+
+
+def _concatenation(parts: list[tuple[bool, str]]) -> Callable[[Context], str]:
+    """The same text Jinja would render, without Jinja: `str()` of each value, strict about missing names."""
+    lookups = [(is_name, _lookup(text) if is_name else None, text) for is_name, text in parts]
+
+    def run(ctx: Context) -> str:
+        out = []
+        for is_name, lookup, text in lookups:
+            if is_name:
+                assert lookup is not None
+                value = lookup(ctx)
+                if isinstance(value, Undefined):
+                    value._fail_with_undefined_error()
+                out.append(str(value))
+            else:
+                out.append(text)
+        return "".join(out)
+
+    return run
+
+
 def _lookup(name: str) -> Callable[[Context], Any]:
     """`{{ name }}` without Jinja: a missing name raises like StrictUndefined would."""
 
@@ -192,7 +275,9 @@ def _expression(compiled: Callable[..., Any]) -> Callable[[Context], Any]:
     return run
 
 
-def _single_expression(tree: nodes.Template, source: str) -> str | tuple[str] | None:
+def _single_expression(
+    tree: nodes.Template, source: str, globals_: Mapping[str, Any]
+) -> str | tuple[str] | None:
     """For a leaf that is one `{{ ... }}` and nothing else: the variable name
     (a plain lookup) or a 1-tuple with the expression source; otherwise None."""
     if len(tree.body) != 1 or not isinstance(tree.body[0], nodes.Output):
@@ -204,7 +289,7 @@ def _single_expression(tree: nodes.Template, source: str) -> str | tuple[str] | 
     if not (text.startswith("{{") and text.endswith("}}")) or text.count("{{") != 1:
         return None
     inner = text[2:-2].strip("-+").strip()
-    if isinstance(output[0], nodes.Name) and inner == output[0].name:
+    if isinstance(output[0], nodes.Name) and inner == output[0].name and inner not in globals_:
         return inner
     return (inner,)
 
