@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from compiler.definition import Definition, load_definition, parse_definition
 from compiler.errors import (
-    CompileFailed,
     DataError,
     DefinitionError,
     LinepressError,
@@ -28,7 +27,6 @@ from compiler.report import ProblemLog
 
 __all__ = [
     "BadRecord",
-    "CompileFailed",
     "CompileOptions",
     "Compiler",
     "DataError",

@@ -9,7 +9,6 @@ the exception's `exit_code`.
     LinepressError                 exit 1: content errors
     ├── DefinitionError            the definition file cannot be used
     ├── DataError                  the recipient data cannot be read
-    ├── CompileFailed              some recipients did not compile
     └── UsageError                 exit 2: bad options or arguments
 """
 
@@ -147,10 +146,6 @@ class DefinitionError(LinepressError):
 
 class DataError(LinepressError):
     """The recipient data cannot be read: missing file, encoding, shape."""
-
-
-class CompileFailed(LinepressError):
-    """Some recipients did not compile; each problem names its row."""
 
 
 class UsageError(LinepressError):
