@@ -25,8 +25,10 @@ from compiler.operations import (
 )
 from compiler.report import DEFAULT_LIMIT, REPORTERS, ProblemLog
 from compiler.schema import load_schema, schema_names
+from compiler.schemagen import dumps
 from compiler.send_report import merge_reports
 from compiler.sending import SendOptions, Shard, send
+from compiler.starters import new_definition
 
 _DATA_FORMATS = click.Choice(["csv", "json", "jsonl"])
 
@@ -181,16 +183,18 @@ def check_command(
 @click.argument("kind", required=False)
 @click.option("--list", "list_kinds", is_flag=True, help="List the schema names.")
 def schema_command(kind: str | None, list_kinds: bool) -> None:
-    """Print a JSON Schema: the request (default) or one message, template or action kind.
+    """Print a JSON Schema: the request (default), one message, template or
+    action kind, or `definition` (the authoring schema for editors).
 
     \b
     Examples:
       linepress schema              # the whole request envelope
       linepress schema carousel
+      linepress schema definition > linepress-definition.schema.json
       linepress schema --list
     """
     if list_kinds:
-        click.echo("\n".join(schema_names()))
+        click.echo("\n".join([*schema_names(), "definition"]))
         return
     try:
         schema = load_schema(kind or "request")
@@ -198,7 +202,29 @@ def schema_command(kind: str | None, list_kinds: bool) -> None:
         raise click.BadParameter(
             f"no schema named {kind!r}; choose from: {', '.join(schema_names())}", param_hint="KIND"
         ) from None
-    click.echo(json.dumps(schema, indent=2, ensure_ascii=False))
+    click.echo(dumps(schema), nl=False)  # the same bytes as the shipped file
+
+
+@main.command("new")
+@click.argument("kind")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Overwrite an existing FILE.")
+def new_command(kind: str, file: Path, force: bool) -> None:
+    """Write a commented starter definition for a message KIND to FILE.
+
+    Also writes `linepress-definition.schema.json` beside it (when missing or
+    outdated), which the file's first line points editors at.
+
+    \b
+    Example:
+      linepress new carousel campaigns/spring-sale.yaml
+    """
+    try:
+        written = new_definition(kind, file, force=force)
+    except UsageError as exc:
+        raise click.UsageError("; ".join(p.message for p in exc.problems)) from None
+    for path in written:
+        click.echo(f"wrote {path}", err=True)
 
 
 @main.command("send")

@@ -32,11 +32,17 @@ ALIASES: Mapping[str, str] = MappingProxyType(
 )
 
 
+#: The authoring schema of definition files (`compiler.authoring`): resolvable by
+#: name, but not a request schema, so kept out of `schema_names()`, the validators'
+#: registry and NUMERIC_FIELDS.
+AUTHORING = "definition"
+
+
 @cache
 def _all() -> dict[str, Json]:
-    """Schema name ("message/text") -> schema, read once."""
+    """Schema name ("message/text") -> schema, read once (request schemas only)."""
     root = resource_dir("schemas")
-    files = sorted(root.rglob("*.json"))
+    files = sorted(p for p in root.rglob("*.json") if p != root / f"{AUTHORING}.json")
     return {
         p.relative_to(root).with_suffix("").as_posix(): json.loads(p.read_text(encoding="utf-8"))
         for p in files
@@ -52,6 +58,8 @@ def resolve_name(name: str) -> str:
     """The schema name for a name, a kind alias ("text", "buttons") or a `type` ("TEXT")."""
     names = _all()
     key = name.strip().removesuffix(".json").lower()
+    if key == AUTHORING:
+        return AUTHORING
     if key in names:
         return key
     if key in ALIASES:
@@ -59,7 +67,7 @@ def resolve_name(name: str) -> str:
     tails = [n for n in names if n.rsplit("/", 1)[-1] == key]
     if len(tails) == 1:
         return tails[0]
-    choices = {*names, *ALIASES, *(n.rsplit("/", 1)[-1] for n in names)}
+    choices = {*names, *ALIASES, *(n.rsplit("/", 1)[-1] for n in names), AUTHORING}
     close = difflib.get_close_matches(key, sorted(choices), n=3)
     hint = f" (did you mean {', '.join(map(repr, close))}?)" if close else ""
     raise KeyError(f"no schema named {name!r}{hint}")
@@ -67,12 +75,20 @@ def resolve_name(name: str) -> str:
 
 def load_schema(name: str) -> Json:
     """A copy of one schema, by name or kind alias (see `resolve_name`)."""
-    return copy.deepcopy(_all()[resolve_name(name)])
+    return copy.deepcopy(cached_schema(name))
 
 
 def cached_schema(name: str) -> Json:
     """The shared, read-only-by-convention schema (no copy; for validators)."""
-    return _all()[resolve_name(name)]
+    key = resolve_name(name)
+    return _authoring() if key == AUTHORING else _all()[key]
+
+
+@cache
+def _authoring() -> Json:
+    path = resource_dir("schemas") / f"{AUTHORING}.json"
+    schema: Json = json.loads(path.read_text(encoding="utf-8"))
+    return schema
 
 
 @cache

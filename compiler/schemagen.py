@@ -243,7 +243,11 @@ def build_dispatcher(
 
 
 def generate() -> dict[str, Json]:
-    """Relative file name (`message/text.json`) -> schema, in a stable order."""
+    """Relative file name (`message/text.json`) -> schema, in a stable order.
+
+    Includes `definition.json`, the authoring schema of definition files
+    (`compiler.authoring`), derived from the request schemas generated here.
+    """
     derived = derive(load_tables())
     kinds = {kind: build_kind(kind, title, derived[kind]) for kind, title in SECTIONS.values()}
     for name, (title, description, spec) in DISPATCHERS.items():
@@ -253,7 +257,12 @@ def generate() -> dict[str, Json]:
         numeric_fields(kinds.values())
     except ValueError as err:  # a name numeric in one schema and text in another
         raise SchemaGenError(str(err)) from err
-    return {f"{name}.json": kinds[name] for name in sorted(kinds)}
+    # Imported here: compiler.authoring builds on this module's constants.
+    from compiler.authoring import NAME, definition_schema
+
+    files = {f"{name}.json": kinds[name] for name in sorted(kinds)}
+    files[f"{NAME}.json"] = definition_schema(kinds)
+    return dict(sorted(files.items()))
 
 
 # --- files ---------------------------------------------------------------------------

@@ -176,7 +176,9 @@ def test_usage_errors_exit_2(project: Path, args: list[str]) -> None:
     assert "Traceback" not in result.output
 
 
-@pytest.mark.parametrize("command", ["compile", "check", "schema"])
+@pytest.mark.parametrize(
+    "command", ["compile", "check", "schema", "send", "sandbox", "merge-reports", "new"]
+)
 def test_every_command_has_help_with_an_example(command: str) -> None:
     result = run(command, "--help")
     assert result.exit_code == 0
@@ -263,3 +265,21 @@ def test_send_flags_become_options(monkeypatch: pytest.MonkeyPatch, project: Pat
 )
 def test_send_usage_errors_exit_2(project: Path, args: list[str]) -> None:
     assert run(*args).exit_code == 2
+
+
+def test_new_writes_a_starter_that_checks_and_refuses_to_overwrite(project: Path) -> None:
+    result = run("new", "buttons", "campaigns/offer.yaml")
+    assert result.exit_code == 0, result.stderr
+    assert (project / "campaigns" / "linepress-definition.schema.json").is_file()
+    first_line = (project / "campaigns" / "offer.yaml").read_text().splitlines()[0]
+    assert first_line == "# yaml-language-server: $schema=./linepress-definition.schema.json"
+    assert run("check", "campaigns/offer.yaml").exit_code == 0
+    again = run("new", "buttons", "campaigns/offer.yaml")
+    assert again.exit_code == 2
+    assert "--force" in again.stderr
+    assert run("new", "buttons", "campaigns/offer.yaml", "--force").exit_code == 0
+
+
+def test_schema_definition_prints_the_authoring_schema(project: Path) -> None:
+    schema = json.loads(run("schema", "definition").stdout)
+    assert {"message", "variants", "vars", "defaults", "imports"} <= set(schema["properties"])
