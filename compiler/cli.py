@@ -23,6 +23,8 @@ from compiler.operations import (
     compile_definition,
     summary_line,
 )
+from compiler.preview import write_preview
+from compiler.preview_select import parse_rows
 from compiler.report import DEFAULT_LIMIT, REPORTERS, ProblemLog
 from compiler.schema import load_schema, schema_names
 from compiler.schemagen import dumps
@@ -203,6 +205,75 @@ def schema_command(kind: str | None, list_kinds: bool) -> None:
             f"no schema named {kind!r}; choose from: {', '.join(schema_names())}", param_hint="KIND"
         ) from None
     click.echo(dumps(schema), nl=False)  # the same bytes as the shipped file
+
+
+@main.command("preview")
+@click.argument("definition", type=click.Path(dir_okay=False))
+@_data_options
+@click.option(
+    "--rows", metavar="1,7,20-25", help="These recipients (rows numbered as in error messages)."
+)
+@click.option(
+    "--sample",
+    type=click.IntRange(min=1),
+    help="N recipients spread over the list (deterministic).",
+)
+@click.option(
+    "--edge-cases", is_flag=True, help="The rows most likely to break the layout, each with why."
+)
+@click.option(
+    "--out",
+    "-o",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The HTML file to write.",
+)
+@_report_options
+def preview_command(
+    definition: str,
+    data: str | None,
+    data_format: str | None,
+    delimiter: str | None,
+    rows: str | None,
+    sample: int | None,
+    edge_cases: bool,
+    out: Path,
+    error_format: str,
+    max_errors: int,
+) -> None:
+    """Write one self-contained HTML page showing messages as LINE shows them.
+
+    For each chosen recipient: the chat bubble or card, the recipient's data,
+    the JSON body, and any errors or warnings. No network is needed to open it.
+
+    \b
+    Examples:
+      linepress preview spring.yaml --data users.csv --edge-cases --out preview.html
+      linepress preview spring.yaml --data users.csv --rows 1,7,20 --out preview.html
+      linepress preview welcome.yaml --out preview.html      # no data: the one body
+    """
+    if sum(bool(x) for x in (rows, sample, edge_cases)) > 1:
+        raise click.UsageError("choose one of --rows, --sample and --edge-cases")
+    try:
+        chosen = parse_rows(rows) if rows else None
+    except UsageError as exc:
+        raise click.BadParameter(
+            "; ".join(p.message for p in exc.problems), param_hint="--rows"
+        ) from None
+    _guard_paths(str(out))
+    log = write_preview(
+        definition,
+        data,
+        data_format=data_format,
+        delimiter=_delimiter(delimiter),
+        rows=chosen,
+        sample=sample,
+        edge_cases=edge_cases,
+        out=out,
+    )
+    log.limit = max_errors
+    click.echo(f"wrote {out}", err=True)
+    _finish(log, error_format, "preview")
 
 
 @main.command("new")

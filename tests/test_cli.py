@@ -177,7 +177,7 @@ def test_usage_errors_exit_2(project: Path, args: list[str]) -> None:
 
 
 @pytest.mark.parametrize(
-    "command", ["compile", "check", "schema", "send", "sandbox", "merge-reports", "new"]
+    "command", ["compile", "check", "schema", "send", "sandbox", "merge-reports", "new", "preview"]
 )
 def test_every_command_has_help_with_an_example(command: str) -> None:
     result = run(command, "--help")
@@ -283,3 +283,12 @@ def test_new_writes_a_starter_that_checks_and_refuses_to_overwrite(project: Path
 def test_schema_definition_prints_the_authoring_schema(project: Path) -> None:
     schema = json.loads(run("schema", "definition").stdout)
     assert {"message", "variants", "vars", "defaults", "imports"} <= set(schema["properties"])
+
+
+def test_preview_writes_a_page_for_the_chosen_rows(project: Path) -> None:
+    result = run("preview", "def.yaml", "--data", "mixed.csv", "--rows", "1,2", "--out", "p.html")
+    assert result.exit_code == 1  # row 2 does not compile: shown on the page, and an error
+    page = (project / "p.html").read_text()
+    assert "data-row='1'" in page and "data-row='2'" in page and "data-row='3'" not in page
+    assert "must be at most 5000" in page
+    assert run("preview", "def.yaml", "--rows", "x", "--out", "p.html").exit_code == 2
