@@ -115,6 +115,7 @@ def main() -> None:
 @click.option(
     "--rejects", metavar="FILE", help="Write failed recipients, with their reasons, as JSONL."
 )
+@click.option("--strict", is_flag=True, help="Lint too, and treat its warnings as errors.")
 @_report_options
 def compile_command(
     definition: str,
@@ -125,6 +126,7 @@ def compile_command(
     out_format: str,
     keep_going: bool,
     rejects: str | None,
+    strict: bool,
     error_format: str,
     max_errors: int,
 ) -> None:
@@ -147,6 +149,7 @@ def compile_command(
         keep_going=keep_going,
         rejects=rejects,
         max_errors=max_errors,
+        strict=strict,
     )
     _guard_paths(out, rejects)
     log = compile_definition(options)
@@ -156,19 +159,24 @@ def compile_command(
 @main.command("check")
 @click.argument("definitions", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @_data_options
+@click.option("--strict", is_flag=True, help="Treat lint warnings as errors.")
 @_report_options
 def check_command(
     definitions: tuple[str, ...],
     data: str | None,
     data_format: str | None,
     delimiter: str | None,
+    strict: bool,
     error_format: str,
     max_errors: int,
 ) -> None:
-    """Validate definitions without writing anything (for CI and pre-commit).
+    """Validate and lint definitions without writing anything (for CI and pre-commit).
 
     Without --data: everything knowable without recipients (YAML, keys, Jinja
     syntax, imports, the static part of the body). With --data: every row too.
+    Lint warnings (valid but probably wrong: a media URL without its file
+    extension, an unused column, text cut by truncate, an imagemap area outside
+    the image, recipient data in a URL without urlencode) fail only with --strict.
 
     \b
     Examples:
@@ -176,7 +184,10 @@ def check_command(
       linepress check welcome.yaml --data users.csv --error-format github
     """
     log = check_definitions(
-        definitions, DataOptions(data, data_format, _delimiter(delimiter)), max_errors
+        definitions,
+        DataOptions(data, data_format, _delimiter(delimiter)),
+        max_errors,
+        strict=strict,
     )
     _finish(log, error_format, "check")
 

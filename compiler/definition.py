@@ -331,7 +331,10 @@ def _split(
 
 
 def _variants(
-    tree: dict[str, Any], values: dict[FieldPath, Leaf], keys: dict[FieldPath, Location], problems: list[Problem]
+    tree: dict[str, Any],
+    values: dict[FieldPath, Leaf],
+    keys: dict[FieldPath, Location],
+    problems: list[Problem],
 ) -> Variants | None:
     spec = _mapping(tree, "variants", values, problems)
     if "variants" not in tree or not isinstance(tree["variants"], dict):
@@ -340,7 +343,9 @@ def _variants(
     before = len(problems)
     for key in spec:
         if key not in VARIANT_KEYS:
-            problems.append(unknown_key(key, VARIANT_KEYS, keys[("variants", key)], f"variants.{key}"))
+            problems.append(
+                unknown_key(key, VARIANT_KEYS, keys[("variants", key)], f"variants.{key}")
+            )
     by, fallback, messages = spec.get("by"), spec.get("fallback"), spec.get("messages")
     if not isinstance(by, str) or not by.strip():
         found = values.get(("variants", "by"))
@@ -357,7 +362,9 @@ def _variants(
         problems.append(
             Problem(
                 "`variants.messages` must map each value of the column to a message",
-                values[("variants", "messages")].location if ("variants", "messages") in values else where,
+                values[("variants", "messages")].location
+                if ("variants", "messages") in values
+                else where,
                 path="variants.messages",
                 code="required",
             )

@@ -7,12 +7,14 @@ print and never exit. Each returns a `ProblemLog`; the caller decides how to sho
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from compiler.errors import LinepressError
+from compiler.errors import LinepressError, Problem
+from compiler.lint import Linter
 from compiler.output import AtomicOutput, BodyWriter, OutputFormat, reject_line
 from compiler.pipeline import Compiler, Result, open_data
+from compiler.records import RecordSource
 from compiler.report import DEFAULT_LIMIT, ProblemLog
 
 
@@ -34,6 +36,35 @@ class CompileOptions:
     keep_going: bool = False
     rejects: str | Path | None = None
     max_errors: int = DEFAULT_LIMIT
+    #: Lint too, and treat its warnings as errors.
+    strict: bool = False
+
+
+class LintRun:
+    """The linter over one run, with `strict` turning its warnings into errors.
+
+    Per-row `cut-text` warnings are left to the end-of-run summary (one line per
+    template instead of one per recipient).
+    """
+
+    def __init__(self, compiler: Compiler, source: RecordSource | None, *, strict: bool) -> None:
+        columns = source.columns if source is not None else None
+        self._linter = Linter(
+            compiler, columns, data_name=source.name if source is not None else None
+        )
+        self._strict = strict
+
+    def static(self) -> list[Problem]:
+        return self._as(self._linter.static())
+
+    def row(self, result: Result) -> list[Problem]:
+        return self._as([p for p in self._linter.row(result) if p.code != "lint-cut-text"])
+
+    def finish(self) -> list[Problem]:
+        return self._as(self._linter.finish())
+
+    def _as(self, problems: list[Problem]) -> list[Problem]:
+        return [replace(p, severity="error") for p in problems] if self._strict else problems
 
 
 def compile_definition(options: CompileOptions) -> ProblemLog:
@@ -82,10 +113,12 @@ def _compile_all(
     rejects: AtomicOutput | None,
 ) -> None:
     if options.data.path is None:
-        _drain([compiler.compile()], log, writer, rejects, options.keep_going)
+        lint = LintRun(compiler, None, strict=True) if options.strict else None
+        _drain([compiler.compile()], log, writer, rejects, options.keep_going, lint)
         return
     with open_data(options.data.path, options.data.format, options.data.delimiter) as source:
-        _drain(compiler.compile_records(source), log, writer, rejects, options.keep_going)
+        lint = LintRun(compiler, source, strict=True) if options.strict else None
+        _drain(compiler.compile_records(source), log, writer, rejects, options.keep_going, lint)
 
 
 def _drain(
@@ -94,41 +127,57 @@ def _drain(
     writer: BodyWriter,
     rejects: AtomicOutput | None,
     keep_going: bool,
+    lint: LintRun | None = None,
 ) -> None:
+    if lint is not None:
+        log.add(lint.static())
     for result in results:
         log.rows += 1
-        if result.ok:
+        problems = result.problems
+        if lint is not None:
+            problems = problems + lint.row(result)
+        if not problems:
             # Without --keep-going one failure voids the output: stop paying to serialize.
             if keep_going or log.ok:
                 writer.write(result.json())
             continue
         log.failed_rows += 1
-        log.add(result.problems)
+        log.add(problems)
         if rejects is not None:
-            rejects.write(reject_line(result.row, result.fields, result.problems))
+            rejects.write(reject_line(result.row, result.fields, problems))
+    if lint is not None:
+        log.add(lint.finish())
 
 
 def check_definitions(
     definitions: Sequence[str | Path],
     data: DataOptions = DataOptions(),
     max_errors: int = DEFAULT_LIMIT,
+    *,
+    strict: bool = False,
 ) -> ProblemLog:
-    """Validate definitions without writing anything.
+    """Validate and lint definitions without writing anything.
 
-    Without data: everything that can be known statically. With data: every row too.
+    Without data: everything that can be known statically. With data: every row
+    too. Lint findings are warnings, or errors when `strict`.
     """
     log = ProblemLog(limit=max_errors)
     for definition in definitions:
         try:
             compiler = Compiler(definition)
             if data.path is None:
+                log.add(LintRun(compiler, None, strict=strict).static())
                 continue
             with open_data(data.path, data.format, data.delimiter) as source:
+                lint = LintRun(compiler, source, strict=strict)
+                log.add(lint.static())
                 for result in compiler.compile_records(source):
                     log.rows += 1
-                    if not result.ok:
+                    problems = result.problems + lint.row(result)
+                    if not result.ok or any(p.severity == "error" for p in problems):
                         log.failed_rows += 1
-                        log.add(result.problems)
+                    log.add(problems)
+                log.add(lint.finish())
         except LinepressError as exc:
             log.add(exc.problems)
     return log

@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
 from compiler.errors import LinepressError, Location, Problem
+from compiler.lint import Linter
 from compiler.pipeline import Compiler, Result, open_data
 from compiler.preview_select import Selected, is_empty, select_rows, value_text, without_data
 from compiler.records import BadRecord
@@ -81,7 +82,8 @@ def compile_cards(
     for pick in selected:
         record = pick.record
         result = compiler.compile() if record is None else compiler.compile_record(record)
-        warnings = list(warnings_for(result)) if warnings_for and result.ok else []
+        # Every result goes to warnings_for, failed ones too: the linter counts per render.
+        warnings = list(warnings_for(result)) if warnings_for else []
         cards.append(Card(pick, result, warnings))
     return cards
 
@@ -140,6 +142,12 @@ def write_preview(
     sections: list[Section] = []
     try:
         compiler = Compiler(definition)
+        if warnings_for is None:
+            linter = Linter(compiler)
+            static = linter.static()
+            page_problems.extend(static)
+            log.add(static)
+            warnings_for = linter.row
         selected = _select(data, data_format, delimiter, rows, sample, edge_cases)
         cards = compile_cards(compiler, selected, warnings_for)
         mode = _mode_name(data, rows, sample, edge_cases)

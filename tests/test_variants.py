@@ -66,7 +66,9 @@ def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)  # so messages show the short file names users type
 
 
-def write(tmp_path: Path, text: str, data: str | None = None, suffix: str = "csv") -> tuple[Compiler, Path]:
+def write(
+    tmp_path: Path, text: str, data: str | None = None, suffix: str = "csv"
+) -> tuple[Compiler, Path]:
     (tmp_path / "def.yaml").write_text(text)
     path = Path(f"data.{suffix}")
     if data is not None:
@@ -79,8 +81,12 @@ def compile_all(compiler: Compiler, data: Path) -> list:  # type: ignore[type-ar
         return list(compiler.compile_records(source))
 
 
-def test_the_variant_is_chosen_by_the_column_with_a_fallback_for_empty_values(tmp_path: Path) -> None:
-    compiler, data = write(tmp_path, VARIANTS, "to,name,lang,label\nU1,Aki,ja,\nU2,Bo,en,\nU3,Cy,,\nU4,Dao,th,OK\n")
+def test_the_variant_is_chosen_by_the_column_with_a_fallback_for_empty_values(
+    tmp_path: Path,
+) -> None:
+    compiler, data = write(
+        tmp_path, VARIANTS, "to,name,lang,label\nU1,Aki,ja,\nU2,Bo,en,\nU3,Cy,,\nU4,Dao,th,OK\n"
+    )
     results = compile_all(compiler, data)
     assert [r.problems for r in results] == [[], [], [], []]
     messages = [r.body["message"] for r in results]
@@ -101,19 +107,28 @@ def test_a_value_without_a_variant_fails_that_row(tmp_path: Path) -> None:
 
 
 def test_problems_in_a_variant_point_into_that_variant(tmp_path: Path) -> None:
-    compiler, data = write(tmp_path, VARIANTS, "to,name,lang,label\nU1,Dao,th,A label far too long for LINE\n")
+    compiler, data = write(
+        tmp_path, VARIANTS, "to,name,lang,label\nU1,Dao,th,A label far too long for LINE\n"
+    )
     (result,) = compile_all(compiler, data)
     (problem,) = result.problems
-    assert problem.location is not None and (problem.location.line, problem.location.column) == (20, 20)
+    assert problem.location is not None and (problem.location.line, problem.location.column) == (
+        20,
+        20,
+    )
     assert problem.path == "message.template.actions[0].label"
 
 
 def test_static_problems_are_found_in_every_variant(tmp_path: Path) -> None:
-    broken = VARIANTS.replace('      type: TEXT\n      text: "Hello', '      type: TEXT\n      txt: "Hello')
+    broken = VARIANTS.replace(
+        '      type: TEXT\n      text: "Hello', '      type: TEXT\n      txt: "Hello'
+    )
     with pytest.raises(DefinitionError) as info:
         write(tmp_path, broken)
     messages = [p.format() for p in info.value.problems]
-    assert any(m.startswith("def.yaml:11:7: message.txt: unknown property 'txt'") for m in messages), messages
+    assert any(
+        m.startswith("def.yaml:11:7: message.txt: unknown property 'txt'") for m in messages
+    ), messages
 
 
 @pytest.mark.parametrize(
@@ -134,17 +149,29 @@ def test_message_and_variants_together_is_an_error(tmp_path: Path) -> None:
         write(tmp_path, VARIANTS + "message: {type: TEXT, text: hi}\n")
 
 
-def test_columns_are_repeated_from_a_list_and_actions_included_when_there_is_a_value(tmp_path: Path) -> None:
+def test_columns_are_repeated_from_a_list_and_actions_included_when_there_is_a_value(
+    tmp_path: Path,
+) -> None:
     records = [
-        {"to": "U1", "name": "A", "coupon": "SPRING", "products": [{"name": "Tea", "price": 500, "sku": "T/1"}]},
+        {
+            "to": "U1",
+            "name": "A",
+            "coupon": "SPRING",
+            "products": [{"name": "Tea", "price": 500, "sku": "T/1"}],
+        },
         {
             "to": "U2",
             "name": "B",
             "coupon": "",
-            "products": [{"name": "Tea", "price": 500, "sku": "T1"}, {"name": "Cup", "price": 900, "sku": "C 2"}],
+            "products": [
+                {"name": "Tea", "price": 500, "sku": "T1"},
+                {"name": "Cup", "price": 900, "sku": "C 2"},
+            ],
         },
     ]
-    compiler, data = write(tmp_path, CAROUSEL, "\n".join(json.dumps(r) for r in records) + "\n", "jsonl")
+    compiler, data = write(
+        tmp_path, CAROUSEL, "\n".join(json.dumps(r) for r in records) + "\n", "jsonl"
+    )
     first, second = compile_all(compiler, data)
     assert first.ok and second.ok, (first.problems, second.problems)
     columns = first.body["message"]["template"]["columns"]
@@ -158,7 +185,9 @@ def test_columns_are_repeated_from_a_list_and_actions_included_when_there_is_a_v
     assert "$for" not in json.dumps(second.body) and "$if" not in json.dumps(second.body)
 
 
-def test_a_problem_in_a_repeated_item_names_its_copy_and_points_at_the_template(tmp_path: Path) -> None:
+def test_a_problem_in_a_repeated_item_names_its_copy_and_points_at_the_template(
+    tmp_path: Path,
+) -> None:
     products = [{"name": "Tea", "price": 1, "sku": "a"}, {"name": "x" * 41, "price": 2, "sku": "b"}]
     record = {"to": "U1", "name": "A", "coupon": "", "products": products}
     compiler, data = write(tmp_path, CAROUSEL, json.dumps(record) + "\n", "jsonl")
@@ -178,7 +207,7 @@ def test_the_generated_body_is_checked_against_the_same_schemas(tmp_path: Path) 
 
 
 def test_for_over_text_is_an_error_not_one_item_per_character(tmp_path: Path) -> None:
-    compiler, data = write(tmp_path, CAROUSEL, "to,name,coupon,products\nU1,A,,\"Tea, Cup\"\n")
+    compiler, data = write(tmp_path, CAROUSEL, 'to,name,coupon,products\nU1,A,,"Tea, Cup"\n')
     (result,) = compile_all(compiler, data)
     assert [p.format() for p in result.problems] == [
         'def.yaml:8:15: row 1 (data.csv:2): message.template.columns[0]["$for"]: `$for` needs a list '
