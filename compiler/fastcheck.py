@@ -33,8 +33,8 @@ from compiler.validate import (
     LinepressValidator,
     _registry,
     _undialected,
-    grapheme_length,
-    utf16_length,
+    fits_graphemes,
+    fits_utf16,
 )
 
 Predicate = Callable[[Any], bool]
@@ -319,8 +319,8 @@ _FACTORIES: dict[str, Callable[[Any], Predicate]] = {
     "type": _type,
     "minLength": lambda n: _string_rule(lambda s: len(s) >= n),
     "maxLength": lambda n: _string_rule(lambda s: len(s) <= n),
-    "x-maxUtf16": lambda n: _string_rule(lambda s: utf16_length(s) <= n),
-    "x-maxGraphemes": lambda n: _string_rule(lambda s: grapheme_length(s) <= n),
+    "x-maxUtf16": lambda n: _string_rule(lambda s: fits_utf16(s, n)),
+    "x-maxGraphemes": lambda n: _string_rule(lambda s: fits_graphemes(s, n)),
     "pattern": lambda p: _pattern(p),
     "minimum": lambda n: _bound(n, operator.ge),
     "maximum": lambda n: _bound(n, operator.le),

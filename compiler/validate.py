@@ -113,6 +113,12 @@ def utf16_length(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
 
 
+def fits_utf16(text: str, limit: int) -> bool:
+    """`utf16_length(text) <= limit`, without counting when the answer is plain."""
+    # Each code point is 1 or 2 UTF-16 units: short texts fit, long ones cannot.
+    return len(text) * 2 <= limit or (len(text) <= limit and utf16_length(text) <= limit)
+
+
 def grapheme_length(text: str) -> int:
     """Grapheme clusters: what a reader sees as one character."""
     if text.isascii():
@@ -121,18 +127,24 @@ def grapheme_length(text: str) -> int:
     return len(_GRAPHEME.findall(text))
 
 
+def fits_graphemes(text: str, limit: int) -> bool:
+    """`grapheme_length(text) <= limit`, without counting when the answer is plain."""
+    # A cluster holds at least one code point, so a text of at most `limit` code points fits.
+    return len(text) <= limit or grapheme_length(text) <= limit
+
+
 # --- keywords ----------------------------------------------------------------------
 
 
 def _max_utf16(validator: Validator, limit: int, instance: Any, schema: Any) -> Iterator[Any]:
-    if isinstance(instance, str) and utf16_length(instance) > limit:
+    if isinstance(instance, str) and not fits_utf16(instance, limit):
         yield ValidationError(
             f"must be at most {limit} characters as LINE counts them (UTF-16 code units)"
         )
 
 
 def _max_graphemes(validator: Validator, limit: int, instance: Any, schema: Any) -> Iterator[Any]:
-    if isinstance(instance, str) and grapheme_length(instance) > limit:
+    if isinstance(instance, str) and not fits_graphemes(instance, limit):
         yield ValidationError(
             f"must be at most {limit} characters as LINE counts them (grapheme clusters)"
         )
