@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from jinja2 import TemplateError, TemplateNotFound
@@ -37,6 +37,7 @@ from compiler.templating import (
     evaluate,
     evaluate_raw,
     has_markers,
+    is_encodable,
     make_environment,
 )
 from compiler.validate import format_path
@@ -63,21 +64,26 @@ DYNAMIC = _Marker("<per recipient>")
 Remap = tuple[FieldPath, FieldPath]
 
 
-@dataclass(slots=True)
 class RenderState:
-    """What one recipient's rendering collects besides the body."""
+    """What one recipient's rendering collects besides the body.
 
-    problems: list[Problem] = field(default_factory=list)
-    #: (output prefix, source prefix) of every part that moved, for locating problems.
-    remaps: list[Remap] = field(default_factory=list)
-    #: The innermost moved part being built: (source prefix, output prefix).
-    frames: list[Remap] = field(default_factory=list)
-    #: Build a skeleton: per-recipient values become DYNAMIC.
-    skeleton: bool = False
-    #: The variant built (set in a skeleton, chosen per recipient otherwise).
-    variant: str | None = None
-    #: Texts of batched leaves, per batch (None: render those leaves one by one).
-    texts: dict[int, list[str] | None] = field(default_factory=dict)
+    A plain slotted class, made once per recipient: cheap to create matters here.
+    """
+
+    __slots__ = ("frames", "problems", "remaps", "skeleton", "texts", "variant")
+
+    def __init__(self, *, skeleton: bool = False, variant: str | None = None) -> None:
+        self.problems: list[Problem] = []
+        #: (output prefix, source prefix) of every part that moved, for locating problems.
+        self.remaps: list[Remap] = []
+        #: The innermost moved part being built: (source prefix, output prefix).
+        self.frames: list[Remap] = []
+        #: Build a skeleton: per-recipient values become DYNAMIC.
+        self.skeleton = skeleton
+        #: The variant built (set in a skeleton, chosen per recipient otherwise).
+        self.variant = variant
+        #: Texts of batched leaves, per batch (None: render those leaves one by one).
+        self.texts: dict[int, list[str] | None] = {}
 
     def output_path(self, source: FieldPath) -> FieldPath:
         if not self.frames:
@@ -491,6 +497,24 @@ class Renderer:
         return compiled
 
     def _leaf_builder(self, leaf: LeafRenderer) -> Builder:
+        if not leaf.batchable and leaf.numeric is None:
+            run = leaf.run
+
+            def build_text(ctx: Context, state: RenderState) -> Any:
+                # The common case inline: a lookup or plain text giving a string that
+                # needs no conversion. Anything else goes the careful way, which also
+                # words any error.
+                if state.skeleton:
+                    return DYNAMIC
+                try:
+                    value = run(ctx)
+                except Exception:
+                    return _run(leaf, ctx, state)
+                if value.__class__ is str and (value.isascii() or is_encodable(value)):
+                    return value
+                return _run(leaf, ctx, state)
+
+            return build_text
         if not leaf.batchable or self._scope is None:
 
             def build(ctx: Context, state: RenderState) -> Any:

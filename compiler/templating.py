@@ -351,6 +351,15 @@ def to_json_value(value: Any) -> Any:
     raise LeafFailed("the value cannot be written as JSON", found=type_name(value), code="type")
 
 
+def is_encodable(text: str) -> bool:
+    """Whether `text` can be written as UTF-8 (no unpaired surrogates)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _check_encodable(text: str) -> None:
     # JSON input may spell a lone UTF-16 surrogate ("\\ud800"); no UTF-8 body can carry it.
     try:
