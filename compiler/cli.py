@@ -1,5 +1,9 @@
 """The `linepress` command: flags in, one core call, a report, an exit code.
 
+Each command imports the parts it needs when it runs (sending pulls in httpx and
+asyncio, preview a page builder): `compile` and `check` run in every build, so
+their start-up time is worth keeping short.
+
 Exit codes: 0 everything worked, 1 content errors (definition, data, recipients),
 2 usage errors (bad flags, unknown schema kind).
 """
@@ -14,7 +18,6 @@ from typing import Any
 
 import click
 
-from compiler.dispatch import DispatchSettings
 from compiler.errors import LinepressError, UsageError
 from compiler.operations import (
     CompileOptions,
@@ -23,14 +26,9 @@ from compiler.operations import (
     compile_definition,
     summary_line,
 )
-from compiler.preview import write_preview
-from compiler.preview_select import parse_rows
 from compiler.report import DEFAULT_LIMIT, REPORTERS, ProblemLog
 from compiler.schema import load_schema, schema_names
 from compiler.schemagen import dumps
-from compiler.send_report import merge_reports
-from compiler.sending import SendOptions, Shard, send
-from compiler.starters import new_definition
 
 _DATA_FORMATS = click.Choice(["csv", "json", "jsonl"])
 
@@ -263,6 +261,9 @@ def preview_command(
       linepress preview spring.yaml --data users.csv --rows 1,7,20 --out preview.html
       linepress preview welcome.yaml --out preview.html      # no data: the one body
     """
+    from compiler.preview import write_preview
+    from compiler.preview_select import parse_rows
+
     if sum(bool(x) for x in (rows, sample, edge_cases)) > 1:
         raise click.UsageError("choose one of --rows, --sample and --edge-cases")
     try:
@@ -301,6 +302,8 @@ def new_command(kind: str, file: Path, force: bool) -> None:
     Example:
       linepress new carousel campaigns/spring-sale.yaml
     """
+    from compiler.starters import new_definition
+
     try:
         written = new_definition(kind, file, force=force)
     except UsageError as exc:
@@ -449,6 +452,9 @@ def send_command(
       linepress send --payloads build/spring.jsonl --shard 2/4
       linepress send spring.yaml --data users.csv --dry-run
     """
+    from compiler.dispatch import DispatchSettings
+    from compiler.sending import SendOptions, Shard, send
+
     if (definition is None) == (payloads is None):
         raise click.UsageError("give a DEFINITION or --payloads FILE (not both)")
     if payloads is not None and data is not None:
@@ -519,6 +525,8 @@ def merge_reports_command(reports: tuple[Path, ...], out: Path) -> None:
     Example:
       linepress merge-reports report-1.jsonl report-2.jsonl report-3.jsonl -o report.jsonl
     """
+    from compiler.send_report import merge_reports
+
     try:
         counts = merge_reports(list(reports), out)
     except LinepressError as exc:

@@ -11,7 +11,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from compiler.errors import LinepressError, Problem
-from compiler.lint import Linter
 from compiler.output import AtomicOutput, BodyWriter, OutputFormat, reject_line
 from compiler.pipeline import Compiler, Result, open_data
 from compiler.records import RecordSource
@@ -48,6 +47,8 @@ class LintRun:
     """
 
     def __init__(self, compiler: Compiler, source: RecordSource | None, *, strict: bool) -> None:
+        from compiler.lint import Linter  # only runs that lint pay for loading it
+
         columns = source.columns if source is not None else None
         self._linter = Linter(
             compiler, columns, data_name=source.name if source is not None else None

@@ -216,7 +216,7 @@ def test_send_flags_become_options(monkeypatch: pytest.MonkeyPatch, project: Pat
         captured["options"] = options
         raise SystemExit(0)
 
-    monkeypatch.setattr("compiler.cli.send", fake_send)
+    monkeypatch.setattr("compiler.sending.send", fake_send)
     args = ["send", "def.yaml", "--data", "good.csv", "--concurrency", "7", "--rate", "12.5"]
     args += [
         "--max-attempts",
