@@ -489,16 +489,22 @@ def send_command(
         basic_auth_file=basic_auth_file,
         max_errors=max_errors,
     )
+    _refuse_overwriting_inputs(
+        outputs=[report, journal],
+        inputs=[definition, payloads, Path(data) if data and data != "-" else None],
+    )
     try:
         result = send(options, progress=sys.stderr if progress else None, handle_signals=True)
     except UsageError as exc:
         for problem in exc.problems:
             click.echo(f"linepress: {problem.format()}", err=True)
         sys.exit(exc.exit_code)
+    except KeyboardInterrupt:  # while planning: nothing was sent, the journal was rolled back
+        click.echo("linepress send: interrupted while planning; nothing was sent", err=True)
+        sys.exit(130)
     if result.log.errors or result.summary is None:
-        REPORTERS[error_format](
-            result.log, sys.stderr, summary_line(result.log, "send") + "; nothing was sent"
-        )
+        tail = "; nothing was sent" if result.summary is None else ""
+        REPORTERS[error_format](result.log, sys.stderr, summary_line(result.log, "send") + tail)
     if result.summary is not None:
         click.echo(result.summary.line(), err=True)
     if result.interrupted:
@@ -642,6 +648,14 @@ def _delimiter(value: str | None) -> str | None:
             f"must be one character (found {value!r})", param_hint="--delimiter"
         )
     return value
+
+
+def _refuse_overwriting_inputs(outputs: list[Path | None], inputs: list[Path | None]) -> None:
+    """An output path that names an input file would destroy it: refuse before any work."""
+    sources = {p.resolve() for p in inputs if p is not None}
+    for output in outputs:
+        if output is not None and output.resolve() in sources:
+            raise click.BadParameter(f"{str(output)!r} is an input file; choose another path")
 
 
 def _guard_paths(*paths: str | None) -> None:

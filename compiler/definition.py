@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 import difflib
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,9 +20,11 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.constructor import RoundTripConstructor
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.nodes import SequenceNode
 from ruamel.yaml.scalarstring import FoldedScalarString, LiteralScalarString
 
 from compiler.errors import DefinitionError, Location, Problem, describe, type_name
+from compiler.validate import format_path
 
 #: A field path from the top of the request body: ("message", "actions", 0, "area").
 FieldPath = tuple[str | int, ...]
@@ -34,6 +37,25 @@ EXTRA_KEYS = ("description", "vars", "defaults", "imports", "variants")
 DEFAULT_KEYS = ("from", "to")
 #: Keys allowed under `variants:`.
 VARIANT_KEYS = ("by", "fallback", "messages")
+
+#: The whole numbers a body can carry: orjson writes 64-bit integers only.
+JSON_INT_MIN = -(2**63)
+JSON_INT_END = 2**64
+#: How many values a definition may expand to. Nested YAML aliases ("billion
+#: laughs") make a few lines stand for billions of values; real ones have hundreds.
+MAX_VALUES = 100_000
+
+
+def in_json_range(number: int) -> bool:
+    return JSON_INT_MIN <= number < JSON_INT_END
+
+
+def describe_integer(number: int) -> str:
+    """An integer for a message: itself when short, else its length (`str()` of one
+    past 4300 digits raises)."""
+    if number.bit_length() <= 190:  # up to 58 digits
+        return repr(int(number))
+    return f"an integer of about {int(number.bit_length() * math.log10(2)) + 1} digits"
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,8 +119,43 @@ class _Constructor(RoundTripConstructor):  # type: ignore[misc]
     timestamp type would turn it into a `datetime` that no schema accepts.
     """
 
+    def construct_yaml_int(self, node: Any) -> Any:
+        try:
+            return super().construct_yaml_int(node)
+        except ValueError:  # more digits than Python converts (4300): reported by `_Copy`
+            return _HugeInt(self.construct_scalar(node))
+
+    # (ruamel's round-trip signature differs from its base classes', hence the ignore.)
+    def construct_mapping(self, node: Any, maptyp: Any, deep: bool = False) -> Any:  # type: ignore[override]
+        # ruamel keeps no position for a `<<` entry or the keys it merges in:
+        # remember the entry's position and the mappings it merges, for `_Copy`.
+        entries = [(k, v) for k, v in node.value if k.tag == "tag:yaml.org,2002:merge"]
+        super().construct_mapping(node, maptyp, deep)
+        if entries:
+            key_node, value_node = entries[0]
+            merged = value_node.value if isinstance(value_node, SequenceNode) else [value_node]
+            maptyp._linepress_merge = _Merge(
+                key_node.start_mark.line,
+                key_node.start_mark.column,
+                [self.constructed_objects[n] for n in merged],
+            )
+
 
 _Constructor.add_constructor("tag:yaml.org,2002:timestamp", _Constructor.construct_yaml_str)
+_Constructor.add_constructor("tag:yaml.org,2002:int", _Constructor.construct_yaml_int)
+
+
+class _HugeInt(str):
+    """The text of a YAML integer too long for Python to convert."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Merge:
+    """A mapping's `<<` entry: its position (from 0) and the mappings it merges, first wins."""
+
+    line: int
+    column: int
+    mappings: list[Any]
 
 
 def _yaml() -> YAML:
@@ -173,15 +230,16 @@ def parse_definition(text: str, name: str = "<definition>") -> Definition:
             Problem(
                 "expected a mapping with `message:` at the top",
                 Location(name, 1, 1),
-                found=type_name(_plain(root, name, (), {}, {})),
+                found=type_name(root),
                 code="shape",
             )
         )
-    values: dict[FieldPath, Leaf] = {}
-    keys: dict[FieldPath, Location] = {}
-    tree = _plain(root, name, (), values, keys)
-    values[()] = Leaf(Location(name, 1, 1))
-    return _split(tree, Path(name), values, keys)
+    copy = _Copy(name)
+    tree = copy.plain(root, ())
+    if copy.problems:
+        raise DefinitionError(copy.problems)
+    copy.values[()] = Leaf(Location(name, 1, 1))
+    return _split(tree, Path(name), copy.values, copy.keys)
 
 
 def _yaml_problem(exc: MarkedYAMLError, name: str) -> Problem:
@@ -199,51 +257,107 @@ def _yaml_problem(exc: MarkedYAMLError, name: str) -> Problem:
     return Problem(f"invalid YAML: {message}", location, code="yaml-syntax")
 
 
-def _plain(
-    node: Any,
-    name: str,
-    path: FieldPath,
-    values: dict[FieldPath, Leaf],
-    keys: dict[FieldPath, Location],
-) -> Any:
-    """Copy a round-trip node into plain Python values, recording positions."""
-    if isinstance(node, CommentedMap):
+class _Copy:
+    """Copies round-trip nodes into plain Python values, recording positions."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.values: dict[FieldPath, Leaf] = {}
+        self.keys: dict[FieldPath, Location] = {}
+        self.problems: list[Problem] = []
+        self.count = 0
+
+    def plain(self, node: Any, path: FieldPath) -> Any:
+        self.count += 1
+        if self.count > MAX_VALUES:
+            # An alias is one object however often it is used, so ruamel loads
+            # such a file at once; copying it would take forever and all memory.
+            raise DefinitionError(
+                Problem(
+                    f"the definition expands to more than {MAX_VALUES:,} values "
+                    "(nested YAML aliases?)",
+                    Location(self.name, 1, 1),
+                    code="shape",
+                )
+            )
+        if isinstance(node, CommentedMap):
+            return self._mapping(node, path)
+        if isinstance(node, CommentedSeq):
+            items = []
+            for index, child in enumerate(node):
+                item_path = (*path, index)
+                line, col = node.lc.item(index)
+                self.values[item_path] = self._leaf(line, col, child)
+                items.append(self.plain(child, item_path))
+            return items
+        if isinstance(node, bool) or node is None:
+            return node
+        if isinstance(node, _HugeInt):
+            return self._out_of_range(path, describe(str(node)))
+        if isinstance(node, int):
+            if not in_json_range(node):
+                return self._out_of_range(path, describe_integer(node))
+            return int(node)
+        if isinstance(node, float):
+            return float(node)
+        if isinstance(node, str):
+            return str(node)
+        if isinstance(
+            node, datetime.date | datetime.datetime
+        ):  # pragma: no cover - constructor keeps text
+            return node.isoformat()
+        return str(node)
+
+    def _mapping(self, node: CommentedMap, path: FieldPath) -> dict[str, Any]:
         result: dict[str, Any] = {}
+        merge: _Merge | None = getattr(node, "_linepress_merge", None)
         for key, child in node.items():
             key_path = (*path, _key_text(key))
-            line, col = node.lc.key(key)
-            keys[key_path] = Location(name, line + 1, col + 1)
-            vline, vcol = node.lc.value(key)
-            values[key_path] = Leaf(
-                Location(name, vline + 1, vcol + 1),
-                block=isinstance(child, LiteralScalarString | FoldedScalarString),
-            )
-            result[_key_text(key)] = _plain(child, name, key_path, values, keys)
+            if _written_in(node, key):
+                line, col = node.lc.key(key)
+                vline, vcol = node.lc.value(key)
+            else:  # merged in by `<<`: the key at that entry, the value where it is written
+                line, col = (merge.line, merge.column) if merge else (node.lc.line, node.lc.col)
+                vline, vcol = _merged_position(node, key) or (line, col)
+            self.keys[key_path] = Location(self.name, line + 1, col + 1)
+            self.values[key_path] = self._leaf(vline, vcol, child)
+            result[_key_text(key)] = self.plain(child, key_path)
         return result
-    if isinstance(node, CommentedSeq):
-        items = []
-        for index, child in enumerate(node):
-            item_path = (*path, index)
-            line, col = node.lc.item(index)
-            values[item_path] = Leaf(
-                Location(name, line + 1, col + 1),
-                block=isinstance(child, LiteralScalarString | FoldedScalarString),
+
+    def _leaf(self, line: int, col: int, child: Any) -> Leaf:
+        return Leaf(
+            Location(self.name, line + 1, col + 1),
+            block=isinstance(child, LiteralScalarString | FoldedScalarString),
+        )
+
+    def _out_of_range(self, path: FieldPath, found: str) -> None:
+        self.problems.append(
+            Problem(
+                f"number out of range: a whole number must be from {JSON_INT_MIN} "
+                f"to {JSON_INT_END - 1}",
+                self.values[path].location if path in self.values else Location(self.name, 1, 1),
+                path=format_path(path),
+                found=found,
+                code="type",
             )
-            items.append(_plain(child, name, item_path, values, keys))
-        return items
-    if isinstance(node, bool) or node is None:
-        return node
-    if isinstance(node, int):
-        return int(node)
-    if isinstance(node, float):
-        return float(node)
-    if isinstance(node, str):
-        return str(node)
-    if isinstance(
-        node, datetime.date | datetime.datetime
-    ):  # pragma: no cover - constructor keeps text
-        return node.isoformat()
-    return str(node)
+        )
+
+
+def _written_in(node: CommentedMap, key: Any) -> bool:
+    # `lc.data` is None for a mapping whose keys all come from `<<`.
+    return node.lc.data is not None and key in node.lc.data
+
+
+def _merged_position(node: CommentedMap, key: Any) -> tuple[int, int] | None:
+    """Where the value of a key merged into `node` is written (0-based), if known."""
+    merge: _Merge | None = getattr(node, "_linepress_merge", None)
+    for mapping in merge.mappings if merge else ():
+        if isinstance(mapping, CommentedMap) and key in mapping:
+            if _written_in(mapping, key):
+                line, col = mapping.lc.value(key)
+                return line, col
+            return _merged_position(mapping, key)  # merged into it in turn
+    return None
 
 
 def _key_text(key: Any) -> str:

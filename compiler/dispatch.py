@@ -67,23 +67,36 @@ def judge_response(response: httpx.Response) -> Verdict:
     error = f"HTTP {status}: {_error_text(response)}"
     if status == 429 or status >= 500:
         return Verdict("retry", status, error=error, retry_after=_retry_after(response))
-    if status in (401, 403):
+    if status in (401, 403, 407):
         return Verdict("stop", status, error=f"{error} (check the credentials)")
-    if status == 404:
+    if 300 <= status < 400 or status in (404, 405):
+        # Every other recipient would get the same answer: do not burn the list.
         return Verdict("stop", status, error=f"{error} (check the base URL)")
     return Verdict("failed", status, error=error)
 
 
-def judge_exception(exc: httpx.HTTPError) -> Verdict:
+#: Failures that happen before any byte of the request is sent: safe to retry.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+#: Failures of the request itself (bad URL, bad header), also before sending: stop.
+_CANNOT_SEND = (httpx.UnsupportedProtocol, httpx.LocalProtocolError, httpx.InvalidURL)
+
+
+def judge_exception(exc: Exception) -> Verdict:
     name = type(exc).__name__
-    if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
+    if isinstance(exc, _NOT_SENT):
         return Verdict("retry", error=f"{name}: could not connect ({exc})")
-    if isinstance(exc, httpx.TimeoutException | httpx.NetworkError | httpx.RemoteProtocolError):
+    if isinstance(exc, _CANNOT_SEND):
+        # Not str(exc): a LocalProtocolError quotes the offending header, credentials included.
         return Verdict(
-            "unknown",
-            error=f"{name}: no answer after the request was sent; it may have been delivered",
+            "stop",
+            error=f"{name}: the request could not be made; check the base URL and credentials",
         )
-    return Verdict("stop", error=f"{name}: {exc}")
+    # Anything else may have happened after the request reached Infobip (a timeout,
+    # a dropped connection, an answer that cannot be decoded): never resend blindly.
+    return Verdict(
+        "unknown",
+        error=f"{name}: no usable answer after the request was sent; it may have been delivered",
+    )
 
 
 def _message_id(response: httpx.Response) -> str | None:
@@ -164,12 +177,18 @@ class Pacer:
     def now(self) -> float:
         return self._clock() if self._clock is not None else asyncio.get_running_loop().time()
 
-    async def wait(self) -> None:
+    async def wait(self, stop: asyncio.Event | None = None) -> None:
+        """Until this request's slot; returns early when `stop` is set."""
         now = self.now()
         slot = max(self._next, now)
         self._next = slot + self._interval
-        if slot > now:
+        if slot <= now:
+            return
+        if stop is None:
             await self._sleep(slot - now)
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=slot - now)
 
     def pause_until(self, when: float) -> None:
         self._next = max(self._next, when)
@@ -228,7 +247,6 @@ class Tally:
     """Live counts for progress and the summary."""
 
     by_status: dict[str, int] = field(default_factory=dict)
-    requests: int = 0
     done: int = 0
 
     def add(self, status: Status) -> None:
@@ -330,7 +348,13 @@ class Dispatcher:
                 return
             if self.stopping:
                 continue  # drain: queued jobs stay `pending` in the journal
-            outcome = await self._deliver(client, job)
+            try:
+                outcome = await self._deliver(client, job)
+            except Exception as exc:  # a bug of ours must not hang the run or lose the row
+                self.stop(f"unexpected {type(exc).__name__}; the run stopped")
+                outcome = Outcome(
+                    job.row, "unknown", job.attempts, error=f"{type(exc).__name__} while sending"
+                )
             if outcome is not None:
                 self._writer.record(outcome)
                 self.tally.add(outcome.status)
@@ -339,20 +363,21 @@ class Dispatcher:
         """Send one message until it is settled; None when the run stopped first."""
         tries = 0
         while True:
-            await self._pacer.wait()
+            await self._pacer.wait(self._stopping)
             if self.stopping:
                 return None  # still `pending` in the journal
             await self._writer.inflight(job.row)
             job.attempts += 1
             tries += 1
-            self.tally.requests += 1
             try:
                 response = await client.post(
                     self.endpoint.send_url, content=job.body, headers=self._headers
                 )
                 verdict = judge_response(response)
-            except httpx.HTTPError as exc:
+            except Exception as exc:  # every failure gets a verdict: no row is left in flight
                 verdict = judge_exception(exc)
+                if not isinstance(exc, httpx.HTTPError):
+                    self.stop(f"unexpected {type(exc).__name__}; the run stopped")
             if verdict.action == "sent":
                 return Outcome(
                     job.row, "sent", job.attempts, verdict.http_status, verdict.message_id

@@ -8,13 +8,19 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
+
 from compiler.errors import Location, Problem, UsageError
 
 SEND_PATH = "/line/1/single"
+
+#: Printable ASCII without spaces: what an `Authorization` header value can carry.
+_HEADER_SAFE = re.compile(r"[\x21-\x7e]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,11 +50,30 @@ class Endpoint:
 
 
 def normalize_base_url(value: str) -> str:
-    """`xyz.api.infobip.com` -> `https://xyz.api.infobip.com` (a bare host gets https)."""
+    """`xyz.api.infobip.com` -> `https://xyz.api.infobip.com` (a bare host gets https).
+
+    Raises `UsageError` for anything that is not an http(s) URL with a host and a valid port.
+    """
     value = value.strip()
     if "://" not in value:
         value = "https://" + value
-    return value.rstrip("/")
+    value = value.rstrip("/")
+    try:
+        url = httpx.URL(value)
+        port = url.port  # parsing the port is where a bad one fails
+    except (httpx.InvalidURL, ValueError) as exc:
+        raise UsageError(
+            _problem(f"the Infobip base URL is not a valid URL ({exc}): {value!r}")
+        ) from None
+    if (
+        url.scheme not in ("http", "https")
+        or not url.host
+        or (port is not None and not 0 < port < 65536)
+    ):
+        raise UsageError(
+            _problem(f"the Infobip base URL must be http(s)://host[:port] (found {value!r})")
+        )
+    return value
 
 
 def resolve_endpoint(
@@ -100,7 +125,15 @@ def _credentials(
 
 
 def api_key(key: str) -> Credentials:
-    return Credentials("App", f"App {key.strip()}")
+    key = key.strip()
+    if not _HEADER_SAFE.fullmatch(key):
+        # Never echo it: the point is that it does not reach any output.
+        raise UsageError(
+            _problem(
+                "the API key holds characters an HTTP header cannot carry (spaces, line breaks or non-ASCII)"
+            )
+        )
+    return Credentials("App", f"App {key}")
 
 
 def basic(user: str, password: str) -> Credentials:

@@ -44,6 +44,8 @@ CREATE TABLE IF NOT EXISTS recipients (
 );
 CREATE INDEX IF NOT EXISTS recipients_status ON recipients (status, row);
 CREATE TABLE IF NOT EXISTS message_keys (key TEXT PRIMARY KEY, row INTEGER NOT NULL);
+-- What an earlier plan of this journal already sent (or may have): kept across --new-run.
+CREATE TABLE IF NOT EXISTS earlier (key TEXT PRIMARY KEY, status TEXT NOT NULL);
 """
 
 
@@ -78,20 +80,25 @@ class Outcome:
 class JournalMismatch(Exception):
     """The journal belongs to another definition, data set or shard."""
 
-    def __init__(self, found: str) -> None:
-        super().__init__(found)
-        self.found = found
+
+class NotAJournal(Exception):
+    """The file exists but is not a SQLite database."""
 
 
 class Journal:
     """A SQLite send ledger. Not thread-safe: one event loop drives it."""
 
     def __init__(self, path: Path | str) -> None:
+        """Open (or create) the journal; raises `NotAJournal` for a file that is not one."""
         self.path = Path(path)
         self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_SCHEMA)
+        except sqlite3.DatabaseError:
+            self._db.close()
+            raise NotAJournal(str(path)) from None
 
     # -- identity -----------------------------------------------------------
 
@@ -105,7 +112,9 @@ class Journal:
         if existing is not None and existing != fingerprint and not new_run:
             raise JournalMismatch(self.meta("description") or "another run")
         if new_run or existing != fingerprint or self.meta("planned") != "1":
-            # Planning never sends, so an unfinished plan is simply redone.
+            # Planning never sends, so an unfinished plan is simply redone. What was
+            # sent (or maybe sent) is remembered, so a new plan does not send it again.
+            self._remember_sent()
             self._reset()
             self._set_meta({"fingerprint": fingerprint, "version": SCHEMA_VERSION})
             return False
@@ -126,6 +135,14 @@ class Journal:
                 values.items(),
             )
 
+    def _remember_sent(self) -> None:
+        with self._transaction():
+            self._db.execute(
+                "INSERT INTO earlier (key, status) SELECT key, status FROM recipients "
+                "WHERE status IN ('sent', 'unknown', 'inflight') "
+                "ON CONFLICT (key) DO UPDATE SET status = excluded.status"
+            )
+
     def _reset(self) -> None:
         with self._transaction():
             self._db.execute("DELETE FROM recipients")
@@ -140,7 +157,9 @@ class Journal:
         """Store the planned recipients: (row, key, to, body, error-or-None).
 
         A row with an error is `failed` and never sent; a body already planned
-        under the same key is `skipped` as a duplicate of that row.
+        under the same key is `skipped` as a duplicate of that row; a body an
+        earlier plan of this journal sent is `skipped` too (or `unknown`, if that
+        delivery was unknown).
         """
         now = time.time()
         batch: list[tuple[object, ...]] = []
@@ -151,8 +170,16 @@ class Journal:
                     status = "failed"
                 else:
                     first = self._first_row(key, row)
+                    earlier = self._earlier(key)
                     if first != row:
                         status, error, body = "skipped", f"duplicate of row {first}", None
+                    elif earlier == "sent":
+                        status, error = "skipped", "already sent by an earlier run of this journal"
+                    elif earlier is not None:
+                        status, error = (
+                            "unknown",
+                            "its delivery was unknown in an earlier run of this journal",
+                        )
                 batch.append((row, key, recipient, body, status, now, now, error))
                 if len(batch) >= 2000:
                     self._insert(batch)
@@ -162,6 +189,10 @@ class Journal:
                 "INSERT INTO meta (name, value) VALUES ('planned', '1') "
                 "ON CONFLICT (name) DO UPDATE SET value = '1'"
             )
+
+    def _earlier(self, key: str) -> str | None:
+        found = self._db.execute("SELECT status FROM earlier WHERE key = ?", (key,)).fetchone()
+        return None if found is None else str(found[0])
 
     def _first_row(self, key: str, row: int) -> int:
         self._db.execute("INSERT OR IGNORE INTO message_keys (key, row) VALUES (?, ?)", (key, row))

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import orjson
 
@@ -190,8 +190,15 @@ def compile_file(
         yield from compiler.compile_records(source)
 
 
-def open_data(data: str | Path, data_format: str | None, delimiter: str | None) -> RecordSource:
-    kwargs: dict[str, Any] = {"format": data_format}
+def open_data(
+    data: str | Path,
+    data_format: str | None,
+    delimiter: str | None,
+    *,
+    stdin: IO[bytes] | None = None,
+) -> RecordSource:
+    """The records of `data` ("-": standard input, or `stdin` when given)."""
+    kwargs: dict[str, Any] = {"format": data_format, "stdin": stdin}
     if delimiter is not None:
         kwargs["delimiter"] = delimiter
     return open_records(data, **kwargs)

@@ -315,7 +315,7 @@ class _StreamSource(RecordSource):
             )
         if ch != "[":
             hint = (
-                "; for one object per line use JSON Lines (.jsonl, --format jsonl)"
+                "; for one object per line use JSON Lines (.jsonl, --data-format jsonl)"
                 if ch == "{"
                 else ""
             )

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import hashlib
 import signal
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -21,15 +23,17 @@ from typing import IO
 
 import httpx
 
+from compiler.definition import load_definition
 from compiler.dispatch import Dispatcher, DispatchSettings
 from compiler.endpoint import resolve_endpoint
 from compiler.errors import LinepressError, Location, Problem, UsageError
-from compiler.journal import Journal, JournalMismatch
+from compiler.journal import Journal, JournalMismatch, NotAJournal
 from compiler.operations import DataOptions
 from compiler.pipeline import Compiler, Result, body_validator, open_data
 from compiler.progress import Progress
 from compiler.records import BadRecord, open_records
 from compiler.report import DEFAULT_LIMIT, ProblemLog
+from compiler.resources import resource_dir
 from compiler.send_report import Summary, entry_row, write_report
 from compiler.validate import format_path
 
@@ -121,21 +125,29 @@ def send(
         required=not options.dry_run,
     )
     log = ProblemLog(limit=options.max_errors)
-    with _journal(options) as journal:
+    with contextlib.ExitStack() as stack:
+        stdin = None
+        if options.data.path is not None and str(options.data.path) == "-":
+            # Spooled to disk first, so the data is part of the fingerprint like a file's.
+            stdin = stack.enter_context(_spooled_stdin())
+        journal = stack.enter_context(_journal(options))
         try:
-            resumed = journal.claim(_fingerprint(options), new_run=options.new_run)
+            resumed = journal.claim(
+                _fingerprint(options, endpoint.base_url, stdin), new_run=options.new_run
+            )
         except JournalMismatch:
             raise UsageError(
                 Problem(
-                    "this journal belongs to another definition, data file or shard: "
-                    "pass --journal PATH for a separate run, or --new-run to start over",
+                    "this journal belongs to another definition, data file, shard or base URL: "
+                    "pass --journal PATH for a separate run, or --new-run to plan again "
+                    "(messages this journal already sent are not sent again)",
                     Location(str(journal.path)),
                     code="journal",
                 )
             ) from None
         if not resumed:
             journal.describe(_description(options))
-            if not _plan(journal, options, log):
+            if not _plan(journal, options, log, stdin):
                 return SendResult(log, journal=journal.path)
         journal.recover()
         if options.dry_run:
@@ -180,30 +192,95 @@ def _journal(options: SendOptions) -> Iterator[Journal]:
         return
     path = options.journal or default_journal_path(options)
     fresh = not path.exists()
-    journal = Journal(path)
-    try:
-        yield journal
-    finally:
-        empty = journal.meta("planned") != "1"
-        journal.close()
-        if fresh and empty:
-            for leftover in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
-                leftover.unlink(missing_ok=True)
+    with _exclusive(path):
+        try:
+            journal = Journal(path)
+        except NotAJournal:
+            raise UsageError(
+                Problem(
+                    "is not a linepress journal (not a SQLite database)",
+                    Location(str(path)),
+                    code="journal",
+                )
+            ) from None
+        try:
+            yield journal
+        finally:
+            empty = journal.meta("planned") != "1"
+            journal.close()
+            if fresh and empty:
+                for leftover in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+                    leftover.unlink(missing_ok=True)
 
 
-def _fingerprint(options: SendOptions) -> str:
-    digest = hashlib.sha256(b"linepress send v1\0")
+@contextlib.contextmanager
+def _exclusive(path: Path) -> Iterator[None]:
+    """One run per journal: two at once would both send the pending messages."""
+    with path.open("ab") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UsageError(
+                Problem(
+                    "another `linepress send` is using this journal; wait for it to finish",
+                    Location(str(path)),
+                    code="journal",
+                )
+            ) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
+def _spooled_stdin() -> Iterator[tuple[Path, str]]:
+    with tempfile.TemporaryDirectory(prefix="linepress-stdin-") as folder:
+        path = Path(folder) / "stdin"
+        digest = hashlib.sha256()
+        with path.open("wb") as copy:
+            while chunk := sys.stdin.buffer.read(1 << 20):
+                digest.update(chunk)
+                copy.write(chunk)
+        yield path, digest.hexdigest()
+
+
+def _fingerprint(options: SendOptions, base_url: str, stdin: tuple[Path, str] | None) -> str:
+    """What makes a run this run: the definition and its imports (or the payloads), the data, the options."""
+    digest = hashlib.sha256(b"linepress send v2\0")
     for part in (options.definition, options.payloads):
         digest.update(b"\0source\0")
         if part is not None:
             _hash_file(digest, part)
+    for imported in _imported_files(options.definition):
+        digest.update(b"\0import\0")
+        _hash_file(digest, imported)
     data = options.data.path
     digest.update(b"\0data\0")
-    if data is not None and str(data) != "-":
+    if stdin is not None:
+        digest.update(stdin[1].encode())
+    elif data is not None:
         _hash_file(digest, Path(data))
     digest.update(f"\0{options.data.format}\0{options.data.delimiter}\0{options.shard}\0".encode())
-    digest.update(f"{options.allow_duplicates}\0{options.keep_going}".encode())
+    digest.update(f"{options.allow_duplicates}\0{options.keep_going}\0{base_url}".encode())
     return digest.hexdigest()
+
+
+def _imported_files(definition: Path | None) -> list[Path]:
+    """The macro files a definition imports, where they can be found (best effort)."""
+    if definition is None:
+        return []
+    try:
+        imports = load_definition(definition).imports
+    except LinepressError:
+        return []  # planning reports it
+    found = []
+    for target in imports.values():
+        for folder in (definition.parent, resource_dir("templates")):
+            if (folder / target).is_file():
+                found.append(folder / target)
+                break
+    return found
 
 
 def _hash_file(digest: hashlib._Hash, path: Path) -> None:
@@ -224,10 +301,12 @@ def _description(options: SendOptions) -> str:
     return source + data + shard
 
 
-def _plan(journal: Journal, options: SendOptions, log: ProblemLog) -> bool:
+def _plan(
+    journal: Journal, options: SendOptions, log: ProblemLog, stdin: tuple[Path, str] | None
+) -> bool:
     """Store every recipient; False (and nothing stored) when the run must not start."""
     try:
-        journal.plan(_planned(options, log))
+        journal.plan(_planned(options, log, stdin[0] if stdin else None))
     except _Abort:
         return False
     except LinepressError as exc:
@@ -240,8 +319,8 @@ class _Abort(Exception):
     """Planning found invalid rows and --keep-going was not given."""
 
 
-def _planned(options: SendOptions, log: ProblemLog) -> Plan:
-    for result in _results(options):
+def _planned(options: SendOptions, log: ProblemLog, stdin: Path | None) -> Plan:
+    for result in _results(options, stdin):
         log.rows += 1
         if result.ok:
             assert result.body is not None
@@ -256,17 +335,20 @@ def _planned(options: SendOptions, log: ProblemLog) -> Plan:
             continue
         fields = result.fields or {}
         invalid_to = str(fields["to"]) if fields.get("to") not in (None, "") else None
-        if options.shard is not None and not options.shard.holds(invalid_to or f"row {result.row}"):
-            continue
-        log.failed_rows += 1
-        log.add(result.problems)
-        error = "; ".join(p.format() for p in result.problems)[:2000]
-        yield result.row or 1, f"invalid#{result.row}", invalid_to, None, error
+        mine = options.shard is None or options.shard.holds(invalid_to or f"row {result.row}")
+        if mine or not options.keep_going:
+            # Without --keep-going, an invalid row in any shard stops every shard:
+            # the campaign goes out whole or not at all.
+            log.failed_rows += 1
+            log.add(result.problems)
+        if mine:
+            error = "; ".join(p.format() for p in result.problems)[:2000]
+            yield result.row or 1, f"invalid#{result.row}", invalid_to, None, error
     if not log.ok and not options.keep_going:
         raise _Abort
 
 
-def _results(options: SendOptions) -> Iterator[Result]:
+def _results(options: SendOptions, stdin: Path | None) -> Iterator[Result]:
     if options.payloads is not None:
         yield from _payload_results(options.payloads)
         return
@@ -275,7 +357,11 @@ def _results(options: SendOptions) -> Iterator[Result]:
     if options.data.path is None:
         yield compiler.compile()
         return
-    with open_data(options.data.path, options.data.format, options.data.delimiter) as source:
+    with contextlib.ExitStack() as stack:
+        stream = stack.enter_context(stdin.open("rb")) if stdin is not None else None
+        source = stack.enter_context(
+            open_data(options.data.path, options.data.format, options.data.delimiter, stdin=stream)
+        )
         yield from compiler.compile_records(source)
 
 

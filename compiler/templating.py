@@ -27,7 +27,7 @@ from jinja2.exceptions import UndefinedError
 from jinja2.runtime import Undefined
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from compiler.definition import FieldPath, Leaf
+from compiler.definition import FieldPath, Leaf, describe_integer, in_json_range
 from compiler.errors import Location, Problem, describe, type_name
 from compiler.validate import format_path
 
@@ -35,7 +35,9 @@ from compiler.validate import format_path
 ROW = "row"
 
 _MARKERS = ("{{", "{%", "{#")
-_INTEGER = re.compile(r"[+-]?\d+")
+# ASCII only: `int()`/`float()` would also take Arabic-Indic or full-width digits and `1_0`.
+_INTEGER = re.compile(r"[+-]?\d+", re.ASCII)
+_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
 _UNDEFINED_NAME = re.compile(r"^'([^']+)' is undefined$")
 
 Context = dict[str, Any]
@@ -270,7 +272,9 @@ def _lookup(name: str) -> Callable[[Context], Any]:
 
 def _expression(compiled: Callable[..., Any]) -> Callable[[Context], Any]:
     def run(ctx: Context) -> Any:
-        return compiled(**ctx)
+        # Positionally: as keywords, a column named `self` would collide with
+        # `TemplateExpression.__call__(self, ...)`.
+        return compiled(ctx)
 
     return run
 
@@ -282,13 +286,14 @@ def _single_expression(
     (a plain lookup) or a 1-tuple with the expression source; otherwise None."""
     if len(tree.body) != 1 or not isinstance(tree.body[0], nodes.Output):
         return None
+    if source != source.strip():
+        return None  # `  {{- x -}}  ` or a block scalar's `{{ x }}\n`: Jinja renders text
     output = tree.body[0].nodes
     if len(output) != 1 or isinstance(output[0], nodes.TemplateData):
         return None
-    text = source.strip()
-    if not (text.startswith("{{") and text.endswith("}}")) or text.count("{{") != 1:
+    if not (source.startswith("{{") and source.endswith("}}")) or source.count("{{") != 1:
         return None
-    inner = text[2:-2].strip("-+").strip()
+    inner = source[2:-2].strip("-+").strip()
     if isinstance(output[0], nodes.Name) and inner == output[0].name and inner not in globals_:
         return inner
     return (inner,)
@@ -318,21 +323,30 @@ def to_number(text: str, kind: str) -> int | float:
     """A numeric string (as CSV gives every value) as the number the API wants."""
     stripped = text.strip()
     if _INTEGER.fullmatch(stripped):
-        return int(stripped)
-    if kind == "number":
         try:
-            number = float(stripped)
-        except ValueError:
-            number = math.nan
-        if math.isfinite(number):
-            return number
+            whole = int(stripped)
+        except ValueError:  # more digits than Python converts (4300): far out of range
+            raise _out_of_range(describe(text)) from None
+        if not in_json_range(whole):
+            raise _out_of_range(describe(text))
+        return whole
+    if kind == "number" and _NUMBER.fullmatch(stripped):
+        number = float(stripped)
+        if not math.isfinite(number):  # `1e400`
+            raise _out_of_range(describe(text))
+        return number
     expected = "a whole number" if kind == "integer" else "a number"
     raise LeafFailed(f"expected {expected}", found=describe(text), code="type")
 
 
 def to_json_value(value: Any) -> Any:
     """Plain JSON values from what an expression returned (Markup, tuples, …)."""
-    if value is None or isinstance(value, bool | int):
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        # orjson writes 64-bit integers only; a bigger one would crash serialization.
+        if not in_json_range(value):
+            raise _out_of_range(describe_integer(value))
         return value
     if isinstance(value, str):
         if not value.isascii():
@@ -349,6 +363,10 @@ def to_json_value(value: Any) -> Any:
     if isinstance(value, Undefined):
         value._fail_with_undefined_error()
     raise LeafFailed("the value cannot be written as JSON", found=type_name(value), code="type")
+
+
+def _out_of_range(found: str) -> LeafFailed:
+    return LeafFailed("the number is out of range", found=found, code="type")
 
 
 def is_encodable(text: str) -> bool:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import time
 from pathlib import Path
 
 import pytest
@@ -128,3 +130,82 @@ def test_bom_is_accepted(tmp_path: Path) -> None:
     path = tmp_path / "bom.yaml"
     path.write_bytes("\ufeffmessage: {type: TEXT, text: hi}\n".encode())
     assert load_definition(path).body == {"message": {"type": "TEXT", "text": "hi"}}
+
+
+@pytest.mark.parametrize(
+    ("number", "found"),
+    [
+        ("99999999999999999999", "99999999999999999999"),
+        ("18446744073709551616", "18446744073709551616"),
+        ("-9223372036854775809", "-9223372036854775809"),
+        ("9" * 5000, repr("9" * 59 + "…")),  # past Python's digit limit: no ValueError
+    ],
+)
+def test_a_whole_number_json_cannot_carry_is_located(number: str, found: str) -> None:
+    assert errors_of(f"to: U\nmessage:\n  duration: {number}\n") == [
+        "def.yaml:3:13: message.duration: number out of range: a whole number must be "
+        f"from -9223372036854775808 to 18446744073709551615 (found {found})"
+    ]
+
+
+def test_whole_numbers_at_the_ends_of_the_range_are_kept() -> None:
+    definition = parse_definition(
+        "message: {a: 18446744073709551615, b: -9223372036854775808}\n", "d.yaml"
+    )
+    assert definition.body["message"] == {"a": 2**64 - 1, "b": -(2**63)}
+
+
+MERGED_ACTION = (
+    "vars:\n"
+    "  action: &base {type: URI, label: Open}\n"
+    "message:\n"
+    "  type: TEMPLATE\n"
+    "  actions:\n"
+    "    - <<: *base\n"
+    "      uri: https://a.example/x\n"
+)
+
+
+def test_merge_keys_in_a_list_item_merge_and_keep_positions() -> None:
+    definition = parse_definition(MERGED_ACTION, "def.yaml")
+    path = ("message", "actions", 0)
+    assert definition.body["message"]["actions"] == [
+        {"type": "URI", "label": "Open", "uri": "https://a.example/x"}
+    ]
+    # A merged key sits at its `<<` entry; its value where the text is written.
+    assert definition.keys[(*path, "type")] == Location("def.yaml", 6, 7)
+    assert definition.values[(*path, "type")].location == Location("def.yaml", 2, 24)
+    assert definition.values[(*path, "label")].location == Location("def.yaml", 2, 36)
+    assert definition.keys[(*path, "uri")] == Location("def.yaml", 7, 7)
+
+
+def test_a_top_level_merge_key_and_errors_in_merged_values_are_located() -> None:
+    definition = parse_definition("to: U1\n<<: {message: {type: TEXT, text: hi}}\n", "def.yaml")
+    assert definition.body == {"to": "U1", "message": {"type": "TEXT", "text": "hi"}}
+    assert definition.keys[("message",)] == Location("def.yaml", 2, 1)
+    assert definition.values[("message", "text")].location == Location("def.yaml", 2, 34)
+    assert errors_of("message: {}\n<<: {mesage: 1, vars: [1]}\n") == [
+        "def.yaml:2:1: mesage: unknown key `mesage`; did you mean `message`?",
+        "def.yaml:2:23: vars: expected a mapping (found array a list of 1)",
+    ]
+
+
+def test_earlier_merged_mappings_win_like_yaml_says() -> None:
+    definition = parse_definition("message:\n  <<: [{a: 1}, {a: 2, b: 3}]\n", "def.yaml")
+    assert definition.body["message"] == {"a": 1, "b": 3}
+    assert definition.values[("message", "a")].location == Location("def.yaml", 2, 12)
+    assert definition.values[("message", "b")].location == Location("def.yaml", 2, 26)
+
+
+def test_nested_aliases_cannot_blow_up_the_definition() -> None:
+    # "Billion laughs": a few lines that would expand to a million values.
+    levels = "abcdef"
+    text = "vars:\n  a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n"
+    for prev, level in itertools.pairwise(levels):
+        text += f"  {level}: &{level} [{', '.join([f'*{prev}'] * 10)}]\n"
+    text += "message: *f\n"
+    start = time.perf_counter()
+    assert errors_of(text) == [
+        "def.yaml:1:1: the definition expands to more than 100,000 values (nested YAML aliases?)"
+    ]
+    assert time.perf_counter() - start < 1

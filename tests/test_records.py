@@ -381,7 +381,13 @@ def test_json_syntax_error_has_line_and_column(tmp_path: Path) -> None:
         ('[{"a": 1},\n  {"a": "no end', 2, 9, "Unterminated string"),
         ('[{"a": 1}', 1, 10, "ends inside the JSON array"),
         ('[{"a": 1}] x', 1, 12, "unexpected data after the end"),
-        ('{"a": 1}', 1, 1, "expected a JSON array"),
+        (
+            '{"a": 1}',
+            1,
+            1,
+            "expected a JSON array of records, starting with '['; "
+            "for one object per line use JSON Lines (.jsonl, --data-format jsonl)",
+        ),
         ("\n  7", 2, 3, "expected a JSON array"),
     ],
 )

@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 
 from compiler.definition import parse_definition
-from compiler.errors import DefinitionError, Problem
+from compiler.errors import DefinitionError, Problem, describe
 from compiler.render import DYNAMIC, Renderer
+from compiler.templating import LeafFailed, make_environment, to_json_value, to_number
 
 NUMERIC = {"latitude": "number", "longitude": "number", "duration": "integer", "x": "integer"}
 
@@ -200,4 +201,112 @@ def test_values_json_cannot_carry_are_located_errors() -> None:
         "(found an unpaired surrogate '\\ud800' at character 2)",
         "def.yaml:2:17: message.text: the value cannot be written as JSON "
         "(found an unpaired surrogate '\\udfff' at character 3)",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "number"),
+    [
+        (" 12 ", "integer", 12),
+        ("+3", "integer", 3),
+        ("-0", "integer", 0),
+        ("18446744073709551615", "integer", 2**64 - 1),
+        ("-9223372036854775808", "integer", -(2**63)),
+        ("1e3", "number", 1000.0),
+        (" -2.5 ", "number", -2.5),
+        (".5", "number", 0.5),
+        ("1E+3", "number", 1000.0),
+    ],
+)
+def test_numeric_strings_that_convert(text: str, kind: str, number: float) -> None:
+    value = to_number(text, kind)
+    assert value == number
+    assert type(value) is type(number)
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "message"),
+    [
+        ("1e3", "integer", "expected a whole number"),
+        ("١٢٣", "integer", "expected a whole number"),  # Arabic-Indic digits
+        ("１２", "number", "expected a number"),  # full-width digits
+        ("1_0", "integer", "expected a whole number"),
+        ("1_0.5", "number", "expected a number"),
+        ("nan", "number", "expected a number"),
+        ("18446744073709551616", "integer", "the number is out of range"),
+        ("-9223372036854775809", "number", "the number is out of range"),
+        ("9" * 5000, "integer", "the number is out of range"),  # past Python's digit limit
+        ("1e400", "number", "the number is out of range"),
+    ],
+)
+def test_numeric_strings_that_do_not_convert(text: str, kind: str, message: str) -> None:
+    with pytest.raises(LeafFailed) as info:
+        to_number(text, kind)
+    assert (info.value.message, info.value.code) == (message, "type")
+    assert info.value.found == describe(text)
+
+
+@pytest.mark.parametrize(
+    ("value", "found"),
+    [
+        (2**64, "18446744073709551616"),
+        ([1, -(2**63) - 1], "-9223372036854775809"),
+        ({"a": 10**5000}, "an integer of about 5001 digits"),
+    ],
+)
+def test_whole_numbers_json_cannot_carry_are_refused(value: Any, found: str) -> None:
+    with pytest.raises(LeafFailed) as info:
+        to_json_value(value)
+    assert (info.value.message, info.value.found, info.value.code) == (
+        "the number is out of range",
+        found,
+        "type",
+    )
+    assert to_json_value([2**64 - 1, -(2**63), True]) == [2**64 - 1, -(2**63), True]
+
+
+def test_numbers_out_of_range_are_located_errors_not_crashes() -> None:
+    _, problems = render(
+        "to: U\nmessage:\n  duration: '{{ ms }}'\n  n: '{{ n }}'\n  m: '{{ n + 1 }}'\n",
+        {"ms": "9" * 5000, "n": 2**64 - 1},
+    )
+    assert [p.format() for p in problems] == [
+        f"def.yaml:3:13: message.duration: the number is out of range (found '{'9' * 59}…')",
+        "def.yaml:5:6: message.m: the number is out of range (found 18446744073709551616)",
+    ]
+
+
+def test_a_column_named_self_works_in_expressions() -> None:
+    # (In Jinja `self` names the template itself; the column is `row["self"]`.)
+    text = (
+        "to: U\nmessage:\n  text: '{{ x | upper }}'\n  actions:\n"
+        "    - $if: row['self'] == 'b'\n      label: '{{ row[\"self\"] | upper }}'\n"
+        "    - $if: \"{{ x == 'b' }}\"\n      label: never\n"
+    )
+    body, problems = render(text, {"x": "a", "self": "b"})
+    assert problems == []
+    assert body["message"] == {"text": "A", "actions": [{"label": "B"}]}
+
+
+def test_a_padded_single_expression_gives_text_like_jinja() -> None:
+    text = (
+        "to: U\nmessage:\n  text: '  {{- x -}}  '\n  alt: '{{ x -}}\n\n'\n"
+        "  same: '{{ x }}'\n  block: |\n    {{ x }}\n"
+    )
+    body, problems = render(text, {"x": 5})
+    assert problems == []
+    assert body["message"] == {"text": "5", "alt": "5", "same": 5, "block": "5\n"}
+    env = make_environment([])
+    assert [env.from_string(s).render(x=5) for s in ("  {{- x -}}  ", "{{ x }}\n")] == ["5", "5\n"]
+
+
+def test_merged_values_are_located_where_they_are_written() -> None:
+    text = (
+        "vars:\n  base: &base {type: URI, label: '{{ nmae }}'}\n"
+        "to: U\nmessage:\n  actions:\n    - <<: *base\n      uri: x\n"
+    )
+    _, problems = render(text, {"name": "Ann"})
+    assert [p.format() for p in problems] == [
+        "def.yaml:2:34: message.actions[0].label: undefined variable `nmae`; "
+        "did you mean `name`? (available: name, base)"
     ]
