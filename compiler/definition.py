@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime
 import difflib
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -164,6 +164,18 @@ def _yaml() -> YAML:
     yaml.Constructor = _Constructor
     yaml.allow_duplicate_keys = False
     return yaml
+
+
+def paths_of(value: Any, marker: object, path: FieldPath = ()) -> Iterator[FieldPath]:
+    """The paths inside a body (dicts and lists) where `marker` stands."""
+    if value is marker:
+        yield path
+    elif isinstance(value, dict):
+        for key, child in value.items():
+            yield from paths_of(child, marker, (*path, key))
+    elif isinstance(value, list):
+        for index, child in enumerate(value):
+            yield from paths_of(child, marker, (*path, index))
 
 
 def load_definition(path: str | Path) -> Definition:

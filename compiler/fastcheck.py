@@ -27,7 +27,7 @@ from typing import Any
 
 from referencing._core import Resolver
 
-from compiler.definition import FieldPath
+from compiler.definition import FieldPath, paths_of
 from compiler.schema import resolve_name
 from compiler.validate import (
     LinepressValidator,
@@ -88,7 +88,7 @@ class LeafChecks:
     @classmethod
     def build(cls, skeleton: Any, dynamic: object, schema: str = "request") -> LeafChecks | None:
         """The checks for bodies shaped like `skeleton` (per-recipient values are `dynamic`)."""
-        paths = list(_paths_of(skeleton, dynamic))
+        paths = list(paths_of(skeleton, dynamic))
         try:
             root = _undialected(resolve_name(schema))
             resolver = _registry().resolver(base_uri=root["$id"])
@@ -111,17 +111,6 @@ class LeafChecks:
                 if not predicate(value):
                     return False
         return True
-
-
-def _paths_of(value: Any, marker: object, path: FieldPath = ()) -> Iterator[FieldPath]:
-    if value is marker:
-        yield path
-    elif isinstance(value, dict):
-        for key, child in value.items():
-            yield from _paths_of(child, marker, (*path, key))
-    elif isinstance(value, list):
-        for index, child in enumerate(value):
-            yield from _paths_of(child, marker, (*path, index))
 
 
 # --- finding the rules that apply at a leaf --------------------------------------------

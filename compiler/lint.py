@@ -45,7 +45,7 @@ from urllib.parse import urlsplit
 
 from jinja2 import Environment, meta, nodes, pass_environment
 
-from compiler.definition import FieldPath
+from compiler.definition import FieldPath, paths_of
 from compiler.errors import Location, Problem, describe
 from compiler.pipeline import Compiler, Result
 from compiler.render import DYNAMIC, ROW, Context, LeafRenderer, Remap, Renderer
@@ -106,7 +106,7 @@ class Linter:
         #: Variant (None: the one message) -> its body with per-recipient values DYNAMIC.
         self._skeletons = dict(zip(names, self.renderer.skeletons(), strict=True))
         self._dynamic = {
-            name: set(_paths_of(skeleton.body, DYNAMIC))
+            name: set(paths_of(skeleton.body, DYNAMIC))
             for name, skeleton in self._skeletons.items()
         }
         #: Parts of a recipient's body may come from elsewhere in the file (a variant, `$for`).
@@ -760,14 +760,3 @@ class _ListItem:
             return contexts
         except Exception:  # as the renderer: such an item is left out
             return []
-
-
-def _paths_of(value: Any, marker: object, path: FieldPath = ()) -> Iterator[FieldPath]:
-    if value is marker:
-        yield path
-    elif isinstance(value, dict):
-        for key, child in value.items():
-            yield from _paths_of(child, marker, (*path, key))
-    elif isinstance(value, list):
-        for index, child in enumerate(value):
-            yield from _paths_of(child, marker, (*path, index))

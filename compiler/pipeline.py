@@ -15,23 +15,13 @@ from typing import IO, Any
 
 import orjson
 
-from compiler.definition import Definition, FieldPath, load_definition
+from compiler.definition import Definition, load_definition, paths_of
 from compiler.errors import DefinitionError, Location, Problem
 from compiler.fastcheck import LeafChecks
 from compiler.records import BadRecord, Record, RecordSource, open_records
 from compiler.render import DYNAMIC, FAILED, Remap, Renderer
 from compiler.schema import NUMERIC_FIELDS
-from compiler.validate import BodyValidator, SchemaIssue, format_path
-
-_VALIDATOR: BodyValidator | None = None
-
-
-def body_validator() -> BodyValidator:
-    """The process-wide validator: building one compiles every schema once."""
-    global _VALIDATOR
-    if _VALIDATOR is None:
-        _VALIDATOR = BodyValidator()
-    return _VALIDATOR
+from compiler.validate import SchemaIssue, body_validator, format_path
 
 
 @dataclass(slots=True)
@@ -91,7 +81,7 @@ class Compiler:
         """
         problems: list[Problem] = []
         for skeleton in self.renderer.skeletons():
-            unknown = set(_paths_of(skeleton.body, DYNAMIC)) | set(_paths_of(skeleton.body, FAILED))
+            unknown = set(paths_of(skeleton.body, DYNAMIC)) | set(paths_of(skeleton.body, FAILED))
             issues = [
                 issue
                 for issue in self.validator.issues(skeleton.body)
@@ -157,17 +147,6 @@ def _file_order(problem: Problem) -> tuple[int, int]:
     if location is None:
         return (0, 0)
     return (location.line or 0, location.column or 0)
-
-
-def _paths_of(value: Any, marker: object, path: FieldPath = ()) -> Iterator[FieldPath]:
-    if value is marker:
-        yield path
-    elif isinstance(value, dict):
-        for key, child in value.items():
-            yield from _paths_of(child, marker, (*path, key))
-    elif isinstance(value, list):
-        for index, child in enumerate(value):
-            yield from _paths_of(child, marker, (*path, index))
 
 
 def compile_file(

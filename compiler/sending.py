@@ -29,13 +29,13 @@ from compiler.endpoint import resolve_endpoint
 from compiler.errors import LinepressError, Location, Problem, UsageError
 from compiler.journal import Journal, JournalMismatch, NotAJournal
 from compiler.operations import DataOptions
-from compiler.pipeline import Compiler, Result, body_validator, open_data
+from compiler.pipeline import Compiler, Result, open_data
 from compiler.progress import Progress
 from compiler.records import BadRecord, open_records
 from compiler.report import DEFAULT_LIMIT, ProblemLog
 from compiler.resources import resource_dir
 from compiler.send_report import Summary, entry_row, write_report
-from compiler.validate import format_path
+from compiler.validate import body_validator, format_path
 
 Plan = Iterator[tuple[int, str, str | None, bytes | None, str | None]]
 
