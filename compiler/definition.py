@@ -418,28 +418,14 @@ def _split(
     imports = _mapping(tree, "imports", values, problems)
     for alias, target in imports.items():
         if not alias.isidentifier():
-            problems.append(
-                Problem(
-                    "an import alias must be a name usable in templates",
-                    keys[("imports", alias)],
-                    path=f"imports.{alias}",
-                    found=repr(alias),
-                    code="type",
-                )
-            )
+            problems.append(_not_a_name("an import alias", "imports", alias, keys))
         if not isinstance(target, str):
             problems.append(_expected("a template file path", ("imports", alias), target, values))
-    for var in vars_:
-        if not var.isidentifier():
-            problems.append(
-                Problem(
-                    "a constant's name must be usable in templates (letters, digits, _)",
-                    keys[("vars", var)],
-                    path=f"vars.{var}",
-                    found=repr(var),
-                    code="type",
-                )
-            )
+    problems += [
+        _not_a_name("a constant's name", "vars", var, keys)
+        for var in vars_
+        if not var.isidentifier()
+    ]
     if problems:
         raise DefinitionError(problems)
     body = {key: value for key, value in tree.items() if key in BODY_KEYS}
@@ -453,6 +439,17 @@ def _split(
         variants=variants,
         values=values,
         keys=keys,
+    )
+
+
+def _not_a_name(what: str, section: str, name: str, keys: dict[FieldPath, Location]) -> Problem:
+    """Templates see these names as variables, so they must be identifiers."""
+    return Problem(
+        f"{what} must be usable in templates (letters, digits, _)",
+        keys[(section, name)],
+        path=f"{section}.{name}",
+        found=repr(name),
+        code="type",
     )
 
 
