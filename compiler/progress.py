@@ -21,7 +21,7 @@ class Progress:
         self.tty = tty
         self.interval = interval if interval is not None else (0.2 if tty else 10.0)
         self._started = time.monotonic()
-        self._last = 0.0
+        self._last = float("-inf")  # the first call always prints
         self._drawn = False
 
     def __call__(self, tally: Tally) -> None:
