@@ -30,6 +30,7 @@ import httpx
 
 from compiler.endpoint import Endpoint
 from compiler.journal import Journal, Outcome, Status
+from compiler.transport import sending_transport
 
 ERROR_TEXT_LIMIT = 500
 
@@ -306,9 +307,8 @@ class Dispatcher:
         )
         timeout = httpx.Timeout(self.settings.timeout, connect=min(10.0, self.settings.timeout))
         queue: asyncio.Queue[Job | None] = asyncio.Queue(maxsize=self.settings.concurrency * 2)
-        async with httpx.AsyncClient(
-            transport=self._transport, limits=limits, timeout=timeout
-        ) as client:
+        transport = self._transport or sending_transport(self.settings.concurrency)
+        async with httpx.AsyncClient(transport=transport, limits=limits, timeout=timeout) as client:
             workers = [
                 asyncio.create_task(self._work(client, queue))
                 for _ in range(self.settings.concurrency)
