@@ -313,7 +313,10 @@ class _Copy:
         if isinstance(node, float):
             return float(node)
         if isinstance(node, str):
-            return str(node)
+            text = str(node)
+            if not text.isascii():
+                self._check_encodable(text, path)
+            return text
         if isinstance(
             node, datetime.date | datetime.datetime
         ):  # pragma: no cover - constructor keeps text
@@ -341,6 +344,24 @@ class _Copy:
             Location(self.name, line + 1, col + 1),
             block=isinstance(child, LiteralScalarString | FoldedScalarString),
         )
+
+    def _check_encodable(self, text: str, path: FieldPath) -> None:
+        # YAML's "\\ud83d\\udc4d" gives two lone surrogates, which no UTF-8 body can carry.
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            self.problems.append(
+                Problem(
+                    "the text holds an unpaired UTF-16 surrogate: YAML does not join "
+                    "\\uXXXX pairs; write the character itself or \\U0001F44D-style escapes",
+                    self.values[path].location
+                    if path in self.values
+                    else Location(self.name, 1, 1),
+                    path=format_path(path),
+                    found=f"{text[exc.start]!a} at character {exc.start + 1}",
+                    code="type",
+                )
+            )
 
     def _out_of_range(self, path: FieldPath, found: str) -> None:
         self.problems.append(

@@ -455,7 +455,10 @@ class Renderer:
         def build(ctx: Context, state: RenderState) -> Any:
             if state.skeleton:
                 return DYNAMIC  # a recipient column may supply it
-            if ctx[ROW].get(key) not in (None, ""):
+            value = ctx[ROW].get(key)
+            if value not in (None, ""):
+                if value.__class__ is str and (value.isascii() or is_encodable(value)):
+                    return value  # the common case, as `_run` would give it
                 return _run(column, ctx, state)
             if default_leaf is not None:
                 return _run(default_leaf, ctx, state)
@@ -561,8 +564,13 @@ def _static(value: Any) -> Builder:
 def _dict_builder(children: list[tuple[str, Builder]]) -> Builder:
     if all(getattr(b, "static", False) for _, b in children):
         return _static({key: b({}, RenderState()) for key, b in children})
+    # Static children are stored as values, so building calls only what varies.
+    items = [
+        (key, None, b({}, RenderState())) if getattr(b, "static", False) else (key, b, None)
+        for key, b in children
+    ]
 
     def build_dict(ctx: Context, state: RenderState) -> dict[str, Any]:
-        return {key: build(ctx, state) for key, build in children}
+        return {key: value if build is None else build(ctx, state) for key, build, value in items}
 
     return build_dict

@@ -209,3 +209,10 @@ def test_nested_aliases_cannot_blow_up_the_definition() -> None:
         "def.yaml:1:1: the definition expands to more than 100,000 values (nested YAML aliases?)"
     ]
     assert time.perf_counter() - start < 1
+
+
+def test_a_lone_surrogate_from_a_yaml_escape_is_a_located_error() -> None:
+    (error,) = errors_of('from: A\nto: U\nmessage: {type: TEXT, text: "\\ud83d\\udc4d"}\n')
+    assert error.startswith(
+        "def.yaml:3:29: message.text: the text holds an unpaired UTF-16 surrogate"
+    )

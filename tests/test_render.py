@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -310,3 +311,29 @@ def test_merged_values_are_located_where_they_are_written() -> None:
         "def.yaml:2:34: message.actions[0].label: undefined variable `nmae`; "
         "did you mean `name`? (available: name, base)"
     ]
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        'He said "hi" to {{ name }}',
+        "it's {{ name }}'s",
+        "back\\\\slash {{ name }} \\n not a newline",
+        "triple \"\"\" and ''' {{ name }}",
+        "{{ name }}{{ name }}",
+        "é 👍 {{ name }}\ttab",
+    ],
+)
+def test_plain_text_without_jinja_renders_exactly_as_jinja_would(template: str) -> None:
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    quoted = json.dumps(template, ensure_ascii=False)  # YAML does not pair \ud83d\udc4d escapes
+    definition = parse_definition(f"from: A\nto: U\nmessage: {{text: {quoted}}}\n", "d.yaml")
+    for name in ("Ann", 42, 1.5, None, True, ["a"], {"k": 1}):
+        body = Renderer(definition, NUMERIC).render({"name": name}).body
+        expected = (
+            ImmutableSandboxedEnvironment(keep_trailing_newline=True)
+            .from_string(template)
+            .render(name=name)
+        )
+        assert body["message"]["text"] == expected
