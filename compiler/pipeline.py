@@ -67,11 +67,6 @@ class Compiler:
     def name(self) -> str:
         return self.definition.name
 
-    @property
-    def is_static(self) -> bool:
-        """True when no value depends on the recipient."""
-        return self.renderer.is_static
-
     def static_problems(self) -> list[Problem]:
         """Schema problems of the body's static part, found without any data.
 

@@ -360,18 +360,7 @@ class _StreamSource(RecordSource):
                     break
                 number += 1
                 line, col = cur.locate(pos)
-                if type(value) is dict:
-                    yield _record(number, name, line, value)
-                else:
-                    yield _bad(
-                        name,
-                        number,
-                        line,
-                        f"is a JSON {type_name(value)}, expected an object",
-                        "data-not-object",
-                        column=col,
-                        found=describe(value),
-                    )
+                yield _object_record(number, name, line, value, column=col)
                 cur.pos = end
                 ch = cur.skip_space()
                 if ch == ",":
@@ -424,17 +413,7 @@ class _StreamSource(RecordSource):
                     found=_found_at(text, exc.pos, "the end of the line"),
                 )
                 continue
-            if type(value) is dict:
-                yield _record(number, name, lineno, value)
-            else:
-                yield _bad(
-                    name,
-                    number,
-                    lineno,
-                    f"is a JSON {type_name(value)}, expected an object",
-                    "data-not-object",
-                    found=describe(value),
-                )
+            yield _object_record(number, name, lineno, value)
 
 
 # --------------------------------------------------------------------------- #
@@ -470,6 +449,23 @@ def _record(number: int, file: str, line: int, fields: Mapping[str, object]) -> 
     _set_location(rec, loc)
     _set_fields(rec, fields)
     return rec
+
+
+def _object_record(
+    number: int, file: str, line: int, value: object, *, column: int | None = None
+) -> Record | BadRecord:
+    """A JSON value as a record: an object is one, anything else is a bad record."""
+    if type(value) is dict:
+        return _record(number, file, line, value)
+    return _bad(
+        file,
+        number,
+        line,
+        f"is a JSON {type_name(value)}, expected an object",
+        "data-not-object",
+        column=column,
+        found=describe(value),
+    )
 
 
 def _bad(

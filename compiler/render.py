@@ -176,11 +176,6 @@ class Renderer:
             if len(leaves) > 1
         }
 
-    @property
-    def is_static(self) -> bool:
-        """True when no value depends on the recipient."""
-        return getattr(self._build, "static", False)
-
     # -- rendering --------------------------------------------------------
 
     def context(self, fields: Mapping[str, Any]) -> Context:
@@ -457,7 +452,7 @@ class Renderer:
                 return DYNAMIC  # a recipient column may supply it
             value = ctx[ROW].get(key)
             if value not in (None, ""):
-                if value.__class__ is str and (value.isascii() or is_encodable(value)):
+                if _plain_string(value):
                     return value  # the common case, as `_run` would give it
                 return _run(column, ctx, state)
             if default_leaf is not None:
@@ -513,7 +508,7 @@ class Renderer:
                     value = run(ctx)
                 except Exception:
                     return _run(leaf, ctx, state)
-                if value.__class__ is str and (value.isascii() or is_encodable(value)):
+                if _plain_string(value):
                     return value
                 return _run(leaf, ctx, state)
 
@@ -544,6 +539,11 @@ class Renderer:
 
     def _where(self, path: FieldPath) -> Location:
         return self.location(path)
+
+
+def _plain_string(value: Any) -> bool:
+    """A value `evaluate` would return unchanged: a `str` that UTF-8 can carry."""
+    return value.__class__ is str and (value.isascii() or is_encodable(value))
 
 
 def _run(leaf: LeafRenderer, ctx: Context, state: RenderState, rendered: str | None = None) -> Any:
