@@ -74,16 +74,21 @@ class NotEligible(Exception):
 
 
 @dataclass(frozen=True, slots=True)
-class _LeafCheck:
-    path: FieldPath
-    predicates: tuple[Predicate, ...]
+class Rule:
+    """One schema keyword that applies at a leaf, and its compiled predicate."""
+
+    keyword: str
+    value: Any
+    predicate: Predicate
 
 
 class LeafChecks:
     """Per-leaf predicates that together accept exactly the valid bodies."""
 
-    def __init__(self, checks: list[_LeafCheck]) -> None:
-        self._checks = [(check.path, check.predicates) for check in checks]
+    def __init__(self, rules: dict[FieldPath, tuple[Rule, ...]]) -> None:
+        #: The rules at each per-recipient leaf, by its path in the body.
+        self.rules = rules
+        self._checks = [(path, tuple(rule.predicate for rule in at)) for path, at in rules.items()]
 
     @classmethod
     def build(cls, skeleton: Any, dynamic: object, schema: str = "request") -> LeafChecks | None:
@@ -92,15 +97,17 @@ class LeafChecks:
         try:
             root = _undialected(resolve_name(schema))
             resolver = _registry().resolver(base_uri=root["$id"])
-            checks = []
-            for path in paths:
-                rules = _rules_at(root, resolver, skeleton, path, dynamic)
-                checks.append(
-                    _LeafCheck(path, tuple(p for rule in rules for p in _predicates(rule)))
+            rules = {
+                path: tuple(
+                    compiled
+                    for found in _rules_at(root, resolver, skeleton, path, dynamic)
+                    for compiled in _compiled(found)
                 )
+                for path in paths
+            }
         except NotEligible:
             return None
-        return cls(checks)
+        return cls(rules)
 
     def accepts(self, body: Any) -> bool:
         for path, predicates in self._checks:
@@ -229,7 +236,7 @@ def _substitute(value: Any, marker: object, replacement: Any) -> Any:
 # non-strings, "integer" accepts 1.0, booleans are not numbers.
 
 
-def _predicates(rule: dict[str, Any]) -> Iterator[Predicate]:
+def _compiled(rule: dict[str, Any]) -> Iterator[Rule]:
     for keyword, value in rule.items():
         if keyword in _ANNOTATIONS or keyword in (
             "$ref",
@@ -243,7 +250,7 @@ def _predicates(rule: dict[str, Any]) -> Iterator[Predicate]:
         factory = _FACTORIES.get(keyword)
         if factory is None:
             raise NotEligible(f"keyword {keyword!r} at a leaf")
-        yield factory(value)
+        yield Rule(keyword, value, factory(value))
 
 
 def _is_number(value: Any) -> bool:

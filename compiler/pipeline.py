@@ -18,6 +18,7 @@ import orjson
 from compiler.definition import Definition, load_definition, paths_of
 from compiler.errors import DefinitionError, Location, Problem
 from compiler.fastcheck import LeafChecks
+from compiler.fastpath import BodyFunction, body_function
 from compiler.records import BadRecord, Record, RecordSource, open_records
 from compiler.render import DYNAMIC, FAILED, Remap, Renderer
 from compiler.schema import NUMERIC_FIELDS
@@ -62,6 +63,10 @@ class Compiler:
         if fast:
             for skeleton in self.renderer.skeletons():
                 self.leaf_checks[skeleton.variant] = LeafChecks.build(skeleton.body, DYNAMIC)
+        #: Generated code for ordinary recipients (None: every body goes the careful way).
+        self.fast_body: BodyFunction | None = (
+            body_function(self.renderer, self.leaf_checks) if fast else None
+        )
 
     @property
     def name(self) -> str:
@@ -104,6 +109,10 @@ class Compiler:
     def _compile(
         self, fields: Mapping[str, Any], row: int | None, where: Location | None
     ) -> Result:
+        if self.fast_body is not None:
+            body = self.fast_body(fields)
+            if body is not None:
+                return Result(row, where, fields, body, [])
         rendered = self.renderer.render(fields)
         body, problems = rendered.body, rendered.problems
         if not problems:

@@ -150,6 +150,10 @@ class Renderer:
         self.constants: dict[str, Any] = dict(definition.vars)
         #: Every compiled string leaf, for tools that inspect templates (lint).
         self.leaves: list[LeafRenderer] = []
+        #: The body's string leaves by their path in the definition (for generated code).
+        self._leaf_at: dict[FieldPath, LeafRenderer] = {}
+        #: The batch scope of each variant.
+        self._variant_scopes: dict[str, int] = {}
         #: Positions of values that do not come from the body's own text.
         self._locations: dict[FieldPath, Location] = {}
         problems: list[Problem] = []
@@ -220,6 +224,22 @@ class Renderer:
             if prefix in self.definition.values:
                 return self.definition.values[prefix].location
         return Location(self.definition.name, 1, 1)
+
+    # -- for generated code (see `fastpath`) ------------------------------
+
+    def leaf_at(self, source: FieldPath) -> LeafRenderer | None:
+        """The string leaf written at `source` in the definition, if there is one."""
+        return self._leaf_at.get(source)
+
+    def batch_of(self, variant: str | None) -> LeafBatch | None:
+        """The shared Jinja render of the body's text leaves (or of one variant's)."""
+        return self._batches.get(0 if variant is None else self._variant_scopes[variant])
+
+    def source_of(self, path: FieldPath, variant: str | None) -> FieldPath:
+        """Where a value sent at `path` is written, when its message is `variant`."""
+        if variant is not None and path[:1] == ("message",):
+            return ("variants", "messages", variant, *path[1:])
+        return path
 
     # -- building ---------------------------------------------------------
 
@@ -352,7 +372,7 @@ class Renderer:
         batch_ids: dict[str, int] = {}
         outer = (self._scope, self._scope_id)
         for name, message in variants.messages.items():
-            batch_ids[name] = self._scope_id = len(self._scopes)
+            batch_ids[name] = self._scope_id = self._variant_scopes[name] = len(self._scopes)
             self._scope = self._scopes[self._scope_id] = []
             builders[name] = self._compile(message, ("variants", "messages", name), problems)
         self._scope, self._scope_id = outer
@@ -480,6 +500,7 @@ class Renderer:
             problems.append(compiled)
             return None
         self.leaves.append(compiled)
+        self._leaf_at[path] = compiled
         return compiled
 
     def _expression(

@@ -76,6 +76,10 @@ class LeafRenderer:
     numeric: str | None
     #: A general Jinja template that renders to text: such leaves can share one render.
     batchable: bool = False
+    #: `{{ name }}`: the name looked up (what `run` does, for generated code).
+    lookup: str | None = None
+    #: Plain text and names (`Hello {{ name }}`): what `run` joins, for generated code.
+    parts: tuple[tuple[bool, str], ...] | None = None
 
 
 class LeafFailed(Exception):
@@ -114,7 +118,16 @@ def compile_leaf(
     else:
         run = _expression(env.compile_expression(expression[0], undefined_to_none=False))
     batchable = expression is None and parts is None
-    return LeafRenderer(path, location, source, run, numeric, batchable)
+    return LeafRenderer(
+        path,
+        location,
+        source,
+        run,
+        numeric,
+        batchable,
+        lookup=expression if isinstance(expression, str) else None,
+        parts=tuple(parts) if expression is None and parts is not None else None,
+    )
 
 
 def compile_expression(

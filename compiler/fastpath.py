@@ -1,0 +1,281 @@
+"""One generated Python function per definition: the fast path of rendering.
+
+The `Renderer`'s tree of builders handles everything: variants, `$if`/`$for`,
+fallbacks, and problems located at their YAML line. For a recipient whose values
+are ordinary (strings UTF-8 can carry, every leaf within its schema rules), all
+of that comes down to a few dictionary lookups, string joins and comparisons.
+`body_function` writes exactly those as the source of one Python function,
+compiled once per definition: no builder calls, no render state, no walk of
+the body to check it.
+
+The function only ever *accepts*. On anything else (a missing column, a value
+that is not a plain string, a rule that fails, any exception) it returns None
+and the caller renders that recipient the careful way, which gives the same body
+or words the problems. `tests/test_fastpath.py` holds the two to the same output.
+
+Safety: the source is built from our own variable names and `repr()` of keys and
+literal text only; every other value (constants, leaves, predicates) is passed
+in through the function's namespace, never written into the code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from compiler.definition import FieldPath
+from compiler.fastcheck import LeafChecks, Rule
+from compiler.render import DYNAMIC, ROW, Renderer
+from compiler.templating import LeafRenderer, evaluate, has_markers, is_encodable
+from compiler.validate import fits_graphemes, fits_utf16
+
+#: fields -> the checked body, or None: "render this recipient the careful way".
+BodyFunction = Callable[[Mapping[str, Any]], dict[str, Any] | None]
+
+
+class NotEligible(Exception):
+    """Some part of this definition has no generated form: every body goes the careful way."""
+
+
+def body_function(
+    renderer: Renderer, checks: Mapping[str | None, LeafChecks | None]
+) -> BodyFunction | None:
+    """The generated fast path for `renderer`'s bodies, or None when there is none."""
+    definition = renderer.definition
+    functions: dict[str, BodyFunction] = {}
+    try:
+        for skeleton in renderer.skeletons():
+            variant_checks = checks.get(skeleton.variant)
+            if variant_checks is None:
+                return None  # every body needs full validation
+            writer = _Writer(renderer, variant_checks, skeleton.variant)
+            function = writer.function(skeleton.body)
+            if skeleton.variant is None:
+                return function
+            functions[skeleton.variant] = function
+    except NotEligible:
+        return None
+    variants = definition.variants
+    assert variants is not None
+    return _variant_chooser(variants.by, variants.fallback, functions)
+
+
+def _variant_chooser(
+    by: str, fallback: str | None, functions: dict[str, BodyFunction]
+) -> BodyFunction:
+    def choose(fields: Mapping[str, Any]) -> dict[str, Any] | None:
+        # As the renderer chooses, for the common case of a text value; anything
+        # else (no value, an unknown variant) goes the careful way, which words it.
+        value = fields.get(by)
+        if value.__class__ is not str:
+            return None
+        chosen = value.strip() or fallback
+        function = functions.get(chosen) if chosen is not None else None
+        return None if function is None else function(fields)
+
+    return choose
+
+
+class _Writer:
+    """Writes the source of one body function (one variant's, when there are variants)."""
+
+    def __init__(self, renderer: Renderer, checks: LeafChecks, variant: str | None) -> None:
+        self._renderer = renderer
+        self._checks = checks
+        self._variant = variant
+        self._namespace: dict[str, Any] = {
+            "_encodable": is_encodable,
+            "_evaluate": evaluate,
+            "_fits_utf16": fits_utf16,
+            "_fits_graphemes": fits_graphemes,
+            "_text": _text,
+        }
+        self._lines: list[str] = []
+        self._count = 0
+        self._batch = renderer.batch_of(variant)
+        self._uses_context = False
+        self._uses_batch = False
+
+    def function(self, skeleton: Any) -> BodyFunction:
+        body = self._value(skeleton, ())
+        prologue = []
+        if self._uses_context:
+            self._namespace["_context"] = self._renderer.context
+            prologue.append("ctx = _context(fields)")
+        if self._uses_batch:
+            assert self._batch is not None
+            self._namespace["_batch"] = self._batch.render
+            prologue += ["texts = _batch(ctx)", "if texts is None:", "    return None"]
+        statements = [*prologue, *self._lines, f"return {body}"]
+        source = (
+            "def body(fields):\n"
+            "    try:\n"
+            + "".join(f"        {line}\n" for line in statements)
+            + "    except Exception:\n"  # the careful path finds and words it
+            "        return None\n"
+        )
+        exec(
+            compile(source, f"<linepress body {self._renderer.definition.name}>", "exec"),
+            self._namespace,
+        )
+        function: BodyFunction = self._namespace["body"]
+        function.source = source  # type: ignore[attr-defined]  # for debugging and tests
+        return function
+
+    # -- values -------------------------------------------------------------
+
+    def _value(self, node: Any, path: FieldPath) -> str:
+        """An expression building `node` (at `path` in the body)."""
+        if node is DYNAMIC:
+            return self._leaf(path)
+        if not _has_dynamic(node):
+            return self._constant(node)
+        if isinstance(node, dict):
+            items = ", ".join(
+                f"{key!r}: {self._value(child, (*path, key))}" for key, child in node.items()
+            )
+            return "{" + items + "}"
+        if isinstance(node, list):
+            return "[" + ", ".join(self._value(c, (*path, i)) for i, c in enumerate(node)) + "]"
+        raise NotEligible(f"a per-recipient value of an unexpected kind at {path}")
+
+    def _constant(self, value: Any) -> str:
+        if value.__class__ in (str, int, bool) or value is None:
+            return repr(value)
+        # Shared, as the renderer shares its static parts between bodies.
+        return self._bind("k", value)
+
+    def _bind(self, prefix: str, value: Any) -> str:
+        self._count += 1
+        name = f"{prefix}{self._count}"
+        self._namespace[name] = value
+        return name
+
+    # -- leaves -------------------------------------------------------------
+
+    def _leaf(self, path: FieldPath) -> str:
+        var = self._bind("v", None)
+        if len(path) == 1 and path[0] in self._renderer.fallback_keys:
+            known_str = self._fallback(var, str(path[0]))
+        else:
+            leaf = self._renderer.leaf_at(self._renderer.source_of(path, self._variant))
+            if leaf is None:
+                raise NotEligible(f"no single leaf makes the value at {path}")
+            known_str = self._render(var, leaf)
+        for rule in self._checks.rules.get(path, ()):
+            self._check(var, rule, known_str)
+        return var
+
+    def _fallback(self, var: str, key: str) -> bool:
+        """`from`/`to` left out of the body: the record's column, else a constant default.
+
+        A template default, or no default at all, goes the careful way (which words
+        a missing value). Returns whether the value is known to be a `str`.
+        """
+        default = self._renderer.definition.defaults.get(key)
+        if isinstance(default, str) and has_markers(default):
+            default = None
+        self._lines += [
+            f"{var} = fields.get({key!r})",
+            f'if {var} is None or {var} == "":',
+            f"    {var} = {self._constant(default)}" if default is not None else "    return None",
+            f"elif {var}.__class__ is not str or not ({_plain(var)}):",
+            "    return None",
+        ]
+        return default is None or isinstance(default, str)
+
+    def _render(self, var: str, leaf: LeafRenderer) -> bool:
+        """Lines that set `var` to the leaf's value; whether it is known to be a `str`."""
+        lines = self._lines
+        plain_text = leaf.numeric is None
+        if plain_text and leaf.lookup is not None and leaf.lookup != ROW:
+            lines.append(f"{var} = {self._field(leaf.lookup)}")
+            lines += [f"if {var}.__class__ is not str or not ({_plain(var)}):", "    return None"]
+            return True
+        if (
+            plain_text
+            and leaf.parts is not None
+            and all(t != ROW for named, t in leaf.parts if named)
+        ):
+            terms = []
+            for named, text in leaf.parts:
+                if not named:
+                    terms.append(repr(text))
+                    continue
+                part = self._bind("p", None)
+                lines.append(f"{part} = {self._field(text)}")
+                lines.append(f"if {part}.__class__ is not str: {part} = _text({part})")
+                terms.append(part)
+            lines.append(f"{var} = {' + '.join(terms) or repr('')}")
+            lines += [f"if not ({_plain(var)}):", "    return None"]
+            return True
+        self._uses_context = True
+        leaf_name = self._bind("leaf", leaf)
+        index = self._batch_index(leaf)
+        if index is None:
+            lines.append(f"{var} = _evaluate({leaf_name}, ctx)")
+            return False
+        self._uses_batch = True
+        if plain_text:
+            lines.append(f"{var} = texts[{index}]")
+            lines += [f"if not ({_plain(var)}):", "    return None"]
+            return True
+        lines.append(f"{var} = _evaluate({leaf_name}, ctx, texts[{index}])")
+        return False
+
+    def _field(self, name: str) -> str:
+        """An expression reading `name` as a template would: the record, then `vars`."""
+        constants = self._renderer.constants
+        if name in constants:
+            return f"fields.get({name!r}, {self._bind('k', constants[name])})"
+        return f"fields[{name!r}]"  # a KeyError: the careful path words "undefined"
+
+    def _batch_index(self, leaf: LeafRenderer) -> int | None:
+        if self._batch is None:
+            return None
+        for index, batched in enumerate(self._batch.leaves):
+            if batched is leaf:
+                return index
+        return None
+
+    # -- checks -------------------------------------------------------------
+
+    def _check(self, var: str, rule: Rule, known_str: bool) -> None:
+        """A line rejecting values that fail `rule` (inlined when the value is a `str`)."""
+        keyword, value = rule.keyword, rule.value
+        test: str | None = None
+        if known_str and isinstance(value, int) and not isinstance(value, bool):
+            test = {
+                "minLength": f"len({var}) >= {value}",
+                "maxLength": f"len({var}) <= {value}",
+                # The plain answers first, as fits_utf16/fits_graphemes do.
+                "x-maxUtf16": f"len({var}) * 2 <= {value} or _fits_utf16({var}, {value})",
+                "x-maxGraphemes": f"len({var}) <= {value} or _fits_graphemes({var}, {value})",
+            }.get(keyword)
+        if known_str and keyword == "type" and value == "string":
+            return  # a `str` is a string
+        if test is None:
+            test = f"{self._bind('rule', rule.predicate)}({var})"
+        self._lines += [f"if not ({test}):", "    return None"]
+
+
+def _plain(var: str) -> str:
+    """A `str` that UTF-8 can carry (no lone surrogate): what `evaluate` returns unchanged."""
+    return f"{var}.isascii() or _encodable({var})"
+
+
+def _text(value: Any) -> str:
+    """What Jinja prints for a value that is not a `str` (a JSON number, say)."""
+    if value is None or isinstance(value, bool | int | float):
+        return str(value)
+    raise TypeError("not a plain value")  # anything else goes the careful way
+
+
+def _has_dynamic(node: Any) -> bool:
+    if node is DYNAMIC:
+        return True
+    if isinstance(node, dict):
+        return any(_has_dynamic(child) for child in node.values())
+    if isinstance(node, list):
+        return any(_has_dynamic(child) for child in node)
+    return False
