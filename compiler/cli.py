@@ -28,7 +28,6 @@ from compiler.operations import (
 )
 from compiler.report import DEFAULT_LIMIT, REPORTERS, ProblemLog
 from compiler.schema import load_schema, schema_names
-from compiler.schemagen import dumps
 
 _DATA_FORMATS = click.Choice(["csv", "json", "jsonl"])
 
@@ -213,6 +212,8 @@ def schema_command(kind: str | None, list_kinds: bool) -> None:
         raise click.BadParameter(
             f"no schema named {kind!r}; choose from: {', '.join(schema_names())}", param_hint="KIND"
         ) from None
+    from compiler.schemagen import dumps
+
     click.echo(dumps(schema), nl=False)  # the same bytes as the shipped file
 
 

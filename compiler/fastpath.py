@@ -20,7 +20,8 @@ in through the function's namespace, never written into the code.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import operator
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from compiler.definition import FieldPath
@@ -31,6 +32,8 @@ from compiler.validate import fits_graphemes, fits_utf16
 
 #: fields -> the checked body, or None: "render this recipient the careful way".
 BodyFunction = Callable[[Mapping[str, Any]], dict[str, Any] | None]
+#: The same for a CSV row: its values in column order.
+RowFunction = Callable[[list[str]], dict[str, Any] | None]
 
 
 class NotEligible(Exception):
@@ -41,32 +44,56 @@ def body_function(
     renderer: Renderer, checks: Mapping[str | None, LeafChecks | None]
 ) -> BodyFunction | None:
     """The generated fast path for `renderer`'s bodies, or None when there is none."""
-    definition = renderer.definition
-    functions: dict[str, BodyFunction] = {}
+    return _generate(renderer, checks, None)  # type: ignore[return-value]
+
+
+def row_function(
+    renderer: Renderer, checks: Mapping[str | None, LeafChecks | None], columns: Sequence[str]
+) -> RowFunction | None:
+    """The same, reading each CSV row (values in `columns` order) without making a dict."""
+    return _generate(renderer, checks, tuple(columns))  # type: ignore[return-value]
+
+
+def _generate(
+    renderer: Renderer,
+    checks: Mapping[str | None, LeafChecks | None],
+    columns: tuple[str, ...] | None,
+) -> Callable[[Any], dict[str, Any] | None] | None:
+    functions: dict[str, Callable[[Any], dict[str, Any] | None]] = {}
     try:
         for skeleton in renderer.skeletons():
             variant_checks = checks.get(skeleton.variant)
             if variant_checks is None:
                 return None  # every body needs full validation
-            writer = _Writer(renderer, variant_checks, skeleton.variant)
+            writer = _Writer(renderer, variant_checks, skeleton.variant, columns)
             function = writer.function(skeleton.body)
             if skeleton.variant is None:
                 return function
             functions[skeleton.variant] = function
     except NotEligible:
         return None
-    variants = definition.variants
+    variants = renderer.definition.variants
     assert variants is not None
-    return _variant_chooser(variants.by, variants.fallback, functions)
+    if columns is None:
+        return _variant_chooser(
+            operator.methodcaller("get", variants.by), variants.fallback, functions
+        )
+    if variants.by not in columns:
+        return None  # every recipient takes the fallback: the careful way knows it
+    return _variant_chooser(
+        operator.itemgetter(columns.index(variants.by)), variants.fallback, functions
+    )
 
 
 def _variant_chooser(
-    by: str, fallback: str | None, functions: dict[str, BodyFunction]
-) -> BodyFunction:
-    def choose(fields: Mapping[str, Any]) -> dict[str, Any] | None:
+    read: Callable[[Any], Any],
+    fallback: str | None,
+    functions: dict[str, Callable[[Any], dict[str, Any] | None]],
+) -> Callable[[Any], dict[str, Any] | None]:
+    def choose(fields: Any) -> dict[str, Any] | None:
         # As the renderer chooses, for the common case of a text value; anything
         # else (no value, an unknown variant) goes the careful way, which words it.
-        value = fields.get(by)
+        value = read(fields)
         if value.__class__ is not str:
             return None
         chosen = value.strip() or fallback
@@ -79,10 +106,18 @@ def _variant_chooser(
 class _Writer:
     """Writes the source of one body function (one variant's, when there are variants)."""
 
-    def __init__(self, renderer: Renderer, checks: LeafChecks, variant: str | None) -> None:
+    def __init__(
+        self,
+        renderer: Renderer,
+        checks: LeafChecks,
+        variant: str | None,
+        columns: tuple[str, ...] | None,
+    ) -> None:
         self._renderer = renderer
         self._checks = checks
         self._variant = variant
+        #: CSV columns: the function reads a `row` list by index, not a `fields` mapping.
+        self._columns = columns
         self._namespace: dict[str, Any] = {
             "_encodable": is_encodable,
             "_evaluate": evaluate,
@@ -101,14 +136,18 @@ class _Writer:
         prologue = []
         if self._uses_context:
             self._namespace["_context"] = self._renderer.context
-            prologue.append("ctx = _context(fields)")
+            if self._columns is None:
+                prologue.append("ctx = _context(fields)")
+            else:
+                self._namespace["_columns"] = self._columns
+                prologue.append("ctx = _context(dict(zip(_columns, row)))")
         if self._uses_batch:
             assert self._batch is not None
             self._namespace["_batch"] = self._batch.render
             prologue += ["texts = _batch(ctx)", "if texts is None:", "    return None"]
         statements = [*prologue, *self._lines, f"return {body}"]
         source = (
-            "def body(fields):\n"
+            f"def body({'fields' if self._columns is None else 'row'}):\n"
             "    try:\n"
             + "".join(f"        {line}\n" for line in statements)
             + "    except Exception:\n"  # the careful path finds and words it
@@ -176,7 +215,7 @@ class _Writer:
         if isinstance(default, str) and has_markers(default):
             default = None
         self._lines += [
-            f"{var} = fields.get({key!r})",
+            f"{var} = {self._column(key) or 'None'}",
             f'if {var} is None or {var} == "":',
             f"    {var} = {self._constant(default)}" if default is not None else "    return None",
             f"elif {var}.__class__ is not str or not ({_plain(var)}):",
@@ -226,9 +265,25 @@ class _Writer:
     def _field(self, name: str) -> str:
         """An expression reading `name` as a template would: the record, then `vars`."""
         constants = self._renderer.constants
+        column = self._column(name)
         if name in constants:
-            return f"fields.get({name!r}, {self._bind('k', constants[name])})"
-        return f"fields[{name!r}]"  # a KeyError: the careful path words "undefined"
+            constant = self._bind("k", constants[name])
+            if self._columns is None:
+                return f"fields.get({name!r}, {constant})"
+            return column or constant
+        if column is None:
+            raise NotEligible(f"no column {name!r}")  # every recipient: "undefined"
+        if self._columns is None:
+            return f"fields[{name!r}]"  # a KeyError: the careful path words "undefined"
+        return column
+
+    def _column(self, name: str) -> str | None:
+        """An expression reading the record's value of `name` (None: no such column)."""
+        if self._columns is None:
+            return f"fields.get({name!r})"
+        if name not in self._columns:
+            return None
+        return f"row[{self._columns.index(name)}]"
 
     def _batch_index(self, leaf: LeafRenderer) -> int | None:
         if self._batch is None:

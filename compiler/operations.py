@@ -118,8 +118,14 @@ def _compile_all(
         _drain([compiler.compile()], log, writer, rejects, options.keep_going, lint)
         return
     with open_data(options.data.path, options.data.format, options.data.delimiter) as source:
-        lint = LintRun(compiler, source, strict=True) if options.strict else None
-        _drain(compiler.compile_records(source), log, writer, rejects, options.keep_going, lint)
+        if options.strict:
+            lint = LintRun(compiler, source, strict=True)  # it looks at every result
+            _drain(compiler.compile_records(source), log, writer, rejects, options.keep_going, lint)
+            return
+        run = compiler.write_bodies(source, writer.line_writer())
+        for failed in run:
+            _failed(failed, failed.problems, log, rejects)
+        log.rows += run.rows
 
 
 def _drain(
@@ -140,14 +146,20 @@ def _drain(
         if not problems:
             # Without --keep-going one failure voids the output: stop paying to serialize.
             if keep_going or log.ok:
-                writer.write(result.json())
+                writer.write_body(result.body)
             continue
-        log.failed_rows += 1
-        log.add(problems)
-        if rejects is not None:
-            rejects.write(reject_line(result.row, result.fields, problems))
+        _failed(result, problems, log, rejects)
     if lint is not None:
         log.add(lint.finish())
+
+
+def _failed(
+    result: Result, problems: list[Problem], log: ProblemLog, rejects: AtomicOutput | None
+) -> None:
+    log.failed_rows += 1
+    log.add(problems)
+    if rejects is not None:
+        rejects.write(reject_line(result.row, result.fields, problems))
 
 
 def check_definitions(

@@ -8,7 +8,7 @@ checks one recipient at a time, as a stream, stamping each problem with its row.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -18,7 +18,7 @@ import orjson
 from compiler.definition import Definition, load_definition, paths_of
 from compiler.errors import DefinitionError, Location, Problem
 from compiler.fastcheck import LeafChecks
-from compiler.fastpath import BodyFunction, body_function
+from compiler.fastpath import BodyFunction, RowFunction, body_function, row_function
 from compiler.records import BadRecord, Record, RecordSource, open_records
 from compiler.render import DYNAMIC, FAILED, Remap, Renderer
 from compiler.schema import NUMERIC_FIELDS
@@ -67,6 +67,7 @@ class Compiler:
         self.fast_body: BodyFunction | None = (
             body_function(self.renderer, self.leaf_checks) if fast else None
         )
+        self._row_functions: dict[tuple[str, ...], RowFunction | None] = {}
 
     @property
     def name(self) -> str:
@@ -103,8 +104,38 @@ class Compiler:
 
     def compile_records(self, records: Iterable[Record | BadRecord]) -> Iterator[Result]:
         """Results in input order, one per record, streamed."""
+        fast = self.fast_body
         for record in records:
+            if fast is not None and record.__class__ is Record:
+                # `_compile`'s first step, inlined: this loop runs per recipient.
+                fields = record.fields  # type: ignore[union-attr]
+                body = fast(fields)
+                if body is not None:
+                    yield Result(record.number, record.location, fields, body, [])
+                    continue
             yield self.compile_record(record)
+
+    def write_bodies(
+        self, records: Iterable[Record | BadRecord], write_line: Callable[[bytes], object]
+    ) -> BodyRun:
+        """Compile every record, for writers: each good body goes to `write_line` as one
+        JSON line, in input order; iterating the run yields the failed recipients' Results.
+
+        The same bodies as `compile_records`, but a good CSV row never becomes a dict,
+        a `Record` or a `Result`: what `linepress compile` spends per recipient.
+        """
+        return BodyRun(self, records, write_line)
+
+    def row_function(self, columns: Sequence[str]) -> RowFunction | None:
+        """The generated fast path reading CSV rows with these columns (cached)."""
+        key = tuple(columns)
+        if key not in self._row_functions:
+            self._row_functions[key] = (
+                row_function(self.renderer, self.leaf_checks, key)
+                if self.fast_body is not None
+                else None
+            )
+        return self._row_functions[key]
 
     def _compile(
         self, fields: Mapping[str, Any], row: int | None, where: Location | None
@@ -113,6 +144,10 @@ class Compiler:
             body = self.fast_body(fields)
             if body is not None:
                 return Result(row, where, fields, body, [])
+        return self.careful(fields, row, where)
+
+    def careful(self, fields: Mapping[str, Any], row: int | None, where: Location | None) -> Result:
+        """Render and check one recipient the general way, wording every problem."""
         rendered = self.renderer.render(fields)
         body, problems = rendered.body, rendered.problems
         if not problems:
@@ -144,6 +179,64 @@ class Compiler:
             for issue in issues
         ]
         return sorted(problems, key=_file_order)
+
+
+class BodyRun:
+    """One pass of `Compiler.write_bodies`: iterate it for the failed recipients."""
+
+    def __init__(
+        self,
+        compiler: Compiler,
+        records: Iterable[Record | BadRecord],
+        write_line: Callable[[bytes], object],
+    ) -> None:
+        self._compiler = compiler
+        self._records = records
+        self._write_line = write_line
+        #: Records read so far (complete once iteration ends).
+        self.rows = 0
+
+    def __iter__(self) -> Iterator[Result]:
+        records, compiler = self._records, self._compiler
+        columns = records.columns if isinstance(records, RecordSource) else None
+        row_body = compiler.row_function(columns) if columns is not None else None
+        lane = records.rows() if row_body is not None else None  # type: ignore[attr-defined]
+        if lane is None:
+            yield from self._results()
+            return
+        assert row_body is not None and columns is not None
+        write, dumps, newline = self._write_line, orjson.dumps, orjson.OPT_APPEND_NEWLINE
+        name = records.name  # type: ignore[attr-defined]
+        number = 0
+        try:
+            for item in lane:
+                if isinstance(item, BadRecord):
+                    number = item.number
+                    yield compiler.compile_record(item)
+                    continue
+                number += 1
+                line, row = item
+                body = row_body(row)
+                if body is None:
+                    result = compiler.careful(
+                        dict(zip(columns, row, strict=True)), number, Location(name, line)
+                    )
+                    if not result.ok:
+                        yield result
+                        continue
+                    body = result.body
+                write(dumps(body, option=newline))
+        finally:
+            self.rows = number
+
+    def _results(self) -> Iterator[Result]:
+        write, dumps, newline = self._write_line, orjson.dumps, orjson.OPT_APPEND_NEWLINE
+        for result in self._compiler.compile_records(self._records):
+            self.rows += 1
+            if result.ok:
+                write(dumps(result.body, option=newline))
+            else:
+                yield result
 
 
 def _file_order(problem: Problem) -> tuple[int, int]:

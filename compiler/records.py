@@ -91,6 +91,16 @@ class RecordSource(ABC):
     @abstractmethod
     def __iter__(self) -> Iterator[Item]: ...
 
+    def rows(self) -> Iterator[tuple[int, list[str]] | BadRecord] | None:
+        """The records as plain rows, for consumers that index by column: or None.
+
+        CSV only: each good record is (the line it starts on, its values in
+        `columns` order), numbered by counting; bad records come as usual and carry
+        their number. It skips making a dict and a `Record` per row. Like
+        iterating, it reads the data once.
+        """
+        return None
+
     def close(self) -> None:  # noqa: B027 - optional hook, nothing to release by default
         """Release any open file."""
 
@@ -174,6 +184,8 @@ class _StreamSource(RecordSource):
         self._pending: _Reader | None = None
         self._stdin_taken = False
         self._live: weakref.WeakSet[_Reader] = weakref.WeakSet()
+        #: Yield good CSV records as (line, row) pairs (see `rows`).
+        self._raw_rows = False
 
     @property
     def columns(self) -> tuple[str, ...] | None:
@@ -186,6 +198,12 @@ class _StreamSource(RecordSource):
     def __iter__(self) -> Iterator[Item]:
         reader, self._pending = self._pending or self._start(), None
         return reader  # type: ignore[return-value]  # past _READY, only items follow
+
+    def rows(self) -> Iterator[tuple[int, list[str]] | BadRecord] | None:
+        if self.columns is None:  # JSON: no columns to index by
+            return None
+        self._raw_rows = True
+        return iter(self)  # type: ignore[return-value]  # raw rows, see _csv
 
     def close(self) -> None:
         for reader in list(self._live):
@@ -272,6 +290,7 @@ class _StreamSource(RecordSource):
 
         ncols = len(columns)
         wide = ncols > 1  # with one column, a blank line is not an empty value
+        as_rows = self._raw_rows  # decided by now: the first record is being asked for
         number = 0
         prev = reader.line_num
         while True:
@@ -282,7 +301,12 @@ class _StreamSource(RecordSource):
                     prev = reader.line_num
                     if len(row) == ncols and (wide or row[0].strip()):
                         number += 1
-                        yield _record(number, name, start, dict(zip(columns, row, strict=False)))
+                        if as_rows:
+                            yield start, row  # type: ignore[misc]  # see rows()
+                        else:
+                            yield _record(
+                                number, name, start, dict(zip(columns, row, strict=False))
+                            )
                     elif row and (len(row) > 1 or row[0].strip()):
                         number += 1
                         yield _ragged(name, number, start, row, columns, self._delimiter)

@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-import regex
 from jsonschema import Draft202012Validator, ValidationError
 from jsonschema.protocols import Validator
 from jsonschema.validators import extend
@@ -35,7 +34,6 @@ from compiler.schema import cached_schema, resolve_name, schema_names
 
 Path = tuple[str | int, ...]
 
-_GRAPHEME = regex.compile(r"\X")
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 _STANDARD = Draft202012Validator.VALIDATORS
 
@@ -124,7 +122,15 @@ def grapheme_length(text: str) -> int:
     if text.isascii():
         # ASCII clusters are single characters, except CR LF which is one cluster.
         return len(text) - text.count("\r\n")
-    return len(_GRAPHEME.findall(text))
+    return len(_grapheme_pattern().findall(text))
+
+
+@cache
+def _grapheme_pattern() -> Any:
+    # Loaded on first need: most texts are answered without counting (see fits_graphemes).
+    import regex
+
+    return regex.compile(r"\X")
 
 
 def fits_graphemes(text: str, limit: int) -> bool:

@@ -11,11 +11,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from compiler import Compiler
+from compiler import Compiler, open_records
 
 TEXT = """\
 from: "{{ sender }}"
@@ -107,7 +108,7 @@ FIELDS = st.one_of(
     st.dictionaries(st.sampled_from(KEYS), VALUES),
 )
 SETTINGS = settings(
-    max_examples=250, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 
 
@@ -163,3 +164,101 @@ def test_a_template_yielding_a_whole_message_has_no_fast_path(tmp_path: Path) ->
     path = tmp_path / "d.yaml"
     path.write_text("from: A\nto: U\nmessage: '{{ message }}'\n")
     assert Compiler(path).fast_body is None
+
+
+# --- CSV rows: the same function, reading values by column index -------------------
+
+ROW_COLUMNS = st.lists(st.sampled_from(KEYS), unique=True, min_size=1).map(tuple)
+CSV_VALUES = st.one_of(ORDINARY, st.sampled_from(["", " ", "ja", "fr", "35.6", "a" * 400]))
+
+
+@pytest.mark.parametrize("name", sorted(DEFINITIONS))
+@SETTINGS
+@given(data=st.data())
+def test_row_function_matches_the_mapping_function(
+    tmp_path: Path, name: str, data: st.DataObject
+) -> None:
+    fast, careful = compilers(tmp_path, name)
+    columns = data.draw(st.one_of(st.just(KEYS), ROW_COLUMNS), label="columns")
+    row = data.draw(st.lists(CSV_VALUES, min_size=len(columns), max_size=len(columns)))
+    fields = dict(zip(columns, row, strict=True))
+    row_body = fast.row_function(columns)
+    expected = careful.compile(fields)
+    if row_body is None:
+        return  # every row goes the careful way: nothing to compare
+    body = row_body(row)
+    if body is not None:
+        assert expected.ok
+        assert body == expected.body
+    assert fast.fast_body is not None
+    assert body == fast.fast_body(fields), "the row and mapping functions agree"
+
+
+CSV = """\
+to,sender,name,code,greeting
+U1,APP,Ana,X1,hi
+U2,APP,"Bo, ""the"" Bear",X2,hello
+U3,,Cy,X3,hey
+U4,APP,Di
+U5,APP,{{ name }},{% raw %},yo
+U6,APP,Ed,"multi
+line",hi
+U7,APP,Flo,X7,hi
+"""
+
+
+def test_write_bodies_writes_what_compile_records_gives(tmp_path: Path) -> None:
+    definition = tmp_path / "d.yaml"
+    definition.write_text(
+        'from: "{{ sender }}"\nto: "{{ to }}"\n'
+        'message: {type: TEXT, text: "{{ greeting }} {{ name }} ({{ code }})"}\n'
+    )
+    data = tmp_path / "people.csv"
+    data.write_text(CSV, encoding="utf-8")
+    compiler = Compiler(definition)
+    with open_records(data) as source:
+        expected = list(compiler.compile_records(source))
+    lines: list[bytes] = []
+    with open_records(data) as source:
+        run = compiler.write_bodies(source, lines.append)
+        failed = list(run)
+    assert run.rows == len(expected) == 7
+    assert lines == [r.json() + b"\n" for r in expected if r.ok]
+    assert [(r.row, r.data_location, [p.format() for p in r.problems]) for r in failed] == [
+        (r.row, r.data_location, [p.format() for p in r.problems]) for r in expected if not r.ok
+    ]
+    # Row 3 has an empty `from` (a schema error), row 4 is ragged.
+    assert [r.row for r in failed] == [3, 4]
+    assert b'"text":"yo {{ name }} ({% raw %})"' in lines[2]
+
+
+def test_rows_that_need_the_careful_way_still_come_out_in_order(tmp_path: Path) -> None:
+    # `from` is left out and comes from a template default when the column is empty:
+    # the generated function declines those rows; the careful way renders them.
+    definition = tmp_path / "d.yaml"
+    definition.write_text(
+        'defaults: {from: "{{ brand | upper }}"}\nvars: {brand: shop}\n'
+        'message: {type: TEXT, text: "Hi {{ name }}"}\n'
+    )
+    data = tmp_path / "people.csv"
+    data.write_text("to,from,name\nU1,APP,Ana\nU2,,Bo\nU3,APP,Cy\n", encoding="utf-8")
+    compiler = Compiler(definition)
+    lines: list[bytes] = []
+    with open_records(data) as source:
+        assert list(compiler.write_bodies(source, lines.append)) == []
+    assert [orjson.loads(line)["from"] for line in lines] == ["APP", "SHOP", "APP"]
+
+
+def test_json_data_has_no_row_lane_and_the_same_output(tmp_path: Path) -> None:
+    definition = tmp_path / "d.yaml"
+    definition.write_text('from: A\nto: "{{ to }}"\nmessage: {type: TEXT, text: "n={{ n }}"}\n')
+    data = tmp_path / "people.jsonl"
+    data.write_text('{"to": "U1", "n": 7}\n{"to": "U2"}\n[1]\n{"to": "U4", "n": "x"}\n')
+    compiler = Compiler(definition)
+    lines: list[bytes] = []
+    with open_records(data) as source:
+        assert source.rows() is None
+        run = compiler.write_bodies(source, lines.append)
+        assert [r.row for r in run] == [2, 3]
+    assert run.rows == 4
+    assert [orjson.loads(line)["message"]["text"] for line in lines] == ["n=7", "n=x"]
