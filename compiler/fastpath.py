@@ -228,8 +228,13 @@ class _Writer:
         lines = self._lines
         plain_text = leaf.numeric is None
         if plain_text and leaf.lookup is not None and leaf.lookup != ROW:
-            lines.append(f"{var} = {self._field(leaf.lookup)}")
-            lines += [f"if {var}.__class__ is not str or not ({_plain(var)}):", "    return None"]
+            value, sure = self._field(leaf.lookup)
+            lines.append(f"{var} = {value}")
+            if not sure:
+                lines += [
+                    f"if {var}.__class__ is not str or not ({_plain(var)}):",
+                    "    return None",
+                ]
             return True
         if (
             plain_text
@@ -237,16 +242,22 @@ class _Writer:
             and all(t != ROW for named, t in leaf.parts if named)
         ):
             terms = []
+            all_sure = True
             for named, text in leaf.parts:
                 if not named:
                     terms.append(repr(text))
+                    all_sure = all_sure and is_encodable(text)
                     continue
                 part = self._bind("p", None)
-                lines.append(f"{part} = {self._field(text)}")
-                lines.append(f"if {part}.__class__ is not str: {part} = _text({part})")
+                value, sure = self._field(text)
+                lines.append(f"{part} = {value}")
+                if not sure:
+                    lines.append(f"if {part}.__class__ is not str: {part} = _text({part})")
+                    all_sure = False
                 terms.append(part)
             lines.append(f"{var} = {' + '.join(terms) or repr('')}")
-            lines += [f"if not ({_plain(var)}):", "    return None"]
+            if not all_sure:
+                lines += [f"if not ({_plain(var)}):", "    return None"]
             return True
         self._uses_context = True
         leaf_name = self._bind("leaf", leaf)
@@ -262,20 +273,23 @@ class _Writer:
         lines.append(f"{var} = _evaluate({leaf_name}, ctx, texts[{index}])")
         return False
 
-    def _field(self, name: str) -> str:
-        """An expression reading `name` as a template would: the record, then `vars`."""
+    def _field(self, name: str) -> tuple[str, bool]:
+        """An expression reading `name` as a template would (the record, then `vars`),
+        and whether its value is surely a `str` UTF-8 can carry (a CSV cell is: it was
+        decoded from UTF-8)."""
         constants = self._renderer.constants
         column = self._column(name)
         if name in constants:
             constant = self._bind("k", constants[name])
             if self._columns is None:
-                return f"fields.get({name!r}, {constant})"
-            return column or constant
+                return f"fields.get({name!r}, {constant})", False
+            return (column, True) if column else (constant, False)
         if column is None:
             raise NotEligible(f"no column {name!r}")  # every recipient: "undefined"
         if self._columns is None:
-            return f"fields[{name!r}]"  # a KeyError: the careful path words "undefined"
-        return column
+            # A KeyError: the careful path words "undefined".
+            return f"fields[{name!r}]", False
+        return column, True
 
     def _column(self, name: str) -> str | None:
         """An expression reading the record's value of `name` (None: no such column)."""

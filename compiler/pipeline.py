@@ -127,7 +127,12 @@ class Compiler:
         return BodyRun(self, records, write_line)
 
     def row_function(self, columns: Sequence[str]) -> RowFunction | None:
-        """The generated fast path reading CSV rows with these columns (cached)."""
+        """The generated fast path reading CSV rows with these columns (cached).
+
+        Its argument is one row as a list of `str` decoded from UTF-8, in `columns`
+        order: what `RecordSource.rows()` gives. It returns None for rows that need
+        the careful way (`careful(dict(zip(columns, row)), ...)`).
+        """
         key = tuple(columns)
         if key not in self._row_functions:
             self._row_functions[key] = (
