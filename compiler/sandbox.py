@@ -46,8 +46,8 @@ from typing import IO, Any, TypedDict, TypeVar, cast
 
 import orjson
 
-from compiler.schema import cached_schema, resolve_name
-from compiler.validate import BodyValidator, body_validator, format_path
+from compiler.request_check import RequestChecker
+from compiler.validate import format_path
 
 __all__ = ["Delivery", "Faults", "SandboxServer", "running_sandbox", "serve"]
 
@@ -153,113 +153,16 @@ class Delivery(TypedDict):
 
 # --- schema checks -----------------------------------------------------------------
 
-_ANNOTATIONS = frozenset({"$id", "$schema", "$comment", "title", "description"})
-_REQUEST_SHAPE = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["from", "to", "message"],
-    "properties": {
-        "from": {"type": "string", "minLength": 1},
-        "to": {"type": "string", "minLength": 1},
-        "message": {"$ref": "message.json"},
-    },
-}
 
-
-def _bare(schema: Any) -> Any:
-    """The schema without annotations, to compare its shape."""
-    if isinstance(schema, dict):
-        return {k: _bare(v) for k, v in schema.items() if k not in _ANNOTATIONS}
-    if isinstance(schema, list):
-        return [_bare(v) for v in schema]
-    return schema
-
-
-@cache
-def _kind_validators() -> Mapping[str, BodyValidator]:
-    """`type` -> the validator of that message kind, or {} when the shape is unexpected.
-
-    The full request check costs ~200 µs for a TEXT body, mostly because message.json
-    tries all eight `if` branches; the TEXT schema alone costs ~27 µs. When the request
-    and message schemas have exactly the shape below (checked here, not assumed), a
-    body is valid iff its top level passes the few checks in `_Checker._fast_valid` and
-    its message passes its own kind's schema. Anything else falls back to the full check.
-    """
-    if _bare(cached_schema("request")) != _REQUEST_SHAPE:
+def _validation_errors(checker: RequestChecker, body: Any) -> dict[str, list[str]]:
+    """Infobip-style `validationErrors`: path -> messages; empty when valid."""
+    if checker.accepts(body):
         return {}
-    message = _bare(cached_schema("message"))
-    branches = message.get("allOf")
-    kinds = message.get("properties", {}).get("type", {}).get("enum")
-    rest = {k: v for k, v in message.items() if k != "allOf"}
-    if rest != {"type": "object", "required": ["type"], "properties": {"type": {"enum": kinds}}}:
-        return {}
-    if not isinstance(branches, list) or not isinstance(kinds, list):
-        return {}
-    found: dict[str, BodyValidator] = {}
-    for branch in branches:
-        ref = branch.get("then", {}).get("$ref") if isinstance(branch, dict) else None
-        kind = branch.get("if", {}).get("properties", {}).get("type", {}).get("const")
-        expected = {
-            "if": {"properties": {"type": {"const": kind}}, "required": ["type"]},
-            "then": {"$ref": ref},
-        }
-        if branch != expected or not isinstance(kind, str) or not isinstance(ref, str):
-            return {}
-        try:
-            found[kind] = body_validator(resolve_name(ref))
-        except KeyError:
-            return {}
-    return found if sorted(found) == sorted(kinds) and len(found) == len(branches) else {}
-
-
-_VALID_CACHE = 4096
-
-
-class _Checker:
-    """The verdict of `body_validator().issues`, fast for valid bodies."""
-
-    def __init__(self) -> None:
-        self._full = body_validator()
-        self._kinds = _kind_validators()
-        # Serialized messages already found valid: a campaign often sends one message to
-        # many recipients. Equal orjson bytes mean equal JSON values, so this is exact.
-        self._valid: set[bytes] = set()
-
-    def _fast_valid(self, body: Any) -> bool:
-        # Exactly from/to/message, non-empty strings, and a known message kind.
-        if type(body) is not dict or len(body) != 3:
-            return False
-        to, sender, message = body.get("to"), body.get("from"), body.get("message")
-        if type(to) is not str or not to or type(sender) is not str or not sender:
-            return False
-        if type(message) is not dict:
-            return False
-        kind = message.get("type")
-        validator = self._kinds.get(kind) if type(kind) is str else None
-        if validator is None:
-            return False
-        try:
-            key = orjson.dumps(message)
-        except orjson.JSONEncodeError:  # nested deeper than orjson writes
-            return validator.is_valid(message)
-        if key in self._valid:
-            return True
-        if not validator.is_valid(message):
-            return False
-        if len(self._valid) >= _VALID_CACHE:
-            self._valid.clear()  # bounded; personalized messages would only churn it
-        self._valid.add(key)
-        return True
-
-    def errors(self, body: Any) -> dict[str, list[str]]:
-        """Infobip-style `validationErrors`: path -> messages; empty when valid."""
-        if self._fast_valid(body):
-            return {}
-        errors: dict[str, list[str]] = {}
-        for issue in self._full.issues(body):
-            # The root has no path; "body" reads better than "" as a key.
-            errors.setdefault(format_path(issue.path) or "body", []).append(issue.message)
-        return errors
+    errors: dict[str, list[str]] = {}
+    for issue in checker.full.issues(body):
+        # The root has no path; "body" reads better than "" as a key.
+        errors.setdefault(format_path(issue.path) or "body", []).append(issue.message)
+    return errors
 
 
 # --- responses ---------------------------------------------------------------------
@@ -373,7 +276,7 @@ class SandboxServer:
         self._nth = 0
         self._record_path = Path(record_path) if record_path is not None else None
         self._memory = memory
-        self._checker = _Checker()
+        self._checker = RequestChecker()
         # Unique across runs (a restarted sandbox on the same record file), hence not
         # drawn from the seeded generator.
         prefix = uuid.uuid4().hex
@@ -598,7 +501,7 @@ class SandboxServer:
         except orjson.JSONDecodeError:
             stats["400"] += 1
             return delay, _constant(400, _BAD_JSON, mode), mode == _CLOSE
-        errors = self._checker.errors(body)
+        errors = _validation_errors(self._checker, body)
         if errors:
             stats["400"] += 1
             text = _infobip_error("BAD_REQUEST", "Bad request", validationErrors=errors)

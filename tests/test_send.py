@@ -365,6 +365,25 @@ def test_sending_compiled_payloads(campaign: Path, tmp_path: Path) -> None:
     assert (campaign / "bodies.linepress.db").exists()
 
 
+def test_an_edited_payload_file_is_checked_again(campaign: Path) -> None:
+    # Bodies are checked again before sending: the file may have been edited.
+    payloads = campaign / "bodies.jsonl"
+    payloads.write_text(
+        '{"from":"A","to":"U1","message":{"type":"TEXT","text":"hi"}}\n'
+        '{"from":"A","to":"","message":{"type":"TEXT","text":"hi"}}\n'
+        '{"from":"A","to":"U3","message":{"type":"TEXT","text":"hi"}}\n'
+    )
+    sent: list[bytes] = []
+    result = send(
+        SendOptions(payloads=payloads, settings=FAST),
+        transport=httpx.MockTransport(lambda r: sent.append(r.content) or accepted(r)),
+        environ=ENV,
+    )
+    assert not result.ok and sent == []
+    (problem,) = result.log.kept
+    assert (problem.row, problem.path, problem.location.line) == (2, "to", 2)
+
+
 def test_missing_configuration_is_a_usage_error(campaign: Path) -> None:
     with pytest.raises(UsageError, match="INFOBIP_BASE_URL"):
         send(SendOptions(definition=campaign / "def.yaml"), environ={})
