@@ -23,8 +23,7 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.nodes import SequenceNode
 from ruamel.yaml.scalarstring import FoldedScalarString, LiteralScalarString
 
-from compiler.errors import DefinitionError, Location, Problem, describe, type_name
-from compiler.validate import format_path
+from compiler.errors import DefinitionError, Location, Problem, describe, format_path, type_name
 
 #: A field path from the top of the request body: ("message", "actions", 0, "area").
 FieldPath = tuple[str | int, ...]

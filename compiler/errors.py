@@ -14,6 +14,8 @@ the exception's `exit_code`.
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Literal
@@ -152,3 +154,19 @@ class UsageError(LinepressError):
     """Bad options or arguments on the command line."""
 
     exit_code = 2
+
+
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+
+
+def format_path(path: Iterable[str | int]) -> str:
+    """`("message", "template", "columns", 0, "text")` -> `message.template.columns[0].text`."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif _IDENTIFIER.match(part):
+            out += f".{part}" if out else part
+        else:
+            out += f"[{json.dumps(part, ensure_ascii=False)}]"
+    return out

@@ -21,21 +21,15 @@ from __future__ import annotations
 import math
 import operator
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
-
-from referencing._core import Resolver
+from typing import TYPE_CHECKING, Any
 
 from compiler.definition import FieldPath, paths_of
-from compiler.schema import resolve_name
-from compiler.validate import (
-    LinepressValidator,
-    _registry,
-    _undialected,
-    fits_graphemes,
-    fits_utf16,
-)
+from compiler.limits import fits_graphemes, fits_utf16
+
+if TYPE_CHECKING:
+    from referencing._core import Resolver
 
 Predicate = Callable[[Any], bool]
 
@@ -93,6 +87,11 @@ class LeafChecks:
     @classmethod
     def build(cls, skeleton: Any, dynamic: object, schema: str = "request") -> LeafChecks | None:
         """The checks for bodies shaped like `skeleton` (per-recipient values are `dynamic`)."""
+        # The schema machinery is loaded here, not at import: a definition whose
+        # checks are remembered (see `verdicts`) never needs it.
+        from compiler.schema import resolve_name
+        from compiler.validate import _registry, _undialected
+
         paths = list(paths_of(skeleton, dynamic))
         try:
             root = _undialected(resolve_name(schema))
@@ -108,6 +107,16 @@ class LeafChecks:
         except NotEligible:
             return None
         return cls(rules)
+
+    @classmethod
+    def from_rules(cls, rules: Mapping[FieldPath, Iterable[tuple[str, Any]]]) -> LeafChecks:
+        """Checks from each leaf's (keyword, value) pairs, such as `rules` lists them."""
+        return cls(
+            {
+                path: tuple(_rule(keyword, value) for keyword, value in at)
+                for path, at in rules.items()
+            }
+        )
 
     def accepts(self, body: Any) -> bool:
         for path, predicates in self._checks:
@@ -181,6 +190,8 @@ def _decide(condition: Any, instance: Any, dynamic: object) -> bool:
     """An `if`'s verdict, which must not depend on any per-recipient value."""
     if _touches(condition, instance, dynamic):
         raise NotEligible("an `if` that looks at a per-recipient value")
+    from compiler.validate import LinepressValidator
+
     # Which placeholder stands in for the per-recipient values cannot matter now.
     return bool(LinepressValidator(condition).is_valid(_substitute(instance, dynamic, None)))
 
@@ -247,10 +258,14 @@ def _compiled(rule: dict[str, Any]) -> Iterator[Rule]:
             "x-message",
         ):
             continue  # annotations, or already expanded by _expand
-        factory = _FACTORIES.get(keyword)
-        if factory is None:
-            raise NotEligible(f"keyword {keyword!r} at a leaf")
-        yield Rule(keyword, value, factory(value))
+        yield _rule(keyword, value)
+
+
+def _rule(keyword: str, value: Any) -> Rule:
+    factory = _FACTORIES.get(keyword)
+    if factory is None:
+        raise NotEligible(f"keyword {keyword!r} at a leaf")
+    return Rule(keyword, value, factory(value))
 
 
 def _is_number(value: Any) -> bool:

@@ -26,9 +26,9 @@ from typing import Any
 
 from compiler.definition import FieldPath
 from compiler.fastcheck import LeafChecks, Rule
+from compiler.limits import fits_graphemes, fits_utf16
 from compiler.render import DYNAMIC, ROW, Renderer
 from compiler.templating import LeafRenderer, evaluate, has_markers, is_encodable
-from compiler.validate import fits_graphemes, fits_utf16
 
 #: fields -> the checked body, or None: "render this recipient the careful way".
 BodyFunction = Callable[[Mapping[str, Any]], dict[str, Any] | None]

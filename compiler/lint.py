@@ -46,11 +46,10 @@ from urllib.parse import urlsplit
 from jinja2 import Environment, meta, nodes, pass_environment
 
 from compiler.definition import FieldPath, paths_of
-from compiler.errors import Location, Problem, describe
+from compiler.errors import Location, Problem, describe, format_path
 from compiler.pipeline import Compiler, Result
 from compiler.render import DYNAMIC, ROW, Context, LeafRenderer, Remap, Renderer
 from compiler.report import SAMPLE_ROWS
-from compiler.validate import format_path
 
 #: Fields that hold a link.
 URL_FIELDS = frozenset({"uri", "linkUri", "url", "thumbnailUrl", "thumbnailImageUrl", "baseUrl"})

@@ -11,18 +11,21 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import orjson
 
+from compiler import verdicts
 from compiler.definition import Definition, load_definition, paths_of
-from compiler.errors import DefinitionError, Location, Problem
+from compiler.errors import DefinitionError, Location, Problem, format_path
 from compiler.fastcheck import LeafChecks
 from compiler.fastpath import BodyFunction, RowFunction, body_function, row_function
 from compiler.records import BadRecord, Record, RecordSource, open_records
 from compiler.render import DYNAMIC, FAILED, Remap, Renderer
 from compiler.schema import NUMERIC_FIELDS
-from compiler.validate import SchemaIssue, body_validator, format_path
+
+if TYPE_CHECKING:
+    from compiler.validate import BodyValidator, SchemaIssue
 
 
 @dataclass(slots=True)
@@ -54,20 +57,39 @@ class Compiler:
             definition = load_definition(definition)
         self.definition = definition
         self.renderer = Renderer(definition, NUMERIC_FIELDS)
-        self.validator = body_validator()
-        problems = self.static_problems()
-        if problems:
-            raise DefinitionError(problems)
+        self._validator: BodyValidator | None = None
         #: Per variant: checks of the per-recipient leaves only (None: full validation).
         self.leaf_checks: dict[str | None, LeafChecks | None] = {}
-        if fast:
-            for skeleton in self.renderer.skeletons():
-                self.leaf_checks[skeleton.variant] = LeafChecks.build(skeleton.body, DYNAMIC)
+        skeletons = {s.variant: s.body for s in self.renderer.skeletons()}
+        remembered = verdicts.recall(skeletons, DYNAMIC) if fast else None
+        if remembered is not None:
+            # Proven by an earlier run (static part valid, these rules at the leaves).
+            self.leaf_checks.update(remembered)
+        else:
+            problems = self.static_problems()
+            if problems:
+                raise DefinitionError(problems)
+            if fast:
+                for variant, skeleton in skeletons.items():
+                    self.leaf_checks[variant] = LeafChecks.build(skeleton, DYNAMIC)
+                proven = {v: c for v, c in self.leaf_checks.items() if c is not None}
+                if len(proven) == len(skeletons):
+                    verdicts.remember(skeletons, DYNAMIC, proven)
         #: Generated code for ordinary recipients (None: every body goes the careful way).
         self.fast_body: BodyFunction | None = (
             body_function(self.renderer, self.leaf_checks) if fast else None
         )
         self._row_functions: dict[tuple[str, ...], RowFunction | None] = {}
+
+    @property
+    def validator(self) -> BodyValidator:
+        """The full validator, loaded on first need (a remembered definition whose
+        recipients all pass never needs it)."""
+        if self._validator is None:
+            from compiler.validate import body_validator
+
+            self._validator = body_validator()
+        return self._validator
 
     @property
     def name(self) -> str:

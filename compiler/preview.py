@@ -24,12 +24,12 @@ from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
 from compiler.errors import LinepressError, Location, Problem
+from compiler.limits import grapheme_length
 from compiler.lint import Linter
 from compiler.pipeline import Compiler, Result, open_data
 from compiler.preview_select import Selected, is_empty, select_rows, value_text, without_data
 from compiler.records import BadRecord
 from compiler.report import ProblemLog
-from compiler.validate import grapheme_length
 
 #: Extra problems for a compiled recipient (lint warnings), shown on its card.
 WarningsFor = Callable[[Result], Iterable[Problem]]

@@ -15,8 +15,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from compiler.errors import Location, Problem, UsageError
+from compiler.limits import grapheme_length
 from compiler.records import BadRecord, Record
-from compiler.validate import grapheme_length
 
 Item = Record | BadRecord
 

@@ -24,7 +24,7 @@ from jinja2 import TemplateError, TemplateNotFound
 from jinja2 import TemplateSyntaxError as JinjaSyntaxError
 
 from compiler.definition import BODY_KEYS, Definition, FieldPath
-from compiler.errors import DefinitionError, Location, Problem, describe, type_name
+from compiler.errors import DefinitionError, Location, Problem, describe, format_path, type_name
 from compiler.resources import resource_dir
 from compiler.templating import (
     ROW,
@@ -40,7 +40,6 @@ from compiler.templating import (
     is_encodable,
     make_environment,
 )
-from compiler.validate import format_path
 
 __all__ = ["DYNAMIC", "FAILED", "ROW", "Context", "LeafRenderer", "Remap", "Rendered", "Renderer"]
 

@@ -46,8 +46,8 @@ from typing import IO, Any, TypedDict, TypeVar, cast
 
 import orjson
 
+from compiler.errors import format_path
 from compiler.request_check import RequestChecker
-from compiler.validate import format_path
 
 __all__ = ["Delivery", "Faults", "SandboxServer", "running_sandbox", "serve"]
 

@@ -12,12 +12,12 @@ import json
 from collections.abc import Iterable, Iterator, Mapping
 from functools import cache
 from types import MappingProxyType
-from typing import Any, Literal
-
-from referencing import Registry, Resource
-from referencing.jsonschema import DRAFT202012
+from typing import TYPE_CHECKING, Any, Literal
 
 from compiler.resources import resource_dir
+
+if TYPE_CHECKING:
+    from referencing import Registry, Resource
 
 Json = dict[str, Any]
 Numeric = Literal["integer", "number"]
@@ -94,6 +94,9 @@ def _authoring() -> Json:
 @cache
 def registry() -> Registry[Any]:
     """Every schema under its `$id`, so relative `$ref`s resolve between files."""
+    from referencing import Registry
+    from referencing.jsonschema import DRAFT202012
+
     resources: list[tuple[str, Resource[Any]]] = [
         (schema["$id"], DRAFT202012.create_resource(schema)) for schema in _all().values()
     ]

@@ -26,7 +26,7 @@ import httpx
 from compiler.definition import load_definition
 from compiler.dispatch import Dispatcher, DispatchSettings
 from compiler.endpoint import resolve_endpoint
-from compiler.errors import LinepressError, Location, Problem, UsageError
+from compiler.errors import LinepressError, Location, Problem, UsageError, format_path
 from compiler.journal import Journal, JournalMismatch, NotAJournal
 from compiler.operations import DataOptions
 from compiler.pipeline import Compiler, Result, open_data
@@ -36,7 +36,6 @@ from compiler.report import DEFAULT_LIMIT, ProblemLog
 from compiler.request_check import RequestChecker
 from compiler.resources import resource_dir
 from compiler.send_report import Summary, entry_row, write_report
-from compiler.validate import format_path
 
 Plan = Iterator[tuple[int, str, str | None, bytes | None, str | None]]
 

@@ -28,8 +28,7 @@ from jinja2.runtime import Undefined
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from compiler.definition import FieldPath, Leaf, describe_integer, in_json_range
-from compiler.errors import Location, Problem, describe, type_name
-from compiler.validate import format_path
+from compiler.errors import Location, Problem, describe, format_path, type_name
 
 #: Variable name under which a template sees the whole recipient record.
 ROW = "row"

@@ -18,7 +18,7 @@ from __future__ import annotations
 import difflib
 import json
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -29,12 +29,12 @@ from jsonschema.validators import extend
 from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
-from compiler.errors import Problem, describe
+from compiler.errors import Problem, describe, format_path
+from compiler.limits import fits_graphemes, fits_utf16, grapheme_length, utf16_length
 from compiler.schema import cached_schema, resolve_name, schema_names
 
 Path = tuple[str | int, ...]
 
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 _STANDARD = Draft202012Validator.VALIDATORS
 
 #: Keywords whose errors are LINE's limits rather than the documented shape.
@@ -86,57 +86,6 @@ class SchemaIssue:
             code=self.code,
             **where,
         )
-
-
-def format_path(path: Iterable[str | int]) -> str:
-    """`("message", "template", "columns", 0, "text")` -> `message.template.columns[0].text`."""
-    out = ""
-    for part in path:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif _IDENTIFIER.match(part):
-            out += f".{part}" if out else part
-        else:
-            out += f"[{json.dumps(part, ensure_ascii=False)}]"
-    return out
-
-
-# --- counting as LINE does ---------------------------------------------------------
-
-
-def utf16_length(text: str) -> int:
-    """UTF-16 code units: characters outside the BMP (most emoji) count 2."""
-    if text.isascii():
-        return len(text)
-    return len(text.encode("utf-16-le")) // 2
-
-
-def fits_utf16(text: str, limit: int) -> bool:
-    """`utf16_length(text) <= limit`, without counting when the answer is plain."""
-    # Each code point is 1 or 2 UTF-16 units: short texts fit, long ones cannot.
-    return len(text) * 2 <= limit or (len(text) <= limit and utf16_length(text) <= limit)
-
-
-def grapheme_length(text: str) -> int:
-    """Grapheme clusters: what a reader sees as one character."""
-    if text.isascii():
-        # ASCII clusters are single characters, except CR LF which is one cluster.
-        return len(text) - text.count("\r\n")
-    return len(_grapheme_pattern().findall(text))
-
-
-@cache
-def _grapheme_pattern() -> Any:
-    # Loaded on first need: most texts are answered without counting (see fits_graphemes).
-    import regex
-
-    return regex.compile(r"\X")
-
-
-def fits_graphemes(text: str, limit: int) -> bool:
-    """`grapheme_length(text) <= limit`, without counting when the answer is plain."""
-    # A cluster holds at least one code point, so a text of at most `limit` code points fits.
-    return len(text) <= limit or grapheme_length(text) <= limit
 
 
 # --- keywords ----------------------------------------------------------------------
