@@ -18,8 +18,8 @@ same added latency (the sandbox's `latency` fault, set through `POST /sandbox/fa
    aiohttp transport); the sandbox's record file (`received_at`) gives the rate over every
    1-second sliding window (10 ms steps) and in the first 100 ms.
 5. `httpx@…`, `httpx-sharded@…`, `aiohttp@…`: `send(..., transport=...)` with httpx's own
-   pool (the CLI's), several small httpx pools, `httpx_aiohttp.AiohttpTransport` (when
-   installed); `aiohttp-bare@…` is a plain aiohttp loop, the ceiling. Then, with py-spy
+   pool, several small httpx pools, and the shipped transport (httpx over aiohttp's pool,
+   `compiler/transport.py`, what the CLI uses); `aiohttp-bare@…` is a plain aiohttp loop, the ceiling. Then, with py-spy
    when installed, where the sender's CPU goes while dispatching.
 
 Library rows give the dispatch rate (`Summary.rate`: planning excluded) and the client
@@ -267,16 +267,14 @@ class ShardedTransport(httpx.AsyncBaseTransport):
 
 
 def new_transport(name: str, concurrency: int) -> httpx.AsyncBaseTransport | None:
-    """None: the Dispatcher's own `httpx.AsyncClient` pool (what the CLI uses)."""
-    if name == "httpx":
-        return None
-    if name == "httpx-sharded":
-        return ShardedTransport(concurrency)
-    from httpx_aiohttp import AiohttpTransport
-
+    """None: the Dispatcher's own choice, `compiler.transport.sending_transport` (the CLI's)."""
     # An injected transport does not get the AsyncClient's limits: give it the same.
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    return AiohttpTransport(limits=limits)
+    if name == "httpx":
+        return httpx.AsyncHTTPTransport(limits=limits)
+    if name == "httpx-sharded":
+        return ShardedTransport(concurrency)
+    return None  # "aiohttp": httpx over aiohttp's pool, as shipped
 
 
 def aiohttp_available() -> bool:
@@ -606,9 +604,9 @@ def row(
 
 
 TRANSPORTS = {
-    "httpx": "httpx AsyncHTTPTransport (the CLI's)",
+    "httpx": "httpx AsyncHTTPTransport (httpx's own pool)",
     "httpx-sharded": "httpx, pools of 8 connections (bench-only ShardedTransport)",
-    "aiohttp": "httpx_aiohttp.AiohttpTransport",
+    "aiohttp": "SafeAiohttpTransport, httpx over aiohttp's pool (the CLI's)",
 }
 
 
@@ -780,7 +778,7 @@ def run(args: argparse.Namespace, folder: Path, log: Callable[[str], None]) -> d
                     what = f"linepress send --rate {rate:.0f}"
                     cli_send(sandbox, folder, ["--payloads", str(pay)], concurrency=conc, rate=rate)
                 else:
-                    what = f"send(rate={rate:.0f}), httpx_aiohttp.AiohttpTransport"
+                    what = f"send(rate={rate:.0f}), the library"
                     library_send(
                         sandbox.url, pay, folder / f"{key}.db", transport="aiohttp",
                         concurrency=conc, rate=rate,

@@ -13,9 +13,10 @@ that is not a plain string, a rule that fails, any exception) it returns None
 and the caller renders that recipient the careful way, which gives the same body
 or words the problems. `tests/test_fastpath.py` holds the two to the same output.
 
-Safety: the source is built from our own variable names and `repr()` of keys and
-literal text only; every other value (constants, leaves, predicates) is passed
-in through the function's namespace, never written into the code.
+Safety: the source is built from our own variable names, `repr()` of keys,
+literal text and whole numbers, and nothing else; every other value (constants,
+leaves, predicates) is passed in through the function's namespace, never written
+into the code. Recipient values are only ever the function's argument.
 """
 
 from __future__ import annotations
