@@ -653,6 +653,7 @@ def machine() -> dict[str, Any]:
         "cpus_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
         "load_average": [round(x, 2) for x in os.getloadavg()],
         "linepress_source": code_fingerprint(),
+        "bytecode": bytecode_state(),
     }
     try:
         with open("/proc/cpuinfo") as f:
@@ -666,6 +667,30 @@ def machine() -> dict[str, Any]:
         changed = len(git("status", "--porcelain", "compiler").splitlines())
         info["git"] = head + (f" + {changed} changed file(s) under compiler/" if changed else "")
     return info
+
+
+def bytecode_state() -> str:
+    """Whether linepress's modules load from compiled bytecode, as after `pip install`.
+
+    An editable install under PYTHONDONTWRITEBYTECODE=1 compiles every module on every
+    start (about 50 ms here): (d)'s start-up then says more about the set-up than about
+    linepress. `python -m compileall compiler` writes the bytecode once.
+    """
+    import importlib.util
+
+    sources = sorted(Path(compiler.__file__).parent.glob("*.py"))
+    stale = [
+        p.name
+        for p in sources
+        if not (cached := Path(importlib.util.cache_from_source(str(p)))).exists()
+        or cached.stat().st_mtime < p.stat().st_mtime
+    ]
+    if not stale:
+        return "cached (as a regular install has it)"
+    return (
+        f"missing or stale for {len(stale)} of {len(sources)} modules: start-up includes "
+        "compiling them (python -m compileall compiler)"
+    )
 
 
 def code_fingerprint() -> str:

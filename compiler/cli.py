@@ -147,6 +147,7 @@ def compile_command(
         rejects=rejects,
         max_errors=max_errors,
         strict=strict,
+        remember=True,  # the proven schema verdict: see compiler/verdicts.py
     )
     _guard_paths(out, rejects)
     log = compile_definition(options)
@@ -185,6 +186,7 @@ def check_command(
         DataOptions(data, data_format, _delimiter(delimiter)),
         max_errors,
         strict=strict,
+        remember=True,
     )
     _finish(log, error_format, "check")
 

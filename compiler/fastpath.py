@@ -29,7 +29,7 @@ from compiler.definition import FieldPath
 from compiler.fastcheck import LeafChecks, Rule
 from compiler.limits import fits_graphemes, fits_utf16
 from compiler.render import DYNAMIC, ROW, Renderer
-from compiler.templating import LeafRenderer, evaluate, has_markers, is_encodable
+from compiler.templating import LeafRenderer, evaluate, has_markers, is_encodable, text_of
 
 #: fields -> the checked body, or None: "render this recipient the careful way".
 BodyFunction = Callable[[Mapping[str, Any]], dict[str, Any] | None]
@@ -37,7 +37,7 @@ BodyFunction = Callable[[Mapping[str, Any]], dict[str, Any] | None]
 RowFunction = Callable[[list[str]], dict[str, Any] | None]
 
 
-class NotEligible(Exception):
+class _NoGeneratedForm(Exception):
     """Some part of this definition has no generated form: every body goes the careful way."""
 
 
@@ -71,7 +71,7 @@ def _generate(
             if skeleton.variant is None:
                 return function
             functions[skeleton.variant] = function
-    except NotEligible:
+    except _NoGeneratedForm:
         return None
     variants = renderer.definition.variants
     assert variants is not None
@@ -124,7 +124,7 @@ class _Writer:
             "_evaluate": evaluate,
             "_fits_utf16": fits_utf16,
             "_fits_graphemes": fits_graphemes,
-            "_text": _text,
+            "_text": text_of,
         }
         self._lines: list[str] = []
         self._count = 0
@@ -132,7 +132,7 @@ class _Writer:
         self._uses_context = False
         self._uses_batch = False
 
-    def function(self, skeleton: Any) -> BodyFunction:
+    def function(self, skeleton: Any) -> Callable[[Any], dict[str, Any] | None]:
         body = self._value(skeleton, ())
         prologue = []
         if self._uses_context:
@@ -158,7 +158,7 @@ class _Writer:
             compile(source, f"<linepress body {self._renderer.definition.name}>", "exec"),
             self._namespace,
         )
-        function: BodyFunction = self._namespace["body"]
+        function: Callable[[Any], dict[str, Any] | None] = self._namespace["body"]
         function.source = source  # type: ignore[attr-defined]  # for debugging and tests
         return function
 
@@ -177,7 +177,7 @@ class _Writer:
             return "{" + items + "}"
         if isinstance(node, list):
             return "[" + ", ".join(self._value(c, (*path, i)) for i, c in enumerate(node)) + "]"
-        raise NotEligible(f"a per-recipient value of an unexpected kind at {path}")
+        raise _NoGeneratedForm(f"a per-recipient value of an unexpected kind at {path}")
 
     def _constant(self, value: Any) -> str:
         if value.__class__ in (str, int, bool) or value is None:
@@ -186,21 +186,26 @@ class _Writer:
         return self._bind("k", value)
 
     def _bind(self, prefix: str, value: Any) -> str:
-        self._count += 1
-        name = f"{prefix}{self._count}"
+        """A new global name for `value` in the generated function."""
+        name = self._fresh(prefix)
         self._namespace[name] = value
         return name
+
+    def _fresh(self, prefix: str) -> str:
+        """A new local variable name."""
+        self._count += 1
+        return f"{prefix}{self._count}"
 
     # -- leaves -------------------------------------------------------------
 
     def _leaf(self, path: FieldPath) -> str:
-        var = self._bind("v", None)
+        var = self._fresh("v")
         if len(path) == 1 and path[0] in self._renderer.fallback_keys:
             known_str = self._fallback(var, str(path[0]))
         else:
             leaf = self._renderer.leaf_at(self._renderer.source_of(path, self._variant))
             if leaf is None:
-                raise NotEligible(f"no single leaf makes the value at {path}")
+                raise _NoGeneratedForm(f"no single leaf makes the value at {path}")
             known_str = self._render(var, leaf)
         for rule in self._checks.rules.get(path, ()):
             self._check(var, rule, known_str)
@@ -249,7 +254,7 @@ class _Writer:
                     terms.append(repr(text))
                     all_sure = all_sure and is_encodable(text)
                     continue
-                part = self._bind("p", None)
+                part = self._fresh("p")
                 value, sure = self._field(text)
                 lines.append(f"{part} = {value}")
                 if not sure:
@@ -286,7 +291,7 @@ class _Writer:
                 return f"fields.get({name!r}, {constant})", False
             return (column, True) if column else (constant, False)
         if column is None:
-            raise NotEligible(f"no column {name!r}")  # every recipient: "undefined"
+            raise _NoGeneratedForm(f"no column {name!r}")  # every recipient: "undefined"
         if self._columns is None:
             # A KeyError: the careful path words "undefined".
             return f"fields[{name!r}]", False
@@ -332,13 +337,6 @@ class _Writer:
 def _plain(var: str) -> str:
     """A `str` that UTF-8 can carry (no lone surrogate): what `evaluate` returns unchanged."""
     return f"{var}.isascii() or _encodable({var})"
-
-
-def _text(value: Any) -> str:
-    """What Jinja prints for a value that is not a `str` (a JSON number, say)."""
-    if value is None or isinstance(value, bool | int | float):
-        return str(value)
-    raise TypeError("not a plain value")  # anything else goes the careful way
 
 
 def _has_dynamic(node: Any) -> bool:

@@ -37,6 +37,8 @@ class CompileOptions:
     max_errors: int = DEFAULT_LIMIT
     #: Lint too, and treat its warnings as errors.
     strict: bool = False
+    #: Keep the proven schema verdict for the next run (`Compiler(remember=...)`).
+    remember: bool = False
 
 
 class LintRun:
@@ -76,7 +78,7 @@ def compile_definition(options: CompileOptions) -> ProblemLog:
     """
     log = ProblemLog(limit=options.max_errors)
     try:
-        compiler = Compiler(options.definition)
+        compiler = Compiler(options.definition, remember=options.remember)
     except LinepressError as exc:
         log.add(exc.problems)
         return log
@@ -123,9 +125,13 @@ def _compile_all(
             _drain(compiler.compile_records(source), log, writer, rejects, options.keep_going, lint)
             return
         run = compiler.write_bodies(source, writer.line_writer())
-        for failed in run:
-            _failed(failed, failed.problems, log, rejects)
-        log.rows += run.rows
+        try:
+            for failed in run:
+                _failed(failed, failed.problems, log, rejects)
+                # Without --keep-going one failure voids the output: stop paying to write.
+                run.writing = options.keep_going
+        finally:
+            log.rows += run.rows  # also when the data turns unreadable part-way
 
 
 def _drain(
@@ -168,6 +174,7 @@ def check_definitions(
     max_errors: int = DEFAULT_LIMIT,
     *,
     strict: bool = False,
+    remember: bool = False,
 ) -> ProblemLog:
     """Validate and lint definitions without writing anything.
 
@@ -177,7 +184,7 @@ def check_definitions(
     log = ProblemLog(limit=max_errors)
     for definition in definitions:
         try:
-            compiler = Compiler(definition)
+            compiler = Compiler(definition, remember=remember)
             if data.path is None:
                 log.add(LintRun(compiler, None, strict=strict).static())
                 continue

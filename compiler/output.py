@@ -7,6 +7,7 @@ half-written file behind and a pipeline never reads half a campaign.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
@@ -108,4 +109,9 @@ def reject_line(row: int | None, fields: Any, problems: list[Problem]) -> bytes:
         "fields": dict(fields) if fields is not None else None,
         "errors": [problem_dict(p) for p in problems],
     }
-    return orjson.dumps(record, default=str) + b"\n"
+    try:
+        return orjson.dumps(record, default=str) + b"\n"
+    except orjson.JSONEncodeError:
+        # JSON data can spell a lone surrogate ("\\ud800"), which UTF-8 cannot carry:
+        # written escaped, as it came.
+        return json.dumps(record, default=str).encode() + b"\n"

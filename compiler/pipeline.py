@@ -51,8 +51,14 @@ class Result:
 class Compiler:
     """A definition made ready to compile recipients."""
 
-    def __init__(self, definition: Definition | str | Path, *, fast: bool = True) -> None:
-        """`fast=False` validates every body in full (for comparing verdicts)."""
+    def __init__(
+        self, definition: Definition | str | Path, *, fast: bool = True, remember: bool = False
+    ) -> None:
+        """`fast=False` validates every body in full (for comparing verdicts).
+
+        `remember=True` keeps the proven schema verdict on disk for the next run
+        (see `compiler.verdicts`), as the CLI does: start-up without jsonschema.
+        """
         if not isinstance(definition, Definition):
             definition = load_definition(definition)
         self.definition = definition
@@ -61,7 +67,7 @@ class Compiler:
         #: Per variant: checks of the per-recipient leaves only (None: full validation).
         self.leaf_checks: dict[str | None, LeafChecks | None] = {}
         skeletons = {s.variant: s.body for s in self.renderer.skeletons()}
-        remembered = verdicts.recall(skeletons, DYNAMIC) if fast else None
+        remembered = verdicts.recall(skeletons, DYNAMIC) if fast and remember else None
         if remembered is not None:
             # Proven by an earlier run (static part valid, these rules at the leaves).
             self.leaf_checks.update(remembered)
@@ -73,7 +79,7 @@ class Compiler:
                 for variant, skeleton in skeletons.items():
                     self.leaf_checks[variant] = LeafChecks.build(skeleton, DYNAMIC)
                 proven = {v: c for v, c in self.leaf_checks.items() if c is not None}
-                if len(proven) == len(skeletons):
+                if remember and len(proven) == len(skeletons):
                     verdicts.remember(skeletons, DYNAMIC, proven)
         #: Generated code for ordinary recipients (None: every body goes the careful way).
         self.fast_body: BodyFunction | None = (
@@ -220,8 +226,11 @@ class BodyRun:
         self._compiler = compiler
         self._records = records
         self._write_line = write_line
-        #: Records read so far (complete once iteration ends).
+        #: Records read (complete once iteration ends, however it ends).
         self.rows = 0
+        #: Set False to stop writing bodies (e.g. once a failure voids the output);
+        #: the failed recipients still come out.
+        self.writing = True
 
     def __iter__(self) -> Iterator[Result]:
         records, compiler = self._records, self._compiler
@@ -241,8 +250,7 @@ class BodyRun:
                     number = item.number
                     yield compiler.compile_record(item)
                     continue
-                number += 1
-                line, row = item
+                number, line, row = item
                 body = row_body(row)
                 if body is None:
                     result = compiler.careful(
@@ -252,7 +260,8 @@ class BodyRun:
                         yield result
                         continue
                     body = result.body
-                write(dumps(body, option=newline))
+                if self.writing:
+                    write(dumps(body, option=newline))
         finally:
             self.rows = number
 
@@ -260,10 +269,10 @@ class BodyRun:
         write, dumps, newline = self._write_line, orjson.dumps, orjson.OPT_APPEND_NEWLINE
         for result in self._compiler.compile_records(self._records):
             self.rows += 1
-            if result.ok:
-                write(dumps(result.body, option=newline))
-            else:
+            if not result.ok:
                 yield result
+            elif self.writing:
+                write(dumps(result.body, option=newline))
 
 
 def _file_order(problem: Problem) -> tuple[int, int]:

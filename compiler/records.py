@@ -71,6 +71,8 @@ class BadRecord:
 
 
 Item = Record | BadRecord
+#: A good CSV record as `RecordSource.rows()` gives it: (number, line, values).
+Row = tuple[int, int, list[str]]
 
 
 class RecordSource(ABC):
@@ -91,13 +93,12 @@ class RecordSource(ABC):
     @abstractmethod
     def __iter__(self) -> Iterator[Item]: ...
 
-    def rows(self) -> Iterator[tuple[int, list[str]] | BadRecord] | None:
+    def rows(self) -> Iterator[Row | BadRecord] | None:
         """The records as plain rows, for consumers that index by column: or None.
 
-        CSV only: each good record is (the line it starts on, its values in
-        `columns` order), numbered by counting; bad records come as usual and carry
-        their number. It skips making a dict and a `Record` per row. Like
-        iterating, it reads the data once.
+        CSV only: each good record is a `Row` (number, the line it starts on, its
+        values in `columns` order); bad records come as usual. It skips making a
+        dict and a `Record` per row. Like iterating, it reads the data once.
         """
         return None
 
@@ -161,7 +162,7 @@ class _Ready:
 
 _READY = _Ready()
 
-_Reader = Generator[Item | _Ready, None, None]
+_Reader = Generator[Item | Row | _Ready, None, None]
 
 
 class _StreamSource(RecordSource):
@@ -184,8 +185,6 @@ class _StreamSource(RecordSource):
         self._pending: _Reader | None = None
         self._stdin_taken = False
         self._live: weakref.WeakSet[_Reader] = weakref.WeakSet()
-        #: Yield good CSV records as (line, row) pairs (see `rows`).
-        self._raw_rows = False
 
     @property
     def columns(self) -> tuple[str, ...] | None:
@@ -197,13 +196,26 @@ class _StreamSource(RecordSource):
 
     def __iter__(self) -> Iterator[Item]:
         reader, self._pending = self._pending or self._start(), None
+        if self._format == "csv":  # known once a reader has started
+            return self._records(reader)  # type: ignore[arg-type]  # past _READY
         return reader  # type: ignore[return-value]  # past _READY, only items follow
 
-    def rows(self) -> Iterator[tuple[int, list[str]] | BadRecord] | None:
+    def rows(self) -> Iterator[Row | BadRecord] | None:
         if self.columns is None:  # JSON: no columns to index by
             return None
-        self._raw_rows = True
-        return iter(self)  # type: ignore[return-value]  # raw rows, see _csv
+        reader, self._pending = self._pending or self._start(), None
+        return reader  # type: ignore[return-value]  # past _READY: rows, see _csv
+
+    def _records(self, rows: Iterator[Row | BadRecord]) -> Iterator[Item]:
+        """CSV rows as `Record`s."""
+        name, columns = self.name, self._columns
+        assert columns is not None
+        for item in rows:
+            if isinstance(item, BadRecord):
+                yield item
+                continue
+            number, line, values = item
+            yield _record(number, name, line, dict(zip(columns, values, strict=True)))
 
     def close(self) -> None:
         for reader in list(self._live):
@@ -290,23 +302,17 @@ class _StreamSource(RecordSource):
 
         ncols = len(columns)
         wide = ncols > 1  # with one column, a blank line is not an empty value
-        as_rows = self._raw_rows  # decided by now: the first record is being asked for
         number = 0
         prev = reader.line_num
         while True:
             try:
-                # The hot loop: keep it to csv.reader, zip and two objects.
+                # The hot loop: keep it to csv.reader and one tuple per row.
                 for row in reader:
                     start = prev + 1
                     prev = reader.line_num
                     if len(row) == ncols and (wide or row[0].strip()):
                         number += 1
-                        if as_rows:
-                            yield start, row  # type: ignore[misc]  # see rows()
-                        else:
-                            yield _record(
-                                number, name, start, dict(zip(columns, row, strict=False))
-                            )
+                        yield number, start, row  # a Row: see rows()
                     elif row and (len(row) > 1 or row[0].strip()):
                         number += 1
                         yield _ragged(name, number, start, row, columns, self._delimiter)

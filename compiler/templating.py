@@ -265,13 +265,14 @@ def _concatenation(parts: list[tuple[bool, str]]) -> Callable[[Context], str]:
         "    except KeyError as exc:\n"
         "        raise _undefined(exc) from None\n"
     )
-    namespace: dict[str, Any] = {"_str": _text_of, "_undefined": _undefined_error}
+    namespace: dict[str, Any] = {"_str": text_of, "_undefined": _undefined_error}
     exec(compile(source, "<linepress text>", "exec"), namespace)  # built from repr() only
     run: Callable[[Context], str] = namespace["run"]
     return run
 
 
-def _text_of(value: Any) -> str:
+def text_of(value: Any) -> str:
+    """What Jinja prints for a value in `Hello {{ name }}` (strict about undefined)."""
     if value.__class__ is str:
         return value  # type: ignore[no-any-return]
     if isinstance(value, Undefined):

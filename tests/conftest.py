@@ -6,5 +6,6 @@ import os
 import tempfile
 
 # Set at import, before any test (or CLI child process) starts: the user's own cache
-# (~/.cache/linepress) is never read or written by the tests.
-os.environ["LINEPRESS_CACHE_DIR"] = tempfile.mkdtemp(prefix="linepress-test-cache-")
+# (~/.cache/linepress) is never read or written by the tests. Removed at exit.
+_CACHE = tempfile.TemporaryDirectory(prefix="linepress-test-cache-")
+os.environ["LINEPRESS_CACHE_DIR"] = _CACHE.name

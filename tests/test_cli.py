@@ -103,6 +103,17 @@ def test_keep_going_writes_the_good_ones_and_rejects_the_rest(project: Path) -> 
     assert reject["errors"][0]["line"] == 4
 
 
+def test_a_rejected_json_record_with_a_lone_surrogate_is_written_escaped(project: Path) -> None:
+    (project / "odd.jsonl").write_text('{"to": "U1", "name": "\\ud800"}\n', encoding="utf-8")
+    result = run(
+        "compile", "def.yaml", "--data", "odd.jsonl", "--keep-going", "--rejects", "bad.jsonl"
+    )
+    assert result.exit_code == 1
+    (reject,) = [json.loads(line) for line in (project / "bad.jsonl").read_text().splitlines()]
+    assert reject["fields"]["name"] == "\ud800"
+    assert "surrogate" in reject["errors"][0]["found"]
+
+
 def test_error_format_json_is_machine_readable(project: Path) -> None:
     result = run("compile", "def.yaml", "--data", "mixed.csv", "--error-format", "json")
     report = json.loads(result.stderr)

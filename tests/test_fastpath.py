@@ -16,7 +16,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from compiler import Compiler, open_records
+from compiler import CompileOptions, Compiler, DataOptions, compile_definition, open_records
+from compiler.operations import summary_line
 
 TEXT = """\
 from: "{{ sender }}"
@@ -262,3 +263,48 @@ def test_json_data_has_no_row_lane_and_the_same_output(tmp_path: Path) -> None:
         assert [r.row for r in run] == [2, 3]
     assert run.rows == 4
     assert [orjson.loads(line)["message"]["text"] for line in lines] == ["n=7", "n=x"]
+
+
+def test_a_source_read_as_rows_can_be_read_again_as_records(tmp_path: Path) -> None:
+    data = tmp_path / "people.csv"
+    data.write_text("to,name\nU1,Ana\nU2\nU3,Cy\n", encoding="utf-8")
+    source = open_records(data)
+    rows = source.rows()
+    assert rows is not None
+    assert [r if isinstance(r, tuple) else r.number for r in rows] == [
+        (1, 2, ["U1", "Ana"]),
+        2,
+        (3, 4, ["U3", "Cy"]),
+    ]
+    assert [getattr(r, "fields", None) for r in source] == [
+        {"to": "U1", "name": "Ana"},
+        None,
+        {"to": "U3", "name": "Cy"},
+    ]
+
+
+def test_compile_counts_rows_read_before_the_data_turns_unreadable(tmp_path: Path) -> None:
+    definition = tmp_path / "d.yaml"
+    definition.write_text('from: A\nto: "{{ to }}"\nmessage: {type: TEXT, text: "{{ n }}"}\n')
+    data = tmp_path / "people.csv"
+    data.write_bytes(b"to,n\nU1,a\nU2\nU3,c\n\xff,d\n")
+    log = compile_definition(
+        CompileOptions(definition, DataOptions(data), out=tmp_path / "o.jsonl", keep_going=True)
+    )
+    assert (log.rows, log.failed_rows) == (3, 1)
+    assert summary_line(log, "compile").startswith("linepress: 1 of 3 recipients failed")
+
+
+def test_without_keep_going_no_body_is_written_after_a_failure(tmp_path: Path) -> None:
+    definition = tmp_path / "d.yaml"
+    definition.write_text('from: A\nto: "{{ to }}"\nmessage: {type: TEXT, text: "{{ n }}"}\n')
+    data = tmp_path / "people.csv"
+    data.write_text("to,n\nU1,a\nU2,\nU3,c\nU4,d\n", encoding="utf-8")
+    compiler = Compiler(definition)
+    lines: list[bytes] = []
+    with open_records(data) as source:
+        run = compiler.write_bodies(source, lines.append)
+        for _ in run:
+            run.writing = False
+    assert run.rows == 4
+    assert [orjson.loads(line)["to"] for line in lines] == ["U1"]

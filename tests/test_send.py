@@ -14,7 +14,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from compiler.dispatch import DispatchSettings, Pacer, judge_exception, judge_response
+from compiler.dispatch import (
+    DispatchSettings,
+    Pacer,
+    StopSignal,
+    judge_exception,
+    judge_response,
+)
 from compiler.errors import UsageError
 from compiler.journal import Journal
 from compiler.operations import DataOptions
@@ -540,7 +546,7 @@ def test_an_invalid_row_in_another_shard_stops_every_shard(campaign: Path) -> No
 def test_the_pacer_stops_waiting_when_the_run_stops() -> None:
     async def main() -> float:
         pacer = Pacer(0.001)  # one request every 1,000 seconds
-        stop = asyncio.Event()
+        stop = StopSignal()
         await pacer.wait(stop)
         asyncio.get_running_loop().call_later(0.05, stop.set)
         started = asyncio.get_running_loop().time()

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import orjson
 import pytest
 
 from compiler import Compiler, DefinitionError, verdicts
@@ -55,10 +56,11 @@ def outcome(compiler: Compiler, fields: dict[str, str]) -> tuple[object, list[st
 def test_a_second_compiler_uses_the_remembered_verdict_with_the_same_results(
     cache: Path, definition: Path
 ) -> None:
-    first = Compiler(definition)
+    assert Compiler(definition).leaf_checks and not cache.exists(), "the library: only if asked"
+    first = Compiler(definition, remember=True)
     assert len(list(cache.glob("*.json"))) == 1
     assert verdicts.recall(skeletons(first), DYNAMIC) is not None
-    second = Compiler(definition)
+    second = Compiler(definition, remember=True)
     assert second._validator is None, "the full validator was not needed to load it"
     for fields in (GOOD, TOO_LONG, {"to": "U3"}):
         assert outcome(second, fields) == outcome(first, fields)
@@ -68,12 +70,31 @@ def test_a_second_compiler_uses_the_remembered_verdict_with_the_same_results(
 def test_a_damaged_or_foreign_entry_is_ignored_and_replaced(
     cache: Path, definition: Path, tmp_path: Path
 ) -> None:
-    Compiler(definition)
+    Compiler(definition, remember=True)
     (entry,) = cache.glob("*.json")
     expected = entry.read_bytes()
-    for damage in (b"{not json", b'{"": [[["to"], [["no-such-keyword", 1]]]]}', b'{"": []}'):
+    good = orjson.loads(expected)
+    key, rules = good["key"], good["rules"]
+
+    def resummed(rules: object) -> bytes:
+        # Damage that even keeps the checksum right: each rule is checked too.
+        return orjson.dumps({"key": key, "rules": rules, "sum": verdicts._checksum(key, rules)})
+
+    title_limit = [
+        [leaf, [[k, None if k == "x-maxGraphemes" else v] for k, v in at]] for leaf, at in rules[""]
+    ]
+    emptied = {"": [[leaf, []] for leaf, _ in rules[""]]}
+    damages = [
+        b"{not json",
+        expected[: len(expected) // 2],  # cut short
+        orjson.dumps({**good, "rules": emptied}),  # rules dropped, checksum stale
+        resummed({"": title_limit}),  # a limit of the wrong kind
+        resummed({"": [[["to"], [["no-such-keyword", 1]]]]}),
+        resummed({"": []}),  # leaves missing
+    ]
+    for damage in damages:
         entry.write_bytes(damage)
-        compiler = Compiler(definition)
+        compiler = Compiler(definition, remember=True)
         assert outcome(compiler, TOO_LONG)[1], "still checked in full"
         assert outcome(compiler, GOOD)[1] == []
         assert entry.read_bytes() == expected, "proven again and stored again"
@@ -84,7 +105,7 @@ def test_a_definition_with_problems_is_never_remembered(cache: Path, tmp_path: P
     path.write_text('from: APP\nto: "{{ to }}"\nmessage: {type: TEXT, text: ""}\n')
     for _ in range(2):
         with pytest.raises(DefinitionError, match=r"message\.text"):
-            Compiler(path)
+            Compiler(path, remember=True)
     assert not cache.exists() or list(cache.glob("*.json")) == []
 
 
@@ -93,7 +114,7 @@ def test_an_empty_setting_turns_it_off(
 ) -> None:
     monkeypatch.setenv("LINEPRESS_CACHE_DIR", "")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    Compiler(definition)
+    Compiler(definition, remember=True)
     assert verdicts.cache_dir() is None
     assert not (tmp_path / "xdg").exists()
 
@@ -104,7 +125,7 @@ def test_a_folder_that_cannot_be_written_is_not_an_error(
     blocker = tmp_path / "file"
     blocker.write_text("")
     monkeypatch.setenv("LINEPRESS_CACHE_DIR", str(blocker / "cache"))  # under a file
-    assert outcome(Compiler(definition), GOOD)[1] == []
+    assert outcome(Compiler(definition, remember=True), GOOD)[1] == []
 
 
 def test_the_default_folder_follows_xdg() -> None:
@@ -120,7 +141,7 @@ def test_a_remembered_run_never_loads_jsonschema(cache: Path, definition: Path) 
         "import sys\n"
         "from compiler.operations import CompileOptions, DataOptions, compile_definition\n"
         f"log = compile_definition(CompileOptions({str(definition)!r}, "
-        f"DataOptions({str(data)!r}), out={str(data.with_suffix('.jsonl'))!r}))\n"
+        f"DataOptions({str(data)!r}), out={str(data.with_suffix('.jsonl'))!r}, remember=True))\n"
         "assert log.ok, log\n"
         "print(sorted(m for m in ('jsonschema', 'referencing') if m in sys.modules))\n"
     )
