@@ -42,7 +42,11 @@ CREATE TABLE IF NOT EXISTS recipients (
     created_at REAL NOT NULL,
     updated_at REAL NOT NULL
 );
-CREATE INDEX IF NOT EXISTS recipients_status ON recipients (status, row);
+-- No index on status: every message changes status twice, and keeping such an index
+-- up to date cost 19 us per message against 12 without (a commit of 7 outcomes and
+-- 7 in-flight marks: 133 us against 82). The queries that filter on status walk the
+-- rows in order instead, once per run.
+DROP INDEX IF EXISTS recipients_status;
 CREATE TABLE IF NOT EXISTS message_keys (key TEXT PRIMARY KEY, row INTEGER NOT NULL);
 -- What an earlier plan of this journal already sent (or may have): kept across --new-run.
 CREATE TABLE IF NOT EXISTS earlier (key TEXT PRIMARY KEY, status TEXT NOT NULL);
