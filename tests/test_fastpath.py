@@ -208,14 +208,20 @@ U7,APP,Flo,X7,hi
 """
 
 
+def case(tmp_path: Path, definition: str, data: str, name: str = "people.csv") -> tuple[Path, Path]:
+    """A definition file and a data file with these texts."""
+    (tmp_path / "d.yaml").write_text(definition, encoding="utf-8")
+    (tmp_path / name).write_text(data, encoding="utf-8")
+    return tmp_path / "d.yaml", tmp_path / name
+
+
 def test_write_bodies_writes_what_compile_records_gives(tmp_path: Path) -> None:
-    definition = tmp_path / "d.yaml"
-    definition.write_text(
+    definition, data = case(
+        tmp_path,
         'from: "{{ sender }}"\nto: "{{ to }}"\n'
-        'message: {type: TEXT, text: "{{ greeting }} {{ name }} ({{ code }})"}\n'
+        'message: {type: TEXT, text: "{{ greeting }} {{ name }} ({{ code }})"}\n',
+        CSV,
     )
-    data = tmp_path / "people.csv"
-    data.write_text(CSV, encoding="utf-8")
     compiler = Compiler(definition)
     with open_records(data) as source:
         expected = list(compiler.compile_records(source))
@@ -236,13 +242,12 @@ def test_write_bodies_writes_what_compile_records_gives(tmp_path: Path) -> None:
 def test_rows_that_need_the_careful_way_still_come_out_in_order(tmp_path: Path) -> None:
     # `from` is left out and comes from a template default when the column is empty:
     # the generated function declines those rows; the careful way renders them.
-    definition = tmp_path / "d.yaml"
-    definition.write_text(
+    definition, data = case(
+        tmp_path,
         'defaults: {from: "{{ brand | upper }}"}\nvars: {brand: shop}\n'
-        'message: {type: TEXT, text: "Hi {{ name }}"}\n'
+        'message: {type: TEXT, text: "Hi {{ name }}"}\n',
+        "to,from,name\nU1,APP,Ana\nU2,,Bo\nU3,APP,Cy\n",
     )
-    data = tmp_path / "people.csv"
-    data.write_text("to,from,name\nU1,APP,Ana\nU2,,Bo\nU3,APP,Cy\n", encoding="utf-8")
     compiler = Compiler(definition)
     lines: list[bytes] = []
     with open_records(data) as source:
@@ -251,10 +256,12 @@ def test_rows_that_need_the_careful_way_still_come_out_in_order(tmp_path: Path) 
 
 
 def test_json_data_has_no_row_lane_and_the_same_output(tmp_path: Path) -> None:
-    definition = tmp_path / "d.yaml"
-    definition.write_text('from: A\nto: "{{ to }}"\nmessage: {type: TEXT, text: "n={{ n }}"}\n')
-    data = tmp_path / "people.jsonl"
-    data.write_text('{"to": "U1", "n": 7}\n{"to": "U2"}\n[1]\n{"to": "U4", "n": "x"}\n')
+    definition, data = case(
+        tmp_path,
+        'from: A\nto: "{{ to }}"\nmessage: {type: TEXT, text: "n={{ n }}"}\n',
+        '{"to": "U1", "n": 7}\n{"to": "U2"}\n[1]\n{"to": "U4", "n": "x"}\n',
+        "people.jsonl",
+    )
     compiler = Compiler(definition)
     lines: list[bytes] = []
     with open_records(data) as source:
@@ -296,10 +303,11 @@ def test_compile_counts_rows_read_before_the_data_turns_unreadable(tmp_path: Pat
 
 
 def test_without_keep_going_no_body_is_written_after_a_failure(tmp_path: Path) -> None:
-    definition = tmp_path / "d.yaml"
-    definition.write_text('from: A\nto: "{{ to }}"\nmessage: {type: TEXT, text: "{{ n }}"}\n')
-    data = tmp_path / "people.csv"
-    data.write_text("to,n\nU1,a\nU2,\nU3,c\nU4,d\n", encoding="utf-8")
+    definition, data = case(
+        tmp_path,
+        'from: A\nto: "{{ to }}"\nmessage: {type: TEXT, text: "{{ n }}"}\n',
+        "to,n\nU1,a\nU2,\nU3,c\nU4,d\n",
+    )
     compiler = Compiler(definition)
     lines: list[bytes] = []
     with open_records(data) as source:

@@ -354,17 +354,24 @@ def test_shard_parsing() -> None:
             Shard.parse(bad)
 
 
-def test_sending_compiled_payloads(campaign: Path, tmp_path: Path) -> None:
-    payloads = campaign / "bodies.jsonl"
-    payloads.write_text(
-        '{"from":"A","to":"U1","message":{"type":"TEXT","text":"hi"}}\n'
-        '{"from":"A","to":"U2","message":{"type":"TEXT","text":"yo"}}\n'
-    )
+def send_payloads(payloads: Path, text: str) -> tuple[SendResult, list[bytes]]:
+    """`send --payloads` of `text` written to `payloads`; the result and what was sent."""
+    payloads.write_text(text)
     sent: list[bytes] = []
     result = send(
         SendOptions(payloads=payloads, settings=FAST),
         transport=httpx.MockTransport(lambda r: sent.append(r.content) or accepted(r)),
         environ=ENV,
+    )
+    return result, sent
+
+
+def test_sending_compiled_payloads(campaign: Path, tmp_path: Path) -> None:
+    payloads = campaign / "bodies.jsonl"
+    result, sent = send_payloads(
+        payloads,
+        '{"from":"A","to":"U1","message":{"type":"TEXT","text":"hi"}}\n'
+        '{"from":"A","to":"U2","message":{"type":"TEXT","text":"yo"}}\n',
     )
     assert result.summary is not None and result.summary.ok
     assert sent == [line.encode() for line in payloads.read_text().splitlines()]
@@ -373,17 +380,11 @@ def test_sending_compiled_payloads(campaign: Path, tmp_path: Path) -> None:
 
 def test_an_edited_payload_file_is_checked_again(campaign: Path) -> None:
     # Bodies are checked again before sending: the file may have been edited.
-    payloads = campaign / "bodies.jsonl"
-    payloads.write_text(
+    result, sent = send_payloads(
+        campaign / "bodies.jsonl",
         '{"from":"A","to":"U1","message":{"type":"TEXT","text":"hi"}}\n'
         '{"from":"A","to":"","message":{"type":"TEXT","text":"hi"}}\n'
-        '{"from":"A","to":"U3","message":{"type":"TEXT","text":"hi"}}\n'
-    )
-    sent: list[bytes] = []
-    result = send(
-        SendOptions(payloads=payloads, settings=FAST),
-        transport=httpx.MockTransport(lambda r: sent.append(r.content) or accepted(r)),
-        environ=ENV,
+        '{"from":"A","to":"U3","message":{"type":"TEXT","text":"hi"}}\n',
     )
     assert not result.ok and sent == []
     (problem,) = result.log.kept
