@@ -215,24 +215,33 @@ class Pacer:
         self._next = 0.0
         self._clock = clock
         self._sleep = sleep
+        #: Counts `pause_until` calls: a request that slept through one takes a new slot.
+        self._pauses = 0
 
     def now(self) -> float:
         return self._clock() if self._clock is not None else asyncio.get_running_loop().time()
 
     async def wait(self, stop: StopSignal | None = None) -> None:
         """Until this request's slot; returns early when `stop` is set."""
-        now = self.now()
-        slot = max(self._next, now)
-        self._next = slot + self._interval
-        if slot <= now:
-            return
-        if stop is None:
-            await self._sleep(slot - now)
-            return
-        await stop.sleep(slot - now)
+        while True:
+            now = self.now()
+            slot = max(self._next, now)
+            self._next = slot + self._interval
+            if slot <= now:
+                return
+            pauses = self._pauses
+            if stop is None:
+                await self._sleep(slot - now)
+            else:
+                await stop.sleep(slot - now)
+            if self._pauses == pauses or (stop is not None and stop.is_set()):
+                return
+            # A Retry-After came while this request waited: its slot was before the
+            # pause. It queues again, behind the pause, keeping the spacing.
 
     def pause_until(self, when: float) -> None:
         self._next = max(self._next, when)
+        self._pauses += 1
 
 
 class JournalWriter:
@@ -350,11 +359,16 @@ class Dispatcher:
         # What exists by now (modules, the plan) lives until the end: keep it out of the
         # collector's full passes. One, about 3 s into a 1000/s run, paused sending for
         # 30-40 ms, and a 1-second window fell to 929 messages (--rate allows 950).
-        gc.freeze()
+        # (Not when something else froze already, e.g. another dispatcher: its unfreeze
+        # is its own.)
+        froze = gc.get_freeze_count() == 0
+        if froze:
+            gc.freeze()
         try:
             await self._dispatch(transport, limits, timeout, on_progress)
         finally:
-            gc.unfreeze()
+            if froze:
+                gc.unfreeze()
 
     async def _dispatch(
         self,

@@ -8,6 +8,7 @@ half-written file behind and a pipeline never reads half a campaign.
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import sys
@@ -113,5 +114,15 @@ def reject_line(row: int | None, fields: Any, problems: list[Problem]) -> bytes:
         return orjson.dumps(record, default=str) + b"\n"
     except orjson.JSONEncodeError:
         # JSON data can spell a lone surrogate ("\\ud800"), which UTF-8 cannot carry:
-        # written escaped, as it came.
-        return json.dumps(record, default=str).encode() + b"\n"
+        # written escaped, as it came (and NaN as null, as orjson would).
+        return json.dumps(_finite(record), default=str, allow_nan=False).encode() + b"\n"
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(item) for item in value]
+    return value

@@ -131,7 +131,7 @@ def _checks(stored: Any, skeleton: Any, dynamic: object) -> LeafChecks:
     return LeafChecks.from_rules(rules)
 
 
-def _fits(keyword: Any, value: Any) -> bool:
+def _fits(keyword: str, value: Any) -> bool:
     """Whether `value` is the kind of value the schema keyword takes."""
     if keyword in ("minLength", "maxLength", "x-maxUtf16", "x-maxGraphemes"):
         return type(value) is int and value >= 0
@@ -146,7 +146,7 @@ def _fits(keyword: Any, value: Any) -> bool:
         return type(value) is list
     if keyword == "not":
         return type(value) is dict
-    return bool(keyword == "const")
+    return keyword == "const"  # any JSON value; anything else: not a keyword we store
 
 
 def _entry(skeletons: Skeletons, dynamic: object) -> tuple[Path, str] | None:
@@ -167,8 +167,8 @@ def _entry(skeletons: Skeletons, dynamic: object) -> tuple[Path, str] | None:
             # Which values are per recipient, spelled out: a static text equal to the
             # placeholder must not make two skeletons look the same.
             digest.update(orjson.dumps([list(p) for p in paths_of(skeleton, dynamic)]))
-    except (TypeError, OSError, orjson.JSONEncodeError):
-        return None  # a value JSON cannot hold, or unreadable files: no entry
+    except Exception:  # a value JSON cannot hold, unreadable files, odd modules: no entry
+        return None
     key = digest.hexdigest()
     return folder / f"{key[:40]}.json", key
 

@@ -104,13 +104,17 @@ def test_keep_going_writes_the_good_ones_and_rejects_the_rest(project: Path) -> 
 
 
 def test_a_rejected_json_record_with_a_lone_surrogate_is_written_escaped(project: Path) -> None:
-    (project / "odd.jsonl").write_text('{"to": "U1", "name": "\\ud800"}\n', encoding="utf-8")
+    (project / "odd.jsonl").write_text(
+        '{"to": "U1", "name": "\\ud800", "score": NaN}\n', encoding="utf-8"
+    )
     result = run(
         "compile", "def.yaml", "--data", "odd.jsonl", "--keep-going", "--rejects", "bad.jsonl"
     )
     assert result.exit_code == 1
-    (reject,) = [json.loads(line) for line in (project / "bad.jsonl").read_text().splitlines()]
+    (line,) = (project / "bad.jsonl").read_text().splitlines()
+    reject = json.loads(line, parse_constant=lambda name: pytest.fail(f"not JSON: {name}"))
     assert reject["fields"]["name"] == "\ud800"
+    assert reject["fields"]["score"] is None  # as orjson writes NaN
     assert "surrogate" in reject["errors"][0]["found"]
 
 

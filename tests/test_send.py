@@ -6,7 +6,9 @@ End-to-end runs against the real sandbox server live in test_send_sandbox.py.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
+import sqlite3
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -145,6 +147,32 @@ def test_pacer_spaces_requests_evenly_without_an_initial_burst() -> None:
     # The first request goes at once, every next one 0.1 s later; after falling
     # behind there is no catch-up burst, just the same spacing.
     assert slept == [0.1, 0.1, 0.1, 0.1, 0.1, 0.1]
+
+
+def test_a_retry_after_holds_back_requests_already_waiting_for_their_slot() -> None:
+    # Six workers wait for slots 50 ms apart; the first answer is a 429 with
+    # Retry-After: the five still waiting must not go out during the pause, and
+    # after it they keep the spacing (no burst).
+    async def main() -> list[float]:
+        pacer, stop = Pacer(20), StopSignal()
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        sent: list[float] = []
+
+        async def worker() -> None:
+            await pacer.wait(stop)
+            sent.append(loop.time() - start)
+            if len(sent) == 1:
+                await asyncio.sleep(0.02)  # the round trip; the answer: 429, Retry-After
+                pacer.pause_until(loop.time() + 0.3)
+
+        await asyncio.gather(*(worker() for _ in range(6)))
+        return sent
+
+    sent = asyncio.run(main())
+    assert sent[0] < 0.02
+    assert all(t >= 0.31 for t in sent[1:]), sent
+    assert all(b - a >= 0.04 for a, b in itertools.pairwise(sent[1:])), sent
 
 
 # -- outcomes in the journal and report -----------------------------------------
@@ -287,6 +315,18 @@ def test_an_invalid_row_means_nothing_is_sent(campaign: Path) -> None:
         "sent": 1,
         "failed": 1,
     }
+
+
+def test_a_journal_made_with_the_old_status_index_drops_it(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    Journal(path).close()
+    raw = sqlite3.connect(path)
+    raw.execute("CREATE INDEX recipients_status ON recipients (status, row)")
+    raw.commit()
+    Journal(path).close()
+    names = [r[0] for r in raw.execute("SELECT name FROM sqlite_master WHERE type = 'index'")]
+    raw.close()
+    assert "recipients_status" not in names
 
 
 def test_a_journal_from_another_run_is_refused(campaign: Path) -> None:
