@@ -153,6 +153,7 @@ class Renderer:
         self._leaf_at: dict[FieldPath, LeafRenderer] = {}
         #: The batch scope of each variant.
         self._variant_scopes: dict[str, int] = {}
+        self._skeletons: list[Rendered] | None = None
         #: Positions of values that do not come from the body's own text.
         self._locations: dict[FieldPath, Location] = {}
         problems: list[Problem] = []
@@ -195,13 +196,20 @@ class Renderer:
         return Rendered(body, state.problems, state.remaps, state.variant)
 
     def skeletons(self) -> list[Rendered]:
-        """The body with every per-recipient value DYNAMIC: one per variant."""
+        """The body with every per-recipient value DYNAMIC: one per variant.
+
+        Built once: the static check, the leaf checks, the generated code and lint
+        all read them (and must not change them).
+        """
+        if self._skeletons is not None:
+            return self._skeletons
         names = list(self.definition.variants.messages) if self.definition.variants else [None]
         result = []
         for name in names:
             state = RenderState(skeleton=True, variant=name)
             body = self._build({ROW: {}}, state)
             result.append(Rendered(body, state.problems, state.remaps, name))
+        self._skeletons = result
         return result
 
     def location(
