@@ -140,7 +140,9 @@ class Compiler:
                 body = fast(fields)
                 if body is not None:
                     yield Result(record.number, record.location, fields, body, [])
-                    continue
+                else:
+                    yield self.careful(fields, record.number, record.location)  # type: ignore[union-attr]
+                continue
             yield self.compile_record(record)
 
     def write_bodies(
