@@ -177,6 +177,11 @@ def paths_of(value: Any, marker: object, path: FieldPath = ()) -> Iterator[Field
             yield from paths_of(child, marker, (*path, index))
 
 
+def contains(value: Any, marker: object) -> bool:
+    """Whether `marker` stands anywhere inside a body (see `paths_of`)."""
+    return next(paths_of(value, marker), None) is not None
+
+
 def load_definition(path: str | Path) -> Definition:
     """Read and check a definition file's shape (not its templates or schema)."""
     path = Path(path)

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from compiler.definition import FieldPath, paths_of
+from compiler.definition import FieldPath, contains, paths_of
 from compiler.limits import fits_graphemes, fits_utf16
 
 if TYPE_CHECKING:
@@ -204,7 +204,7 @@ def _touches(schema: Any, instance: Any, dynamic: object) -> bool:
         return bool(set(schema) - _ANNOTATIONS)
     if set(schema) - _CONDITION_KEYWORDS:
         raise NotEligible(f"keywords {sorted(set(schema) - _CONDITION_KEYWORDS)} in an `if`")
-    if ("const" in schema or "enum" in schema) and _contains(instance, dynamic):
+    if ("const" in schema or "enum" in schema) and contains(instance, dynamic):
         return True
     subschemas = [*schema.get("allOf", []), *schema.get("anyOf", []), *schema.get("oneOf", [])]
     subschemas += [schema[k] for k in ("not", "if", "then", "else") if k in schema]
@@ -218,16 +218,6 @@ def _touches(schema: Any, instance: Any, dynamic: object) -> bool:
         )
     if isinstance(instance, list) and isinstance(schema.get("items"), dict):
         return any(_touches(schema["items"], item, dynamic) for item in instance)
-    return False
-
-
-def _contains(value: Any, marker: object) -> bool:
-    if value is marker:
-        return True
-    if isinstance(value, dict):
-        return any(_contains(child, marker) for child in value.values())
-    if isinstance(value, list):
-        return any(_contains(child, marker) for child in value)
     return False
 
 

@@ -25,7 +25,7 @@ import operator
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from compiler.definition import FieldPath
+from compiler.definition import FieldPath, contains
 from compiler.fastcheck import LeafChecks, Rule
 from compiler.limits import fits_graphemes, fits_utf16
 from compiler.render import DYNAMIC, ROW, Renderer
@@ -168,7 +168,7 @@ class _Writer:
         """An expression building `node` (at `path` in the body)."""
         if node is DYNAMIC:
             return self._leaf(path)
-        if not _has_dynamic(node):
+        if not contains(node, DYNAMIC):
             return self._constant(node)
         if isinstance(node, dict):
             items = ", ".join(
@@ -337,13 +337,3 @@ class _Writer:
 def _plain(var: str) -> str:
     """A `str` that UTF-8 can carry (no lone surrogate): what `evaluate` returns unchanged."""
     return f"{var}.isascii() or _encodable({var})"
-
-
-def _has_dynamic(node: Any) -> bool:
-    if node is DYNAMIC:
-        return True
-    if isinstance(node, dict):
-        return any(_has_dynamic(child) for child in node.values())
-    if isinstance(node, list):
-        return any(_has_dynamic(child) for child in node)
-    return False
