@@ -68,10 +68,10 @@ from jinja2 import StrictUndefined, Template
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from ruamel.yaml import YAML
 
-import compiler
-from compiler import Compiler
-from compiler.records import open_records
-from compiler.validate import BodyValidator
+import linepress
+from linepress import Compiler
+from linepress.recipients.records import open_records
+from linepress.validate.body import BodyValidator
 
 SEED = 20240501
 BUFFER = 1 << 20
@@ -492,12 +492,12 @@ class ChildRun:
 
 
 def linepress_command() -> list[str]:
-    """The `linepress` script next to this interpreter, else on PATH, else `python -m compiler`."""
+    """The `linepress` script next to this interpreter, else on PATH, else `python -m linepress`."""
     script = Path(sys.executable).with_name("linepress")
     if script.exists():
         return [str(script)]
     found = shutil.which("linepress")
-    return [found] if found else [sys.executable, "-m", "compiler"]
+    return [found] if found else [sys.executable, "-m", "linepress"]
 
 
 def run_command(
@@ -622,7 +622,7 @@ def startup(definition: Path, data: Path, out: Path, repeat: int = 3) -> tuple[f
     """Wall time of `linepress compile` on a 1-row file: start-up and set-up.
 
     (first, best): the first run with an empty verdict cache (the definition's
-    schema verdict is proven and remembered, see compiler/verdicts.py), and the
+    schema verdict is proven and remembered, see compiler/linepress/validate/verdicts.py), and the
     best of `repeat` runs after it.
     """
     with tempfile.TemporaryDirectory(prefix="linepress-verdicts-") as fresh:
@@ -678,7 +678,7 @@ def bytecode_state() -> str:
     """
     import importlib.util
 
-    sources = sorted(Path(compiler.__file__).parent.glob("*.py"))
+    sources = sorted(Path(linepress.__file__).parent.rglob("*.py"))
     stale = [
         p.name
         for p in sources
@@ -696,8 +696,10 @@ def bytecode_state() -> str:
 def code_fingerprint() -> str:
     """A hash of linepress's source files: the code (d) runs is whatever is on disk then."""
     digest = hashlib.sha256()
-    for path in sorted(Path(compiler.__file__).parent.rglob("*.py")):
-        digest.update(path.name.encode() + path.read_bytes())
+    for path in sorted(Path(linepress.__file__).parent.rglob("*.py")):
+        digest.update(
+            str(path.relative_to(Path(linepress.__file__).parent)).encode() + path.read_bytes()
+        )
     return digest.hexdigest()[:12]
 
 
@@ -822,7 +824,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for key, value in info.items():
         print(f"  {key}: {value}")
     folder = Path(tempfile.mkdtemp(prefix="linepress-bench-"))
-    # Remembered schema verdicts (compiler/verdicts.py) live in the run's own folder:
+    # Remembered schema verdicts (compiler/linepress/validate/verdicts.py) live in the run's own folder:
     # every run starts from none, whatever this machine's cache holds.
     os.environ["LINEPRESS_CACHE_DIR"] = str(folder / "verdicts")
     failed = False

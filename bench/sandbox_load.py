@@ -168,7 +168,7 @@ def cpu_seconds(pid: int) -> float:
 
 def start_sandbox(record: Path | None, memory: bool) -> tuple[subprocess.Popen[str], str]:
     code = (
-        "import sys; from compiler.sandbox import serve; "
+        "import sys; from linepress.sandbox.server import serve; "
         "serve('127.0.0.1', 0, record_path=sys.argv[1] or None, memory=sys.argv[2] == '1')"
     )
     argv = [sys.executable, "-c", code, str(record or ""), "1" if memory else "0"]

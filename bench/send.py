@@ -12,14 +12,14 @@ same added latency (the sandbox's `latency` fault, set through `POST /sandbox/fa
    flight at L (25 with --tiny) and 16 at 0, end to end; `cli@0+progress` with --progress.
    `plan` / `plan-csv`: planning alone (payloads; definition + CSV), timed in process as
    `send(dry_run=True)` minus its dispatch, beside the CLI's `--dry-run` wall time.
-3. `journal-…`: `compiler.sending.send()` in this process with the real journal vs its
+3. `journal-…`: `linepress.operations.send.send()` in this process with the real journal vs its
    writes (`Journal.apply`) made no-ops, at 0 latency, per transport.
 4. `rate-R`: `linepress send --rate R` for ~5 s (`rate-R-aiohttp`: the library with the
    aiohttp transport); the sandbox's record file (`received_at`) gives the rate over every
    1-second sliding window (10 ms steps) and in the first 100 ms.
 5. `httpx@…`, `httpx-sharded@…`, `aiohttp@…`: `send(..., transport=...)` with httpx's own
    pool, several small httpx pools, and the shipped transport (httpx over aiohttp's pool,
-   `compiler/transport.py`, what the CLI uses); `aiohttp-bare@…` is a plain aiohttp loop, the ceiling. Then, with py-spy
+   `compiler/linepress/send/transport.py`, what the CLI uses); `aiohttp-bare@…` is a plain aiohttp loop, the ceiling. Then, with py-spy
    when installed, where the sender's CPU goes while dispatching.
 
 Library rows give the dispatch rate (`Summary.rate`: planning excluded) and the client
@@ -54,11 +54,11 @@ from typing import Any
 import httpx
 import orjson
 
-from compiler import sending
-from compiler.dispatch import DispatchSettings
-from compiler.journal import Journal
-from compiler.operations import DataOptions
-from compiler.sending import SendOptions, send
+from linepress.operations import send as sending
+from linepress.operations.compile import DataOptions
+from linepress.operations.send import SendOptions, send
+from linepress.send.dispatch import DispatchSettings
+from linepress.send.journal import Journal
 
 KEY = "bench-sandbox-key"
 SENDER = "8F0792F86035A9F4290821F1EE6BC06A"
@@ -115,7 +115,7 @@ def cpu_seconds(pid: int) -> float:
 
 def linepress_command() -> list[str]:
     script = Path(sys.executable).with_name("linepress")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "compiler"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "linepress"]
 
 
 class Sandbox:
@@ -267,7 +267,7 @@ class ShardedTransport(httpx.AsyncBaseTransport):
 
 
 def new_transport(name: str, concurrency: int) -> httpx.AsyncBaseTransport | None:
-    """None: the Dispatcher's own choice, `compiler.transport.sending_transport` (the CLI's)."""
+    """None: the Dispatcher's own choice, `linepress.send.transport.sending_transport` (the CLI's)."""
     # An injected transport does not get the AsyncClient's limits: give it the same.
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     if name == "httpx":
@@ -337,7 +337,7 @@ def library_send(
     noop_journal: bool = False,
     rate: float | None = None,
 ) -> dict[str, Any]:
-    """`compiler.sending.send()` in this process, fresh journal; dispatch rate and CPU."""
+    """`linepress.operations.send.send()` in this process, fresh journal; dispatch rate and CPU."""
     options = SendOptions(
         payloads=payloads,
         journal=journal,
@@ -422,13 +422,13 @@ def child(arguments: str) -> None:
 
 
 _CATEGORIES: list[tuple[str, tuple[str, ...]]] = [
-    ("journal: SQLite commits (journal.py)", ("compiler/journal.py",)),
+    ("journal: SQLite commits (journal.py)", ("compiler/linepress/send/journal.py",)),
     ("httpx-aiohttp + aiohttp", ("aiohttp/", "yarl/", "multidict/", "httpx_aiohttp/", "aiohttp.")),
     ("httpcore pool + h11 + anyio", ("httpcore/", "h11/", "anyio/", "sniffio/")),
     ("httpx AsyncClient (Request, headers, URL, cookies)", ("httpx/",)),
     ("JSON (response.json)", ("json/",)),
     ("asyncio loop + socket syscalls", ("asyncio/", "selectors.py", "ssl.py", "socket.py")),
-    ("dispatch.py (workers, pacer, verdicts)", ("compiler/dispatch.py",)),
+    ("dispatch.py (workers, pacer, verdicts)", ("compiler/linepress/send/dispatch.py",)),
 ]
 _FAILED_IMPORT = "failed `import sniffio` per httpcore lock"
 
@@ -454,9 +454,9 @@ def classify(frames: list[str]) -> str:
 _INCLUSIVE = {
     "AsyncClient.post": ("post", "httpx/_client.py"),
     "the transport": ("handle_async_request", ""),
-    "Journal.apply": ("apply", "compiler/journal.py"),
-    "judge_response + response.json": ("judge_response", "compiler/dispatch.py"),
-    "Pacer.wait": ("wait", "compiler/dispatch.py"),
+    "Journal.apply": ("apply", "compiler/linepress/send/journal.py"),
+    "judge_response + response.json": ("judge_response", "compiler/linepress/send/dispatch.py"),
+    "Pacer.wait": ("wait", "compiler/linepress/send/dispatch.py"),
 }
 
 
@@ -495,7 +495,7 @@ def profile(
         if not stack or not count.isdigit():
             continue
         frames = stack.split(";")
-        if not any(f.startswith("_run (compiler/sending.py") for f in frames):
+        if not any(f.startswith("_run (compiler/linepress/operations/send.py") for f in frames):
             other += int(count)  # start-up, imports, planning, the report
             continue
         total += int(count)

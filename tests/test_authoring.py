@@ -1,4 +1,4 @@
-"""The authoring schema (schemas/definition.json) and `linepress new` (compiler.starters)."""
+"""The authoring schema (schemas/definition.json) and `linepress new` (linepress.author.starters)."""
 
 from __future__ import annotations
 
@@ -11,12 +11,12 @@ import pytest
 from jsonschema import Draft202012Validator, ValidationError
 from ruamel.yaml import YAML
 
-from compiler import Compiler, UsageError
-from compiler.authoring import definition_schema
-from compiler.resources import resource_dir
-from compiler.schema import load_schema, resolve_name, schema_names
-from compiler.schemagen import SchemaGenError, dumps
-from compiler.starters import SCHEMA_FILE, new_definition, starter_kinds
+from linepress import Compiler, UsageError
+from linepress.author.starters import SCHEMA_FILE, new_definition, starter_kinds
+from linepress.resources import resource_dir
+from linepress.validate.authoring import definition_schema
+from linepress.validate.schema import load_schema, resolve_name, schema_names
+from linepress.validate.schemagen import SchemaGenError, dumps
 
 ROOT = Path(__file__).parent.parent
 SCHEMA_PATH = resource_dir("schemas") / "definition.json"

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from compiler.cli import main
+from linepress.cli.main import main
 
 CASES = Path(__file__).parent / "cases"
 UPDATE = os.environ.get("LINEPRESS_UPDATE_GOLDEN") == "1"

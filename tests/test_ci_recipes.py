@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import shutil
+import subprocess
+import sys
 from glob import glob
 from pathlib import Path
 
@@ -12,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 from ruamel.yaml import YAML
 
-from compiler.cli import main
+from linepress.cli.main import main
 
 ROOT = Path(__file__).parent.parent
 
@@ -49,6 +52,57 @@ def test_the_github_actions_recipe_runs_on_the_example_campaign(
     upload = workflow["jobs"]["compile"]["steps"][-1]
     assert upload["uses"].startswith("actions/upload-artifact")
     assert upload["with"]["path"] == "build/*.jsonl"
+
+
+def test_the_recipe_installs_linepress_from_a_pinned_checkout() -> None:
+    """linepress is not on the package index: `pip install linepress` would fail."""
+    workflow = YAML(typ="safe").load(ROOT / "examples" / "ci" / "github-actions.yml")
+    steps = workflow["jobs"]["compile"]["steps"]
+    checkout = next(s for s in steps if s.get("with", {}).get("path") == ".linepress")
+    assert checkout["uses"].startswith("actions/checkout@")
+    assert checkout["with"]["ref"] == "${{ env.LINEPRESS_REF }}"
+    ref = workflow["env"]["LINEPRESS_REF"]
+    assert ref not in ("main", "master", "HEAD"), "pin a tag or a commit"
+    installs = [s["run"] for s in steps if "pip install" in str(s.get("run", ""))]
+    assert installs == ["pip install ./.linepress"]
+
+
+def test_the_recipe_install_command_installs_this_checkout(tmp_path: Path) -> None:
+    """The recipe's `pip install ./.linepress`, run on this checkout, gives a working command."""
+    checkout = tmp_path / ".linepress"
+    shutil.copytree(
+        ROOT, checkout, ignore=shutil.ignore_patterns(".venv", ".git", "__pycache__", ".hypothesis")
+    )
+    target = tmp_path / "site"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(target),
+            "./.linepress",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    version = subprocess.run(
+        [sys.executable, "-m", "linepress", "--version"],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(target)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert version.returncode == 0, version.stderr
+    assert "linepress" in version.stdout
 
 
 def test_the_recipe_annotates_problems_inline(

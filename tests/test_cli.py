@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from compiler.cli import main
+from linepress.cli.main import main
 
 GOOD_AND_BAD = "to,name\nU1,Ann\nU2,{}\nU3,Cy\n".format("x" * 5001)
 DEFINITION = "from: APP\nmessage:\n  type: TEXT\n  text: '{{ name }}'\n"
@@ -212,7 +212,7 @@ def test_schema_prints_the_request_or_one_kind() -> None:
 def test_the_installed_command_reports_without_a_traceback(project: Path) -> None:
     (project / "broken.yaml").write_text("message:\n  type: TEXT\n   text: x\n")
     completed = subprocess.run(
-        [sys.executable, "-m", "compiler", "compile", "broken.yaml"],
+        [sys.executable, "-m", "linepress", "compile", "broken.yaml"],
         capture_output=True,
         text=True,
         check=False,
@@ -231,7 +231,7 @@ def test_send_flags_become_options(monkeypatch: pytest.MonkeyPatch, project: Pat
         captured["options"] = options
         raise SystemExit(0)
 
-    monkeypatch.setattr("compiler.sending.send", fake_send)
+    monkeypatch.setattr("linepress.operations.send.send", fake_send)
     args = ["send", "def.yaml", "--data", "good.csv", "--concurrency", "7", "--rate", "12.5"]
     args += [
         "--max-attempts",

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from compiler.definition import load_definition, parse_definition
-from compiler.errors import DefinitionError, Location
+from linepress.definition import load_definition, parse_definition
+from linepress.errors import DefinitionError, Location
 
 
 def errors_of(text: str) -> list[str]:

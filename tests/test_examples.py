@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from compiler import Compiler, compile_file
-from compiler.cli import main
+from linepress import Compiler, compile_file
+from linepress.cli.main import main
 
 ROOT = Path(__file__).parent.parent
 DOC_BODIES = Path(__file__).parent / "data" / "doc-bodies"

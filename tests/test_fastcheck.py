@@ -14,11 +14,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from compiler import Compiler
-from compiler.definition import parse_definition
-from compiler.fastcheck import LeafChecks
-from compiler.render import DYNAMIC, Renderer
-from compiler.schema import NUMERIC_FIELDS
+from linepress import Compiler
+from linepress.definition import parse_definition
+from linepress.render.builders import DYNAMIC, Renderer
+from linepress.validate.fastcheck import LeafChecks
+from linepress.validate.schema import NUMERIC_FIELDS
 
 BUTTONS = """\
 from: "{{ sender }}"

@@ -16,8 +16,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from compiler import CompileOptions, Compiler, DataOptions, compile_definition, open_records
-from compiler.operations import summary_line
+from linepress import CompileOptions, Compiler, DataOptions, compile_definition, open_records
+from linepress.operations.compile import summary_line
 
 TEXT = """\
 from: "{{ sender }}"

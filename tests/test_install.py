@@ -1,4 +1,4 @@
-"""A non-editable install (a real wheel) carries its schemas and templates."""
+"""A non-editable install (a real wheel): `linepress` with its schemas and templates, no `compiler`."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def run_installed(target: Path, *args: str) -> subprocess.CompletedProcess[str]:
     # Run from an empty folder with the install first on the path, so the
-    # checkout's own `compiler/`, `schemas/` and `templates/` cannot be used.
+    # checkout's own `compiler/linepress/`, `schemas/` and `templates/` cannot be used.
     env = {**os.environ, "PYTHONPATH": str(target)}
     return subprocess.run(
         [sys.executable, *args],
@@ -50,24 +50,46 @@ def run_installed(target: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_the_wheel_ships_schemas_and_templates(installed: Path) -> None:
-    assert (installed / "compiler" / "schemas" / "request.json").is_file()
-    assert (installed / "compiler" / "schemas" / "template" / "carousel.json").is_file()
-    assert (installed / "compiler" / "templates" / "starters" / "carousel.yaml").is_file()
-    assert (installed / "compiler" / "templates" / "macros" / "format.j2").is_file()
+    package = installed / "linepress"
+    assert (package / "schemas" / "request.json").is_file()
+    assert (package / "schemas" / "template" / "carousel.json").is_file()
+    assert (package / "templates" / "starters" / "carousel.yaml").is_file()
+    assert (package / "templates" / "macros" / "format.j2").is_file()
+    assert (package / "validate" / "data" / "doc-tables.json").is_file()
+
+
+def test_the_install_is_named_linepress_and_nothing_else(installed: Path) -> None:
+    top = {p.name for p in installed.iterdir() if not p.name.endswith(".dist-info")}
+    assert top == {"linepress", "bin"}, top
+    gone = run_installed(installed, "-c", "import compiler")
+    assert gone.returncode != 0
+    assert "No module named 'compiler'" in gone.stderr
+    api = run_installed(installed, "-c", "import linepress; print(linepress.Compiler.__name__)")
+    assert api.returncode == 0, api.stderr
+    assert api.stdout.strip() == "Compiler"
+
+
+def test_the_command_and_python_m_work(installed: Path) -> None:
+    module = run_installed(installed, "-m", "linepress", "--help")
+    assert module.returncode == 0, module.stderr
+    assert "compile" in module.stdout
+    script = run_installed(installed, str(installed / "bin" / "linepress"), "--version")
+    assert script.returncode == 0, script.stderr
+    assert "linepress" in script.stdout
 
 
 def test_the_installed_package_finds_its_schemas(installed: Path) -> None:
     probe = run_installed(
         installed,
         "-c",
-        "import compiler, compiler.resources as r; print(compiler.__file__); print(r.resource_dir('schemas'))",
+        "import linepress, linepress.resources as r; print(linepress.__file__); print(r.resource_dir('schemas'))",
     )
     assert probe.returncode == 0, probe.stderr
     module_file, schemas = probe.stdout.splitlines()
     assert module_file.startswith(str(installed))
     assert schemas.startswith(str(installed))
 
-    schema = run_installed(installed, "-m", "compiler", "schema", "carousel")
+    schema = run_installed(installed, "-m", "linepress", "schema", "carousel")
     assert schema.returncode == 0, schema.stderr
     assert "columns" in json.loads(schema.stdout)["properties"]
 
@@ -80,6 +102,6 @@ def test_the_installed_package_compiles_with_shipped_macros(
         "imports: {fmt: macros/format.j2}\nfrom: A\nto: U\n"
         "message: {type: TEXT, text: '{{ fmt.yen(1234567) }}'}\n"
     )
-    result = run_installed(installed, "-m", "compiler", "compile", str(definition))
+    result = run_installed(installed, "-m", "linepress", "compile", str(definition))
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["message"]["text"] == "¥1,234,567"

@@ -7,11 +7,11 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from compiler.definition import parse_definition
-from compiler.errors import Location, Problem
-from compiler.lint import Linter
-from compiler.pipeline import Compiler, Result, open_data
-from compiler.records import Record
+from linepress.author.lint import Linter
+from linepress.definition import parse_definition
+from linepress.errors import Location, Problem
+from linepress.pipeline import Compiler, Result, open_data
+from linepress.recipients.records import Record
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 

@@ -14,8 +14,8 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from compiler import Compiler, Result
-from compiler.records import open_records
+from linepress import Compiler, Result
+from linepress.recipients.records import open_records
 
 DEFINITION = """\
 from: APP

@@ -14,9 +14,7 @@ from typing import Any
 
 import pytest
 
-from compiler.errors import Location, UsageError
-from compiler.pipeline import Compiler, Result
-from compiler.preview import (
+from linepress.author.preview import (
     Card,
     Section,
     build_page,
@@ -25,8 +23,10 @@ from compiler.preview import (
     imagemap_box,
     write_preview,
 )
-from compiler.preview_select import Selected, parse_rows, select_rows, without_data
-from compiler.records import Record, open_records
+from linepress.author.select import Selected, parse_rows, select_rows, without_data
+from linepress.errors import Location, UsageError
+from linepress.pipeline import Compiler, Result
+from linepress.recipients.records import Record, open_records
 
 ROOT = Path(__file__).resolve().parent.parent
 CAMPAIGN = ROOT / "examples" / "campaign" / "definition.yaml"
@@ -404,7 +404,7 @@ def test_write_preview_reports_instead_of_raising(tmp_path: Path, greeting: Path
 
 
 def test_warnings_are_shown_on_the_card() -> None:
-    from compiler.errors import Problem
+    from linepress.errors import Problem
 
     def lint(result: Result) -> list[Problem]:
         return [Problem("thumbnail has no file extension", severity="warning", code="lint")]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import io
 
-from compiler.dispatch import Tally
-from compiler.progress import Progress
+from linepress.send.dispatch import Tally
+from linepress.send.progress import Progress
 
 
 def tally(done: int) -> Tally:

@@ -12,9 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from compiler import records
-from compiler.errors import DataError, Location, UsageError
-from compiler.records import BadRecord, Record, open_records
+from linepress.errors import DataError, Location, UsageError
+from linepress.recipients import records
+from linepress.recipients.records import BadRecord, Record, open_records
 
 
 def write(tmp_path: Path, name: str, data: str | bytes) -> Path:

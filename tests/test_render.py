@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from compiler.definition import parse_definition
-from compiler.errors import DefinitionError, Problem, describe
-from compiler.render import DYNAMIC, Renderer
-from compiler.templating import LeafFailed, make_environment, to_json_value, to_number
+from linepress.definition import parse_definition
+from linepress.errors import DefinitionError, Problem, describe
+from linepress.render.builders import DYNAMIC, Renderer
+from linepress.render.templating import LeafFailed, make_environment, to_json_value, to_number
 
 NUMERIC = {"latitude": "number", "longitude": "number", "duration": "integer", "x": "integer"}
 
@@ -166,7 +166,7 @@ def test_imports_make_macros_available_in_every_leaf(tmp_path: Path) -> None:
     definition.write_text(
         "imports: {m: m.j2}\nfrom: A\nto: U\nmessage: {text: '{{ m.shout(name) }}'}\n"
     )
-    from compiler.definition import load_definition
+    from linepress.definition import load_definition
 
     rendered = Renderer(load_definition(definition), NUMERIC).render({"name": "ann"})
     body, problems = rendered.body, rendered.problems

@@ -17,14 +17,14 @@ from typing import Any
 import httpx
 import pytest
 
-from compiler.request_check import RequestChecker, _kind_validators
-from compiler.sandbox import (
+from linepress.sandbox.server import (
     MAX_BODY,
     Faults,
     SandboxServer,
     running_sandbox,
 )
-from compiler.validate import body_validator
+from linepress.validate.body import body_validator
+from linepress.validate.request_check import RequestChecker, _kind_validators
 
 BODIES = Path(__file__).parent / "data" / "doc-bodies"
 SEND = "/line/1/single"
@@ -640,7 +640,7 @@ def test_a_body_over_the_limit_gets_413(sandbox: SandboxServer) -> None:
 
 def test_the_sandbox_command_takes_faults(tmp_path: Path) -> None:
     record = tmp_path / "r.jsonl"
-    command = [sys.executable, "-m", "compiler", "sandbox", "--port", "0", "--record", str(record)]
+    command = [sys.executable, "-m", "linepress", "sandbox", "--port", "0", "--record", str(record)]
     command += ["--faults", '{"storm": 1}']
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     try:
@@ -682,7 +682,7 @@ def test_a_half_closed_client_still_gets_delayed_answers() -> None:
 
 
 def test_serve_prints_one_line_without_the_key_and_stops_on_sigterm() -> None:
-    code = "from compiler.sandbox import serve; serve('127.0.0.1', 0, api_key='top-secret-key')"
+    code = "from linepress.sandbox.server import serve; serve('127.0.0.1', 0, api_key='top-secret-key')"
     process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     try:
         assert process.stdout is not None

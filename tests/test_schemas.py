@@ -10,23 +10,23 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
-from compiler import overrides, schemagen
-from compiler.resources import resource_dir
-from compiler.schema import (
-    NUMERIC_FIELDS,
-    load_schema,
-    numeric_fields,
-    registry,
-    resolve_name,
-    schema_names,
-)
-from compiler.validate import (
+from linepress.resources import resource_dir
+from linepress.validate import overrides, schemagen
+from linepress.validate.body import (
     BodyValidator,
     SchemaIssue,
     body_validator,
     format_path,
     grapheme_length,
     utf16_length,
+)
+from linepress.validate.schema import (
+    NUMERIC_FIELDS,
+    load_schema,
+    numeric_fields,
+    registry,
+    resolve_name,
+    schema_names,
 )
 
 BODIES = Path(__file__).parent / "data" / "doc-bodies"
@@ -72,10 +72,12 @@ def buttons(**fields: Any) -> dict[str, Any]:
 def test_committed_schemas_equal_the_generator_output() -> None:
     generated = schemagen.generate()
     committed = {p.relative_to(SCHEMAS).as_posix() for p in SCHEMAS.rglob("*.json")}
-    assert committed == set(generated), "run: python -m compiler.schemagen"
+    assert committed == set(generated), "run: python -m linepress.validate.schemagen"
     for name, schema in generated.items():
         text = (SCHEMAS / name).read_text(encoding="utf-8")
-        assert text == schemagen.dumps(schema), f"{name} drifted: run python -m compiler.schemagen"
+        assert text == schemagen.dumps(schema), (
+            f"{name} drifted: run python -m linepress.validate.schemagen"
+        )
 
 
 def test_check_reports_a_changed_file(tmp_path: Path) -> None:

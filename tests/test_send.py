@@ -16,18 +16,18 @@ from pathlib import Path
 import httpx
 import pytest
 
-from compiler.dispatch import (
+from linepress.errors import UsageError
+from linepress.operations.compile import DataOptions
+from linepress.operations.send import SendOptions, SendResult, Shard, send
+from linepress.send.dispatch import (
     DispatchSettings,
     Pacer,
     StopSignal,
     judge_exception,
     judge_response,
 )
-from compiler.errors import UsageError
-from compiler.journal import Journal
-from compiler.operations import DataOptions
-from compiler.send_report import merge_reports, read_report
-from compiler.sending import SendOptions, SendResult, Shard, send
+from linepress.send.journal import Journal
+from linepress.send.report import merge_reports, read_report
 
 SECRET = "s3cr3t-api-key-never-shown"
 ENV = {"INFOBIP_BASE_URL": "api.example.test", "INFOBIP_API_KEY": SECRET}
@@ -444,7 +444,7 @@ def test_missing_configuration_is_a_usage_error(campaign: Path) -> None:
 def test_a_second_run_on_the_same_journal_is_refused_while_the_first_holds_it(
     campaign: Path,
 ) -> None:
-    from compiler.sending import _exclusive
+    from linepress.operations.send import _exclusive
 
     journal = campaign / "def.linepress.db"
     with (

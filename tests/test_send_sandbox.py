@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from compiler.journal import Journal
-from compiler.sandbox import Faults, SandboxServer, running_sandbox
+from linepress.sandbox.server import Faults, SandboxServer, running_sandbox
+from linepress.send.journal import Journal
 
 KEY = "sandbox-secret-key-0042"
 DEFINITION = "from: APP\nmessage:\n  type: TEXT\n  text: 'Hello {{ name }}'\n"
@@ -46,7 +46,7 @@ def recipients(folder: Path, count: int) -> list[str]:
 
 def send_command(folder: Path, sandbox: SandboxServer, *extra: str) -> list[str]:
     return [
-        sys.executable, "-m", "compiler", "send", "def.yaml", "--data", "users.csv",
+        sys.executable, "-m", "linepress", "send", "def.yaml", "--data", "users.csv",
         "--base-url", sandbox.url, "--report", "report.jsonl", "--no-progress",
         # Short backoffs keep the tests quick; the logic is the same.
         "--backoff-base", "0.005", "--backoff-cap", "0.05", *extra,

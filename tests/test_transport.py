@@ -8,8 +8,8 @@ import socket
 import httpx
 import pytest
 
-from compiler.dispatch import judge_exception
-from compiler.transport import sending_transport
+from linepress.send.dispatch import judge_exception
+from linepress.send.transport import sending_transport
 
 
 async def post(url: str) -> Exception:

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from compiler import Compiler
-from compiler.errors import DefinitionError
-from compiler.records import open_records
+from linepress import Compiler
+from linepress.errors import DefinitionError
+from linepress.recipients.records import open_records
 
 VARIANTS = """\
 from: APP

@@ -10,8 +10,9 @@ from pathlib import Path
 import orjson
 import pytest
 
-from compiler import Compiler, DefinitionError, verdicts
-from compiler.render import DYNAMIC
+from linepress import Compiler, DefinitionError
+from linepress.render.builders import DYNAMIC
+from linepress.validate import verdicts
 
 DEFINITION = """\
 from: APP
@@ -139,7 +140,7 @@ def test_a_remembered_run_never_loads_jsonschema(cache: Path, definition: Path) 
     data.write_text("to,name,code\nU1,Ana,x1\nU2,Bo,\n", encoding="utf-8")
     probe = (
         "import sys\n"
-        "from compiler.operations import CompileOptions, DataOptions, compile_definition\n"
+        "from linepress.operations.compile import CompileOptions, DataOptions, compile_definition\n"
         f"log = compile_definition(CompileOptions({str(definition)!r}, "
         f"DataOptions({str(data)!r}), out={str(data.with_suffix('.jsonl'))!r}, remember=True))\n"
         "assert log.ok, log\n"

@@ -1,0 +1,258 @@
+"""`linepress send` and `merge-reports`: the commands that reach people."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from linepress.cli.options import (
+    data_options,
+    guard_paths,
+    parse_delimiter,
+    refuse_overwriting_inputs,
+    report_options,
+)
+from linepress.errors import LinepressError, UsageError
+from linepress.operations.compile import (
+    DataOptions,
+    summary_line,
+)
+from linepress.report import REPORTERS
+
+
+@click.command("send")
+@click.argument("definition", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@data_options
+@click.option(
+    "--payloads",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Send the bodies `compile` wrote (JSONL) instead of compiling a DEFINITION.",
+)
+@click.option(
+    "--journal",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The SQLite send ledger (default: next to the definition).",
+)
+@click.option(
+    "--new-run", is_flag=True, help="Empty the journal and start over (resending everyone)."
+)
+@click.option(
+    "--resend-unknown",
+    is_flag=True,
+    help="Resend messages whose delivery is unknown (may deliver twice).",
+)
+@click.option(
+    "--allow-duplicates",
+    is_flag=True,
+    help="Send identical messages to the same recipient more than once.",
+)
+@click.option(
+    "--keep-going",
+    is_flag=True,
+    help="Send the valid rows even if others are invalid (those fail).",
+)
+@click.option("--dry-run", is_flag=True, help="Do everything except the HTTP requests.")
+@click.option(
+    "--shard",
+    metavar="K/N",
+    help="Send only shard K of N (split by recipient; one journal per shard).",
+)
+@click.option(
+    "--report",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Per-recipient report: .jsonl or .csv.",
+)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 1000),
+    default=16,
+    show_default=True,
+    help="Requests in flight.",
+)
+@click.option(
+    "--rate",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Messages per second, evenly spaced.",
+)
+@click.option(
+    "--max-attempts",
+    type=click.IntRange(1, 100),
+    default=5,
+    show_default=True,
+    help="Attempts per message and run.",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=30.0,
+    show_default=True,
+    help="Seconds per request.",
+)
+@click.option(
+    "--backoff-base",
+    type=click.FloatRange(min=0),
+    default=0.5,
+    show_default=True,
+    help="The first retry waits up to this many seconds, doubling each time.",
+)
+@click.option(
+    "--backoff-cap",
+    type=click.FloatRange(min=0),
+    default=30.0,
+    show_default=True,
+    help="The longest wait between retries (a Retry-After answer decides its own).",
+)
+@click.option(
+    "--base-url", help="Infobip base URL (default: $INFOBIP_BASE_URL); a bare host gets https://."
+)
+@click.option(
+    "--api-key-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="File holding the API key (default: $INFOBIP_API_KEY).",
+)
+@click.option(
+    "--basic-auth-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="File holding `username:password` (default: $INFOBIP_USERNAME / $INFOBIP_PASSWORD).",
+)
+@click.option(
+    "--progress/--no-progress", default=True, show_default=True, help="Show progress on stderr."
+)
+@report_options
+def send_command(
+    definition: Path | None,
+    data: str | None,
+    data_format: str | None,
+    delimiter: str | None,
+    payloads: Path | None,
+    journal: Path | None,
+    new_run: bool,
+    resend_unknown: bool,
+    allow_duplicates: bool,
+    keep_going: bool,
+    dry_run: bool,
+    shard: str | None,
+    report: Path | None,
+    concurrency: int,
+    rate: float | None,
+    max_attempts: int,
+    timeout: float,
+    backoff_base: float,
+    backoff_cap: float,
+    base_url: str | None,
+    api_key_file: Path | None,
+    basic_auth_file: Path | None,
+    progress: bool,
+    error_format: str,
+    max_errors: int,
+) -> None:
+    """Compile and send a campaign to Infobip, resumably.
+
+    Every body is checked before the first request; nothing is sent if any row
+    is invalid (unless --keep-going). The journal records each recipient, so
+    re-running the same command after a crash, Ctrl-C, 429 storm or network
+    failure finishes the job without sending anyone the same message twice.
+
+    \b
+    Examples:
+      export INFOBIP_BASE_URL=xyz.api.infobip.com INFOBIP_API_KEY=...
+      linepress send spring.yaml --data users.csv --rate 50 --report sent.csv
+      linepress send --payloads build/spring.jsonl --shard 2/4
+      linepress send spring.yaml --data users.csv --dry-run
+    """
+    from linepress.operations.send import SendOptions, Shard, send
+    from linepress.send.dispatch import DispatchSettings
+
+    if (definition is None) == (payloads is None):
+        raise click.UsageError("give a DEFINITION or --payloads FILE (not both)")
+    if payloads is not None and data is not None:
+        raise click.UsageError("--data goes with a DEFINITION, not with --payloads")
+    try:
+        parsed_shard = Shard.parse(shard) if shard else None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--shard") from None
+    guard_paths(str(report) if report else None, str(journal) if journal else None)
+    options = SendOptions(
+        definition=definition,
+        payloads=payloads,
+        data=DataOptions(data, data_format, parse_delimiter(delimiter)),
+        journal=journal,
+        new_run=new_run,
+        resend_unknown=resend_unknown,
+        allow_duplicates=allow_duplicates,
+        keep_going=keep_going,
+        dry_run=dry_run,
+        shard=parsed_shard,
+        report=report,
+        settings=DispatchSettings(
+            concurrency=concurrency,
+            rate=rate,
+            max_attempts=max_attempts,
+            timeout=timeout,
+            backoff_base=backoff_base,
+            backoff_cap=backoff_cap,
+        ),
+        base_url=base_url,
+        api_key_file=api_key_file,
+        basic_auth_file=basic_auth_file,
+        max_errors=max_errors,
+    )
+    refuse_overwriting_inputs(
+        outputs=[report, journal],
+        inputs=[definition, payloads, Path(data) if data and data != "-" else None],
+    )
+    try:
+        result = send(options, progress=sys.stderr if progress else None, handle_signals=True)
+    except UsageError as exc:
+        for problem in exc.problems:
+            click.echo(f"linepress: {problem.format()}", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:  # while planning: nothing was sent, the journal was rolled back
+        click.echo("linepress send: interrupted while planning; nothing was sent", err=True)
+        sys.exit(130)
+    if result.log.errors or result.summary is None:
+        tail = "; nothing was sent" if result.summary is None else ""
+        REPORTERS[error_format](result.log, sys.stderr, summary_line(result.log, "send") + tail)
+    if result.summary is not None:
+        click.echo(result.summary.line(), err=True)
+    if result.interrupted:
+        sys.exit(130)
+    if not result.ok:
+        sys.exit(1)
+
+
+@click.command("merge-reports")
+@click.argument(
+    "reports", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.option(
+    "--out",
+    "-o",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The merged report (.jsonl or .csv).",
+)
+def merge_reports_command(reports: tuple[Path, ...], out: Path) -> None:
+    """Merge the reports of a sharded send into one, in row order.
+
+    \b
+    Example:
+      linepress merge-reports report-1.jsonl report-2.jsonl report-3.jsonl -o report.jsonl
+    """
+    from linepress.send.report import merge_reports
+
+    try:
+        counts = merge_reports(list(reports), out)
+    except LinepressError as exc:
+        for problem in exc.problems:
+            click.echo(problem.format(), err=True)
+        sys.exit(1)
+    parts = ", ".join(f"{status} {count}" for status, count in counts.items() if count)
+    click.echo(
+        f"linepress: merged {len(reports)} reports: {sum(counts.values())} recipients: {parts}",
+        err=True,
+    )
+    if counts.get("sent", 0) + counts.get("skipped", 0) != sum(counts.values()):
+        sys.exit(1)

@@ -1,0 +1,566 @@
+"""A definition file: YAML parsed once into plain values that remember where they came from.
+
+The YAML is read with ruamel's round-trip loader because its nodes keep their line
+and column; the tree is then copied into plain `dict`/`list`/`str`/`int`/`float`
+values (fast to walk, safe to share) and a side table from field path to source
+position. Nothing here knows about Jinja or schemas.
+"""
+
+from __future__ import annotations
+
+import datetime
+import difflib
+import math
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.constructor import RoundTripConstructor
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.nodes import SequenceNode
+from ruamel.yaml.scalarstring import FoldedScalarString, LiteralScalarString
+
+from linepress.errors import DefinitionError, Location, Problem, describe, format_path, type_name
+
+#: A field path from the top of the request body: ("message", "actions", 0, "area").
+FieldPath = tuple[str | int, ...]
+
+#: The request body's own keys.
+BODY_KEYS = ("from", "to", "message")
+#: Keys a definition may carry besides the body, each explained in README.md.
+EXTRA_KEYS = ("description", "vars", "defaults", "imports", "variants")
+#: Keys allowed under `defaults:`.
+DEFAULT_KEYS = ("from", "to")
+#: Keys allowed under `variants:`.
+VARIANT_KEYS = ("by", "fallback", "messages")
+
+#: The whole numbers a body can carry: orjson writes 64-bit integers only.
+JSON_INT_MIN = -(2**63)
+JSON_INT_END = 2**64
+#: How many values a definition may expand to. Nested YAML aliases ("billion
+#: laughs") make a few lines stand for billions of values; real ones have hundreds.
+MAX_VALUES = 100_000
+
+
+def in_json_range(number: int) -> bool:
+    return JSON_INT_MIN <= number < JSON_INT_END
+
+
+def describe_integer(number: int) -> str:
+    """An integer for a message: itself when short, else its length (`str()` of one
+    past 4300 digits raises)."""
+    if number.bit_length() <= 190:  # up to 58 digits
+        return repr(int(number))
+    return f"an integer of about {int(number.bit_length() * math.log10(2)) + 1} digits"
+
+
+@dataclass(frozen=True, slots=True)
+class Variants:
+    """Messages chosen per recipient by the value of one column."""
+
+    by: str
+    messages: dict[str, Any]
+    #: The variant for recipients with no value in `by`; None: that is an error.
+    fallback: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Leaf:
+    """Where a value sits in the definition file, and how its text is laid out."""
+
+    location: Location
+    #: The text starts on the line after `location` (a `|` or `>` block scalar).
+    block: bool = False
+
+
+@dataclass(slots=True)
+class Definition:
+    """A parsed definition: the body, its extras, and the position of every value."""
+
+    path: Path
+    #: The request-body part (`from`, `to`, `message`), in file order.
+    body: dict[str, Any]
+    description: str | None = None
+    vars: dict[str, Any] = field(default_factory=dict)
+    defaults: dict[str, Any] = field(default_factory=dict)
+    imports: dict[str, str] = field(default_factory=dict)
+    variants: Variants | None = None
+    #: Field path -> position of the value at that path (body and extras alike;
+    #: extras under their own top-level key, e.g. ("vars", "shop")).
+    values: dict[FieldPath, Leaf] = field(default_factory=dict)
+    #: Field path -> position of the mapping key that names it.
+    keys: dict[FieldPath, Location] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return str(self.path)
+
+    def locate(self, path: FieldPath) -> Location:
+        """The position of `path`, or of its nearest ancestor the file spells out.
+
+        A rendered value can be deeper than the file (a template that yields a
+        list); a missing required field has no position of its own.
+        """
+        for end in range(len(path), -1, -1):
+            leaf = self.values.get(path[:end])
+            if leaf is not None:
+                return leaf.location
+        return Location(self.name, 1, 1)
+
+
+class _Constructor(RoundTripConstructor):  # type: ignore[misc]
+    """Round-trip constructor whose timestamps stay the text the author wrote.
+
+    A date like 2024-05-01 is a string to every field of the API; YAML's
+    timestamp type would turn it into a `datetime` that no schema accepts.
+    """
+
+    def construct_yaml_int(self, node: Any) -> Any:
+        try:
+            return super().construct_yaml_int(node)
+        except ValueError:  # more digits than Python converts (4300): reported by `_Copy`
+            return _HugeInt(self.construct_scalar(node))
+
+    # (ruamel's round-trip signature differs from its base classes', hence the ignore.)
+    def construct_mapping(self, node: Any, maptyp: Any, deep: bool = False) -> Any:  # type: ignore[override]
+        # ruamel keeps no position for a `<<` entry or the keys it merges in:
+        # remember the entry's position and the mappings it merges, for `_Copy`.
+        entries = [(k, v) for k, v in node.value if k.tag == "tag:yaml.org,2002:merge"]
+        super().construct_mapping(node, maptyp, deep)
+        if entries:
+            key_node, value_node = entries[0]
+            merged = value_node.value if isinstance(value_node, SequenceNode) else [value_node]
+            maptyp._linepress_merge = _Merge(
+                key_node.start_mark.line,
+                key_node.start_mark.column,
+                [self.constructed_objects[n] for n in merged],
+            )
+
+
+_Constructor.add_constructor("tag:yaml.org,2002:timestamp", _Constructor.construct_yaml_str)
+_Constructor.add_constructor("tag:yaml.org,2002:int", _Constructor.construct_yaml_int)
+
+
+class _HugeInt(str):
+    """The text of a YAML integer too long for Python to convert."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Merge:
+    """A mapping's `<<` entry: its position (from 0) and the mappings it merges, first wins."""
+
+    line: int
+    column: int
+    mappings: list[Any]
+
+
+def _yaml() -> YAML:
+    """The one YAML loader: round-trip (positions), YAML 1.2, duplicate keys refused."""
+    yaml = YAML(typ="rt")
+    yaml.Constructor = _Constructor
+    yaml.allow_duplicate_keys = False
+    return yaml
+
+
+def paths_of(value: Any, marker: object, path: FieldPath = ()) -> Iterator[FieldPath]:
+    """The paths inside a body (dicts and lists) where `marker` stands."""
+    if value is marker:
+        yield path
+    elif isinstance(value, dict):
+        for key, child in value.items():
+            yield from paths_of(child, marker, (*path, key))
+    elif isinstance(value, list):
+        for index, child in enumerate(value):
+            yield from paths_of(child, marker, (*path, index))
+
+
+def contains(value: Any, marker: object) -> bool:
+    """Whether `marker` stands anywhere inside a body (see `paths_of`)."""
+    return next(paths_of(value, marker), None) is not None
+
+
+def load_definition(path: str | Path) -> Definition:
+    """Read and check a definition file's shape (not its templates or schema)."""
+    path = Path(path)
+    name = str(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise DefinitionError(Problem("no such file", Location(name), code="file")) from None
+    except IsADirectoryError:
+        raise DefinitionError(
+            Problem("is a directory, expected a YAML file", Location(name), code="file")
+        ) from None
+    except UnicodeDecodeError as exc:
+        line = text_line_of_offset(path.read_bytes(), exc.start)
+        raise DefinitionError(
+            Problem(
+                "is not UTF-8 text",
+                Location(name, line, None),
+                found=f"byte {exc.object[exc.start]:#04x}",
+                code="encoding",
+            )
+        ) from None
+    except OSError as exc:
+        raise DefinitionError(
+            Problem(f"cannot read: {exc.strerror}", Location(name), code="file")
+        ) from None
+    return parse_definition(text, name)
+
+
+def text_line_of_offset(data: bytes, offset: int) -> int:
+    return data.count(b"\n", 0, offset) + 1
+
+
+def parse_definition(text: str, name: str = "<definition>") -> Definition:
+    """Parse definition text; `name` is used in error positions."""
+    try:
+        documents = list(_yaml().load_all(text))
+    except MarkedYAMLError as exc:
+        raise DefinitionError(_yaml_problem(exc, name)) from None
+    except YAMLError as exc:  # unmarked errors are rare; still no traceback
+        raise DefinitionError(
+            Problem(f"invalid YAML: {exc}", Location(name), code="yaml-syntax")
+        ) from None
+    documents = [d for d in documents if d is not None]
+    if not documents:
+        raise DefinitionError(
+            Problem(
+                "is empty: expected a mapping with `message:`", Location(name, 1, 1), code="shape"
+            )
+        )
+    if len(documents) > 1:
+        raise DefinitionError(
+            Problem(
+                "holds several YAML documents; a definition is one",
+                Location(name, 1, 1),
+                code="shape",
+            )
+        )
+    root = documents[0]
+    if not isinstance(root, Mapping):
+        raise DefinitionError(
+            Problem(
+                "expected a mapping with `message:` at the top",
+                Location(name, 1, 1),
+                found=type_name(root),
+                code="shape",
+            )
+        )
+    copy = _Copy(name)
+    tree = copy.plain(root, ())
+    if copy.problems:
+        raise DefinitionError(copy.problems)
+    copy.values[()] = Leaf(Location(name, 1, 1))
+    return _split(tree, Path(name), copy.values, copy.keys)
+
+
+def _yaml_problem(exc: MarkedYAMLError, name: str) -> Problem:
+    mark = exc.problem_mark or exc.context_mark
+    problem = (exc.problem or "invalid YAML").strip()
+    if problem.startswith("found duplicate key"):
+        # ruamel: 'found duplicate key "text" with value "Bye" (original value: "Hello")'
+        key = problem.split('"')[1] if '"' in problem else ""
+        message = f"duplicate key `{key}`; a key may appear once in a mapping"
+    elif exc.context:
+        message = f"{problem} ({exc.context})"
+    else:
+        message = problem
+    location = Location(name, mark.line + 1, mark.column + 1) if mark else Location(name)
+    return Problem(f"invalid YAML: {message}", location, code="yaml-syntax")
+
+
+class _Copy:
+    """Copies round-trip nodes into plain Python values, recording positions."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.values: dict[FieldPath, Leaf] = {}
+        self.keys: dict[FieldPath, Location] = {}
+        self.problems: list[Problem] = []
+        self.count = 0
+
+    def plain(self, node: Any, path: FieldPath) -> Any:
+        self.count += 1
+        if self.count > MAX_VALUES:
+            # An alias is one object however often it is used, so ruamel loads
+            # such a file at once; copying it would take forever and all memory.
+            raise DefinitionError(
+                Problem(
+                    f"the definition expands to more than {MAX_VALUES:,} values "
+                    "(nested YAML aliases?)",
+                    Location(self.name, 1, 1),
+                    code="shape",
+                )
+            )
+        if isinstance(node, CommentedMap):
+            return self._mapping(node, path)
+        if isinstance(node, CommentedSeq):
+            items = []
+            for index, child in enumerate(node):
+                item_path = (*path, index)
+                line, col = node.lc.item(index)
+                self.values[item_path] = self._leaf(line, col, child)
+                items.append(self.plain(child, item_path))
+            return items
+        if isinstance(node, bool) or node is None:
+            return node
+        if isinstance(node, _HugeInt):
+            return self._out_of_range(path, describe(str(node)))
+        if isinstance(node, int):
+            if not in_json_range(node):
+                return self._out_of_range(path, describe_integer(node))
+            return int(node)
+        if isinstance(node, float):
+            return float(node)
+        if isinstance(node, str):
+            text = str(node)
+            if not text.isascii():
+                self._check_encodable(text, path)
+            return text
+        if isinstance(
+            node, datetime.date | datetime.datetime
+        ):  # pragma: no cover - constructor keeps text
+            return node.isoformat()
+        return str(node)
+
+    def _mapping(self, node: CommentedMap, path: FieldPath) -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        merge: _Merge | None = getattr(node, "_linepress_merge", None)
+        for key, child in node.items():
+            key_path = (*path, _key_text(key))
+            if _written_in(node, key):
+                line, col = node.lc.key(key)
+                vline, vcol = node.lc.value(key)
+            else:  # merged in by `<<`: the key at that entry, the value where it is written
+                line, col = (merge.line, merge.column) if merge else (node.lc.line, node.lc.col)
+                vline, vcol = _merged_position(node, key) or (line, col)
+            self.keys[key_path] = Location(self.name, line + 1, col + 1)
+            self.values[key_path] = self._leaf(vline, vcol, child)
+            result[_key_text(key)] = self.plain(child, key_path)
+        return result
+
+    def _leaf(self, line: int, col: int, child: Any) -> Leaf:
+        return Leaf(
+            Location(self.name, line + 1, col + 1),
+            block=isinstance(child, LiteralScalarString | FoldedScalarString),
+        )
+
+    def _check_encodable(self, text: str, path: FieldPath) -> None:
+        # YAML's "\\ud83d\\udc4d" gives two lone surrogates, which no UTF-8 body can carry.
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            self.problems.append(
+                Problem(
+                    "the text holds an unpaired UTF-16 surrogate: YAML does not join "
+                    "\\uXXXX pairs; write the character itself or \\U0001F44D-style escapes",
+                    self.values[path].location
+                    if path in self.values
+                    else Location(self.name, 1, 1),
+                    path=format_path(path),
+                    found=f"{text[exc.start]!a} at character {exc.start + 1}",
+                    code="type",
+                )
+            )
+
+    def _out_of_range(self, path: FieldPath, found: str) -> None:
+        self.problems.append(
+            Problem(
+                f"number out of range: a whole number must be from {JSON_INT_MIN} "
+                f"to {JSON_INT_END - 1}",
+                self.values[path].location if path in self.values else Location(self.name, 1, 1),
+                path=format_path(path),
+                found=found,
+                code="type",
+            )
+        )
+
+
+def _written_in(node: CommentedMap, key: Any) -> bool:
+    # `lc.data` is None for a mapping whose keys all come from `<<`.
+    return node.lc.data is not None and key in node.lc.data
+
+
+def _merged_position(node: CommentedMap, key: Any) -> tuple[int, int] | None:
+    """Where the value of a key merged into `node` is written (0-based), if known."""
+    merge: _Merge | None = getattr(node, "_linepress_merge", None)
+    for mapping in merge.mappings if merge else ():
+        if isinstance(mapping, CommentedMap) and key in mapping:
+            if _written_in(mapping, key):
+                line, col = mapping.lc.value(key)
+                return line, col
+            return _merged_position(mapping, key)  # merged into it in turn
+    return None
+
+
+def _key_text(key: Any) -> str:
+    # Keys are field names; YAML allows `1:` or `true:`, which the API never wants
+    # but which should reach the unknown-key check as text, not crash.
+    return key if isinstance(key, str) else str(key)
+
+
+def _split(
+    tree: dict[str, Any], path: Path, values: dict[FieldPath, Leaf], keys: dict[FieldPath, Location]
+) -> Definition:
+    name = str(path)
+    problems: list[Problem] = []
+    for key in tree:
+        if key not in BODY_KEYS and key not in EXTRA_KEYS:
+            problems.append(unknown_key(key, (*BODY_KEYS, *EXTRA_KEYS), keys[(key,)], key))
+    if "message" not in tree and "variants" not in tree:
+        problems.append(
+            Problem(
+                "required key `message` is missing (or `variants`, for messages chosen per recipient)",
+                Location(name, 1, 1),
+                code="required",
+            )
+        )
+    if "message" in tree and "variants" in tree:
+        problems.append(
+            Problem(
+                "a definition has `message` or `variants`, not both",
+                keys[("variants",)],
+                path="variants",
+                code="shape",
+            )
+        )
+    variants = _variants(tree, values, keys, problems)
+
+    description = tree.get("description")
+    if description is not None and not isinstance(description, str):
+        problems.append(_expected("a string", ("description",), description, values))
+    vars_ = _mapping(tree, "vars", values, problems)
+    defaults = _mapping(tree, "defaults", values, problems)
+    for key in defaults:
+        if key not in DEFAULT_KEYS:
+            problems.append(
+                unknown_key(key, DEFAULT_KEYS, keys[("defaults", key)], f"defaults.{key}")
+            )
+    imports = _mapping(tree, "imports", values, problems)
+    for alias, target in imports.items():
+        if not alias.isidentifier():
+            problems.append(_not_a_name("an import alias", "imports", alias, keys))
+        if not isinstance(target, str):
+            problems.append(_expected("a template file path", ("imports", alias), target, values))
+    problems += [
+        _not_a_name("a constant's name", "vars", var, keys)
+        for var in vars_
+        if not var.isidentifier()
+    ]
+    if problems:
+        raise DefinitionError(problems)
+    body = {key: value for key, value in tree.items() if key in BODY_KEYS}
+    return Definition(
+        path=path,
+        body=body,
+        description=description,
+        vars=vars_,
+        defaults=defaults,
+        imports={alias: str(target) for alias, target in imports.items()},
+        variants=variants,
+        values=values,
+        keys=keys,
+    )
+
+
+def _not_a_name(what: str, section: str, name: str, keys: dict[FieldPath, Location]) -> Problem:
+    """Templates see these names as variables, so they must be identifiers."""
+    return Problem(
+        f"{what} must be usable in templates (letters, digits, _)",
+        keys[(section, name)],
+        path=f"{section}.{name}",
+        found=repr(name),
+        code="type",
+    )
+
+
+def _variants(
+    tree: dict[str, Any],
+    values: dict[FieldPath, Leaf],
+    keys: dict[FieldPath, Location],
+    problems: list[Problem],
+) -> Variants | None:
+    spec = _mapping(tree, "variants", values, problems)
+    if "variants" not in tree or not isinstance(tree["variants"], dict):
+        return None
+    where = keys[("variants",)]
+    before = len(problems)
+    for key in spec:
+        if key not in VARIANT_KEYS:
+            problems.append(
+                unknown_key(key, VARIANT_KEYS, keys[("variants", key)], f"variants.{key}")
+            )
+    by, fallback, messages = spec.get("by"), spec.get("fallback"), spec.get("messages")
+    if not isinstance(by, str) or not by.strip():
+        found = values.get(("variants", "by"))
+        problems.append(
+            Problem(
+                "`variants.by` must name the column that picks the variant (e.g. `by: lang`)",
+                found.location if found else where,
+                path="variants.by",
+                found=None if by is None else describe(by),
+                code="required",
+            )
+        )
+    if not isinstance(messages, dict) or not messages:
+        problems.append(
+            Problem(
+                "`variants.messages` must map each value of the column to a message",
+                values[("variants", "messages")].location
+                if ("variants", "messages") in values
+                else where,
+                path="variants.messages",
+                code="required",
+            )
+        )
+        return None
+    if fallback is not None and str(fallback) not in messages:
+        problems.append(
+            Problem(
+                f"`variants.fallback` must be one of the variants ({', '.join(messages)})",
+                values[("variants", "fallback")].location,
+                path="variants.fallback",
+                found=describe(fallback),
+                code="unknown-variant",
+            )
+        )
+    if len(problems) > before:
+        return None
+    return Variants(str(by).strip(), messages, None if fallback is None else str(fallback))
+
+
+def _mapping(
+    tree: dict[str, Any], key: str, values: dict[FieldPath, Leaf], problems: list[Problem]
+) -> dict[str, Any]:
+    value = tree.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        problems.append(_expected("a mapping", (key,), value, values))
+        return {}
+    return value
+
+
+def _expected(what: str, path: FieldPath, value: object, values: dict[FieldPath, Leaf]) -> Problem:
+    return Problem(
+        f"expected {what}",
+        values[path].location,
+        path=".".join(map(str, path)),
+        found=f"{type_name(value)} {describe(value)}",
+        code="type",
+    )
+
+
+def unknown_key(key: str, allowed: tuple[str, ...], location: Location, path: str) -> Problem:
+    """An unknown-key problem that suggests the closest allowed name."""
+    close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+    if not close:
+        lowered = {name.lower(): name for name in allowed}
+        if key.lower() in lowered:
+            close = [lowered[key.lower()]]
+    hint = f"; did you mean `{close[0]}`?" if close else f"; expected one of {', '.join(allowed)}"
+    return Problem(f"unknown key `{key}`{hint}", location, path=path, code="unknown-key")

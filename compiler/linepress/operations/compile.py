@@ -1,0 +1,219 @@
+"""The `compile` and `check` operations: files in, files and a problem log out.
+
+These are what the CLI calls, and what a program calls to do the same; they never
+print and never exit. Each returns a `ProblemLog`; the caller decides how to show it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from linepress.errors import LinepressError, Problem
+from linepress.output import AtomicOutput, BodyWriter, OutputFormat, reject_line
+from linepress.pipeline import Compiler, Result, open_data
+from linepress.recipients.records import RecordSource
+from linepress.report import DEFAULT_LIMIT, ProblemLog
+
+
+@dataclass(frozen=True, slots=True)
+class DataOptions:
+    """Where the recipients come from."""
+
+    path: str | Path | None = None
+    format: str | None = None
+    delimiter: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CompileOptions:
+    definition: str | Path
+    data: DataOptions = DataOptions()
+    out: str | Path | None = None
+    format: OutputFormat = "jsonl"
+    keep_going: bool = False
+    rejects: str | Path | None = None
+    max_errors: int = DEFAULT_LIMIT
+    #: Lint too, and treat its warnings as errors.
+    strict: bool = False
+    #: Keep the proven schema verdict for the next run (`Compiler(remember=...)`).
+    remember: bool = False
+
+
+class LintRun:
+    """The linter over one run, with `strict` turning its warnings into errors.
+
+    Per-row `cut-text` warnings are left to the end-of-run summary (one line per
+    template instead of one per recipient).
+    """
+
+    def __init__(self, compiler: Compiler, source: RecordSource | None, *, strict: bool) -> None:
+        from linepress.author.lint import Linter  # only runs that lint pay for loading it
+
+        columns = source.columns if source is not None else None
+        self._linter = Linter(
+            compiler, columns, data_name=source.name if source is not None else None
+        )
+        self._strict = strict
+
+    def static(self) -> list[Problem]:
+        return self._as(self._linter.static())
+
+    def row(self, result: Result) -> list[Problem]:
+        return self._as([p for p in self._linter.row(result) if p.code != "lint-cut-text"])
+
+    def finish(self) -> list[Problem]:
+        return self._as(self._linter.finish())
+
+    def _as(self, problems: list[Problem]) -> list[Problem]:
+        return [replace(p, severity="error") for p in problems] if self._strict else problems
+
+
+def compile_definition(options: CompileOptions) -> ProblemLog:
+    """Write one body per recipient, in input order.
+
+    Without `keep_going`, the output appears only if every recipient compiled.
+    With it, the good bodies are written and the failed rows go to `rejects`.
+    """
+    log = ProblemLog(limit=options.max_errors)
+    try:
+        compiler = Compiler(options.definition, remember=options.remember)
+    except LinepressError as exc:
+        log.add(exc.problems)
+        return log
+    out = AtomicOutput(options.out)
+    rejects = AtomicOutput(options.rejects) if options.rejects is not None else None
+    writer = BodyWriter(out, options.format)
+    unreadable = False
+    try:
+        _compile_all(compiler, options, log, writer, rejects)
+    except LinepressError as exc:  # the data could not be read: nothing is written
+        log.add(exc.problems)
+        unreadable = True
+    except BaseException:
+        out.abort()
+        if rejects is not None:
+            rejects.abort()
+        raise
+    if log.ok or (options.keep_going and not unreadable):
+        writer.finish()
+        out.commit()
+        if rejects is not None:
+            rejects.commit()
+    else:
+        out.abort()
+        if rejects is not None:
+            rejects.abort()
+    return log
+
+
+def _compile_all(
+    compiler: Compiler,
+    options: CompileOptions,
+    log: ProblemLog,
+    writer: BodyWriter,
+    rejects: AtomicOutput | None,
+) -> None:
+    if options.data.path is None:
+        lint = LintRun(compiler, None, strict=True) if options.strict else None
+        _drain([compiler.compile()], log, writer, rejects, options.keep_going, lint)
+        return
+    with open_data(options.data.path, options.data.format, options.data.delimiter) as source:
+        if options.strict:
+            lint = LintRun(compiler, source, strict=True)  # it looks at every result
+            _drain(compiler.compile_records(source), log, writer, rejects, options.keep_going, lint)
+            return
+        run = compiler.write_bodies(source, writer.line_writer())
+        try:
+            for failed in run:
+                _failed(failed, failed.problems, log, rejects)
+                # Without --keep-going one failure voids the output: stop paying to write.
+                run.writing = options.keep_going
+        finally:
+            log.rows += run.rows  # also when the data turns unreadable part-way
+
+
+def _drain(
+    results: Iterable[Result],
+    log: ProblemLog,
+    writer: BodyWriter,
+    rejects: AtomicOutput | None,
+    keep_going: bool,
+    lint: LintRun | None = None,
+) -> None:
+    if lint is not None:
+        log.add(lint.static())
+    for result in results:
+        log.rows += 1
+        problems = result.problems
+        if lint is not None:
+            problems = problems + lint.row(result)
+        if not problems:
+            # Without --keep-going one failure voids the output: stop paying to serialize.
+            if keep_going or log.ok:
+                writer.write_body(result.body)
+            continue
+        _failed(result, problems, log, rejects)
+    if lint is not None:
+        log.add(lint.finish())
+
+
+def _failed(
+    result: Result, problems: list[Problem], log: ProblemLog, rejects: AtomicOutput | None
+) -> None:
+    log.failed_rows += 1
+    log.add(problems)
+    if rejects is not None:
+        rejects.write(reject_line(result.row, result.fields, problems))
+
+
+def check_definitions(
+    definitions: Sequence[str | Path],
+    data: DataOptions = DataOptions(),
+    max_errors: int = DEFAULT_LIMIT,
+    *,
+    strict: bool = False,
+    remember: bool = False,
+) -> ProblemLog:
+    """Validate and lint definitions without writing anything.
+
+    Without data: everything that can be known statically. With data: every row
+    too. Lint findings are warnings, or errors when `strict`.
+    """
+    log = ProblemLog(limit=max_errors)
+    for definition in definitions:
+        try:
+            compiler = Compiler(definition, remember=remember)
+            if data.path is None:
+                log.add(LintRun(compiler, None, strict=strict).static())
+                continue
+            with open_data(data.path, data.format, data.delimiter) as source:
+                lint = LintRun(compiler, source, strict=strict)
+                log.add(lint.static())
+                for result in compiler.compile_records(source):
+                    log.rows += 1
+                    problems = result.problems + lint.row(result)
+                    if not result.ok or any(p.severity == "error" for p in problems):
+                        log.failed_rows += 1
+                    log.add(problems)
+                log.add(lint.finish())
+        except LinepressError as exc:
+            log.add(exc.problems)
+    return log
+
+
+def summary_line(log: ProblemLog, verb: str) -> str:
+    """One closing line saying how the run went, or nothing when all is well."""
+    if log.ok:
+        return ""
+    problems = _plural(log.errors, "problem")
+    if log.failed_rows:
+        return (
+            f"linepress: {log.failed_rows} of {_plural(log.rows, 'recipient')} failed ({problems})"
+        )
+    return f"linepress: {verb} failed ({problems})"
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"

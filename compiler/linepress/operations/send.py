@@ -1,0 +1,430 @@
+"""The `send` operation: plan every recipient into the journal, then dispatch, then report.
+
+Planning compiles (or reads) and checks every body before the first request, so
+an invalid row stops the run with nothing sent (unless `keep_going`). The plan
+is bound to a fingerprint of the definition, data and options; re-running the
+same command resumes from the journal, and a different run is refused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import hashlib
+import signal
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+import httpx
+
+from linepress.definition import load_definition
+from linepress.errors import LinepressError, Location, Problem, UsageError, format_path
+from linepress.operations.compile import DataOptions
+from linepress.pipeline import Compiler, Result, open_data
+from linepress.recipients.records import BadRecord, open_records
+from linepress.report import DEFAULT_LIMIT, ProblemLog
+from linepress.resources import resource_dir
+from linepress.send.dispatch import Dispatcher, DispatchSettings
+from linepress.send.endpoint import resolve_endpoint
+from linepress.send.journal import Journal, JournalMismatch, NotAJournal
+from linepress.send.progress import Progress
+from linepress.send.report import Summary, entry_row, write_report
+from linepress.validate.request_check import RequestChecker
+
+Plan = Iterator[tuple[int, str, str | None, bytes | None, str | None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Shard:
+    """Shard `index` of `count` (1-based): recipients split by a hash of `to`."""
+
+    index: int
+    count: int
+
+    @classmethod
+    def parse(cls, text: str) -> Shard:
+        index, sep, count = text.partition("/")
+        if not (sep and index.isdigit() and count.isdigit()) or not 1 <= int(index) <= int(count):
+            raise ValueError(f"expected K/N with 1 <= K <= N, like 2/4 (found {text!r})")
+        return cls(int(index), int(count))
+
+    def holds(self, recipient: str) -> bool:
+        digest = hashlib.sha256(recipient.encode("utf-8", "surrogatepass")).digest()
+        return int.from_bytes(digest[:8], "big") % self.count == self.index - 1
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.count}"
+
+
+@dataclass(frozen=True, slots=True)
+class SendOptions:
+    definition: Path | None = None
+    payloads: Path | None = None
+    data: DataOptions = field(default_factory=DataOptions)
+    journal: Path | None = None
+    new_run: bool = False
+    resend_unknown: bool = False
+    allow_duplicates: bool = False
+    keep_going: bool = False
+    dry_run: bool = False
+    shard: Shard | None = None
+    report: Path | None = None
+    settings: DispatchSettings = field(default_factory=DispatchSettings)
+    base_url: str | None = None
+    api_key_file: Path | None = None
+    basic_auth_file: Path | None = None
+    max_errors: int = DEFAULT_LIMIT
+
+
+@dataclass(slots=True)
+class SendResult:
+    """What happened: planning problems, the summary (None when nothing was sent)."""
+
+    log: ProblemLog
+    summary: Summary | None = None
+    journal: Path | None = None
+    interrupted: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.log.ok and self.summary is not None and self.summary.ok and not self.interrupted
+
+
+def default_journal_path(options: SendOptions) -> Path:
+    """Next to the definition (or payload file): `spring.linepress.db`, per shard."""
+    source = options.definition or options.payloads
+    assert source is not None
+    stem = source.stem
+    if options.shard is not None:
+        stem += f".shard-{options.shard.index}-of-{options.shard.count}"
+    return source.with_name(f"{stem}.linepress.db")
+
+
+def send(
+    options: SendOptions,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    environ: dict[str, str] | None = None,
+    progress: IO[str] | None = None,
+    handle_signals: bool = False,
+) -> SendResult:
+    """Plan, send and report. Raises `UsageError` for configuration mistakes."""
+    if (options.definition is None) == (options.payloads is None):
+        raise UsageError(Problem("give a DEFINITION or --payloads FILE, not both", code="usage"))
+    endpoint = resolve_endpoint(
+        base_url=options.base_url,
+        api_key_file=options.api_key_file,
+        basic_auth_file=options.basic_auth_file,
+        environ=environ,
+        required=not options.dry_run,
+    )
+    log = ProblemLog(limit=options.max_errors)
+    with contextlib.ExitStack() as stack:
+        stdin = None
+        if options.data.path is not None and str(options.data.path) == "-":
+            # Spooled to disk first, so the data is part of the fingerprint like a file's.
+            stdin = stack.enter_context(_spooled_stdin())
+        journal = stack.enter_context(_journal(options))
+        try:
+            resumed = journal.claim(
+                _fingerprint(options, endpoint.base_url, stdin), new_run=options.new_run
+            )
+        except JournalMismatch:
+            raise UsageError(
+                Problem(
+                    "this journal belongs to another definition, data file, shard or base URL: "
+                    "pass --journal PATH for a separate run, or --new-run to plan again "
+                    "(messages this journal already sent are not sent again)",
+                    Location(str(journal.path)),
+                    code="journal",
+                )
+            ) from None
+        if not resumed:
+            journal.describe(_description(options))
+            if not _plan(journal, options, log, stdin):
+                return SendResult(log, journal=journal.path)
+        journal.recover()
+        if options.dry_run:
+            transport = _DryRun()
+        dispatcher = Dispatcher(
+            journal,
+            endpoint,
+            options.settings,
+            resend_unknown=options.resend_unknown,
+            transport=transport,
+        )
+        total = journal.sendable(resend_unknown=options.resend_unknown)
+        meter = Progress(total, progress, tty=progress.isatty()) if progress is not None else None
+        started = time.monotonic()
+        interrupted = _run(dispatcher, meter, handle_signals)
+        elapsed = time.monotonic() - started
+        if meter is not None:
+            meter.close()
+        journal.recover()  # requests cut off by a second Ctrl-C may have arrived
+        summary = Summary(
+            journal.counts(),
+            elapsed,
+            dispatcher.tally.done / elapsed if elapsed > 0 else 0.0,
+            dry_run=options.dry_run,
+            stopped=dispatcher.stop_reason,
+        )
+        if options.report is not None:
+            write_report(options.report, (entry_row(e) for e in journal.entries()), summary)
+        return SendResult(log, summary, None if options.dry_run else journal.path, interrupted)
+
+
+@contextlib.contextmanager
+def _journal(options: SendOptions) -> Iterator[Journal]:
+    if options.dry_run:
+        # A rehearsal must not mark anyone as sent in the real journal.
+        with tempfile.TemporaryDirectory(prefix="linepress-dry-run-") as folder:
+            journal = Journal(Path(folder) / "dry-run.db")
+            try:
+                yield journal
+            finally:
+                journal.close()
+        return
+    path = options.journal or default_journal_path(options)
+    fresh = not path.exists()
+    with _exclusive(path):
+        try:
+            journal = Journal(path)
+        except NotAJournal:
+            raise UsageError(
+                Problem(
+                    "is not a linepress journal (not a SQLite database)",
+                    Location(str(path)),
+                    code="journal",
+                )
+            ) from None
+        try:
+            yield journal
+        finally:
+            empty = journal.meta("planned") != "1"
+            journal.close()
+            if fresh and empty:
+                for leftover in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+                    leftover.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def _exclusive(path: Path) -> Iterator[None]:
+    """One run per journal: two at once would both send the pending messages."""
+    with path.open("ab") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UsageError(
+                Problem(
+                    "another `linepress send` is using this journal; wait for it to finish",
+                    Location(str(path)),
+                    code="journal",
+                )
+            ) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
+def _spooled_stdin() -> Iterator[tuple[Path, str]]:
+    with tempfile.TemporaryDirectory(prefix="linepress-stdin-") as folder:
+        path = Path(folder) / "stdin"
+        digest = hashlib.sha256()
+        with path.open("wb") as copy:
+            while chunk := sys.stdin.buffer.read(1 << 20):
+                digest.update(chunk)
+                copy.write(chunk)
+        yield path, digest.hexdigest()
+
+
+def _fingerprint(options: SendOptions, base_url: str, stdin: tuple[Path, str] | None) -> str:
+    """What makes a run this run: the definition and its imports (or the payloads), the data, the options."""
+    digest = hashlib.sha256(b"linepress send v2\0")
+    for part in (options.definition, options.payloads):
+        digest.update(b"\0source\0")
+        if part is not None:
+            _hash_file(digest, part)
+    for imported in _imported_files(options.definition):
+        digest.update(b"\0import\0")
+        _hash_file(digest, imported)
+    data = options.data.path
+    digest.update(b"\0data\0")
+    if stdin is not None:
+        digest.update(stdin[1].encode())
+    elif data is not None:
+        _hash_file(digest, Path(data))
+    digest.update(f"\0{options.data.format}\0{options.data.delimiter}\0{options.shard}\0".encode())
+    digest.update(f"{options.allow_duplicates}\0{options.keep_going}\0{base_url}".encode())
+    return digest.hexdigest()
+
+
+def _imported_files(definition: Path | None) -> list[Path]:
+    """The macro files a definition imports, where they can be found (best effort)."""
+    if definition is None:
+        return []
+    try:
+        imports = load_definition(definition).imports
+    except LinepressError:
+        return []  # planning reports it
+    found = []
+    for target in imports.values():
+        for folder in (definition.parent, resource_dir("templates")):
+            if (folder / target).is_file():
+                found.append(folder / target)
+                break
+    return found
+
+
+def _hash_file(digest: hashlib._Hash, path: Path) -> None:
+    try:
+        with path.open("rb") as handle:
+            while chunk := handle.read(1 << 20):
+                digest.update(chunk)
+    except OSError:
+        digest.update(b"<unreadable>")  # the planning step reports it properly
+
+
+def _description(options: SendOptions) -> str:
+    source = (
+        f"definition {options.definition}" if options.definition else f"payloads {options.payloads}"
+    )
+    data = f", data {options.data.path}" if options.data.path else ""
+    shard = f", shard {options.shard}" if options.shard else ""
+    return source + data + shard
+
+
+def _plan(
+    journal: Journal, options: SendOptions, log: ProblemLog, stdin: tuple[Path, str] | None
+) -> bool:
+    """Store every recipient; False (and nothing stored) when the run must not start."""
+    try:
+        journal.plan(_planned(options, log, stdin[0] if stdin else None))
+    except _Abort:
+        return False
+    except LinepressError as exc:
+        log.add(exc.problems)
+        return False
+    return True
+
+
+class _Abort(Exception):
+    """Planning found invalid rows and --keep-going was not given."""
+
+
+def _planned(options: SendOptions, log: ProblemLog, stdin: Path | None) -> Plan:
+    for result in _results(options, stdin):
+        log.rows += 1
+        if result.ok:
+            assert result.body is not None
+            recipient = str(result.body.get("to"))
+            if options.shard is not None and not options.shard.holds(recipient):
+                continue
+            body = result.json()
+            key = hashlib.sha256(body).hexdigest()[:32]
+            if options.allow_duplicates:
+                key += f"#{result.row}"
+            yield result.row or 1, key, recipient, body, None
+            continue
+        fields = result.fields or {}
+        invalid_to = str(fields["to"]) if fields.get("to") not in (None, "") else None
+        mine = options.shard is None or options.shard.holds(invalid_to or f"row {result.row}")
+        if mine or not options.keep_going:
+            # Without --keep-going, an invalid row in any shard stops every shard:
+            # the campaign goes out whole or not at all.
+            log.failed_rows += 1
+            log.add(result.problems)
+        if mine:
+            error = "; ".join(p.format() for p in result.problems)[:2000]
+            yield result.row or 1, f"invalid#{result.row}", invalid_to, None, error
+    if not log.ok and not options.keep_going:
+        raise _Abort
+
+
+def _results(options: SendOptions, stdin: Path | None) -> Iterator[Result]:
+    if options.payloads is not None:
+        yield from _payload_results(options.payloads)
+        return
+    assert options.definition is not None
+    compiler = Compiler(options.definition)
+    if options.data.path is None:
+        yield compiler.compile()
+        return
+    with contextlib.ExitStack() as stack:
+        stream = stack.enter_context(stdin.open("rb")) if stdin is not None else None
+        source = stack.enter_context(
+            open_data(options.data.path, options.data.format, options.data.delimiter, stdin=stream)
+        )
+        yield from compiler.compile_records(source)
+
+
+def _payload_results(path: Path) -> Iterator[Result]:
+    """Bodies written by `compile`, checked again: a file can be edited in between."""
+    checker = RequestChecker()
+    with open_records(path, format="jsonl") as source:
+        for record in source:
+            if isinstance(record, BadRecord):
+                yield Result(record.number, record.location, None, None, [record.problem])
+                continue
+            body = dict(record.fields)
+            problems = [
+                Problem(
+                    issue.message,
+                    record.location,
+                    path=format_path(issue.path),
+                    found=issue.found,
+                    code=issue.code,
+                ).at_row(record.number, record.location)
+                for issue in ([] if checker.accepts(body) else checker.full.issues(body))
+            ]
+            yield Result(record.number, record.location, body, None if problems else body, problems)
+
+
+def _run(dispatcher: Dispatcher, meter: Progress | None, handle_signals: bool) -> bool:
+    """Run the dispatcher; True when a signal stopped it."""
+    interrupted = False
+
+    async def main() -> None:
+        nonlocal interrupted
+        task = asyncio.current_task()
+        loop = asyncio.get_running_loop()
+
+        def on_signal(name: str) -> None:
+            nonlocal interrupted
+            if interrupted and task is not None:
+                task.cancel()  # a second signal: stop waiting for answers
+                return
+            interrupted = True
+            dispatcher.stop(f"interrupted by {name}")
+
+        if handle_signals:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, on_signal, sig.name)
+        try:
+            await dispatcher.run(meter)
+        finally:
+            if handle_signals:
+                for sig in (signal.SIGINT, signal.SIGTERM):
+                    loop.remove_signal_handler(sig)
+
+    with contextlib.suppress(asyncio.CancelledError):
+        asyncio.run(main())
+    return interrupted
+
+
+class _DryRun(httpx.AsyncBaseTransport):
+    """Answers every request as Infobip would accept it, without any network."""
+
+    def __init__(self) -> None:
+        self._count = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self._count += 1
+        return httpx.Response(200, json={"messageId": f"dry-run-{self._count}"}, request=request)

@@ -1,0 +1,318 @@
+"""Definition + recipients -> checked request bodies: the compile step as a library.
+
+`Compiler` is built once per definition. Building it proves everything that does
+not depend on recipients (YAML, keys, Jinja syntax, imports, and the schema
+verdict on the static part of the body); `compile_records` then renders and
+checks one recipient at a time, as a stream, stamping each problem with its row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+import orjson
+
+from linepress.definition import Definition, load_definition, paths_of
+from linepress.errors import DefinitionError, Location, Problem, format_path
+from linepress.recipients.records import BadRecord, Record, RecordSource, open_records
+from linepress.render.builders import DYNAMIC, FAILED, Remap, Renderer
+from linepress.render.fastpath import BodyFunction, RowFunction, body_function, row_function
+from linepress.validate import verdicts
+from linepress.validate.fastcheck import LeafChecks
+from linepress.validate.schema import NUMERIC_FIELDS
+
+if TYPE_CHECKING:
+    from linepress.validate.body import BodyValidator, SchemaIssue
+
+
+@dataclass(slots=True)
+class Result:
+    """One recipient's outcome: a checked body, or the problems that stopped it."""
+
+    #: Data record number counting from 1; None when compiled without data.
+    row: int | None
+    data_location: Location | None = None
+    fields: Mapping[str, Any] | None = None
+    body: dict[str, Any] | None = None
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.body is not None and not self.problems
+
+    def json(self) -> bytes:
+        """The body as compact JSON bytes, keys in definition order."""
+        return orjson.dumps(self.body)
+
+
+class Compiler:
+    """A definition made ready to compile recipients."""
+
+    def __init__(
+        self, definition: Definition | str | Path, *, fast: bool = True, remember: bool = False
+    ) -> None:
+        """`fast=False` validates every body in full (for comparing verdicts).
+
+        `remember=True` keeps the proven schema verdict on disk for the next run
+        (see `linepress.validate.verdicts`), as the CLI does: start-up without jsonschema.
+        """
+        if not isinstance(definition, Definition):
+            definition = load_definition(definition)
+        self.definition = definition
+        self.renderer = Renderer(definition, NUMERIC_FIELDS)
+        self._validator: BodyValidator | None = None
+        #: Per variant: checks of the per-recipient leaves only (None: full validation).
+        self.leaf_checks: dict[str | None, LeafChecks | None] = {}
+        skeletons = {s.variant: s.body for s in self.renderer.skeletons()}
+        remembered = verdicts.recall(skeletons, DYNAMIC) if fast and remember else None
+        if remembered is not None:
+            # Proven by an earlier run (static part valid, these rules at the leaves).
+            self.leaf_checks.update(remembered)
+        else:
+            problems = self.static_problems()
+            if problems:
+                raise DefinitionError(problems)
+            if fast:
+                for variant, skeleton in skeletons.items():
+                    self.leaf_checks[variant] = LeafChecks.build(skeleton, DYNAMIC)
+                proven = {v: c for v, c in self.leaf_checks.items() if c is not None}
+                if remember and len(proven) == len(skeletons):
+                    verdicts.remember(skeletons, DYNAMIC, proven)
+        #: Generated code for ordinary recipients (None: every body goes the careful way).
+        self.fast_body: BodyFunction | None = (
+            body_function(self.renderer, self.leaf_checks) if fast else None
+        )
+        self._row_functions: dict[tuple[str, ...], RowFunction | None] = {}
+
+    @property
+    def validator(self) -> BodyValidator:
+        """The full validator, loaded on first need (a remembered definition whose
+        recipients all pass never needs it)."""
+        if self._validator is None:
+            from linepress.validate.body import body_validator
+
+            self._validator = body_validator()
+        return self._validator
+
+    @property
+    def name(self) -> str:
+        return self.definition.name
+
+    def static_problems(self) -> list[Problem]:
+        """Schema problems of the body's static part, found without any data.
+
+        Values known only per recipient stand in as placeholders; what the schema
+        says about them (and anything inside them) waits for the recipients.
+        Each variant is checked on its own.
+        """
+        problems: list[Problem] = []
+        for skeleton in self.renderer.skeletons():
+            unknown = set(paths_of(skeleton.body, DYNAMIC)) | set(paths_of(skeleton.body, FAILED))
+            issues = [
+                issue
+                for issue in self.validator.issues(skeleton.body)
+                # An unknown key is wrong whatever its value; other rules wait for the value.
+                if issue.keyword == "additionalProperties"
+                or not any(issue.path[: len(p)] == p for p in unknown)
+            ]
+            problems += self._problems(issues, skeleton.remaps)
+        return problems
+
+    def compile(self, fields: Mapping[str, Any] | None = None) -> Result:
+        """One body from one set of fields (no data file: constants only)."""
+        return self._compile(fields or {}, None, None)
+
+    def compile_record(self, record: Record | BadRecord) -> Result:
+        if isinstance(record, BadRecord):
+            return Result(record.number, record.location, None, None, [record.problem])
+        return self._compile(record.fields, record.number, record.location)
+
+    def compile_records(self, records: Iterable[Record | BadRecord]) -> Iterator[Result]:
+        """Results in input order, one per record, streamed."""
+        fast = self.fast_body
+        for record in records:
+            if fast is not None and record.__class__ is Record:
+                # `_compile`'s first step, inlined: this loop runs per recipient.
+                fields = record.fields  # type: ignore[union-attr]
+                body = fast(fields)
+                if body is not None:
+                    yield Result(record.number, record.location, fields, body, [])
+                else:
+                    yield self.careful(fields, record.number, record.location)  # type: ignore[union-attr]
+                continue
+            yield self.compile_record(record)
+
+    def write_bodies(
+        self, records: Iterable[Record | BadRecord], write_line: Callable[[bytes], object]
+    ) -> BodyRun:
+        """Compile every record, for writers: each good body goes to `write_line` as one
+        JSON line, in input order; iterating the run yields the failed recipients' Results.
+
+        The same bodies as `compile_records`, but a good CSV row never becomes a dict,
+        a `Record` or a `Result`: what `linepress compile` spends per recipient.
+        """
+        return BodyRun(self, records, write_line)
+
+    def row_function(self, columns: Sequence[str]) -> RowFunction | None:
+        """The generated fast path reading CSV rows with these columns (cached).
+
+        Its argument is one row as a list of `str` decoded from UTF-8, in `columns`
+        order: what `RecordSource.rows()` gives. It returns None for rows that need
+        the careful way (`careful(dict(zip(columns, row)), ...)`).
+        """
+        key = tuple(columns)
+        if key not in self._row_functions:
+            self._row_functions[key] = (
+                row_function(self.renderer, self.leaf_checks, key)
+                if self.fast_body is not None
+                else None
+            )
+        return self._row_functions[key]
+
+    def _compile(
+        self, fields: Mapping[str, Any], row: int | None, where: Location | None
+    ) -> Result:
+        if self.fast_body is not None:
+            body = self.fast_body(fields)
+            if body is not None:
+                return Result(row, where, fields, body, [])
+        return self.careful(fields, row, where)
+
+    def careful(self, fields: Mapping[str, Any], row: int | None, where: Location | None) -> Result:
+        """Render and check one recipient the general way, wording every problem."""
+        rendered = self.renderer.render(fields)
+        body, problems = rendered.body, rendered.problems
+        if not problems:
+            checks = self.leaf_checks.get(rendered.variant)
+            # The leaf checks only ever accept; the full validator words every problem.
+            if checks is None or not checks.accepts(body):
+                problems = self._problems(self.validator.issues(body), rendered.remaps)
+        if row is not None:
+            problems = [p.at_row(row, where) for p in problems]
+        if problems:
+            return Result(row, where, fields, None, problems)
+        return Result(row, where, fields, body, [])
+
+    def _problems(
+        self, issues: Iterable[SchemaIssue], remaps: Sequence[Remap] = ()
+    ) -> list[Problem]:
+        """Schema issues as located problems, in the order of the file."""
+        problems = [
+            Problem(
+                issue.message,
+                # An unknown key is best shown at the key itself.
+                self.renderer.location(
+                    issue.path, remaps, key=issue.keyword == "additionalProperties"
+                ),
+                path=format_path(issue.path),
+                found=issue.found,
+                code=issue.code,
+            )
+            for issue in issues
+        ]
+        return sorted(problems, key=_file_order)
+
+
+class BodyRun:
+    """One pass of `Compiler.write_bodies`: iterate it for the failed recipients."""
+
+    def __init__(
+        self,
+        compiler: Compiler,
+        records: Iterable[Record | BadRecord],
+        write_line: Callable[[bytes], object],
+    ) -> None:
+        self._compiler = compiler
+        self._records = records
+        self._write_line = write_line
+        #: Records read (complete once iteration ends, however it ends).
+        self.rows = 0
+        #: Set False to stop writing bodies (e.g. once a failure voids the output);
+        #: the failed recipients still come out.
+        self.writing = True
+
+    def __iter__(self) -> Iterator[Result]:
+        records, compiler = self._records, self._compiler
+        columns = records.columns if isinstance(records, RecordSource) else None
+        row_body = compiler.row_function(columns) if columns is not None else None
+        lane = records.rows() if row_body is not None else None  # type: ignore[attr-defined]
+        if lane is None:
+            yield from self._results()
+            return
+        assert row_body is not None and columns is not None
+        write, dumps, newline = self._write_line, orjson.dumps, orjson.OPT_APPEND_NEWLINE
+        name = records.name  # type: ignore[attr-defined]
+        number = 0
+        try:
+            for item in lane:
+                if isinstance(item, BadRecord):
+                    number = item.number
+                    yield compiler.compile_record(item)
+                    continue
+                number, line, row = item
+                body = row_body(row)
+                if body is None:
+                    result = compiler.careful(
+                        dict(zip(columns, row, strict=True)), number, Location(name, line)
+                    )
+                    if not result.ok:
+                        yield result
+                        continue
+                    body = result.body
+                if self.writing:
+                    write(dumps(body, option=newline))
+        finally:
+            self.rows = number
+
+    def _results(self) -> Iterator[Result]:
+        write, dumps, newline = self._write_line, orjson.dumps, orjson.OPT_APPEND_NEWLINE
+        for result in self._compiler.compile_records(self._records):
+            self.rows += 1
+            if not result.ok:
+                yield result
+            elif self.writing:
+                write(dumps(result.body, option=newline))
+
+
+def _file_order(problem: Problem) -> tuple[int, int]:
+    location = problem.location
+    if location is None:
+        return (0, 0)
+    return (location.line or 0, location.column or 0)
+
+
+def compile_file(
+    definition: str | Path,
+    data: str | Path | None = None,
+    *,
+    data_format: str | None = None,
+    delimiter: str | None = None,
+) -> Iterator[Result]:
+    """Compile a definition file for every record of a data file (or once, without data).
+
+    Raises `DefinitionError` for problems of the definition itself and `DataError`
+    when the data cannot be read; per-recipient problems are in the results.
+    """
+    compiler = Compiler(definition)
+    if data is None:
+        yield compiler.compile()
+        return
+    with open_data(data, data_format, delimiter) as source:
+        yield from compiler.compile_records(source)
+
+
+def open_data(
+    data: str | Path,
+    data_format: str | None,
+    delimiter: str | None,
+    *,
+    stdin: IO[bytes] | None = None,
+) -> RecordSource:
+    """The records of `data` ("-": standard input, or `stdin` when given)."""
+    kwargs: dict[str, Any] = {"format": data_format, "stdin": stdin}
+    if delimiter is not None:
+        kwargs["delimiter"] = delimiter
+    return open_records(data, **kwargs)

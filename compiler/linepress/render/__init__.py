@@ -1,0 +1,6 @@
+"""Rendering: the sandboxed Jinja environment, leaf templates, the builder tree, the fast path.
+
+Lives here: `templating` (one string leaf, compiled once), `builders` (a definition body as a
+tree of builders), `fastpath` (one generated Python function per definition).
+May import: the core and `linepress.validate` (the fast path inlines the per-leaf checks).
+"""

@@ -1,0 +1,418 @@
+"""Jinja for one string leaf: compiled once, evaluated per recipient, failures located.
+
+Every string leaf is looked at once, when a definition is loaded:
+
+- exactly `{{ name }}`: a dictionary lookup, no Jinja at all (the common case);
+- exactly one `{{ expression }}`: a compiled expression that keeps its value's type;
+- anything else: a compiled template that renders to text.
+
+Recipient values only ever reach Jinja as *data*, never as template source, so a
+name holding `{{ }}`, quotes, colons or newlines comes out literally.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import re
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from jinja2 import FileSystemLoader, StrictUndefined, nodes
+from jinja2 import TemplateSyntaxError as JinjaSyntaxError
+from jinja2.exceptions import UndefinedError
+from jinja2.runtime import Undefined
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from linepress.definition import FieldPath, Leaf, describe_integer, in_json_range
+from linepress.errors import Location, Problem, describe, format_path, type_name
+
+#: Variable name under which a template sees the whole recipient record.
+ROW = "row"
+
+_MARKERS = ("{{", "{%", "{#")
+# ASCII only: `int()`/`float()` would also take Arabic-Indic or full-width digits and `1_0`.
+_INTEGER = re.compile(r"[+-]?\d+", re.ASCII)
+_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
+_UNDEFINED_NAME = re.compile(r"^'([^']+)' is undefined$")
+
+Context = dict[str, Any]
+
+
+def make_environment(search_path: list[Path]) -> ImmutableSandboxedEnvironment:
+    """The one Jinja environment factory.
+
+    Sandboxed and immutable because definitions are shared between teams and the
+    data is untrusted; StrictUndefined because a misspelt column must be an error,
+    not an empty string in a customer's message; no autoescape because the output
+    is JSON text, not HTML (JSON escaping happens at serialization).
+    """
+    return ImmutableSandboxedEnvironment(
+        loader=FileSystemLoader([str(p) for p in search_path]),
+        undefined=StrictUndefined,
+        autoescape=False,
+        keep_trailing_newline=True,
+    )
+
+
+def has_markers(text: str) -> bool:
+    return any(marker in text for marker in _MARKERS)
+
+
+@dataclass(frozen=True, slots=True)
+class LeafRenderer:
+    """How one dynamic string leaf becomes a value."""
+
+    #: Where the leaf sits in the definition file (its YAML path).
+    path: FieldPath
+    location: Location
+    source: str
+    run: Callable[[Context], Any]
+    #: "integer" or "number" when the API wants a number here.
+    numeric: str | None
+    #: A general Jinja template that renders to text: such leaves can share one render.
+    batchable: bool = False
+    #: `{{ name }}`: the name looked up (what `run` does, for generated code).
+    lookup: str | None = None
+    #: Plain text and names (`Hello {{ name }}`): what `run` joins, for generated code.
+    parts: tuple[tuple[bool, str], ...] | None = None
+
+
+class LeafFailed(Exception):
+    """A leaf could not be evaluated for this recipient; carries the message."""
+
+    def __init__(self, message: str, found: str | None = None, code: str = "render") -> None:
+        super().__init__(message)
+        self.message = message
+        self.found = found
+        self.code = code
+
+
+def compile_leaf(
+    env: ImmutableSandboxedEnvironment,
+    source: str,
+    path: FieldPath,
+    leaf: Leaf | None,
+    fallback_location: Location,
+    numeric: str | None,
+) -> LeafRenderer | Problem:
+    """Compile a string leaf, or the located syntax problem."""
+    location = leaf.location if leaf else fallback_location
+    try:
+        tree = env.parse(source)
+    except JinjaSyntaxError as exc:
+        return _syntax_problem(exc, leaf, location, path)
+    expression = _single_expression(tree, source, env.globals)
+    run: Callable[[Context], Any]
+    parts = _plain_parts(tree, env.globals)
+    if expression is None and parts is not None:
+        run = _concatenation(parts)
+    elif expression is None:
+        run = env.from_string(tree).render
+    elif isinstance(expression, str):
+        run = _lookup(expression)
+    else:
+        run = _expression(env.compile_expression(expression[0], undefined_to_none=False))
+    batchable = expression is None and parts is None
+    return LeafRenderer(
+        path,
+        location,
+        source,
+        run,
+        numeric,
+        batchable,
+        lookup=expression if isinstance(expression, str) else None,
+        parts=tuple(parts) if expression is None and parts is not None else None,
+    )
+
+
+def compile_expression(
+    env: ImmutableSandboxedEnvironment,
+    source: str,
+    path: FieldPath,
+    leaf: Leaf | None,
+    fallback: Location,
+) -> LeafRenderer | Problem:
+    """A bare expression (`$if: coupon`), or `{{ coupon }}` written out in full."""
+    text = source.strip()
+    if not (text.startswith("{{") and text.endswith("}}")):
+        text = "{{ " + text + " }}"
+    return compile_leaf(env, text, path, leaf, fallback, None)
+
+
+def evaluate(leaf: LeafRenderer, ctx: Context, rendered: str | None = None) -> Any:
+    """The leaf's value for one recipient, as a plain JSON value; raises `LeafFailed`.
+
+    `rendered` is the leaf's text when a `LeafBatch` already rendered it.
+    """
+    try:
+        value = leaf.run(ctx) if rendered is None else rendered
+        if isinstance(value, Undefined):
+            value._fail_with_undefined_error()
+        value = to_json_value(value)
+    except UndefinedError as exc:
+        raise LeafFailed(_undefined_message(exc, ctx), code="undefined") from None
+    except LeafFailed:
+        raise
+    except Exception as exc:  # the author's template code failed: report, never crash
+        raise LeafFailed(f"template failed: {_exception_text(exc)}") from None
+    if leaf.numeric is not None and isinstance(value, str):
+        value = to_number(value, leaf.numeric)
+    return value
+
+
+def evaluate_raw(leaf: LeafRenderer, ctx: Context) -> Any:
+    """The leaf's Python value (for `$if`/`$for`), failures as `LeafFailed`."""
+    try:
+        value = leaf.run(ctx)
+        if isinstance(value, Undefined):
+            value._fail_with_undefined_error()
+        return value
+    except UndefinedError as exc:
+        raise LeafFailed(_undefined_message(exc, ctx), code="undefined") from None
+    except Exception as exc:  # the author's expression failed: report, never crash
+        raise LeafFailed(f"expression failed: {_exception_text(exc)}") from None
+
+
+def _undefined_message(exc: UndefinedError, ctx: Context) -> str:
+    match = _UNDEFINED_NAME.match(str(exc.message))
+    if match is None:
+        return f"undefined value: {exc.message}"
+    name = match.group(1)
+    row = ctx.get(ROW)
+    available = _available(ctx, row if isinstance(row, Mapping) else {})
+    close = difflib.get_close_matches(name, available, n=1)
+    hint = f"; did you mean `{close[0]}`?" if close else ""
+    listing = ", ".join(available) if available else "none: no data was given"
+    return f"undefined variable `{name}`{hint} (available: {listing})"
+
+
+def _available(ctx: Context, row: Mapping[str, Any]) -> list[str]:
+    # Columns in file order first, then constants and loop variables.
+    names = [str(name) for name in row]
+    names += [name for name in ctx if name not in row and name != ROW]
+    return names
+
+
+class LeafBatch:
+    """Several text templates rendered by one Jinja call per recipient.
+
+    A Jinja render has a fixed cost (context set-up, the sandbox) several times
+    that of a short template's own work, so the leaves evaluated in one context
+    are joined into one template, each in its own `{% with %}` scope, separated
+    by a random marker. Anything unexpected (an error in any leaf, a marker
+    count that does not match because the data happens to contain it) returns
+    None and the caller renders leaf by leaf, which words errors exactly.
+    """
+
+    def __init__(self, env: ImmutableSandboxedEnvironment, leaves: list[LeafRenderer]) -> None:
+        self.leaves = leaves
+        self._marker = f"\x00{secrets.token_hex(8)}\x00"
+        source = self._marker.join("{% with %}" + leaf.source + "{% endwith %}" for leaf in leaves)
+        try:
+            self._render: Callable[[Context], str] | None = env.from_string(source).render
+        except JinjaSyntaxError:
+            self._render = None  # e.g. a leaf with a block that cannot nest: no batching
+
+    def render(self, ctx: Context) -> list[str] | None:
+        if self._render is None:
+            return None
+        try:
+            texts = self._render(ctx).split(self._marker)
+        except Exception:  # rendered again leaf by leaf, which reports it
+            return None
+        return texts if len(texts) == len(self.leaves) else None
+
+
+def _plain_parts(
+    tree: nodes.Template, globals_: Mapping[str, Any]
+) -> list[tuple[bool, str]] | None:
+    """`Hello {{ name }}!` as [(False, "Hello "), (True, "name"), (False, "!")]; None if not that simple.
+
+    Names of Jinja globals (imports, `range`, ...) are left to Jinja, which looks them up there.
+    """
+    parts: list[tuple[bool, str]] = []
+    for node in tree.body:
+        if not isinstance(node, nodes.Output):
+            return None
+        for child in node.nodes:
+            if isinstance(child, nodes.TemplateData):
+                parts.append((False, child.data))
+            elif (
+                isinstance(child, nodes.Name) and child.ctx == "load" and child.name not in globals_
+            ):
+                parts.append((True, child.name))
+            else:
+                return None
+    return parts
+
+
+def _concatenation(parts: list[tuple[bool, str]]) -> Callable[[Context], str]:
+    """The same text Jinja would render, without Jinja: `str()` of each value, strict about missing names.
+
+    Compiled to one Python expression (`"Hello " + str(ctx["name"]) + "!"`): every
+    literal and name is written with `repr`, so no text of the template or the
+    data can become code.
+    """
+    terms = [f"_str(ctx[{text!r}])" if is_name else repr(text) for is_name, text in parts]
+    source = (
+        "def run(ctx):\n"
+        "    try:\n"
+        f"        return {' + '.join(terms) or repr('')}\n"
+        "    except KeyError as exc:\n"
+        "        raise _undefined(exc) from None\n"
+    )
+    namespace: dict[str, Any] = {"_str": text_of, "_undefined": _undefined_error}
+    exec(compile(source, "<linepress text>", "exec"), namespace)  # built from repr() only
+    run: Callable[[Context], str] = namespace["run"]
+    return run
+
+
+def text_of(value: Any) -> str:
+    """What Jinja prints for a value in `Hello {{ name }}` (strict about undefined)."""
+    if value.__class__ is str:
+        return value  # type: ignore[no-any-return]
+    if isinstance(value, Undefined):
+        value._fail_with_undefined_error()
+    return str(value)
+
+
+def _undefined_error(exc: KeyError) -> UndefinedError:
+    return UndefinedError(f"'{exc.args[0]}' is undefined")
+
+
+def _lookup(name: str) -> Callable[[Context], Any]:
+    """`{{ name }}` without Jinja: a missing name raises like StrictUndefined would."""
+
+    def run(ctx: Context) -> Any:
+        try:
+            return ctx[name]
+        except KeyError:
+            raise UndefinedError(f"'{name}' is undefined") from None
+
+    return run
+
+
+def _expression(compiled: Callable[..., Any]) -> Callable[[Context], Any]:
+    def run(ctx: Context) -> Any:
+        # Positionally: as keywords, a column named `self` would collide with
+        # `TemplateExpression.__call__(self, ...)`.
+        return compiled(ctx)
+
+    return run
+
+
+def _single_expression(
+    tree: nodes.Template, source: str, globals_: Mapping[str, Any]
+) -> str | tuple[str] | None:
+    """For a leaf that is one `{{ ... }}` and nothing else: the variable name
+    (a plain lookup) or a 1-tuple with the expression source; otherwise None."""
+    if len(tree.body) != 1 or not isinstance(tree.body[0], nodes.Output):
+        return None
+    if source != source.strip():
+        return None  # `  {{- x -}}  ` or a block scalar's `{{ x }}\n`: Jinja renders text
+    output = tree.body[0].nodes
+    if len(output) != 1 or isinstance(output[0], nodes.TemplateData):
+        return None
+    if not (source.startswith("{{") and source.endswith("}}")) or source.count("{{") != 1:
+        return None
+    inner = source[2:-2].strip("-+").strip()
+    if isinstance(output[0], nodes.Name) and inner == output[0].name and inner not in globals_:
+        return inner
+    return (inner,)
+
+
+def _syntax_problem(
+    exc: JinjaSyntaxError, leaf: Leaf | None, location: Location, path: FieldPath
+) -> Problem:
+    # Jinja counts lines inside the string; the file position is the leaf's
+    # start plus that offset (a block scalar's text starts on the next line).
+    line = location.line
+    column = location.column
+    if line is not None and exc.lineno:
+        offset = exc.lineno - 1 + (1 if leaf is not None and leaf.block else 0)
+        if offset:
+            line += offset
+            column = None
+    return Problem(
+        f"Jinja syntax error: {exc.message}",
+        Location(location.file, line, column),
+        path=format_path(path),
+        code="jinja-syntax",
+    )
+
+
+def to_number(text: str, kind: str) -> int | float:
+    """A numeric string (as CSV gives every value) as the number the API wants."""
+    stripped = text.strip()
+    if _INTEGER.fullmatch(stripped):
+        try:
+            whole = int(stripped)
+        except ValueError:  # more digits than Python converts (4300): far out of range
+            raise _out_of_range(describe(text)) from None
+        if not in_json_range(whole):
+            raise _out_of_range(describe(text))
+        return whole
+    if kind == "number" and _NUMBER.fullmatch(stripped):
+        number = float(stripped)
+        if not math.isfinite(number):  # `1e400`
+            raise _out_of_range(describe(text))
+        return number
+    expected = "a whole number" if kind == "integer" else "a number"
+    raise LeafFailed(f"expected {expected}", found=describe(text), code="type")
+
+
+def to_json_value(value: Any) -> Any:
+    """Plain JSON values from what an expression returned (Markup, tuples, …)."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        # orjson writes 64-bit integers only; a bigger one would crash serialization.
+        if not in_json_range(value):
+            raise _out_of_range(describe_integer(value))
+        return value
+    if isinstance(value, str):
+        if not value.isascii():
+            _check_encodable(value)
+        return str(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise LeafFailed("the value cannot be written as JSON", found=repr(value), code="type")
+        return value
+    if isinstance(value, list | tuple):
+        return [to_json_value(item) for item in value]
+    if isinstance(value, Mapping):
+        return {str(key): to_json_value(item) for key, item in value.items()}
+    if isinstance(value, Undefined):
+        value._fail_with_undefined_error()
+    raise LeafFailed("the value cannot be written as JSON", found=type_name(value), code="type")
+
+
+def _out_of_range(found: str) -> LeafFailed:
+    return LeafFailed("the number is out of range", found=found, code="type")
+
+
+def is_encodable(text: str) -> bool:
+    """Whether `text` can be written as UTF-8 (no unpaired surrogates)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _check_encodable(text: str) -> None:
+    # JSON input may spell a lone UTF-16 surrogate ("\\ud800"); no UTF-8 body can carry it.
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        found = f"an unpaired surrogate {text[exc.start]!a} at character {exc.start + 1}"
+        raise LeafFailed("the value cannot be written as JSON", found=found, code="type") from None
+
+
+def _exception_text(exc: Exception) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

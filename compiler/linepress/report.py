@@ -1,0 +1,171 @@
+"""Reporters: print a run's problems once, at the end, in the format asked for.
+
+A `ProblemLog` collects problems as a run goes, keeping the first `limit` and
+counting the rest, so a million failing rows cost a counter, not memory.
+Reporters are chosen by name from `REPORTERS`, which also feeds the CLI's
+`--error-format` choices.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import IO
+
+from linepress.errors import Problem
+
+DEFAULT_LIMIT = 100
+
+
+#: Rows listed for a problem that repeats across recipients.
+SAMPLE_ROWS = 5
+
+
+@dataclass(slots=True)
+class Repeated:
+    """One distinct problem and the recipients it happened for."""
+
+    problem: Problem
+    count: int = 1
+    rows: list[int] = field(default_factory=list)
+
+    def also(self) -> str:
+        """`(also in 3 more rows: 4, 9, 12)`, or nothing for a one-off."""
+        if self.count == 1:
+            return ""
+        more = self.count - 1
+        listed = ", ".join(map(str, self.rows[1:]))
+        tail = ", …" if more > len(self.rows) - 1 else ""
+        return f"  (also in {more} more row{'s' if more > 1 else ''}: {listed}{tail})"
+
+
+@dataclass(slots=True)
+class ProblemLog:
+    """Problems of one run, grouped: the same mistake in a million rows is one entry.
+
+    Up to `limit` distinct problems are kept (0: no limit); the rest are counted.
+    """
+
+    limit: int = DEFAULT_LIMIT
+    groups: dict[tuple[object, ...], Repeated] = field(default_factory=dict)
+    errors: int = 0
+    warnings: int = 0
+    dropped: int = 0
+    failed_rows: int = 0
+    rows: int = 0
+
+    def add(self, problems: Iterable[Problem]) -> None:
+        for problem in problems:
+            if problem.severity == "error":
+                self.errors += 1
+            else:
+                self.warnings += 1
+            key = (problem.location, problem.path, problem.message, problem.found, problem.severity)
+            group = self.groups.get(key)
+            if group is not None:
+                group.count += 1
+                if problem.row is not None and len(group.rows) < SAMPLE_ROWS:
+                    group.rows.append(problem.row)
+            elif not self.limit or len(self.groups) < self.limit:
+                self.groups[key] = Repeated(
+                    problem, rows=[problem.row] if problem.row is not None else []
+                )
+            else:
+                self.dropped += 1
+
+    @property
+    def kept(self) -> list[Problem]:
+        return [group.problem for group in self.groups.values()]
+
+    @property
+    def ok(self) -> bool:
+        return self.errors == 0
+
+
+Reporter = Callable[[ProblemLog, IO[str], str], None]
+
+
+def text_reporter(log: ProblemLog, out: IO[str], summary: str) -> None:
+    for group in log.groups.values():
+        print(group.problem.format() + group.also(), file=out)
+    if log.dropped:
+        print(
+            f"… and {log.dropped} more (showing {log.limit} distinct problems; see --max-errors)",
+            file=out,
+        )
+    if summary:
+        print(summary, file=out)
+
+
+def json_reporter(log: ProblemLog, out: IO[str], summary: str) -> None:
+    document = {
+        "ok": log.ok,
+        "errors": log.errors,
+        "warnings": log.warnings,
+        "failed_rows": log.failed_rows,
+        "rows": log.rows,
+        "not_shown": log.dropped,
+        "summary": summary,
+        "problems": [
+            {**problem_dict(g.problem), "count": g.count, "rows": g.rows}
+            for g in log.groups.values()
+        ],
+    }
+    out.write(json.dumps(document, ensure_ascii=False, indent=2) + "\n")
+
+
+def github_reporter(log: ProblemLog, out: IO[str], summary: str) -> None:
+    """GitHub Actions workflow commands: each problem shows inline in a pull request."""
+    for group in log.groups.values():
+        problem = group.problem
+        properties = []
+        if problem.location is not None:
+            properties.append(f"file={_property(problem.location.file)}")
+            if problem.location.line is not None:
+                properties.append(f"line={problem.location.line}")
+            if problem.location.column is not None:
+                properties.append(f"col={problem.location.column}")
+        properties.append("title=" + _property(f"linepress {problem.code}"))
+        kind = "error" if problem.severity == "error" else "warning"
+        message = problem.format() + group.also()
+        print(f"::{kind} {','.join(properties)}::{_data(message)}", file=out)
+    if log.dropped:
+        print(f"::notice::{_data(f'{log.dropped} more problems not shown')}", file=out)
+    if summary:
+        print(summary, file=out)
+
+
+def _data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _property(text: str) -> str:
+    return _data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+REPORTERS: dict[str, Reporter] = {
+    "text": text_reporter,
+    "json": json_reporter,
+    "github": github_reporter,
+}
+
+
+def problem_dict(problem: Problem) -> dict[str, object]:
+    """A problem as plain JSON-able data (for `--error-format json` and rejects files)."""
+    location = problem.location
+    data = problem.data_location
+    return {
+        "severity": problem.severity,
+        "code": problem.code,
+        "file": location.file if location else None,
+        "line": location.line if location else None,
+        "column": location.column if location else None,
+        "row": problem.row,
+        "data_file": data.file if data else None,
+        "data_line": data.line if data else None,
+        "path": problem.path or None,
+        "message": problem.message,
+        "found": problem.found,
+        "text": problem.format(),
+    }
