@@ -26,8 +26,8 @@ from linepress.send.dispatch import (
     judge_exception,
     judge_response,
 )
-from linepress.send.sqlite_journal import SqliteJournal as Journal
 from linepress.send.report import merge_reports, read_report
+from linepress.send.sqlite_journal import SqliteJournal as Journal
 
 SECRET = "s3cr3t-api-key-never-shown"
 ENV = {"INFOBIP_BASE_URL": "api.example.test", "INFOBIP_API_KEY": SECRET}
