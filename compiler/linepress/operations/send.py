@@ -228,6 +228,7 @@ def send(
             dispatcher.tally.done / elapsed if elapsed > 0 else 0.0,
             dry_run=options.dry_run,
             stopped=dispatcher.stop_reason,
+            throttled=dispatcher.tally.throttled,
         )
         if options.report is not None:
             write_report(options.report, (entry_row(e) for e in journal.entries()), summary)

@@ -24,6 +24,8 @@ class Summary:
     rate: float
     dry_run: bool = False
     stopped: str | None = None
+    #: 429 answers this run (each retried, so not a status of its own).
+    throttled: int = 0
 
     @property
     def total(self) -> int:
@@ -44,6 +46,8 @@ class Summary:
         head = "linepress send (dry run, nothing sent)" if self.dry_run else "linepress send"
         text = f"{head}: {self.total} recipients: {', '.join(parts) or 'none'}; "
         text += f"{self.elapsed:.1f} s, {self.rate:,.0f} messages/s"
+        if self.throttled:
+            text += f"; {self.throttled} throttled answers (429)"
         if self.stopped:
             text += f"; stopped: {self.stopped}"
         return text
@@ -55,6 +59,7 @@ class Summary:
                 **{status: self.counts.get(status, 0) for status in STATUSES},
                 "elapsed_seconds": round(self.elapsed, 3),
                 "messages_per_second": round(self.rate, 1),
+                "throttled": self.throttled,
                 "dry_run": self.dry_run,
                 "stopped": self.stopped,
             }
