@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import time
 from pathlib import Path
 
 import pytest
@@ -204,11 +203,10 @@ def test_nested_aliases_cannot_blow_up_the_definition() -> None:
     for prev, level in itertools.pairwise(levels):
         text += f"  {level}: &{level} [{', '.join([f'*{prev}'] * 10)}]\n"
     text += "message: *f\n"
-    start = time.perf_counter()
+    # Bounded by the count, not timed (a loaded CI machine would make a timing flaky).
     assert errors_of(text) == [
         "def.yaml:1:1: the definition expands to more than 100,000 values (nested YAML aliases?)"
     ]
-    assert time.perf_counter() - start < 1
 
 
 def test_a_lone_surrogate_from_a_yaml_escape_is_a_located_error() -> None:
