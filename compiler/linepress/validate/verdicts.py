@@ -188,13 +188,13 @@ def _code_digest() -> bytes:
     digest = hashlib.sha256(sys.version.encode())
     # Every module of the package, named by its path inside it: sub-packages hold
     # files of the same name (`report.py`, `send/report.py`).
-    package = Path(__file__).resolve().parent.parent
+    linepress_dir = Path(__file__).resolve().parent.parent
     schemas = resource_dir("schemas")
-    for root, file in [
-        *((package, f) for f in sorted(package.rglob("*.py"))),
+    for base, file in [
+        *((linepress_dir, f) for f in sorted(linepress_dir.rglob("*.py"))),
         *((schemas, f) for f in sorted(schemas.rglob("*.json"))),
     ]:
-        digest.update(file.relative_to(root).as_posix().encode() + b"\x00" + file.read_bytes())
+        digest.update(file.relative_to(base).as_posix().encode() + b"\x00" + file.read_bytes())
     for package in ("jsonschema", "referencing", "regex"):
         spec = importlib.util.find_spec(package)
         if spec is None or spec.origin is None:
