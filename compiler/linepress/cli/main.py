@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import click
 
-from linepress.cli import author, build, sandbox, send
+from linepress.cli import author, build, journal, sandbox, send
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -38,6 +38,7 @@ for _command in (
     author.new_command,
     send.send_command,
     send.merge_reports_command,
+    journal.journal_group,
     sandbox.sandbox_command,
 ):
     main.add_command(_command)
