@@ -19,18 +19,10 @@ the definition or the data is HTML-escaped: recipient data is untrusted.
 from __future__ import annotations
 
 import json
-<<<<<<< HEAD
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from html import escape
-=======
-import os
-import re
-import tempfile
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from functools import cache
->>>>>>> main
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
