@@ -253,4 +253,4 @@ def test_an_unknown_rate_limit_is_found_and_every_recipient_sent_once(
     assert throttled > 0  # it had to find the limit
     summary = json.loads((campaign / "report.jsonl").read_text().splitlines()[-1])["summary"]
     assert summary["throttled"] == throttled
-    assert f"{throttled} throttled answers (429)" in done.stderr.splitlines()[-1]
+    assert f"{throttled:,} throttled answers (429)" in done.stderr
