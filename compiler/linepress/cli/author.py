@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -14,6 +13,7 @@ from linepress.cli.options import (
     finish,
     guard_paths,
     parse_delimiter,
+    report,
     report_options,
 )
 from linepress.errors import UsageError
@@ -153,7 +153,6 @@ def _serve(
     from linepress.author.live import LiveServer, watch
     from linepress.author.preview import Rendered, write_page
     from linepress.operations.compile import summary_line
-    from linepress.report import REPORTERS
 
     try:
         server = LiveServer(request, port)
@@ -167,7 +166,7 @@ def _serve(
         if out is not None:
             write_page(out, rendered.page, log)
         log.limit = max_errors
-        REPORTERS["text"](log, sys.stderr, summary_line(log, "preview"))
+        report(log, "text", summary_line(log, "preview"))
         stamp = time.strftime("%H:%M:%S")
         click.echo(f"[{stamp}] drawn: {server.url} (version {server.version})", err=True)
 

@@ -9,12 +9,14 @@ from linepress.cli.options import (
     finish,
     guard_paths,
     parse_delimiter,
+    report,
     report_options,
 )
 from linepress.operations.compile import (
     CompileOptions,
     DataOptions,
     check_definitions,
+    check_ok_line,
     compile_definition,
 )
 from linepress.validate.schema import load_schema, schema_names
@@ -116,6 +118,10 @@ def check_command(
         strict=strict,
         remember=True,
     )
+    if log.ok:
+        summary = check_ok_line(log, len(definitions), data is not None)
+        report(log, error_format, summary)
+        return
     finish(log, error_format, "check")
 
 
