@@ -40,7 +40,6 @@ from linepress.render.templating import (
     has_markers,
     is_encodable,
     make_environment,
-    remember_macros,
 )
 from linepress.resources import resource_dir
 
@@ -447,9 +446,7 @@ class Renderer:
             try:
                 template = self.env.get_template(target)
                 self.env.start()  # the file's own top level runs once, with the render limits
-                module = template.make_module(vars=self.constants)
-                self.env.globals[alias] = module
-                remember_macros(alias, module)
+                self.env.globals[alias] = template.make_module(vars=self.constants)
             except OutsideReach as exc:
                 problems.append(
                     Problem(str(exc.message), where, path=f"imports.{alias}", code="import")

@@ -233,15 +233,6 @@ def _undefined_message(exc: UndefinedError, ctx: Context) -> str:
     return f"undefined variable `{name}`{hint} (available: {listing})"
 
 
-#: `alias.macro` names of the imported macro files seen in this process (for hints).
-_MACROS: set[str] = set()
-
-
-def remember_macros(alias: str, module: object) -> None:
-    """Note the macros an imported file offers, to suggest one for a misspelt call."""
-    _MACROS.update(f"{alias}.{key}" for key in vars(module) if not str(key).startswith("_"))
-
-
 #: Jinja's words for a missing attribute or item of an object.
 _NO_MEMBER = re.compile(r"^'(?P<owner>[^']+)' has no (?:attribute|element) '(?P<name>.*)'$")
 
@@ -253,13 +244,8 @@ def _missing_member(message: str, ctx: Context, row: Mapping[str, Any]) -> str:
         return f"undefined value: {message}"
     owner, name = match["owner"], match["name"]
     if owner.endswith("TemplateModule object"):
-        # An imported macro file: `fmt.yenn(...)`.
-        macros = sorted(_MACROS)
-        bare = {macro.split(".", 1)[1]: macro for macro in macros}
-        close = difflib.get_close_matches(name, list(bare), n=1)
-        hint = f"; did you mean `{bare[close[0]]}`?" if close else ""
-        listed = f" (macros: {', '.join(macros)})" if macros else ""
-        return f"no macro `{name}` in the imported files{hint}{listed}"
+        # An imported macro file reached in a way the static check cannot see.
+        return f"no macro `{name}` in the imported file"
     if owner == "dict object":
         columns = [str(c) for c in row]
         if row and name not in row:
