@@ -164,7 +164,7 @@ def _serve(
     def shown(rendered: Rendered) -> None:
         log = rendered.log
         if out is not None:
-            write_page(out, rendered.page, log)
+            write_page(out, rendered.page, log, inputs=(request.definition, request.data))
         log.limit = max_errors
         report(log, "text", summary_line(log, "preview"))
         stamp = time.strftime("%H:%M:%S")
