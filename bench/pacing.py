@@ -6,11 +6,11 @@
 
 The sandbox runs in its own process with a token bucket (`limit_rate` R, `limit_burst`
 20) and 20 ms latency; `linepress send --payloads FILE --concurrency 64`, with no
-`--rate`, sends R x `--seconds` messages (at least 3,000) as the CLI ships. Phases:
+`--rate`, sends R x `--seconds` messages (at least 2,000) as the CLI ships. Phases:
 
 - `limit-R`, `limit-R+ra`: R = 50, 200, 1,000; 429s without and with `Retry-After: 1`.
-- `change`: the limit moves 200 -> 50 -> 400 (each for a third of the run) while the
-  sender runs, set through `POST /sandbox/faults`.
+- `change`: the limit moves 200 -> 50 -> 400 (each for a third of `--seconds`, at
+  least 8 s) while the sender runs, set through `POST /sandbox/faults`.
 
 From the sandbox's record (`received_at` of every delivery) and its counters:
 delivered/s over the run (first to last delivery) as a ratio of R; throttled requests
@@ -166,20 +166,20 @@ def phase(
     return result
 
 
-def run(seconds: float, tiny: bool, log: Any, folder: Path) -> dict[str, Any]:
+def run(seconds: float, tiny: bool, log: Any, folder: Path, limits: list[int]) -> dict[str, Any]:
     record = folder / "record.jsonl"
     sandbox = Sandbox(record)
     results: dict[str, Any] = {}
     try:
-        limits = [200] if tiny else [50, 200, 1000]
+        limits = [200] if tiny else limits
         for limit in limits:
             for retry_after in (None, 1):
                 name = f"limit-{limit}" + ("+ra" if retry_after else "")
-                messages = max(int(limit * seconds), 300 if tiny else 3000)
+                messages = max(int(limit * seconds), 300 if tiny else 2000)
                 results[name] = phase(
                     sandbox, folder, name, [(0.0, limit)], retry_after, messages, log
                 )
-        third = seconds / 3 if not tiny else 1.0
+        third = 1.0 if tiny else max(seconds / 3, 8.0)
         messages = int((200 + 50 + 400) * third)
         results["change"] = phase(
             sandbox,
@@ -268,6 +268,7 @@ def describe_machine() -> str:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=30.0, help="length of a phase at R")
+    parser.add_argument("--limits", default="50,200,1000", help="the limits R to try")
     parser.add_argument("--tiny", action="store_true", help="one limit, a few seconds (CI)")
     parser.add_argument("--chart", type=Path, help="write the PNG chart here")
     parser.add_argument("--json", type=Path, help="also write every figure here")
@@ -279,7 +280,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"[{time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
 
     with tempfile.TemporaryDirectory(prefix="linepress-bench-pacing-") as folder:
-        results = run(args.seconds, args.tiny, log, Path(folder))
+        limits = [int(x) for x in args.limits.split(",")]
+        results = run(args.seconds, args.tiny, log, Path(folder), limits)
     when = f"Measured {describe_machine()}; `bench/send.py --pacing` (`bench/pacing.py`)."
     print(table(results, when))
     if args.chart is not None:
