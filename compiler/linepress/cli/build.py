@@ -9,12 +9,15 @@ from linepress.cli.options import (
     finish,
     guard_paths,
     parse_delimiter,
+    refuse_overwriting_inputs,
+    report,
     report_options,
 )
 from linepress.operations.compile import (
     CompileOptions,
     DataOptions,
     check_definitions,
+    check_ok_line,
     compile_definition,
 )
 from linepress.validate.schema import load_schema, schema_names
@@ -78,6 +81,7 @@ def compile_command(
         remember=True,  # the proven schema verdict: see compiler/linepress/validate/verdicts.py
     )
     guard_paths(out, rejects)
+    refuse_overwriting_inputs(outputs=[out, rejects], inputs=[definition, data])
     log = compile_definition(options)
     finish(log, error_format, "compile")
 
@@ -116,6 +120,10 @@ def check_command(
         strict=strict,
         remember=True,
     )
+    if log.ok:
+        summary = check_ok_line(log, len(definitions), data is not None)
+        report(log, error_format, summary)
+        return
     finish(log, error_format, "check")
 
 
