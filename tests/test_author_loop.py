@@ -247,3 +247,12 @@ def test_quiet_and_verbose_on_every_command(project: Path) -> None:
     assert "warning: column 4 `pick` is not used" in loud.stderr
     assert "  1 | to,name,coupon,pick,tier" in loud.stderr  # the line, with a caret under it
     assert run("check", "a.yaml").stderr == "ok: 1 definition\n"  # each run starts normal
+
+
+def test_no_doubled_linepress_prefix(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("INFOBIP_BASE_URL", raising=False)
+    monkeypatch.delenv("INFOBIP_API_KEY", raising=False)
+    result = run("send", "a.yaml", "--data", "list.csv", "--journal", "j.db")
+    assert result.exit_code != 0
+    assert "linepress: no Infobip base URL" in result.stderr
+    assert "linepress: linepress:" not in result.stderr
