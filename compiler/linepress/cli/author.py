@@ -169,7 +169,7 @@ def _serve(
         log.limit = max_errors
         report(log, "text", summary_line(log, "preview"))
         stamp = time.strftime("%H:%M:%S")
-        click.echo(f"[{stamp}] drawn: {server.url} (version {server.version})", err=True)
+        info(f"[{stamp}] drawn: {server.url} (version {server.version})")
 
     first = server.refresh()
     server.start()
@@ -231,9 +231,9 @@ def vars_command(definition: str) -> None:
             click.echo(problem.format(), err=True)
         raise SystemExit(exc.exit_code) from None
     if not needs:
-        click.echo("no columns: the definition reads no recipient data", err=True)
+        info("no columns: the definition reads no recipient data")
     for need in needs:
         why = f" ({need.note})" if need.note else ""
         click.echo(f"{need.written}\t{need.location}{why}")
     if whole_row:
-        click.echo("note: a template reads `row` as a whole: every column may be used", err=True)
+        info("note: a template reads `row` as a whole: every column may be used")
