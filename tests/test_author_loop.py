@@ -212,8 +212,9 @@ def test_compile_rows_prints_that_rows_body(project: Path) -> None:
         '{"from":"APP","to":"U2","message":{"type":"TEXT","text":"Hi Bob, code "}}\n'
     )
     result = run("compile", "a.yaml", "--data", "list.csv", "--rows", "9")
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # a usage error: nothing compiled, nothing written
     assert "row 9 does not exist: the data has 2 rows" in result.stderr
+    assert result.stdout == ""
     assert run("compile", "a.yaml", "--rows", "1").exit_code == 2  # rows of what?
 
 
