@@ -135,8 +135,13 @@ def test_for_over_a_text_cell_says_it_needs_a_list(project: Path) -> None:
         "        label: '{{ i }}'\n        text: '{{ i }}'\n",
         "to,items\nU1,abc\n",
     )
-    assert "`$for` needs a list (found string 'abc')" in line
-    assert "null null" not in line
+    assert line.endswith(
+        "`$for` needs a list, not text (every CSV cell is text): give a JSON list (JSON or "
+        "JSONL data), or split the text, e.g. `$for: x in items.split(',')` (found string 'abc')"
+    )
+    (project / "data.jsonl").write_text('{"to": "U1", "items": null}\n')
+    result = run("check", "def.yaml", "--data", "data.jsonl")
+    assert "`$for` needs a list (found null)" in result.stderr  # not "found null null"
 
 
 # -- small things ---------------------------------------------------------------
