@@ -365,12 +365,19 @@ class Renderer:
                 return []
             if isinstance(values, str | bytes | Mapping) or not hasattr(values, "__iter__"):
                 # A CSV cell is a string: iterating it would repeat per character.
+                if isinstance(values, str):
+                    # A CSV cell: the usual case. Say how to get a list.
+                    message = (
+                        "`$for` needs a list, not text (every CSV cell is text): give a JSON "
+                        "list (JSON or JSONL data), or split the text, e.g. "
+                        "`$for: x in items.split(',')`"
+                    )
+                else:
+                    message = "`$for` needs a list"
+                shown = describe(values)
+                found = shown if values is None else f"{type_name(values)} {shown}"
                 state.fail(
-                    LeafFailed(
-                        "`$for` needs a list",
-                        found=f"{type_name(values)} {describe(values)}",
-                        code="type",
-                    ),
+                    LeafFailed(message, found=found, code="type"),
                     leaf.path,
                     leaf.location,
                 )
@@ -583,6 +590,20 @@ class Renderer:
         if isinstance(compiled, Problem):
             problems.append(compiled)
             return None
+        if self._is_constant(compiled):  # `$if: 10**5000`: every recipient fails alike
+            try:
+                evaluate_raw(compiled, self.context({}))
+            except LeafFailed as failure:
+                problems.append(
+                    Problem(
+                        failure.message,
+                        compiled.location,
+                        path=format_path(path),
+                        found=failure.found,
+                        code=failure.code,
+                    )
+                )
+                return None
         self.leaves.append(compiled)
         return compiled
 
