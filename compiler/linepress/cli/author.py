@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -14,6 +16,7 @@ from linepress.cli.options import (
     guard_paths,
     info,
     parse_delimiter,
+    refuse_overwriting_inputs,
     report,
     report_options,
 )
@@ -108,12 +111,9 @@ def preview_command(
         raise click.UsageError("give --out FILE.html to write the page, or --watch to serve it")
     if out is not None:
         guard_paths(str(out))
+        refuse_overwriting_inputs([out], [definition, data])
     if watch:
-        if data == "-":
-            raise click.BadParameter(
-                "--watch reads the data file again on every change: give a file, not -",
-                param_hint="--data",
-            )
+        _refuse_unwatchable(data)
         from linepress.author.preview import PreviewRequest
 
         request = PreviewRequest(
@@ -145,6 +145,30 @@ def preview_command(
     if open_browser:
         click.launch(out.resolve().as_uri())
     finish(log, error_format, "preview")
+
+
+def _refuse_unwatchable(data: str | None) -> None:
+    """--watch reads the data again on every save: only a regular file can be read twice.
+
+    `-`, a pipe (`<(cat list.csv)`) or a FIFO would be empty, or block, the second time.
+    """
+    if data is None:
+        return
+    if data == "-":
+        raise click.BadParameter(
+            "--watch reads the data file again on every change: give a file, not -",
+            param_hint="--data",
+        )
+    try:
+        mode = os.stat(data).st_mode
+    except OSError:
+        return  # missing or unreadable: the render says so, located, and a fix is seen
+    if not stat.S_ISREG(mode):
+        raise click.BadParameter(
+            f"{data} is not a regular file (a pipe or device can be read only once); "
+            "--watch reads the data again on every change: give a file",
+            param_hint="--data",
+        )
 
 
 def _serve(
