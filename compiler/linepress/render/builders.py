@@ -22,6 +22,7 @@ from typing import Any
 
 from jinja2 import TemplateError, TemplateNotFound
 from jinja2 import TemplateSyntaxError as JinjaSyntaxError
+from jinja2.runtime import Undefined
 
 from linepress.definition import BODY_KEYS, Definition, FieldPath
 from linepress.errors import DefinitionError, Location, Problem, describe, format_path, type_name
@@ -43,6 +44,7 @@ from linepress.resources import resource_dir
 
 __all__ = ["DYNAMIC", "FAILED", "ROW", "Context", "LeafRenderer", "Remap", "Rendered", "Renderer"]
 
+_EXPRESSION = re.compile(r"\{\{[-+]?\s*(.*?)\s*[-+]?\}\}", re.DOTALL)
 _FOR = re.compile(r"^\s*([A-Za-z_]\w*)\s+in\s+(.+?)\s*$", re.DOTALL)
 ITEM_KEYS = ("$if", "$for")
 
@@ -212,16 +214,42 @@ class Renderer:
         self._skeletons = result
         return result
 
-    def location(
-        self, path: FieldPath, remaps: Sequence[Remap] = (), *, key: bool = False
-    ) -> Location:
-        """Where the value sent at `path` comes from in the definition (`key`: its key)."""
+    def source_path(self, path: FieldPath, remaps: Sequence[Remap] = ()) -> FieldPath:
+        """Where the value sent at `path` is written in the definition."""
         source = path
         best = -1
         for output, origin in remaps:
             if len(output) > best and path[: len(output)] == output:
                 best = len(output)
                 source = origin + path[len(output) :]
+        return source
+
+    def inserted_values(
+        self, path: FieldPath, remaps: Sequence[Remap], fields: Mapping[str, Any]
+    ) -> list[tuple[str, Any]]:
+        """Each `{{ expression }}` of the template sent at `path`, with its value for
+        this recipient (source text, value); expressions that cannot be evaluated
+        outside their template (a `$for` variable) are left out. For wording problems."""
+        leaf = self.leaf_at(self.source_path(path, remaps))
+        if leaf is None:
+            return []
+        ctx = self.context(fields)
+        found = []
+        for match in _EXPRESSION.finditer(leaf.source):
+            text = match.group(1)
+            try:
+                value = self.env.compile_expression(text, undefined_to_none=False)(ctx)
+            except Exception:  # only a hint: a failing expression is worded elsewhere
+                continue
+            if not isinstance(value, Undefined):
+                found.append((text, value))
+        return found
+
+    def location(
+        self, path: FieldPath, remaps: Sequence[Remap] = (), *, key: bool = False
+    ) -> Location:
+        """Where the value sent at `path` comes from in the definition (`key`: its key)."""
+        source = self.source_path(path, remaps)
         if key and source in self.definition.keys:
             return self.definition.keys[source]
         for end in range(len(source), 0, -1):
