@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import hashlib
 import signal
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -32,12 +31,22 @@ from linepress.report import DEFAULT_LIMIT, ProblemLog
 from linepress.resources import resource_dir
 from linepress.send.dispatch import Dispatcher, DispatchSettings
 from linepress.send.endpoint import resolve_endpoint
-from linepress.send.journal import Journal, JournalMismatch, NotAJournal
+from linepress.send.journal import (
+    CampaignJournal,
+    JournalMismatch,
+    JournalWriteError,
+    PlanCounts,
+    open_journal,
+)
 from linepress.send.progress import Progress
 from linepress.send.report import Summary, entry_row, write_report
 from linepress.validate.request_check import RequestChecker
 
 Plan = Iterator[tuple[int, str, str | None, bytes | None, str | None]]
+
+#: Where journals live by default, beside the definition; linepress gives it a
+#: `.gitignore`, since a journal holds every recipient's ID and message.
+JOURNAL_FOLDER = ".linepress"
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,8 +77,11 @@ class SendOptions:
     payloads: Path | None = None
     data: DataOptions = field(default_factory=DataOptions)
     journal: Path | None = None
-    new_run: bool = False
+    #: Send again to people an earlier run of this journal already sent to.
+    resend_sent: bool = False
     resend_unknown: bool = False
+    #: A list with no recipients is a success (otherwise it fails the run).
+    allow_empty: bool = False
     allow_duplicates: bool = False
     keep_going: bool = False
     dry_run: bool = False
@@ -90,20 +102,47 @@ class SendResult:
     summary: Summary | None = None
     journal: Path | None = None
     interrupted: bool = False
+    #: What planning found (None when the plan was resumed as it was).
+    plan: PlanCounts | None = None
+    #: The list held no recipients and --allow-empty was not given.
+    empty: bool = False
 
     @property
     def ok(self) -> bool:
-        return self.log.ok and self.summary is not None and self.summary.ok and not self.interrupted
+        return (
+            self.log.ok
+            and self.summary is not None
+            and self.summary.ok
+            and not self.interrupted
+            and not self.empty
+        )
 
 
 def default_journal_path(options: SendOptions) -> Path:
-    """Next to the definition (or payload file): `spring.linepress.db`, per shard."""
+    """`.linepress/spring.db` beside the definition (or payload file), one per shard.
+
+    A journal at the place older versions used (`spring.linepress.db` beside the
+    definition) is used where it is, so an upgrade does not restart a campaign.
+    """
     source = options.definition or options.payloads
     assert source is not None
     stem = source.stem
     if options.shard is not None:
         stem += f".shard-{options.shard.index}-of-{options.shard.count}"
-    return source.with_name(f"{stem}.linepress.db")
+    legacy = source.with_name(f"{stem}.linepress.db")
+    if legacy.exists():
+        return legacy
+    return source.parent / JOURNAL_FOLDER / f"{stem}.db"
+
+
+def _journal_folder(path: Path) -> None:
+    """Create the default journal folder with a `.gitignore` that keeps it out of git."""
+    if path.parent.name != JOURNAL_FOLDER or path.parent.is_dir():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    (path.parent / ".gitignore").write_text(
+        "# linepress journals hold every recipient's ID and message: never commit them.\n*\n"
+    )
 
 
 def send(
@@ -113,8 +152,13 @@ def send(
     environ: dict[str, str] | None = None,
     progress: IO[str] | None = None,
     handle_signals: bool = False,
+    notify: Callable[[str], None] | None = None,
 ) -> SendResult:
-    """Plan, send and report. Raises `UsageError` for configuration mistakes."""
+    """Plan, send and report. Raises `UsageError` for configuration mistakes.
+
+    `notify` receives lines a person should read before sending starts (a
+    campaign continued with a changed definition, say).
+    """
     if (options.definition is None) == (options.payloads is None):
         raise UsageError(Problem("give a DEFINITION or --payloads FILE, not both", code="usage"))
     endpoint = resolve_endpoint(
@@ -124,6 +168,7 @@ def send(
         environ=environ,
         required=not options.dry_run,
     )
+    say = notify or (lambda line: None)
     log = ProblemLog(limit=options.max_errors)
     with contextlib.ExitStack() as stack:
         stdin = None
@@ -132,23 +177,31 @@ def send(
             stdin = stack.enter_context(_spooled_stdin())
         journal = stack.enter_context(_journal(options))
         try:
-            resumed = journal.claim(
-                _fingerprint(options, endpoint.base_url, stdin), new_run=options.new_run
+            claim = journal.claim(
+                _fingerprint(options, stdin),
+                _binding(options, endpoint.base_url),
+                replan=options.resend_sent,
             )
-        except JournalMismatch:
+        except JournalMismatch as exc:
             raise UsageError(
                 Problem(
-                    "this journal belongs to another definition, data file, shard or base URL: "
-                    "pass --journal PATH for a separate run, or --new-run to plan again "
-                    "(messages this journal already sent are not sent again)",
-                    Location(str(journal.path)),
+                    f"this journal is the campaign for {exc.args[0]}, not "
+                    f"{_binding(options, endpoint.base_url)}: pass --journal PATH to keep "
+                    "a separate campaign",
+                    Location(journal.location),
                     code="journal",
                 )
             ) from None
-        if not resumed:
+        plan: PlanCounts | None = None
+        if claim != "resume":
             journal.describe(_description(options))
-            if not _plan(journal, options, log, stdin):
-                return SendResult(log, journal=journal.path)
+            plan = _plan(journal, options, log, stdin)
+            if plan is None:
+                return SendResult(log, journal=_kept(options, journal))
+            if plan.total == 0 and log.rows == 0 and not options.allow_empty:
+                return SendResult(log, journal=_kept(options, journal), plan=plan, empty=True)
+            for line in _plan_notes(claim, plan, options):
+                say(line)
         journal.recover()
         if options.dry_run:
             transport = _DryRun()
@@ -161,12 +214,14 @@ def send(
         )
         total = journal.sendable(resend_unknown=options.resend_unknown)
         meter = Progress(total, progress, tty=progress.isatty()) if progress is not None else None
+        run = journal.begin_run(_description(options))
         started = time.monotonic()
         interrupted = _run(dispatcher, meter, handle_signals)
         elapsed = time.monotonic() - started
         if meter is not None:
             meter.close()
         journal.recover()  # requests cut off by a second Ctrl-C may have arrived
+        journal.end_run(run, dict(dispatcher.tally.by_status), dispatcher.stop_reason)
         summary = Summary(
             journal.counts(),
             elapsed,
@@ -176,61 +231,55 @@ def send(
         )
         if options.report is not None:
             write_report(options.report, (entry_row(e) for e in journal.entries()), summary)
-        return SendResult(log, summary, None if options.dry_run else journal.path, interrupted)
+        return SendResult(log, summary, _kept(options, journal), interrupted, plan)
+
+
+def _kept(options: SendOptions, journal: CampaignJournal) -> Path | None:
+    return None if options.dry_run else Path(journal.location)
+
+
+def _plan_notes(claim: str, plan: PlanCounts, options: SendOptions) -> Iterator[str]:
+    """What a person must know before a changed campaign goes on."""
+    if options.resend_sent:
+        yield (
+            "linepress send: --resend-sent: people this journal already sent to are sent "
+            "this version again"
+        )
+    elif claim == "changed" and (plan.already_sent or plan.earlier_unknown):
+        text = (
+            "linepress send: this journal's campaign goes on with a changed definition or list: "
+            f"{plan.already_sent:,} already received an earlier version and are skipped; "
+        )
+        if plan.earlier_unknown:
+            text += f"{plan.earlier_unknown:,} may have received one (unknown, not resent); "
+        text += f"{plan.pending:,} not yet sent (--resend-sent to send everyone this version)"
+        yield text
+    if plan.duplicates and not options.allow_duplicates:
+        yield (
+            f"linepress send: {plan.duplicates:,} rows repeat the recipient of an earlier row "
+            "and are skipped (--allow-duplicates to send each)"
+        )
 
 
 @contextlib.contextmanager
-def _journal(options: SendOptions) -> Iterator[Journal]:
+def _journal(options: SendOptions) -> Iterator[CampaignJournal]:
     if options.dry_run:
         # A rehearsal must not mark anyone as sent in the real journal.
         with tempfile.TemporaryDirectory(prefix="linepress-dry-run-") as folder:
-            journal = Journal(Path(folder) / "dry-run.db")
+            journal = open_journal(Path(folder) / "dry-run.db")
             try:
                 yield journal
             finally:
                 journal.close()
         return
     path = options.journal or default_journal_path(options)
-    fresh = not path.exists()
-    with _exclusive(path):
-        try:
-            journal = Journal(path)
-        except NotAJournal:
-            raise UsageError(
-                Problem(
-                    "is not a linepress journal (not a SQLite database)",
-                    Location(str(path)),
-                    code="journal",
-                )
-            ) from None
-        try:
-            yield journal
-        finally:
-            empty = journal.meta("planned") != "1"
-            journal.close()
-            if fresh and empty:
-                for leftover in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
-                    leftover.unlink(missing_ok=True)
-
-
-@contextlib.contextmanager
-def _exclusive(path: Path) -> Iterator[None]:
-    """One run per journal: two at once would both send the pending messages."""
-    with path.open("ab") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise UsageError(
-                Problem(
-                    "another `linepress send` is using this journal; wait for it to finish",
-                    Location(str(path)),
-                    code="journal",
-                )
-            ) from None
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    if options.journal is None:
+        _journal_folder(path)
+    journal = open_journal(path)
+    try:
+        yield journal
+    finally:
+        journal.close()
 
 
 @contextlib.contextmanager
@@ -245,9 +294,14 @@ def _spooled_stdin() -> Iterator[tuple[Path, str]]:
         yield path, digest.hexdigest()
 
 
-def _fingerprint(options: SendOptions, base_url: str, stdin: tuple[Path, str] | None) -> str:
-    """What makes a run this run: the definition and its imports (or the payloads), the data, the options."""
-    digest = hashlib.sha256(b"linepress send v2\0")
+def _binding(options: SendOptions, base_url: str) -> str:
+    """What a campaign never changes: where it sends, and which shard it is."""
+    return f"base URL {base_url}" + (f", shard {options.shard}" if options.shard else "")
+
+
+def _fingerprint(options: SendOptions, stdin: tuple[Path, str] | None) -> str:
+    """What makes a plan this plan: the definition and its imports (or the payloads), the data, the options."""
+    digest = hashlib.sha256(b"linepress send v3\0")
     for part in (options.definition, options.payloads):
         digest.update(b"\0source\0")
         if part is not None:
@@ -262,7 +316,7 @@ def _fingerprint(options: SendOptions, base_url: str, stdin: tuple[Path, str] | 
     elif data is not None:
         _hash_file(digest, Path(data))
     digest.update(f"\0{options.data.format}\0{options.data.delimiter}\0{options.shard}\0".encode())
-    digest.update(f"{options.allow_duplicates}\0{options.keep_going}\0{base_url}".encode())
+    digest.update(f"{options.allow_duplicates}\0{options.keep_going}".encode())
     return digest.hexdigest()
 
 
@@ -302,17 +356,23 @@ def _description(options: SendOptions) -> str:
 
 
 def _plan(
-    journal: Journal, options: SendOptions, log: ProblemLog, stdin: tuple[Path, str] | None
-) -> bool:
-    """Store every recipient; False (and nothing stored) when the run must not start."""
+    journal: CampaignJournal,
+    options: SendOptions,
+    log: ProblemLog,
+    stdin: tuple[Path, str] | None,
+) -> PlanCounts | None:
+    """Store every recipient; None (and nothing stored) when the run must not start."""
     try:
-        journal.plan(_planned(options, log, stdin[0] if stdin else None))
+        return journal.plan(
+            _planned(options, log, stdin[0] if stdin else None), resend_sent=options.resend_sent
+        )
     except _Abort:
-        return False
+        return None
     except LinepressError as exc:
+        if isinstance(exc, JournalWriteError):
+            raise
         log.add(exc.problems)
-        return False
-    return True
+        return None
 
 
 class _Abort(Exception):
@@ -327,11 +387,9 @@ def _planned(options: SendOptions, log: ProblemLog, stdin: Path | None) -> Plan:
             recipient = str(result.body.get("to"))
             if options.shard is not None and not options.shard.holds(recipient):
                 continue
-            body = result.json()
-            key = hashlib.sha256(body).hexdigest()[:32]
-            if options.allow_duplicates:
-                key += f"#{result.row}"
-            yield result.row or 1, key, recipient, body, None
+            # The person is the unit of a campaign: one message per `to`.
+            key = f"{recipient}#{result.row}" if options.allow_duplicates else recipient
+            yield result.row or 1, key, recipient, result.json(), None
             continue
         fields = result.fields or {}
         invalid_to = str(fields["to"]) if fields.get("to") not in (None, "") else None
