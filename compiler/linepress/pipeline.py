@@ -23,7 +23,7 @@ from linepress.render.builders import DYNAMIC, FAILED, Remap, Renderer
 from linepress.render.fastpath import BodyFunction, RowFunction, body_function, row_function
 from linepress.validate import verdicts
 from linepress.validate.fastcheck import LeafChecks
-from linepress.validate.schema import NUMERIC_FIELDS
+from linepress.validate.schema import NUMERIC_FIELDS, text_field_names
 from linepress.validate.values import is_link, is_url_part
 
 if TYPE_CHECKING:
@@ -64,7 +64,7 @@ class Compiler:
         if not isinstance(definition, Definition):
             definition = load_definition(definition)
         self.definition = definition
-        self.renderer = Renderer(definition, NUMERIC_FIELDS)
+        self.renderer = Renderer(definition, NUMERIC_FIELDS, text_field_names())
         self._validator: BodyValidator | None = None
         #: Per variant: checks of the per-recipient leaves only (None: full validation).
         self.leaf_checks: dict[str | None, LeafChecks | None] = {}

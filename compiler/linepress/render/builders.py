@@ -16,17 +16,18 @@ the definition's source paths, so every problem still points at its YAML line.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from jinja2 import TemplateError, TemplateNotFound
+from jinja2 import TemplateError, TemplateNotFound, meta
 from jinja2 import TemplateSyntaxError as JinjaSyntaxError
 from jinja2.runtime import Undefined
 
 from linepress.definition import BODY_KEYS, Definition, FieldPath
 from linepress.errors import DefinitionError, Location, Problem, describe, format_path, type_name
 from linepress.render.templating import (
+    EXPRESSION,
     ROW,
     Context,
     LeafBatch,
@@ -44,7 +45,6 @@ from linepress.resources import resource_dir
 
 __all__ = ["DYNAMIC", "FAILED", "ROW", "Context", "LeafRenderer", "Remap", "Rendered", "Renderer"]
 
-_EXPRESSION = re.compile(r"\{\{[-+]?\s*(.*?)\s*[-+]?\}\}", re.DOTALL)
 _FOR = re.compile(r"^\s*([A-Za-z_]\w*)\s+in\s+(.+?)\s*$", re.DOTALL)
 ITEM_KEYS = ("$if", "$for")
 
@@ -116,6 +116,14 @@ class RenderState:
 Builder = Callable[[Context, RenderState], Any]
 
 
+class VarFailed(Exception):
+    """A var rendered per recipient failed for this recipient; carries its problems."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__("a var failed for this recipient")
+        self.problems = problems
+
+
 @dataclass(frozen=True, slots=True)
 class Rendered:
     """One recipient's body, its problems, and where moved parts came from."""
@@ -144,11 +152,23 @@ class _Item:
 class Renderer:
     """Renders a definition's body for one recipient's fields."""
 
-    def __init__(self, definition: Definition, numeric_fields: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        definition: Definition,
+        numeric_fields: Mapping[str, str],
+        text_fields: Collection[str] = frozenset(),
+    ) -> None:
+        """`numeric_fields`: field name -> "integer"/"number" where the API wants a number
+        (numeric text is converted); `text_fields`: names where it wants a string (a
+        number, boolean or null from JSON data is written as text)."""
         self.definition = definition
         self._numeric = numeric_fields
+        self._text = text_fields
         self.env = make_environment([definition.path.parent, resource_dir("templates")])
-        self.constants: dict[str, Any] = dict(definition.vars)
+        #: `vars` rendered once (see `_render_vars`).
+        self.constants: dict[str, Any] = {}
+        #: `vars` that use recipient fields: rendered per recipient, in order.
+        self._dynamic_vars: list[tuple[str, Builder]] = []
         #: Every compiled string leaf, for tools that inspect templates (lint).
         self.leaves: list[LeafRenderer] = []
         #: The body's string leaves by their path in the definition (for generated code).
@@ -164,6 +184,7 @@ class Renderer:
         self._scopes: dict[int, list[LeafRenderer]] = {0: []}
         self._scope: list[LeafRenderer] | None = self._scopes[0]
         self._scope_id = 0
+        self._render_vars(problems)
         self._load_imports(problems)
         self.fallback_keys = [key for key in ("from", "to") if key not in definition.body]
         built = [
@@ -176,6 +197,10 @@ class Renderer:
         self._build = _dict_builder(sorted(built, key=lambda kv: order[kv[0]]))
         if problems:
             raise DefinitionError(problems)
+        if self._dynamic_vars:
+            # A var no template reads is inert (say, a YAML anchor's home): never rendered.
+            read = set().union(*(self._names_in(leaf.source) for leaf in self.leaves))
+            self._dynamic_vars = [(n, b) for n, b in self._dynamic_vars if n in read]
         self._batches = {
             scope: LeafBatch(self.env, leaves)
             for scope, leaves in self._scopes.items()
@@ -185,14 +210,27 @@ class Renderer:
     # -- rendering --------------------------------------------------------
 
     def context(self, fields: Mapping[str, Any]) -> Context:
-        """The variables templates see for one recipient."""
+        """The variables templates see for one recipient.
+
+        Raises `VarFailed` when a var that uses the recipient's fields fails for them.
+        """
         ctx = {**self.constants, **fields}
         ctx[ROW] = fields
+        for name, build in self._dynamic_vars:
+            if name not in fields:  # a column of the same name wins, as over any var
+                state = RenderState()
+                value = build(ctx, state)
+                if state.problems:
+                    raise VarFailed(state.problems)
+                ctx[name] = value
         return ctx
 
     def render(self, fields: Mapping[str, Any]) -> Rendered:
         state = RenderState()
-        ctx = self.context(fields)
+        try:
+            ctx = self.context(fields)
+        except VarFailed as failure:
+            return Rendered(FAILED, failure.problems, [], None)
         self._render_batch(0, ctx, state)
         body = self._build(ctx, state)
         return Rendered(body, state.problems, state.remaps, state.variant)
@@ -233,9 +271,12 @@ class Renderer:
         leaf = self.leaf_at(self.source_path(path, remaps))
         if leaf is None:
             return []
-        ctx = self.context(fields)
+        try:
+            ctx = self.context(fields)
+        except VarFailed:
+            return []
         found = []
-        for match in _EXPRESSION.finditer(leaf.source):
+        for match in EXPRESSION.finditer(leaf.source):
             text = match.group(1)
             try:
                 value = self.env.compile_expression(text, undefined_to_none=False)(ctx)
@@ -452,6 +493,44 @@ class Renderer:
 
         return build_variant
 
+    def _render_vars(self, problems: list[Problem]) -> None:
+        """`vars` in file order. A var whose templates use only the vars above it is
+        rendered once, here; one that uses a recipient's fields is rendered for each
+        recipient (`context`), seeing the vars above it and the fields. Either way no
+        `{{` written in `vars` reaches a body."""
+        outer = self._scope
+        self._scope = None  # rendered in their own step: never in a body's batch
+        for name, value in self.definition.vars.items():
+            path: FieldPath = ("vars", name)
+            errors: list[Problem] = []
+            build = self._compile(value, path, errors)
+            if errors:
+                problems += errors
+                continue
+            if getattr(build, "static", False):
+                self.constants[name] = build({}, RenderState())
+                continue
+            known = set(self.constants) | set(self.env.globals) | {ROW}
+            if self._names_in(value) <= known:  # only earlier constants: render it now
+                state = RenderState()
+                rendered = build({**self.constants, ROW: {}}, state)
+                problems += state.problems
+                if not state.problems:
+                    self.constants[name] = rendered
+                continue
+            self._dynamic_vars.append((name, build))
+        self._scope = outer
+
+    def _names_in(self, value: Any) -> set[str]:
+        """The variables the templates in `value` read (undeclared names)."""
+        if isinstance(value, dict):
+            return set().union(*(self._names_in(child) for child in value.values()))
+        if isinstance(value, list):
+            return set().union(*(self._names_in(child) for child in value))
+        if isinstance(value, str) and has_markers(value):
+            return set(meta.find_undeclared_variables(self.env.parse(value)))
+        return set()
+
     def _load_imports(self, problems: list[Problem]) -> None:
         for alias, target in self.definition.imports.items():
             where = self.definition.values[("imports", alias)].location
@@ -499,7 +578,9 @@ class Renderer:
         if isinstance(default, str) and has_markers(default):
             default_leaf = self._leaf(default, path, problems)
         # The record's column is read like `{{ key }}`, so its value gets the same checks.
-        column = compile_leaf(self.env, f"{{{{ {key} }}}}", (key,), None, location, None)
+        column = compile_leaf(
+            self.env, f"{{{{ {key} }}}}", (key,), None, location, None, text=key in self._text
+        )
         assert isinstance(column, LeafRenderer)
 
         def build(ctx: Context, state: RenderState) -> Any:
@@ -527,9 +608,16 @@ class Renderer:
         return build
 
     def _leaf(self, source: str, path: FieldPath, problems: list[Problem]) -> LeafRenderer | None:
-        numeric = self._numeric.get(path[-1]) if path and isinstance(path[-1], str) else None
+        name = path[-1] if path and isinstance(path[-1], str) else None
+        numeric = self._numeric.get(name) if name is not None else None
         compiled = compile_leaf(
-            self.env, source, path, self.definition.values.get(path), self._where(path), numeric
+            self.env,
+            source,
+            path,
+            self.definition.values.get(path),
+            self._where(path),
+            numeric,
+            text=name in self._text,
         )
         if isinstance(compiled, Problem):
             problems.append(compiled)
