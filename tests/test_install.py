@@ -56,6 +56,24 @@ def test_the_wheel_ships_schemas_and_templates(installed: Path) -> None:
     assert (package / "templates" / "starters" / "carousel.yaml").is_file()
     assert (package / "templates" / "macros" / "format.j2").is_file()
     assert (package / "validate" / "data" / "doc-tables.json").is_file()
+    # The preview's markup and style are package data too.
+    page = package / "author" / "page"
+    assert (page / "page.html.j2").is_file()
+    assert (page / "preview.css").is_file()
+    assert (page / "messages" / "template.html.j2").is_file()
+
+
+def test_the_installed_package_draws_a_preview(installed: Path, tmp_path: Path) -> None:
+    definition = tmp_path / "def.yaml"
+    definition.write_text("from: A\nto: U\nmessage: {type: TEXT, text: 'Hello <b>'}\n")
+    out = tmp_path / "p.html"
+    result = run_installed(
+        installed, "-m", "linepress", "preview", str(definition), "--out", str(out)
+    )
+    assert result.returncode == 0, result.stderr
+    page = out.read_text()
+    assert "<div class='lp-bubble'>Hello &lt;b&gt;</div>" in page
+    assert ".lp-bubble {" in page  # the style sheet, inlined
 
 
 def test_the_install_is_named_linepress_and_nothing_else(installed: Path) -> None:
