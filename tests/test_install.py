@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 
 import pytest
@@ -36,11 +37,13 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def run_installed(target: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    # Run from an empty folder with the install first on the path, so the
-    # checkout's own `compiler/linepress/`, `schemas/` and `templates/` cannot be used.
-    env = {**os.environ, "PYTHONPATH": str(target)}
+    # A fresh environment as far as linepress goes: `-S` skips site-packages' .pth files,
+    # so the editable install of this checkout is not on the path; the install and the
+    # third-party packages are, and the folder we run in is not the checkout.
+    libraries = sysconfig.get_paths()["purelib"]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(target), libraries])}
     return subprocess.run(
-        [sys.executable, *args],
+        [sys.executable, "-S", *args],
         cwd=target.parent,
         env=env,
         capture_output=True,
