@@ -30,6 +30,7 @@ from linepress.limits import fits_graphemes, fits_utf16
 from linepress.render.builders import DYNAMIC, ROW, Renderer
 from linepress.render.templating import LeafRenderer, evaluate, has_markers, is_encodable, text_of
 from linepress.validate.fastcheck import LeafChecks, Rule
+from linepress.validate.values import PLAIN_KEY, URL, is_recipient_key
 
 #: fields -> the checked body, or None: "render this recipient the careful way".
 BodyFunction = Callable[[Mapping[str, Any]], dict[str, Any] | None]
@@ -125,6 +126,9 @@ class _Writer:
             "_fits_utf16": fits_utf16,
             "_fits_graphemes": fits_graphemes,
             "_text": text_of,
+            "_plain_key": PLAIN_KEY.fullmatch,
+            "_key_ok": is_recipient_key,
+            "_url": URL.fullmatch,
         }
         self._lines: list[str] = []
         self._count = 0
@@ -329,6 +333,10 @@ class _Writer:
             }.get(keyword)
         if known_str and keyword == "type" and value == "string":
             return  # a `str` is a string
+        if known_str and value is True and keyword == "x-recipientKey":
+            test = f"_plain_key({var}) is not None or _key_ok({var})"
+        if known_str and value is True and keyword == "x-url":
+            test = f"{var}.isascii() and _url({var}) is not None"
         if test is None:
             test = f"{self._bind('rule', rule.predicate)}({var})"
         self._lines += [f"if not ({test}):", "    return None"]

@@ -29,11 +29,16 @@ _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:")
 #: The longest suggested link shown in a message (characters).
 _SHOWN = 300
 
-# ASCII printable, no space at either end: every ordinary key (user ID, phone, UUID).
-_PLAIN_KEY = re.compile(r"[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?")
 # What a spreadsheet makes of a long number: `6.68123E+10` (digits lost), `812345678.0`.
 _SCIENTIFIC = re.compile(r"[+-]?\d(?:\.\d+)?[eE][+-]\d+")
 _DECIMAL = re.compile(r"[+-]?\d+\.0+")
+#: Every ordinary key (user ID, phone, UUID) in one match: ASCII printable, no space at
+#: either end, not a spreadsheet's number. Its `fullmatch` is the whole fast check.
+PLAIN_KEY = re.compile(
+    r"(?![+-]?\d(?:\.\d+)?[eE][+-]\d+$)(?![+-]?\d+\.0+$)[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?"
+)
+#: An ASCII link passing `is_url` (for generated code: `s.isascii() and URL.fullmatch(s)`).
+URL = _URL
 
 #: A LINE user ID, a phone number (digits, optional `+`), a UUID (dashes optional).
 _KEY_FORMATS = re.compile(
@@ -109,10 +114,8 @@ def _shown(link: str) -> str:
 
 def is_recipient_key(value: Any) -> bool:
     """The `x-recipientKey` predicate: True for non-strings (a type rule words those)."""
-    if value.__class__ is not str:
+    if value.__class__ is not str or PLAIN_KEY.fullmatch(value) is not None:
         return True
-    if _PLAIN_KEY.fullmatch(value) is not None:
-        return _SCIENTIFIC.fullmatch(value) is None and _DECIMAL.fullmatch(value) is None
     return key_problem(value) is None
 
 
