@@ -236,9 +236,17 @@ def send(
             dispatcher.tally.done / elapsed if elapsed > 0 else 0.0,
             dry_run=options.dry_run,
             stopped=dispatcher.stop_reason,
+            run_counts=dict(dispatcher.tally.by_status),
+            shard=str(options.shard) if options.shard else None,
+            journal=None if options.dry_run else journal.location,
         )
         if options.report is not None:
-            write_report(options.report, (entry_row(e) for e in journal.entries()), summary)
+            write_report(
+                options.report,
+                (entry_row(e, dry_run=options.dry_run) for e in journal.entries()),
+                summary,
+                inputs=(options.definition, options.payloads, options.data.path),
+            )
         return SendResult(log, summary, _kept(options, journal), interrupted, plan)
 
 

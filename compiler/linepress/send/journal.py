@@ -235,20 +235,26 @@ class JournalWriteError(LinepressError):
         )
 
 
-def open_journal(location: str | Path, *, create: bool = True) -> CampaignJournal:
+def open_journal(
+    location: str | Path, *, create: bool = True, read_only: bool = False
+) -> CampaignJournal:
     """Open the journal at `location`, holding it exclusively until `close()`.
 
-    A path is a SQLite journal (created when missing, if `create`). Raises
+    A path is a SQLite journal (created when missing, if `create`). With
+    `read_only` nothing is written and no lock is taken, so a journal can be
+    read while a run sends (only the reading methods may be called). Raises
     `UsageError` (exit 2) when the location is not a linepress journal, is
-    missing (with `create=False`) or is held by another run.
+    missing (with `create=False` or `read_only`) or is held by another run.
     """
     from linepress.send.sqlite_journal import SqliteJournal
 
     path = Path(location)
-    if not create and not path.exists():
-        raise UsageError(Problem("no journal here", Location(str(path)), code="journal"))
+    if (read_only or not create) and not path.is_file():
+        raise UsageError(
+            Problem("no linepress journal here (no such file)", Location(str(path)), code="journal")
+        )
     try:
-        return SqliteJournal(path)
+        return SqliteJournal(path, read_only=read_only)
     except NotAJournal as exc:
         raise UsageError(Problem(exc.args[0], Location(str(path)), code="journal")) from None
     except JournalBusy:
