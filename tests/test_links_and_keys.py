@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from linepress import Compiler
 from linepress.cli.main import main
-from linepress.validate.values import is_recipient_key, is_url, key_problem, url_problem
+from linepress.validate.values import _URL, is_recipient_key, is_url, key_problem, url_problem
 
 LINK_DEFINITION = """\
 from: APP
@@ -197,8 +197,10 @@ LINKS = st.builds(
 
 @settings(max_examples=400, deadline=None)
 @given(LINKS)
-def test_link_predicate_agrees_with_its_wording(value: str) -> None:
+def test_link_predicate_agrees_with_its_wording_and_the_plain_rule(value: str) -> None:
     assert is_url(value) == (url_problem(value) is None)
+    # The plain statement of the rule: percent-encoded ASCII, a scheme, a host after `//`.
+    assert is_url(value) == (value.isascii() and _URL.fullmatch(value) is not None)
 
 
 @settings(max_examples=400, deadline=None)

@@ -77,13 +77,14 @@ class NotText(Exception):
 def _printable(value: Any) -> Any:
     """What `{{ value }}` prints in text: null as nothing, booleans as JSON writes them;
     an object or a list is refused (it would print as Python: `{'first': 'A'}`)."""
-    if value.__class__ is str:
+    kind = value.__class__
+    if kind is str or kind is int or kind is float:  # the common cases, without isinstance
         return value
     if value is None:
         return ""
-    if value is True or value is False:
+    if kind is bool:
         return "true" if value else "false"
-    if isinstance(value, Mapping | list | tuple):
+    if kind is dict or kind is list or isinstance(value, Mapping | list | tuple):
         raise NotText(value)
     return value
 

@@ -37,8 +37,11 @@ _DECIMAL = re.compile(r"[+-]?\d+\.0+")
 PLAIN_KEY = re.compile(
     r"(?![+-]?\d(?:\.\d+)?[eE][+-]\d+$)(?![+-]?\d+\.0+$)[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?"
 )
-#: An ASCII link passing `is_url` (for generated code: `s.isascii() and URL.fullmatch(s)`).
-URL = _URL
+#: `is_url`'s steps, for generated code: the scheme (and host), and a `%` starting no escape.
+URL_START = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:(?://[^/?#\x00-\x20\x7f%]|(?!//))").match
+BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})").search
+#: First characters of the numbers a spreadsheet writes (keys starting so get a closer look).
+NUMBER_START = frozenset("+-0123456789")
 
 #: A LINE user ID, a phone number (digits, optional `+`), a UUID (dashes optional).
 _KEY_FORMATS = re.compile(
@@ -51,8 +54,19 @@ _KEY_FORMATS = re.compile(
 
 
 def is_url(value: Any) -> bool:
-    """The `x-url` predicate: True for non-strings (a type rule words those)."""
-    return value.__class__ is not str or (value.isascii() and _URL.fullmatch(value) is not None)
+    """The `x-url` predicate: True for non-strings (a type rule words those).
+
+    The same verdict as `_URL.fullmatch` on an ASCII string, in C-speed steps: no
+    control character or space (printable ASCII), a scheme (and a host after `//`),
+    and `%` only in `%XX` escapes.
+    """
+    return value.__class__ is not str or (
+        value.isascii()
+        and value.isprintable()
+        and " " not in value
+        and URL_START(value) is not None
+        and ("%" not in value or BAD_ESCAPE(value) is None)
+    )
 
 
 def is_url_part(text: str) -> bool:
@@ -114,9 +128,17 @@ def _shown(link: str) -> str:
 
 def is_recipient_key(value: Any) -> bool:
     """The `x-recipientKey` predicate: True for non-strings (a type rule words those)."""
-    if value.__class__ is not str or PLAIN_KEY.fullmatch(value) is not None:
+    if value.__class__ is not str:
         return True
-    return key_problem(value) is None
+    if (
+        value.isascii()
+        and value.isprintable()
+        and value[:1] != " "
+        and value[-1:] != " "
+        and value[:1] not in NUMBER_START
+    ):
+        return True  # printable ASCII, no space at either end, not a number: a plain key
+    return PLAIN_KEY.fullmatch(value) is not None or key_problem(value) is None
 
 
 def key_problem(value: str) -> str | None:
