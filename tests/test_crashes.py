@@ -285,7 +285,7 @@ def test_an_unknown_macro_names_those_the_file_has(tmp_path: Path) -> None:
     definition = text_definition(tmp_path, "{{ m.yenn(price) }}", "imports: {m: m.j2}\n")
     assert_located(
         run("check", str(definition)),
-        "d.yaml:5:9: message.text: unknown macro `m.yenn`; did you mean `m.yen`? (m.j2 has: pct, yen)",
+        "d.yaml:5:9: message.text: unknown macro `m.yenn`; did you mean `m.yen`? (m.j2 has: yen, pct)",
     )
 
 

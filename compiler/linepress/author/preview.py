@@ -18,22 +18,49 @@ the definition or the data is HTML-escaped: recipient data is untrusted.
 
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, unquote, urlsplit
 
 from jinja2 import BaseLoader, Environment, TemplateNotFound
 from markupsafe import Markup
 
 from linepress.author.lint import Linter
-from linepress.author.select import Selected, is_empty, select_rows, value_text, without_data
+from linepress.author.message_views import (
+    cell,
+    css_url,
+    duration,
+    file_name,
+    has_carousel,
+    imagemap,
+    imagemap_box,
+    is_carousel,
+    message_template,
+    pretty_json,
+)
+from linepress.author.select import Selected, select_rows, value_text, without_data
+
+__all__ = [
+    "IMAGES",
+    "Card",
+    "LivePage",
+    "PreviewRequest",
+    "Rendered",
+    "Section",
+    "build_page",
+    "build_preview",
+    "compile_cards",
+    "content_security_policy",
+    "imagemap_box",  # where CSS puts an imagemap area (from message_views)
+    "page_css",
+    "render_preview",
+    "write_page",
+    "write_preview",
+]
 from linepress.errors import LinepressError, Location, Problem
-from linepress.limits import grapheme_length
 from linepress.output import AtomicOutput
 from linepress.pipeline import Compiler, Result, open_data
 from linepress.recipients.records import BadRecord
@@ -42,17 +69,24 @@ from linepress.report import ProblemLog
 #: Extra problems for a compiled recipient (lint warnings), shown on its card.
 WarningsFor = Callable[[Result], Iterable[Problem]]
 
-#: Characters of a data value shown in the recipient table.
-CELL_LIMIT = 300
+#: `images` values: draw a labelled placeholder (no network), or fetch the media too.
+IMAGES = ("placeholder", "fetch")
 
-#: The width LINE fetches an imagemap's base image at (`{baseUrl}/1040`).
-IMAGEMAP_WIDTH = 1040
+# No script may run, whatever the data holds. Media links often carry recipient IDs
+# (tracking pixels): nothing is fetched unless `images="fetch"` asks for it.
+_CSP = "default-src 'none'; img-src {img}; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
 
-# No script may run, whatever the data holds; only media may be fetched.
-_CSP = (
-    "default-src 'none'; img-src https: http: data:; style-src 'unsafe-inline'; "
-    "base-uri 'none'; form-action 'none'"
-)
+
+def content_security_policy(images: str = "placeholder", script_nonce: str | None = None) -> str:
+    """The page's Content-Security-Policy: no network, no script (but one with `script_nonce`).
+
+    `images="fetch"` lets the message's own media load; a served live page gets
+    its one reload script by nonce and may ask its server (`connect-src 'self'`).
+    """
+    policy = _CSP.format(img="https: http: data:" if images == "fetch" else "'none'")
+    if script_nonce is not None:
+        policy += f"; script-src 'nonce-{script_nonce}'; connect-src 'self'"
+    return policy
 
 
 @dataclass(slots=True)
@@ -118,13 +152,132 @@ def build_preview(
 
 
 def build_page(
-    sections: Sequence[Section], *, problems: Sequence[Problem] = (), title: str | None = None
+    sections: Sequence[Section],
+    *,
+    problems: Sequence[Problem] = (),
+    title: str | None = None,
+    images: str = "placeholder",
+    live: LivePage | None = None,
 ) -> str:
-    """The page for one or more definitions, with run-wide problems on top."""
+    """The page for one or more definitions, with run-wide problems on top.
+
+    `images`: "placeholder" (default: nothing is fetched) or "fetch" (the media
+    are drawn over their placeholders). `live`: the served page's reload script.
+    """
+    if images not in IMAGES:
+        raise ValueError(f"images must be one of {IMAGES}, not {images!r}")
     if title is None:
         title = ", ".join(s.compiler.name for s in sections) or "linepress preview"
-    page = _templates().get_template("page.html.j2").render(_page_values(title, sections, problems))
+    values = _page_values(title, sections, problems)
+    values["fetch_images"] = images == "fetch"
+    values["live"] = live
+    values["csp"] = content_security_policy(images, live.nonce if live else None)
+    page = _templates().get_template("page.html.j2").render(values)
     return page + "\n"
+
+
+@dataclass(frozen=True, slots=True)
+class LivePage:
+    """What a page served by `linepress preview --watch` needs to reload itself.
+
+    `version` is the render's number; the script asks `wait_path` (a long poll
+    answering with the next version) and reloads when it changes. `nonce` is the
+    CSP nonce that lets this one script run, new for every render.
+    """
+
+    version: int
+    nonce: str
+    wait_path: str = "/wait"
+
+
+@dataclass(frozen=True, slots=True)
+class PreviewRequest:
+    """What `linepress preview` was asked to show: a definition, its data, which rows."""
+
+    definition: str | Path
+    data: str | None = None
+    data_format: str | None = None
+    delimiter: str | None = None
+    rows: Sequence[int] | None = None
+    sample: int | None = None
+    edge_cases: bool = False
+    images: str = "placeholder"
+
+    def files(self, compiler: Compiler | None = None) -> list[Path]:
+        """The files the page is drawn from: the definition, the data, the imported
+        macro files found next to the definition (what `--watch` watches)."""
+        definition = Path(self.definition)
+        found = [definition]
+        if self.data is not None and self.data != "-":
+            found.append(Path(self.data))
+        imports = compiler.definition.imports if compiler is not None else {}
+        for target in imports.values():
+            candidate = definition.parent / target
+            if candidate.is_file():
+                found.append(candidate)
+        return found
+
+
+@dataclass(slots=True)
+class Rendered:
+    """One render of a preview: the page, its problems, and the files it read."""
+
+    page: str
+    log: ProblemLog
+    files: list[Path]
+
+
+def render_preview(
+    request: PreviewRequest,
+    *,
+    warnings_for: WarningsFor | None = None,
+    live: LivePage | None = None,
+) -> Rendered:
+    """Pick, compile and draw the recipients `request` asks for, into one page.
+
+    Raises nothing for user mistakes: definition, data and selection problems go
+    into the log and onto the page (so the reader sees why). Failing recipients
+    are in the log too.
+    """
+    log = ProblemLog(limit=0)
+    page_problems: list[Problem] = []
+    sections: list[Section] = []
+    compiler: Compiler | None = None
+    try:
+        compiler = Compiler(request.definition)
+        if warnings_for is None:
+            linter = Linter(compiler)
+            static = linter.static()
+            page_problems.extend(static)
+            log.add(static)
+            warnings_for = linter.row
+        selected = _select(
+            request.data,
+            request.data_format,
+            request.delimiter,
+            request.rows,
+            request.sample,
+            request.edge_cases,
+        )
+        cards = compile_cards(compiler, selected, warnings_for)
+        mode = _mode_name(request.data, request.rows, request.sample, request.edge_cases)
+        if not mode and cards:  # the first rows: "all 3 rows" or "first 10 rows (...)"
+            mode = cards[0].selected.reasons[0]
+        sections.append(Section(compiler, cards, request.data, mode))
+    except LinepressError as exc:
+        page_problems.extend(exc.problems)
+        log.add(exc.problems)
+    for section in sections:
+        for card in section.cards:
+            log.rows += 1
+            if not card.result.ok:
+                log.failed_rows += 1
+            log.add(card.problems)
+    title = Path(request.definition).name
+    page = build_page(
+        sections, problems=page_problems, title=title, images=request.images, live=live
+    )
+    return Rendered(page, log, request.files(compiler))
 
 
 def write_preview(
@@ -136,43 +289,21 @@ def write_preview(
     rows: Sequence[int] | None = None,
     sample: int | None = None,
     edge_cases: bool = False,
+    images: str = "placeholder",
     out: Path,
     warnings_for: WarningsFor | None = None,
 ) -> ProblemLog:
     """`linepress preview`: pick, compile and draw recipients into the page `out`.
 
-    Raises nothing for user mistakes: definition, data and selection problems go
-    into the returned log (and onto the page, which is still written so the
-    reader sees why). Failing recipients are in the log too.
+    As `render_preview`, then the page is written whole or not at all (a path
+    that cannot be written is one more problem in the returned log).
     """
-    log = ProblemLog(limit=0)
-    page_problems: list[Problem] = []
-    sections: list[Section] = []
-    try:
-        compiler = Compiler(definition)
-        if warnings_for is None:
-            linter = Linter(compiler)
-            static = linter.static()
-            page_problems.extend(static)
-            log.add(static)
-            warnings_for = linter.row
-        selected = _select(data, data_format, delimiter, rows, sample, edge_cases)
-        cards = compile_cards(compiler, selected, warnings_for)
-        mode = _mode_name(data, rows, sample, edge_cases)
-        sections.append(Section(compiler, cards, data, mode))
-    except LinepressError as exc:
-        page_problems.extend(exc.problems)
-        log.add(exc.problems)
-    for section in sections:
-        for card in section.cards:
-            log.rows += 1
-            if not card.result.ok:
-                log.failed_rows += 1
-            log.add(card.problems)
-    title = Path(definition).name
-    page = build_page(sections, problems=page_problems, title=title)
-    _write_atomic(out, page, log, inputs=(definition, data))
-    return log
+    request = PreviewRequest(
+        definition, data, data_format, delimiter, rows, sample, edge_cases, images
+    )
+    rendered = render_preview(request, warnings_for=warnings_for)
+    write_page(out, rendered.page, rendered.log, inputs=(definition, data))
+    return rendered.log
 
 
 # --------------------------------------------------------------------------- #
@@ -200,10 +331,10 @@ def _mode_name(data: str | None, rows: object, sample: int | None, edge_cases: b
         return "rows asked for"
     if sample is not None:
         return f"sample of {sample}"
-    return "edge cases" if edge_cases else "first rows"
+    return "edge cases" if edge_cases else ""
 
 
-def _write_atomic(
+def write_page(
     out: Path, page: str, log: ProblemLog, inputs: Sequence[str | Path | None] = ()
 ) -> None:
     """Replace `out` whole or not at all (the shared output rules); a bad path is a problem."""
@@ -258,14 +389,15 @@ def _templates() -> Environment:
     """The page's Jinja environment: autoescape on, so every value is escaped."""
     env = Environment(loader=_PageLoader(), autoescape=True, auto_reload=False)
     env.filters.update(
-        cell=_cell,
-        css_url=_css_url,
-        duration=_duration,
-        file_name=_file_name,
-        imagemap=_imagemap,
-        is_carousel=_is_carousel,
-        message_template=_message_template,
-        pretty_json=_pretty_json,
+        cell=cell,
+        css_url=css_url,
+        duration=duration,
+        file_name=file_name,
+        imagemap=imagemap,
+        is_carousel=is_carousel,
+        has_carousel=has_carousel,
+        message_template=message_template,
+        pretty_json=pretty_json,
         recipient=_recipient_of,
     )
     env.tests["bad_record"] = lambda value: isinstance(value, BadRecord)
@@ -287,12 +419,15 @@ def _page_values(
 ) -> dict[str, Any]:
     cards = [card for section in sections for card in section.cards]
     return {
-        "csp": _CSP,
         "title": title,
         "css": Markup(page_css()),
         "recipients": f"{len(cards)} recipient{'s' if len(cards) != 1 else ''}",
         "failed": sum(not card.result.ok for card in cards),
-        "problems": problems,
+        # Errors stop the page ("nothing to preview" when no card is drawn);
+        # warnings (lint) sit beside working cards as warnings.
+        "errors": [p for p in problems if p.severity != "warning"],
+        "warnings": [p for p in problems if p.severity == "warning"],
+        "has_cards": bool(cards),
         "sections": sections,
     }
 
@@ -300,160 +435,3 @@ def _page_values(
 def _recipient_of(card: Card) -> str:
     fields = card.result.fields or {}
     return value_text(fields.get("to") or fields.get("user_id")) or "?"
-
-
-@dataclass(frozen=True, slots=True)
-class _Cell:
-    """A data value as the recipient table shows it."""
-
-    empty: bool
-    text: str = ""
-    more: str = ""
-
-
-def _cell(value: object) -> _Cell:
-    if is_empty(value):
-        return _Cell(empty=True)
-    text = value_text(value) or ""
-    if len(text) <= CELL_LIMIT:
-        return _Cell(False, text)
-    # A 5000-character field would push everything else off the screen.
-    return _Cell(False, text[:CELL_LIMIT], f"… ({grapheme_length(text)} characters in all)")
-
-
-def _pretty_json(body: object) -> str:
-    return json.dumps(body, ensure_ascii=False, indent=2)
-
-
-# --------------------------------------------------------------------------- #
-# Messages
-
-#: The partial in `page/messages/` that draws each message type.
-_MESSAGES = {
-    "TEXT": "text",
-    "IMAGE": "image",
-    "VIDEO": "video",
-    "AUDIO": "audio",
-    "LOCATION": "location",
-    "STICKER": "sticker",
-    "IMAGEMAP": "imagemap",
-    "TEMPLATE": "template",
-}
-
-
-def _message_template(message: Mapping[str, Any]) -> str:
-    return f"messages/{_MESSAGES.get(str(message.get('type', '')), 'unknown')}.html.j2"
-
-
-def _is_carousel(message: Mapping[str, Any]) -> bool:
-    """A carousel gets the chat's whole width (its cards scroll sideways)."""
-    return (
-        message.get("type") == "TEMPLATE"
-        and _mapping(message.get("template")).get("type") == "CAROUSEL"
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class _Area:
-    """An imagemap action area: where CSS puts it, its label and what it does."""
-
-    kind: str
-    style: str
-    label: str
-    does: str
-
-
-@dataclass(frozen=True, slots=True)
-class _Imagemap:
-    image: str
-    aspect: str
-    caption: str
-    areas: list[_Area]
-
-
-def _imagemap(message: Mapping[str, Any]) -> _Imagemap:
-    size = _mapping(message.get("baseSize"))
-    width = _number(size.get("width")) or IMAGEMAP_WIDTH
-    height = _number(size.get("height")) or width
-    base = str(message.get("baseUrl", "")).rstrip("/")
-    areas = [
-        _imagemap_area(action, width, height)
-        for action in message.get("actions") or []
-        if isinstance(action, dict)
-    ]
-    # LINE fetches `{baseUrl}/1040` for the widest screens: the image drawn here.
-    caption = (
-        f"{_file_name(base)}/{IMAGEMAP_WIDTH} · {_plain_number(width)} × {_plain_number(height)}"
-    )
-    aspect = f"aspect-ratio:{_plain_number(width)}/{_plain_number(height)}"
-    return _Imagemap(f"{base}/{IMAGEMAP_WIDTH}", aspect, caption, areas)
-
-
-def imagemap_box(area: Mapping[str, Any], width: float, height: float) -> dict[str, float]:
-    """An action area as percentages of the base size (what CSS positions it by)."""
-
-    def pct(key: str, total: float) -> float:
-        return round(100 * (_number(area.get(key)) or 0) / total, 4) if total else 0.0
-
-    return {
-        "left": pct("x", width),
-        "top": pct("y", height),
-        "width": pct("width", width),
-        "height": pct("height", height),
-    }
-
-
-def _imagemap_area(action: Mapping[str, Any], width: float, height: float) -> _Area:
-    area = _mapping(action.get("area"))
-    box = imagemap_box(area, width, height)
-    style = ";".join(f"{key}:{_plain_number(value)}%" for key, value in box.items())
-    kind = str(action.get("type", ""))
-    if kind == "URI":
-        uri = str(action.get("linkUri", ""))
-        return _Area(kind, style, "↗ " + (urlsplit(uri).hostname or uri), f"Opens {uri}")
-    text = str(action.get("text", ""))
-    return _Area(kind, style, "💬 " + text, f"Sends the message: {text}")
-
-
-def _mapping(value: object) -> Mapping[str, Any]:
-    """A nested object, or an empty one: a failed body may hold anything."""
-    return value if isinstance(value, dict) else {}
-
-
-# --------------------------------------------------------------------------- #
-# Small helpers
-
-
-def _css_url(url: str) -> str:
-    """The URL made safe inside url("…"): quotes, backslashes, spaces, newlines encoded."""
-    return quote(url, safe=":/?#[]@!$&'()*+,;=%~-._")
-
-
-def _file_name(url: str) -> str:
-    parts = urlsplit(url)
-    name = unquote(parts.path.rstrip("/").rsplit("/", 1)[-1])
-    return name or parts.hostname or url
-
-
-def _number(value: object) -> float | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        return float(value)
-    try:
-        return float(str(value))
-    except ValueError:
-        return None
-
-
-def _plain_number(value: float) -> str:
-    return f"{value:.4f}".rstrip("0").rstrip(".")
-
-
-def _duration(milliseconds: object) -> str:
-    """LINE's m:ss for an audio clip's length in milliseconds."""
-    number = _number(milliseconds)
-    if number is None or number < 0:
-        return "-:--"
-    seconds = int(number + 500) // 1000
-    return f"{seconds // 60}:{seconds % 60:02d}"
