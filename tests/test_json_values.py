@@ -183,3 +183,23 @@ message: {type: TEXT, text: "{{ greeting }}: {{ link }}"}
     assert result.exit_code == 0, result.stderr
     texts = [json.loads(line)["message"]["text"] for line in result.stdout.splitlines()]
     assert texts == ["Hello Ann: https://shop.example/u/U1", "Hello Bo: https://shop.example/u/U2"]
+
+
+def test_a_constant_condition_beside_a_per_recipient_var_compiles(tmp_path: Path) -> None:
+    definition = """\
+from: APP
+to: "{{ user }}"
+vars:
+  greeting: "Hello {{ name }}"
+message:
+  type: TEMPLATE
+  altText: "{{ greeting }}"
+  template:
+    type: BUTTONS
+    text: "{{ greeting }}{{ ' ' ~ (1 + 1) }}"
+    actions:
+      - {$if: "1 + 1 == 2", type: MESSAGE, label: Hi, text: "{{ greeting }}"}
+"""
+    result = run(tmp_path, definition, jsonl({"user": "U1", "name": "Ann"}))
+    assert result.exit_code == 0, result.stderr
+    assert '"text":"Hello Ann 2"' in result.stdout

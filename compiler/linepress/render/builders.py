@@ -710,7 +710,9 @@ class Renderer:
             return None
         if self._is_constant(compiled):  # `$if: 10**5000`: every recipient fails alike
             try:
-                evaluate_raw(compiled, self.context({}))
+                evaluate_raw(
+                    compiled, {**self.constants, ROW: {}}
+                )  # no recipient: no per-recipient vars
             except LeafFailed as failure:
                 problems.append(
                     Problem(
