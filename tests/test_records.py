@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from linepress.errors import DataError, Location, UsageError
 from linepress.recipients import records
 from linepress.recipients.records import BadRecord, Record, open_records
+from linepress.recipients.source import make_record
 
 
 def write(tmp_path: Path, name: str, data: str | bytes) -> Path:
@@ -213,7 +214,7 @@ def test_files_can_be_read_twice(tmp_path: Path) -> None:
 
 
 def test_fast_records_equal_normal_ones() -> None:
-    made = records._record(3, "d.csv", 7, {"a": 1})
+    made = make_record(3, "d.csv", 7, {"a": 1})
     assert made == Record(3, Location("d.csv", 7), {"a": 1})
     assert hash(made.location) == hash(Location("d.csv", 7))
 
