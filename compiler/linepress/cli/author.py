@@ -13,6 +13,7 @@ from linepress.cli.options import (
     finish,
     guard_paths,
     parse_delimiter,
+    reading_options,
     report,
     report_options,
 )
@@ -124,6 +125,7 @@ def preview_command(
             sample,
             edge_cases,
             images,
+            reading_options(),
         )
         _serve(request, port, out, open_browser, max_errors)
         return
@@ -138,6 +140,7 @@ def preview_command(
         edge_cases=edge_cases,
         images=images,
         out=out,
+        reading=reading_options(),
     )
     log.limit = max_errors
     click.echo(f"wrote {out}", err=True)

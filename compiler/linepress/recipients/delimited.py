@@ -1,38 +1,71 @@
-"""The CSV / TSV reader: a header row, then one `Row` (or `BadRecord`) per record."""
+"""The CSV / TSV reader: a header row, then one `Row` (or `BadRecord`) per record.
+
+The delimiter rule (README "Recipient data"): `--delimiter` always wins; a first
+line `sep=X` (Excel's own hint) names it; otherwise the default (`,`, or tab
+for .tsv) unless the header is a single name under it but splits cleanly, into
+two or more non-empty, distinct names, on exactly one of `;`, tab, `|`, `,`.
+Then that delimiter is used and the choice is announced as a warning. A header
+that splits cleanly on two of them is refused, naming the flag to pass.
+"""
 
 from __future__ import annotations
 
 import csv
+from collections.abc import Iterator
 from itertools import chain
-from typing import IO
 
 from linepress.errors import DataError, Location, Problem, describe
-from linepress.recipients.encoding import check_bom, not_utf8, tell
-from linepress.recipients.source import BadRecord, Reader, Ready, bad_record
+from linepress.recipients.source import BadRecord, Reader, Ready, Tally, bad_record
+
+#: Delimiters a header is tried with when the default does not split it.
+CANDIDATES = (",", ";", "\t", "|")
 
 
-def read_csv(raw: IO[bytes], name: str, delimiter: str) -> Reader:
-    """Rows of the CSV `raw` (named `name` in errors), split on `delimiter`.
+def read_csv(
+    lines: Iterator[str],
+    name: str,
+    *,
+    delimiter: str | None,
+    default: str = ",",
+    limit: int,
+    tally: Tally,
+) -> Reader:
+    """Rows of the CSV text `lines` (named `name` in errors).
 
-    Yields `Ready(columns)` once the header is read (errors about the file as a
-    whole, such as a bad header or bytes that are not UTF-8, raise `DataError`
-    before or instead), then a `Row` per good record and a `BadRecord` per
-    ragged or malformed one. Blank lines are skipped and not counted.
+    `delimiter` None applies the rule above (from `default`). Yields
+    `Ready(columns)` once the header is read (errors about the file as a whole,
+    such as a bad header, raise `DataError` before or instead), then a `Row`
+    per good record and a `BadRecord` per ragged, malformed or oversized
+    (`limit` characters) one. Blank rows are counted in `tally`, not yielded.
     """
-    first = raw.readline()
-    bom = check_bom(first, name)
-    try:
-        first_text = first[bom:].decode()
-    except UnicodeDecodeError as exc:
-        raise not_utf8(name, exc, line=1, offset=bom) from None
-    # Bytes split on b"\n" and decoded line by line: faster than a
-    # TextIOWrapper, and a decoding error names its exact line.
-    reader = csv.reader(
-        chain((first_text,), map(bytes.decode, raw)), delimiter=delimiter, strict=True
-    )
+    skipped: list[str] = []  # blank lines before the header
+    first = ""
+    for first in lines:
+        if first.strip():
+            break
+        skipped.append(first)
+    else:
+        first = ""
+    header_line = len(skipped) + 1
+    if delimiter is None and first.startswith("sep=") and len(first.rstrip("\r\n")) == 5:
+        delimiter = first[4]  # Excel's "sep=;" line: not data, but it keeps its line number
+        skipped.append("\n")
+        first = ""
+        for line in lines:
+            if line.strip():
+                first = line
+                break
+            skipped.append(line)
+        header_line = len(skipped) + 1
+    if delimiter is None:
+        delimiter = _choose(first, default, name, header_line, tally)
+    # Fields may be as long as a record may be (Python's default is 131,072).
+    # The limit is process-wide, so only ever raised.
+    if csv.field_size_limit() < limit:
+        csv.field_size_limit(limit)
+    reader = csv.reader(chain(skipped, (first,), lines), delimiter=delimiter, strict=True)
 
     header: list[str] | None = None
-    header_line = 1
     try:
         for row in reader:
             if row and (len(row) > 1 or row[0].strip()):
@@ -47,8 +80,6 @@ def read_csv(raw: IO[bytes], name: str, delimiter: str) -> Reader:
                 code="data-csv",
             )
         ) from None
-    except UnicodeDecodeError as exc:
-        raise not_utf8(name, exc, line=reader.line_num + 1, offset=tell(raw, exc)) from None
     if header is None:
         raise DataError(
             Problem("is empty: expected a header row", Location(name), code="data-empty")
@@ -57,21 +88,27 @@ def read_csv(raw: IO[bytes], name: str, delimiter: str) -> Reader:
     yield Ready(columns)
 
     ncols = len(columns)
-    wide = ncols > 1  # with one column, a blank line is not an empty value
     number = 0
     prev = reader.line_num
     while True:
         try:
-            # The hot loop: keep it to csv.reader and one tuple per row.
+            # The hot loop: keep it to csv.reader and one tuple per row. A row
+            # on one line whose first cell has text is the common case; the
+            # rest (blank, ragged, multi-line) goes through _other.
             for row in reader:
                 start = prev + 1
                 prev = reader.line_num
-                if len(row) == ncols and (wide or row[0].strip()):
+                if len(row) == ncols and prev == start and row[0] and not row[0].isspace():
                     number += 1
                     yield number, start, row  # a Row: see RecordSource.rows()
-                elif row and (len(row) > 1 or row[0].strip()):
-                    number += 1
-                    yield _ragged(name, number, start, row, columns, delimiter)
+                    continue
+                if not row:
+                    continue  # an empty line
+                if _blank(row):
+                    tally.blank_rows += 1
+                    continue
+                number += 1
+                yield _other(name, number, start, row, columns, delimiter, limit)
             break
         except csv.Error as exc:
             start = prev + 1
@@ -81,9 +118,94 @@ def read_csv(raw: IO[bytes], name: str, delimiter: str) -> Reader:
                 ) from None
             prev = reader.line_num
             number += 1
-            yield bad_record(name, number, start, _csv_message(exc, start), "data-csv")
-        except UnicodeDecodeError as exc:
-            raise not_utf8(name, exc, line=reader.line_num + 1, offset=tell(raw, exc)) from None
+            yield bad_record(name, number, start, _csv_message(exc, start, limit), "data-csv")
+
+
+def _blank(row: list[str]) -> bool:
+    return not "".join(row).strip()
+
+
+def _other(
+    name: str,
+    number: int,
+    start: int,
+    row: list[str],
+    columns: tuple[str, ...],
+    delimiter: str,
+    limit: int,
+) -> tuple[int, int, list[str]] | BadRecord:
+    """A row off the fast path: good, ragged, or (over several lines) too large."""
+    if len(row) != len(columns):
+        return _ragged(name, number, start, row, columns, delimiter)
+    size = sum(map(len, row))
+    if size > limit:
+        return bad_record(
+            name,
+            number,
+            start,
+            f"the record is larger than the cap on one record ({limit:,} characters; "
+            "--max-record-size raises it)",
+            "data-too-large",
+            found=f"{size:,} characters",
+        )
+    return number, start, row
+
+
+def _choose(first: str, default: str, name: str, line: int, tally: Tally) -> str:
+    """The delimiter for a header line `first`, by the rule in the module docstring."""
+    base = _split(first, default)
+    if base is None or len(base) != 1:
+        return default
+    fits = []
+    for candidate in CANDIDATES:
+        if candidate == default:
+            continue
+        cells = _split(first, candidate)
+        if cells is None or len(cells) < 2:
+            continue
+        names = [cell.strip() for cell in cells]
+        if all(names) and len(set(names)) == len(names):
+            fits.append((candidate, len(names)))
+    if not fits:
+        return default
+    if len(fits) > 1:
+        named = " and ".join(f"--delimiter {_flag(d)}" for d, _ in fits)
+        raise DataError(
+            Problem(
+                f"the header row is one name under {describe(default)} but splits into "
+                f"column names on {' and on '.join(describe(d) for d, _ in fits)}: pass one of "
+                f"{named}",
+                Location(name, line),
+                code="data-delimiter",
+            )
+        )
+    chosen, count = fits[0]
+    tally.notes.append(
+        Problem(
+            f"read as {_spelled(chosen)}-separated: the header row has no {_spelled(default)} "
+            f"but {count} column names separated by {_spelled(chosen)} (pass --delimiter "
+            f"{_flag(chosen)} to say so, or --delimiter {_flag(default)} for one column)",
+            Location(name, line),
+            severity="warning",
+            code="data-delimiter",
+        )
+    )
+    return chosen
+
+
+def _split(line: str, delimiter: str) -> list[str] | None:
+    try:
+        return next(csv.reader([line.rstrip("\r\n")], delimiter=delimiter, strict=True), [])
+    except csv.Error:
+        return None
+
+
+def _spelled(delimiter: str) -> str:
+    return "tab" if delimiter == "\t" else repr(delimiter)
+
+
+def _flag(delimiter: str) -> str:
+    return "tab" if delimiter == "\t" else f"'{delimiter}'"
 
 
 def check_header(row: list[str], where: Location) -> tuple[str, ...]:
@@ -127,10 +249,15 @@ def _ragged(
     return bad_record(name, number, line, message, "data-ragged-row")
 
 
-def _csv_message(exc: csv.Error, start: int) -> str:
+def _csv_message(exc: csv.Error, start: int, limit: int) -> str:
     text = str(exc)
     if "unexpected end of data" in text:
         return f"a quoted field starting on or after line {start} is never closed"
     if "expected after '\"'" in text:
         return f"is not valid CSV: {text} (a closing quote must end its field)"
+    if "field larger than field limit" in text:
+        return (
+            f"a field is larger than the cap on one record ({limit:,} characters; "
+            "--max-record-size raises it)"
+        )
     return f"is not valid CSV: {text}"

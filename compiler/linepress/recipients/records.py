@@ -19,14 +19,19 @@ from __future__ import annotations
 import codecs
 import io
 import os
+import shutil
 import sys
+import tempfile
 import weakref
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
 from typing import IO
 
 from linepress.errors import DataError, Location, Problem, UsageError, describe
 from linepress.recipients.delimited import read_csv
+from linepress.recipients.encoding import DEFAULT_MAX_RECORD, Replay, check_encoding, text_lines
+from linepress.recipients.guess import SAMPLE_SIZE
 from linepress.recipients.jsonrecords import read_json, read_jsonl
 from linepress.recipients.source import (
     BadRecord,
@@ -37,16 +42,20 @@ from linepress.recipients.source import (
     Record,
     RecordSource,
     Row,
+    Tally,
     make_record,
 )
+from linepress.recipients.xlsx import read_xlsx
 
 __all__ = [
     "CHUNK_SIZE",
+    "DEFAULT_MAX_RECORD",
     "EXTENSIONS",
     "STDIN_NAME",
     "BadRecord",
     "Format",
     "Item",
+    "ReadOptions",
     "Record",
     "RecordSource",
     "Row",
@@ -57,12 +66,16 @@ __all__ = [
 CHUNK_SIZE = 64 * 1024
 
 #: File name extensions we recognise, and the format each one means.
-EXTENSIONS: dict[str, Format] = {
+EXTENSIONS: dict[str, Format | None] = {
     ".csv": "csv",
     ".tsv": "csv",
+    # Excel's "Unicode Text" and "Text (Tab delimited)": sniffed and read by content.
+    ".txt": None,
     ".json": "json",
     ".jsonl": "jsonl",
     ".ndjson": "jsonl",
+    ".xlsx": "xlsx",
+    ".xlsm": "xlsx",
 }
 
 STDIN_NAME = "<stdin>"
@@ -72,35 +85,84 @@ def open_records(
     source: str | os.PathLike[str] | None,
     *,
     format: Format | None = None,
-    delimiter: str = ",",
+    delimiter: str | None = None,
+    encoding: str | None = None,
+    sheet: str | None = None,
+    max_record_size: int = DEFAULT_MAX_RECORD,
     stdin: IO[bytes] | None = None,
 ) -> RecordSource:
     """Records from the file `source`, or from standard input for "-" or None.
 
-    `format` None guesses from the extension (.csv, .tsv, .json, .jsonl,
+    `format` None guesses from the extension (.csv, .tsv, .txt, .json, .jsonl,
     .ndjson); standard input and unknown extensions are sniffed: `[` means a
-    JSON array, `{` JSON Lines, anything else CSV. A .tsv file defaults to a
-    tab delimiter. Nothing is opened until the records (or columns) are asked
-    for, so errors about the file itself surface then, as `DataError`.
+    JSON array, `{` JSON Lines, anything else CSV. `delimiter` None means the
+    delimiter rule (see `delimited`): `,` (tab for .tsv) unless the header says
+    otherwise. `encoding` (CSV only; any Python codec) None means UTF-8 unless a
+    byte order mark says otherwise. `max_record_size` (bytes) caps one line or
+    record. Nothing is opened until the records (or columns) are asked for, so
+    errors about the file itself surface then, as `DataError`; bad options raise
+    `UsageError` at once.
     """
-    if format not in (None, "csv", "json", "jsonl"):
+    if format not in (None, "csv", "json", "jsonl", "xlsx"):
         raise UsageError(
-            Problem(f"unknown data format {format!r}: expected csv, json or jsonl", found=None)
+            Problem(
+                f"unknown data format {format!r}: expected csv, json, jsonl or xlsx", found=None
+            )
         )
-    if not isinstance(delimiter, str) or len(delimiter) != 1 or delimiter in '"\r\n':
+    if delimiter is not None and (
+        not isinstance(delimiter, str) or len(delimiter) != 1 or delimiter in '"\r\n'
+    ):
         raise UsageError(
             Problem(
                 "the CSV delimiter must be one character other than a quote or a newline",
                 found=describe(delimiter),
             )
         )
+    if encoding is not None:
+        encoding = check_encoding(encoding)
+    if not isinstance(max_record_size, int) or max_record_size < 1:
+        raise UsageError(
+            Problem("the record size cap must be a positive number of bytes", found=None)
+        )
+    options = _Options(delimiter, encoding, max_record_size, sheet)
     if source is None or source == "-":
-        return _StreamSource(None, STDIN_NAME, format, delimiter, stdin)
+        return _StreamSource(None, STDIN_NAME, format, options, stdin)
     path = os.fspath(source)
     extension = os.path.splitext(path)[1].lower()
-    if extension == ".tsv" and delimiter == ",":
-        delimiter = "\t"
-    return _StreamSource(path, path, format or EXTENSIONS.get(extension), delimiter, stdin)
+    if extension == ".tsv":
+        options.default = "\t"
+    if extension == ".xls" and format is None:
+        raise DataError(
+            Problem(
+                "is an Excel 97-2003 workbook (.xls), which linepress does not read: "
+                "save it from Excel as .xlsx (or as CSV UTF-8)",
+                Location(path),
+                code="data-xlsx",
+            )
+        )
+    return _StreamSource(path, path, format or EXTENSIONS.get(extension), options, stdin)
+
+
+@dataclass(frozen=True, slots=True)
+class ReadOptions:
+    """How to read recipient data, beyond its path, format and delimiter."""
+
+    #: Text encoding of CSV/TSV (any Python codec); None: UTF-8 unless a byte order mark says.
+    encoding: str | None = None
+    #: The worksheet of an .xlsx file; None: the first.
+    sheet: str | None = None
+    #: Cap on one line or record, in bytes.
+    max_record_size: int = DEFAULT_MAX_RECORD
+
+
+@dataclass(slots=True)
+class _Options:
+    delimiter: str | None
+    encoding: str | None
+    limit: int
+    sheet: str | None
+    #: The delimiter when none is given and the header does not say otherwise.
+    default: str = ","
 
 
 class _StreamSource(RecordSource):
@@ -109,13 +171,14 @@ class _StreamSource(RecordSource):
         path: str | None,
         name: str,
         format: Format | None,
-        delimiter: str,
+        options: _Options,
         stdin: IO[bytes] | None,
     ) -> None:
         self.name = name
         self._path = path
         self._format = format
-        self._delimiter = delimiter
+        self._options = options
+        self._tally = Tally()
         self._stdin = stdin
         self._columns: tuple[str, ...] | None = None
         # A reader started early (to learn the CSV header) that the next
@@ -134,7 +197,7 @@ class _StreamSource(RecordSource):
 
     def __iter__(self) -> Iterator[Item]:
         reader, self._pending = self._pending or self._start(), None
-        if self._format == "csv":  # known once a reader has started
+        if self._format in ("csv", "xlsx"):  # known once a reader has started
             return self._records(reader)  # type: ignore[arg-type]  # past Ready
         return reader  # type: ignore[return-value]  # past Ready, only items follow
 
@@ -143,6 +206,14 @@ class _StreamSource(RecordSource):
             return None
         reader, self._pending = self._pending or self._start(), None
         return reader  # type: ignore[return-value]  # past Ready: rows, see read_csv
+
+    @property
+    def blank_rows(self) -> int:
+        return self._tally.blank_rows
+
+    @property
+    def notes(self) -> list[Problem]:
+        return self._tally.notes
 
     def _records(self, rows: Iterator[Row | BadRecord]) -> Iterator[Item]:
         """CSV rows as `Record`s."""
@@ -175,20 +246,66 @@ class _StreamSource(RecordSource):
         return reader
 
     def _read(self) -> Reader:
+        if self._format == "xlsx" and self._path is not None:
+            # The workbook is a zip: openpyxl opens (and seeks in) the file itself.
+            self._tally = Tally()
+            try:
+                yield from read_xlsx(
+                    self._path, self.name, sheet=self._options.sheet, tally=self._tally
+                )
+            except OSError as exc:
+                raise DataError(_open_problem(self.name, exc)) from None
+            return
         try:
             with self._open() as raw:
                 stream, fmt = raw, self._format
                 if fmt is None:
                     fmt, stream = _sniff(raw)
                     self._format = fmt
-                if fmt == "csv":
-                    yield from read_csv(stream, self.name, self._delimiter)
+                if fmt == "xlsx":  # from standard input: spooled to a seekable file
+                    with tempfile.SpooledTemporaryFile(CHUNK_SIZE * 64) as spool:
+                        shutil.copyfileobj(stream, spool)
+                        spool.seek(0)
+                        self._tally = Tally()
+                        yield from read_xlsx(
+                            spool, self.name, sheet=self._options.sheet, tally=self._tally
+                        )
+                elif fmt == "csv":
+                    yield from self._csv(stream)
                 elif fmt == "json":
                     yield from read_json(stream, self.name, CHUNK_SIZE)
                 else:
                     yield from read_jsonl(stream, self.name)
         except OSError as exc:
             raise DataError(_open_problem(self.name, exc)) from None
+
+    def _csv(self, stream: IO[bytes]) -> Reader:
+        options = self._options
+        self._tally = Tally()  # each reading counts afresh
+        lines = text_lines(
+            stream,
+            self.name,
+            encoding=options.encoding,
+            limit=options.limit,
+            sample=self._sample if self._path is not None else None,
+        )
+        return read_csv(
+            lines,
+            self.name,
+            delimiter=options.delimiter,
+            default=options.default,
+            limit=options.limit,
+            tally=self._tally,
+        )
+
+    def _sample(self) -> bytes:
+        """The file's first bytes, for the encoding hint (read again: errors only)."""
+        assert self._path is not None
+        try:
+            with open(self._path, "rb") as again:
+                return again.read(SAMPLE_SIZE)
+        except OSError:
+            return b""
 
     def _open(self) -> AbstractContextManager[IO[bytes]]:
         if self._path is None:
@@ -214,29 +331,9 @@ def _sniff(raw: IO[bytes]) -> tuple[Format, IO[bytes]]:
         if first:
             break
     fmt: Format = "json" if first == b"[" else "jsonl" if first == b"{" else "csv"
-    return fmt, io.BufferedReader(_Replay(head, raw), CHUNK_SIZE)
-
-
-class _Replay(io.RawIOBase):
-    """`head` again, then the rest of `rest`: un-reads what sniffing consumed."""
-
-    def __init__(self, head: bytes, rest: IO[bytes]) -> None:
-        super().__init__()
-        self._head = memoryview(head)
-        self._rest = rest
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
-        if self._head:
-            n = min(len(buffer), len(self._head))
-            buffer[:n] = self._head[:n]
-            self._head = self._head[n:]
-            return n
-        data = self._rest.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
+    if head.startswith(b"PK\x03\x04"):  # a zip: an .xlsx workbook
+        fmt = "xlsx"
+    return fmt, io.BufferedReader(Replay(head, raw), CHUNK_SIZE)
 
 
 def _open_problem(name: str, exc: OSError) -> Problem:

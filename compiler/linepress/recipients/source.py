@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Generator, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Literal
 
 from linepress.errors import Location, Problem, describe, type_name
 
-Format = Literal["csv", "json", "jsonl"]
+Format = Literal["csv", "json", "jsonl", "xlsx"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +71,16 @@ class RecordSource(ABC):
         """
         return None
 
+    @property
+    def blank_rows(self) -> int:
+        """Blank rows skipped so far (all cells empty or whitespace); complete after reading."""
+        return 0
+
+    @property
+    def notes(self) -> list[Problem]:
+        """Warnings about how the data was read, known once the columns are."""
+        return []
+
     def close(self) -> None:  # noqa: B027 - optional hook, nothing to release by default
         """Release any open file."""
 
@@ -84,6 +94,16 @@ class RecordSource(ABC):
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+@dataclass(slots=True)
+class Tally:
+    """What a reader noticed besides records: blank rows skipped, choices it announces."""
+
+    #: Rows whose cells are all empty or whitespace (Excel leaves `,,` rows): not recipients.
+    blank_rows: int = 0
+    #: Warnings about how the file was read (a delimiter chosen from the header).
+    notes: list[Problem] = field(default_factory=list)
 
 
 class Ready:
