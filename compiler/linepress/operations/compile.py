@@ -48,6 +48,8 @@ class CompileOptions:
     strict: bool = False
     #: Keep the proven schema verdict for the next run (`Compiler(remember=...)`).
     remember: bool = False
+    #: Only these data rows (numbered from 1, as in messages); None: every row.
+    rows: Sequence[int] | None = None
 
 
 class LintRun:
@@ -131,6 +133,22 @@ def _compile_all(
         return
     with options.data.open() as source:
         try:
+            if options.rows is not None:
+                # A few rows to look at (`compile --rows 7`): read up to the last one asked for.
+                from linepress.author.select import select_rows
+
+                picked = [s.record for s in select_rows(source, rows=options.rows)]
+                lint = LintRun(compiler, source, strict=True) if options.strict else None
+                records = (r for r in picked if r is not None)
+                _drain(
+                    compiler.compile_records(records),
+                    log,
+                    writer,
+                    rejects,
+                    options.keep_going,
+                    lint,
+                )
+                return
             if options.strict:
                 lint = LintRun(compiler, source, strict=True)  # it looks at every result
                 _drain(
