@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO
 
-from linepress.errors import LinepressError, Problem
+from linepress.errors import LinepressError, Problem, UsageError
 from linepress.output import AtomicOutput, BodyWriter, OutputFormat, reject_line
 from linepress.pipeline import Compiler, Result, open_data
 from linepress.recipients.records import ReadOptions, RecordSource
@@ -100,6 +100,11 @@ def compile_definition(options: CompileOptions) -> ProblemLog:
     unreadable = False
     try:
         _compile_all(compiler, options, log, writer, rejects)
+    except UsageError:  # `--rows` asked for rows the data does not have: exit 2, nothing written
+        out.abort()
+        if rejects is not None:
+            rejects.abort()
+        raise
     except LinepressError as exc:  # the data could not be read: nothing is written
         log.add(exc.problems)
         unreadable = True

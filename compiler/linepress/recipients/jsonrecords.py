@@ -53,6 +53,10 @@ def read_json(raw: IO[bytes], name: str, chunk_size: int) -> Reader:
                 buf, pos = cur.buf, cur.pos
                 try:
                     value, end = decode(buf, pos)
+                except RecursionError:  # thousands of levels: skip it, a bad record
+                    value, end = _TOO_DEEP, _end_of_nested(cur)
+                    pos = cur.pos
+                    break
                 except json.JSONDecodeError as exc:
                     if not cur.eof and (
                         exc.pos >= len(buf) - _MAY_CONTINUE
@@ -68,7 +72,12 @@ def read_json(raw: IO[bytes], name: str, chunk_size: int) -> Reader:
                 break
             number += 1
             line, col = cur.locate(pos)
-            yield object_record(number, name, line, value, column=col)
+            if value is _TOO_DEEP:
+                yield bad_record(
+                    name, number, line, _TOO_DEEP_MESSAGE, "data-json-depth", column=col
+                )
+            else:
+                yield object_record(number, name, line, value, column=col)
             cur.pos = end
             ch = cur.skip_space()
             if ch == ",":
@@ -113,6 +122,9 @@ def read_jsonl(raw: IO[bytes], name: str) -> Reader:
         number += 1
         try:
             value = decode(text)
+        except RecursionError:
+            yield bad_record(name, number, lineno, _TOO_DEEP_MESSAGE, "data-json-depth", column=1)
+            continue
         except json.JSONDecodeError as exc:
             yield bad_record(
                 name,
@@ -132,6 +144,46 @@ def read_jsonl(raw: IO[bytes], name: str) -> Reader:
 _MAY_CONTINUE = 8
 
 _SPACE = re.compile(r"[ \t\r\n]*")
+
+
+#: Stands for a JSON record too deeply nested for Python's decoder.
+_TOO_DEEP = object()
+_TOO_DEEP_MESSAGE = (
+    "the record is nested too deeply (hundreds of levels of lists or objects); "
+    "recipient data is a few levels deep"
+)
+_NESTING = re.compile(r'[\[\]{}"]')
+_IN_STRING = re.compile(r'["\\]')
+
+
+def _end_of_nested(cur: _JsonCursor) -> int:
+    """Where the value at `cur.pos` ends, found by counting brackets (no recursion).
+
+    Reads more of the file as needed, as the decoding loop does.
+    """
+    while True:
+        buf, depth, at = cur.buf, 0, cur.pos
+        while True:
+            match = _NESTING.search(buf, at)
+            if match is None:
+                break
+            char, at = match.group(), match.end()
+            if char == '"':  # skip the string, escapes included
+                while (inner := _IN_STRING.search(buf, at)) is not None:
+                    at = inner.end() + (inner.group() == "\\")
+                    if inner.group() == '"':
+                        break
+                else:
+                    break
+            elif char in "[{":
+                depth += 1
+            else:
+                depth -= 1
+                if depth == 0:
+                    return at
+        if cur.eof:
+            raise cur.error("the file ends inside a record nested too deeply", cur.pos)
+        cur.fill(grow=True)
 
 
 class _JsonCursor:
