@@ -18,7 +18,13 @@ import orjson
 
 from linepress.definition import Definition, FieldPath, load_definition, paths_of
 from linepress.errors import DefinitionError, Location, Problem, describe, format_path
-from linepress.recipients.records import BadRecord, Record, RecordSource, open_records
+from linepress.recipients.records import (
+    BadRecord,
+    ReadOptions,
+    Record,
+    RecordSource,
+    open_records,
+)
 from linepress.render.builders import DYNAMIC, FAILED, Remap, Renderer
 from linepress.render.fastpath import BodyFunction, RowFunction, body_function, row_function
 from linepress.validate import verdicts
@@ -368,9 +374,20 @@ def open_data(
     delimiter: str | None,
     *,
     stdin: IO[bytes] | None = None,
+    reading: ReadOptions | None = None,
 ) -> RecordSource:
-    """The records of `data` ("-": standard input, or `stdin` when given)."""
-    kwargs: dict[str, Any] = {"format": data_format, "stdin": stdin}
+    """The records of `data` ("-": standard input, or `stdin` when given).
+
+    `reading`: encoding, worksheet and record size cap (defaults when None).
+    """
+    reading = reading or ReadOptions()
+    kwargs: dict[str, Any] = {
+        "format": data_format,
+        "stdin": stdin,
+        "encoding": reading.encoding,
+        "sheet": reading.sheet,
+        "max_record_size": reading.max_record_size,
+    }
     if delimiter is not None:
         kwargs["delimiter"] = delimiter
     return open_records(data, **kwargs)

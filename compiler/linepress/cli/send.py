@@ -11,6 +11,7 @@ from linepress.cli.options import (
     data_options,
     guard_paths,
     parse_delimiter,
+    reading_options,
     refuse_overwriting_inputs,
     report_options,
 )
@@ -204,7 +205,7 @@ def send_command(
     options = SendOptions(
         definition=definition,
         payloads=payloads,
-        data=DataOptions(data, data_format, parse_delimiter(delimiter)),
+        data=DataOptions(data, data_format, parse_delimiter(delimiter), reading_options()),
         journal=journal,
         resend_sent=resend_sent,
         resend_unknown=resend_unknown,
@@ -253,7 +254,8 @@ def send_command(
             err=True,
         )
         sys.exit(1)
-    if result.log.errors or result.summary is None:
+    # Warnings (a delimiter read from the header) and skipped blank rows show too.
+    if result.log.errors or result.log.warnings or result.log.blank_rows or result.summary is None:
         tail = "; nothing was sent" if result.summary is None else ""
         REPORTERS[error_format](result.log, sys.stderr, summary_line(result.log, "send") + tail)
     if result.summary is not None:

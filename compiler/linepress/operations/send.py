@@ -32,9 +32,9 @@ from linepress.errors import (
     UsageError,
     format_path,
 )
-from linepress.operations.compile import DataOptions
-from linepress.pipeline import Compiler, Result, open_data
-from linepress.recipients.records import BadRecord, open_records
+from linepress.operations.compile import DataOptions, note_reading
+from linepress.pipeline import Compiler, Result
+from linepress.recipients.records import BadRecord, ReadOptions, open_records
 from linepress.report import DEFAULT_LIMIT, ProblemLog
 from linepress.resources import resource_dir
 from linepress.send.dispatch import Dispatcher, DispatchSettings
@@ -333,6 +333,8 @@ def _fingerprint(options: SendOptions, stdin: tuple[Path, str] | None) -> str:
     elif data is not None:
         _hash_file(digest, Path(data))
     digest.update(f"\0{options.data.format}\0{options.data.delimiter}\0{options.shard}\0".encode())
+    if options.data.reading != ReadOptions():  # only then: older journals keep their digest
+        digest.update(f"{options.data.reading}\0".encode())
     digest.update(f"{options.allow_duplicates}\0{options.keep_going}".encode())
     return digest.hexdigest()
 
@@ -397,7 +399,7 @@ class _Abort(Exception):
 
 
 def _planned(options: SendOptions, log: ProblemLog, stdin: Path | None) -> Plan:
-    for result in _results(options, stdin):
+    for result in _results(options, stdin, log):
         log.rows += 1
         if result.ok:
             assert result.body is not None
@@ -423,7 +425,9 @@ def _planned(options: SendOptions, log: ProblemLog, stdin: Path | None) -> Plan:
         raise _Abort
 
 
-def _results(options: SendOptions, stdin: Path | None) -> Iterator[Result]:
+def _results(
+    options: SendOptions, stdin: Path | None, log: ProblemLog | None = None
+) -> Iterator[Result]:
     if options.payloads is not None:
         yield from _payload_results(options.payloads)
         return
@@ -438,10 +442,10 @@ def _results(options: SendOptions, stdin: Path | None) -> Iterator[Result]:
         return
     with contextlib.ExitStack() as stack:
         stream = stack.enter_context(stdin.open("rb")) if stdin is not None else None
-        source = stack.enter_context(
-            open_data(options.data.path, options.data.format, options.data.delimiter, stdin=stream)
-        )
+        source = stack.enter_context(options.data.open(stdin=stream))
         yield from compiler.compile_records(source)
+        if log is not None:
+            note_reading(log, source)
 
 
 def _payload_results(path: Path) -> Iterator[Result]:
