@@ -19,7 +19,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 import httpx
 
@@ -32,10 +32,13 @@ from linepress.report import DEFAULT_LIMIT, ProblemLog
 from linepress.resources import resource_dir
 from linepress.send.dispatch import Dispatcher, DispatchSettings
 from linepress.send.endpoint import resolve_endpoint
-from linepress.send.journal import Journal, JournalMismatch, NotAJournal
+from linepress.send.journal import Journal, JournalMismatch, JournalUnavailable, NotAJournal
 from linepress.send.progress import Progress
 from linepress.send.report import Summary, entry_row, write_report
 from linepress.validate.request_check import RequestChecker
+
+if TYPE_CHECKING:
+    from linepress.send.pgjournal import PgJournal
 
 Plan = Iterator[tuple[int, str, str | None, bytes | None, str | None]]
 
@@ -68,6 +71,12 @@ class SendOptions:
     payloads: Path | None = None
     data: DataOptions = field(default_factory=DataOptions)
     journal: Path | None = None
+    #: A shared journal on PostgreSQL (`postgresql://…`); `journal` is then unused.
+    journal_url: str | None = None
+    #: The campaign's name in a shared journal (default: the definition's file name).
+    campaign: str | None = None
+    #: Seconds a worker's claims outlive its last heartbeat (a shared journal).
+    lease: float = 30.0
     new_run: bool = False
     resend_unknown: bool = False
     allow_duplicates: bool = False
@@ -90,6 +99,8 @@ class SendResult:
     summary: Summary | None = None
     journal: Path | None = None
     interrupted: bool = False
+    #: Set when a shared journal's database went away mid-run (the worker stopped safely).
+    journal_lost: bool = False
 
     @property
     def ok(self) -> bool:
@@ -104,6 +115,26 @@ def default_journal_path(options: SendOptions) -> Path:
     if options.shard is not None:
         stem += f".shard-{options.shard.index}-of-{options.shard.count}"
     return source.with_name(f"{stem}.linepress.db")
+
+
+def default_campaign(options: SendOptions) -> str:
+    """A shared journal's campaign name when none is given: the definition's (or payloads') file stem."""
+    source = options.definition or options.payloads
+    assert source is not None
+    name = source.stem
+    if options.shard is not None:
+        name += f".shard-{options.shard.index}-of-{options.shard.count}"
+    return name
+
+
+def journal_label(options: SendOptions) -> str:
+    """Where the journal is, safe to show: a path, or a DSN without its password."""
+    if options.journal_url is not None:
+        from linepress.send.dsn import redact_dsn
+
+        campaign = options.campaign or default_campaign(options)
+        return f"{redact_dsn(options.journal_url)} (campaign {campaign})"
+    return str(options.journal or default_journal_path(options))
 
 
 def send(
@@ -131,25 +162,36 @@ def send(
             # Spooled to disk first, so the data is part of the fingerprint like a file's.
             stdin = stack.enter_context(_spooled_stdin())
         journal = stack.enter_context(_journal(options))
+        where = Location(journal_label(options))
         try:
             resumed = journal.claim(
                 _fingerprint(options, endpoint.base_url, stdin), new_run=options.new_run
             )
         except JournalMismatch:
+            other = (
+                "pass --campaign NAME for a separate campaign"
+                if options.journal_url
+                else "pass --journal PATH for a separate run"
+            )
             raise UsageError(
                 Problem(
                     "this journal belongs to another definition, data file, shard or base URL: "
-                    "pass --journal PATH for a separate run, or --new-run to plan again "
+                    f"{other}, or --new-run to plan again "
                     "(messages this journal already sent are not sent again)",
-                    Location(str(journal.path)),
+                    where,
                     code="journal",
                 )
             ) from None
-        if not resumed:
-            journal.describe(_description(options))
-            if not _plan(journal, options, log, stdin):
-                return SendResult(log, journal=journal.path)
-        journal.recover()
+        except JournalUnavailable as exc:
+            raise UsageError(Problem(str(exc), where, code="journal")) from None
+        try:
+            if not resumed:
+                journal.describe(_description(options))
+                if not _plan(journal, options, log, stdin):
+                    return SendResult(log, journal=_journal_path(journal))
+            journal.recover()
+        except JournalUnavailable as exc:
+            raise UsageError(Problem(str(exc), where, code="journal")) from None
         if options.dry_run:
             transport = _DryRun()
         dispatcher = Dispatcher(
@@ -159,28 +201,65 @@ def send(
             resend_unknown=options.resend_unknown,
             transport=transport,
         )
-        total = journal.sendable(resend_unknown=options.resend_unknown)
+        try:
+            total = journal.sendable(resend_unknown=options.resend_unknown)
+        except JournalUnavailable as exc:
+            raise UsageError(Problem(str(exc), where, code="journal")) from None
         meter = Progress(total, progress, tty=progress.isatty()) if progress is not None else None
         started = time.monotonic()
         interrupted = _run(dispatcher, meter, handle_signals)
         elapsed = time.monotonic() - started
         if meter is not None:
             meter.close()
-        journal.recover()  # requests cut off by a second Ctrl-C may have arrived
-        summary = Summary(
-            journal.counts(),
-            elapsed,
-            dispatcher.tally.done / elapsed if elapsed > 0 else 0.0,
-            dry_run=options.dry_run,
-            stopped=dispatcher.stop_reason,
-        )
-        if options.report is not None:
-            write_report(options.report, (entry_row(e) for e in journal.entries()), summary)
-        return SendResult(log, summary, None if options.dry_run else journal.path, interrupted)
+        rate = dispatcher.tally.done / elapsed if elapsed > 0 else 0.0
+        path = None if options.dry_run else _journal_path(journal)
+        try:
+            if dispatcher.journal_error is not None:
+                raise dispatcher.journal_error
+            journal.recover()  # requests cut off by a second Ctrl-C may have arrived
+            summary = Summary(
+                journal.counts(),
+                elapsed,
+                rate,
+                dry_run=options.dry_run,
+                stopped=dispatcher.stop_reason,
+            )
+            if options.report is not None:
+                write_report(options.report, (entry_row(e) for e in journal.entries()), summary)
+        except JournalUnavailable as exc:
+            # This worker's own tally is all it can say; its in-flight rows stay
+            # `inflight` in the journal and become `unknown` when its lease runs out.
+            log.add(
+                [
+                    Problem(
+                        f"{exc}; this worker stopped: messages it had in flight become `unknown` "
+                        "(not resent without --resend-unknown), the rest are sent when a worker "
+                        "runs the same command again",
+                        where,
+                        code="journal",
+                    )
+                ]
+            )
+            summary = Summary(
+                dict(dispatcher.tally.by_status),
+                elapsed,
+                rate,
+                dry_run=options.dry_run,
+                stopped=dispatcher.stop_reason or f"the journal is unavailable: {exc}",
+            )
+            return SendResult(log, summary, path, interrupted, journal_lost=True)
+        return SendResult(log, summary, path, interrupted)
+
+
+def _journal_path(journal: Journal | PgJournal) -> Path | None:
+    return journal.path if isinstance(journal, Journal) else None
 
 
 @contextlib.contextmanager
-def _journal(options: SendOptions) -> Iterator[Journal]:
+def _journal(options: SendOptions) -> Iterator[Journal | PgJournal]:
+    if options.journal_url is not None and not options.dry_run:
+        yield from _shared_journal(options)
+        return
     if options.dry_run:
         # A rehearsal must not mark anyone as sent in the real journal.
         with tempfile.TemporaryDirectory(prefix="linepress-dry-run-") as folder:
@@ -211,6 +290,30 @@ def _journal(options: SendOptions) -> Iterator[Journal]:
             if fresh and empty:
                 for leftover in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
                     leftover.unlink(missing_ok=True)
+
+
+def _shared_journal(options: SendOptions) -> Iterator[PgJournal]:
+    """A campaign in a PostgreSQL journal; many workers may share it (no exclusive lock)."""
+    from linepress.send.pgjournal import PgJournal
+
+    assert options.journal_url is not None
+    try:
+        journal = PgJournal(
+            options.journal_url,
+            options.campaign or default_campaign(options),
+            lease=options.lease,
+            # Small claims: a worker holds about what it can send soon, the rest stay
+            # in the pool for the others (and a dead worker strands little).
+            claim_size=max(8, options.settings.concurrency),
+        )
+    except JournalUnavailable as exc:
+        raise UsageError(
+            Problem(str(exc), Location(journal_label(options)), code="journal")
+        ) from None
+    try:
+        yield journal
+    finally:
+        journal.close()
 
 
 @contextlib.contextmanager
@@ -302,7 +405,10 @@ def _description(options: SendOptions) -> str:
 
 
 def _plan(
-    journal: Journal, options: SendOptions, log: ProblemLog, stdin: tuple[Path, str] | None
+    journal: Journal | PgJournal,
+    options: SendOptions,
+    log: ProblemLog,
+    stdin: tuple[Path, str] | None,
 ) -> bool:
     """Store every recipient; False (and nothing stored) when the run must not start."""
     try:

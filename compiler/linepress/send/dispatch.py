@@ -24,13 +24,16 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
 
 from linepress.send.endpoint import Endpoint
-from linepress.send.journal import Journal, Outcome, Status
+from linepress.send.journal import Journal, JournalUnavailable, Outcome, Status
 from linepress.send.transport import sending_transport
+
+if TYPE_CHECKING:
+    from linepress.send.pgjournal import PgJournal
 
 ERROR_TEXT_LIMIT = 500
 
@@ -251,12 +254,19 @@ class JournalWriter:
     before the journal knows about it; outcomes are written on the next turn.
     """
 
-    def __init__(self, journal: Journal) -> None:
+    def __init__(
+        self,
+        journal: Journal | PgJournal,
+        on_lost: Callable[[JournalUnavailable], None] | None = None,
+    ) -> None:
         self._journal = journal
         self._inflight: list[int] = []
         self._waiters: list[asyncio.Future[None]] = []
         self._outcomes: list[Outcome] = []
         self._scheduled = False
+        self._on_lost = on_lost
+        #: Set once the journal could not be written: nothing more is sent.
+        self.lost: JournalUnavailable | None = None
 
     async def inflight(self, row: int) -> None:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -280,8 +290,22 @@ class JournalWriter:
         inflight, self._inflight = self._inflight, []
         waiters, self._waiters = self._waiters, []
         try:
+            if self.lost is not None:
+                raise self.lost
             # Outcomes first: a retried message's `pending` comes before its new `inflight`.
             self._journal.apply(outcomes, inflight)
+        except JournalUnavailable as exc:
+            # A shared journal's database went away (or took our rows): no request may
+            # leave without its mark, so the waiting ones fail, and the run stops. What
+            # was in flight stays `inflight` there and becomes `unknown`.
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_exception(exc)
+            if self.lost is None:
+                self.lost = exc
+                if self._on_lost is not None:
+                    self._on_lost(exc)
+            return
         except BaseException as exc:
             for waiter in waiters:
                 if not waiter.done():
@@ -316,7 +340,7 @@ class Dispatcher:
 
     def __init__(
         self,
-        journal: Journal,
+        journal: Journal | PgJournal,
         endpoint: Endpoint,
         settings: DispatchSettings,
         *,
@@ -332,7 +356,9 @@ class Dispatcher:
         self.stop_reason: str | None = None
         self._transport = transport
         self._rng = rng or random.Random()
-        self._writer = JournalWriter(journal)
+        self._writer = JournalWriter(journal, self._journal_lost)
+        #: Why the journal could not be used (a shared journal's database went away).
+        self.journal_error: JournalUnavailable | None = None
         self._pacer = Pacer(settings.rate)
         self._stopping = StopSignal()
         self._headers = {"Content-Type": "application/json", "Accept": "application/json"}
@@ -344,6 +370,10 @@ class Dispatcher:
         if self.stop_reason is None:
             self.stop_reason = reason
         self._stopping.set()
+
+    def _journal_lost(self, error: JournalUnavailable) -> None:
+        self.journal_error = self.journal_error or error
+        self.stop(f"the journal is unavailable: {error}")
 
     @property
     def stopping(self) -> bool:
@@ -402,9 +432,21 @@ class Dispatcher:
     async def _feed(self, queue: asyncio.Queue[Job | None]) -> None:
         after = 0
         while not self.stopping:
-            batch = self.journal.to_send(resend_unknown=self.resend_unknown, after=after, limit=500)
-            if not batch:
+            try:
+                batch = self.journal.to_send(
+                    resend_unknown=self.resend_unknown, after=after, limit=500
+                )
+                # A shared journal: other workers may still hand rows back.
+                later = None if batch else self.journal.more_later()
+            except JournalUnavailable as exc:
+                self._journal_lost(exc)
                 return
+            if not batch:
+                if later is None:
+                    return
+                await self._stopping.sleep(later)
+                after = 0
+                continue
             for row, body, attempts in batch:
                 if self.stopping:
                     return
@@ -436,7 +478,10 @@ class Dispatcher:
             await self._pacer.wait(self._stopping)
             if self.stopping:
                 return None  # still `pending` in the journal
-            await self._writer.inflight(job.row)
+            try:
+                await self._writer.inflight(job.row)
+            except JournalUnavailable:
+                return None  # not sent: the run stops (`Dispatcher.journal_error`)
             job.attempts += 1
             tries += 1
             try:

@@ -81,6 +81,14 @@ class JournalMismatch(Exception):
     """The journal belongs to another definition, data set or shard."""
 
 
+class JournalUnavailable(Exception):
+    """The journal's database cannot be reached or refused us; the message is safe to show."""
+
+
+class LeaseLost(JournalUnavailable):
+    """Another worker took over rows this worker had claimed: it must stop sending."""
+
+
 class NotAJournal(Exception):
     """The file exists but is not a SQLite database."""
 
@@ -232,6 +240,10 @@ class Journal:
         """The next sendable rows after `after`: (row, body, attempts so far)."""
         query = f"SELECT row, body, attempts FROM recipients WHERE row > ? AND {_sendable(resend_unknown)} ORDER BY row LIMIT ?"
         return [(int(r), bytes(b), int(a)) for r, b, a in self._db.execute(query, (after, limit))]
+
+    def more_later(self) -> float | None:
+        """None: one run owns this journal, so nothing comes back once `to_send` is empty."""
+        return None
 
     def sendable(self, *, resend_unknown: bool) -> int:
         """How many messages `to_send` will yield."""
