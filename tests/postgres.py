@@ -10,6 +10,7 @@ a missing PostgreSQL fails the tests instead of skipping them.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import pwd
@@ -84,17 +85,17 @@ def _as_user(user: str | None, command: list[str]) -> list[str]:
     return command if user is None else ["runuser", "-u", user, "--", *command]
 
 
-@pytest.fixture(scope="session")
-def pg_cluster() -> Iterator[Cluster]:
+@contextlib.contextmanager
+def throwaway_cluster(*, durable: bool = False) -> Iterator[Cluster]:
+    """Start a cluster in a temp folder; stop and remove it on exit.
+
+    `durable`: fsync and synchronous commits on, as a real server has them (the
+    benchmark); the tests turn them off (a crash of the server is not what they test).
+    Raises `RuntimeError` when it cannot start.
+    """
     bindir = _bindir()
     if bindir is None:
-        if in_ci():
-            pytest.fail("CI needs PostgreSQL (.ci/run installs Debian's postgresql package)")
-        pytest.skip("PostgreSQL is not installed (/usr/lib/postgresql/*/bin)")
-    try:
-        import psycopg  # noqa: F401
-    except ImportError:
-        pytest.fail("psycopg is a dependency of linepress")
+        raise FileNotFoundError("PostgreSQL is not installed (/usr/lib/postgresql/*/bin)")
     user: str | None = None
     if os.geteuid() == 0:
         names = {entry.pw_name for entry in pwd.getpwall()}
@@ -121,10 +122,9 @@ def pg_cluster() -> Iterator[Cluster]:
                                         f"local all all trust\\n' > {hba}"]),
             **quiet,
         )  # fmt: skip
-        options = (
-            f"-k {sock} -c listen_addresses='' -c fsync=off -c synchronous_commit=off "
-            "-c full_page_writes=off -c max_connections=100 -c shared_buffers=32MB"
-        )
+        options = f"-k {sock} -c listen_addresses='' -c max_connections=100 -c shared_buffers=32MB"
+        if not durable:
+            options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         subprocess.run(
             _as_user(user, [str(bindir / "pg_ctl"), "-D", str(data), "-l", str(folder / "log"),
                             "-o", options, "-w", "start"]),
@@ -133,7 +133,7 @@ def pg_cluster() -> Iterator[Cluster]:
     except subprocess.CalledProcessError as exc:
         log = (folder / "log").read_text() if (folder / "log").exists() else ""
         shutil.rmtree(folder, ignore_errors=True)
-        pytest.fail(f"could not start PostgreSQL: {exc.stderr!r} {log}")
+        raise RuntimeError(f"could not start PostgreSQL: {exc.stderr!r} {log}") from None
     cluster = Cluster(folder, sock, superuser)
     try:
         cluster.psql(f"CREATE ROLE {PASSWORD_ROLE} LOGIN PASSWORD '{PASSWORD}'")
@@ -144,6 +144,19 @@ def pg_cluster() -> Iterator[Cluster]:
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=folder, check=False,
         )  # fmt: skip
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[Cluster]:
+    if _bindir() is None:
+        if in_ci():
+            pytest.fail("CI needs PostgreSQL (.ci/run installs Debian's postgresql package)")
+        pytest.skip("PostgreSQL is not installed (/usr/lib/postgresql/*/bin)")
+    try:
+        with throwaway_cluster() as cluster:
+            yield cluster
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
 
 
 @pytest.fixture
