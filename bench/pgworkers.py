@@ -67,7 +67,9 @@ def _workers(
         argv += ["--rate", str(rate)]
     started = time.perf_counter()
     processes = [
-        subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        )
         for _ in range(workers)
     ]
     errors = [p.communicate(timeout=3600)[1] for p in processes]

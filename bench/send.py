@@ -59,7 +59,7 @@ from linepress.operations import send as sending
 from linepress.operations.compile import DataOptions
 from linepress.operations.send import SendOptions, send
 from linepress.send.dispatch import DispatchSettings
-from linepress.send.journal import Journal
+from linepress.send.sqlite_journal import SqliteJournal as Journal
 
 KEY = "bench-sandbox-key"
 SENDER = "8F0792F86035A9F4290821F1EE6BC06A"
@@ -342,7 +342,6 @@ def library_send(
     options = SendOptions(
         payloads=payloads,
         journal=journal,
-        new_run=True,
         settings=DispatchSettings(concurrency=concurrency, rate=rate),
     )
     environ = {"INFOBIP_BASE_URL": url, "INFOBIP_API_KEY": KEY}
@@ -455,7 +454,7 @@ def classify(frames: list[str]) -> str:
 _INCLUSIVE = {
     "AsyncClient.post": ("post", "httpx/_client.py"),
     "the transport": ("handle_async_request", ""),
-    "Journal.apply": ("apply", "compiler/linepress/send/journal.py"),
+    "Journal.apply": ("apply", "compiler/linepress/send/sqlite_journal.py"),
     "judge_response + response.json": ("judge_response", "compiler/linepress/send/dispatch.py"),
     "Pacer.wait": ("wait", "compiler/linepress/send/dispatch.py"),
 }

@@ -34,10 +34,10 @@ def test_schema_is_versioned_and_created_once(pg_cluster: Cluster, pg_database: 
 
 def test_two_workers_claim_disjoint_rows(pg_cluster: Cluster, pg_database: str) -> None:
     a = PgJournal(dsn(pg_cluster, pg_database), "c", claim_size=10)
-    assert a.claim("fp") is False
+    assert a.claim("fp", "b") == "new"
     a.plan(plan_of(25))
     b = PgJournal(dsn(pg_cluster, pg_database), "c", claim_size=10)
-    assert b.claim("fp") is True
+    assert b.claim("fp", "b") == "resume"
     got_a = a.to_send(resend_unknown=False)
     got_b = b.to_send(resend_unknown=False)
     assert [r for r, _, _ in got_a] == list(range(1, 11))
@@ -59,13 +59,13 @@ def test_a_dead_workers_rows_return_when_its_lease_runs_out(
     pg_cluster: Cluster, pg_database: str
 ) -> None:
     a = PgJournal(dsn(pg_cluster, pg_database), "c", lease=1.0, claim_size=5)
-    a.claim("fp")
+    a.claim("fp", "b")
     a.plan(plan_of(8))
     a.to_send(resend_unknown=False)
     a.apply([], [1, 2])  # in flight when it "dies"
     a._stop.set()  # the heartbeat stops: as after kill -9, nothing renews the lease
     b = PgJournal(dsn(pg_cluster, pg_database), "c", lease=1.0, claim_size=5)
-    assert b.claim("fp") is True
+    assert b.claim("fp", "b") == "resume"
     assert [r for r, _, _ in b.to_send(resend_unknown=False)] == [6, 7, 8]
     assert b.to_send(resend_unknown=False) == []
     time.sleep(1.2)
@@ -85,7 +85,7 @@ def test_concurrent_starters_plan_once(pg_cluster: Cluster, pg_database: str) ->
     journals = [PgJournal(dsn(pg_cluster, pg_database), "c") for _ in range(4)]
 
     def start(journal: PgJournal) -> None:
-        if not journal.claim("fp"):
+        if journal.claim("fp", "b") != "resume":
             time.sleep(0.2)  # planning takes a while; the others wait for it
             journal.plan(plan_of(100))
             results.append(False)
@@ -103,26 +103,61 @@ def test_concurrent_starters_plan_once(pg_cluster: Cluster, pg_database: str) ->
         journal.close()
 
 
-def test_duplicates_and_mismatch(pg_cluster: Cluster, pg_database: str) -> None:
+def test_duplicates_the_campaign_rule_and_bindings(pg_cluster: Cluster, pg_database: str) -> None:
     journal = PgJournal(dsn(pg_cluster, pg_database), "c")
-    journal.claim("fp")
-    journal.plan(
-        [(1, "a", "U1", b"x", None), (2, "a", "U1", b"x", None), (3, "i#3", None, None, "bad")]
-    )
+    assert journal.claim("fp", "b") == "new"
+    counts = journal.plan(
+        [(1, "U1", "U1", b"x", None), (2, "U1", "U1", b"y", None), (3, "i#3", None, None, "bad"),
+         (4, "U4", "U4", b"z", None)]
+    )  # fmt: skip
+    assert (counts.pending, counts.duplicates, counts.invalid) == (2, 1, 1)
     assert [(e.status, e.error) for e in journal.entries()] == [
         ("pending", None),
-        ("skipped", "duplicate of row 1"),
+        ("skipped", "same recipient as row 1"),
         ("failed", "bad"),
+        ("pending", None),
     ]
-    journal.close()
+    journal.to_send(resend_unknown=False)
+    journal.apply([], [1, 4])
+    journal.apply([Outcome(1, "sent", 1, 200, "m1")])
+    assert [e.row for e in journal.entries("inflight")] == [4]
+    journal.close()  # row 4 was in flight: unknown
+    # Another list continues the campaign: nobody gets a second message.
+    again = PgJournal(dsn(pg_cluster, pg_database), "c")
+    assert again.claim("fp2", "b") == "changed"
+    counts = again.plan([(1, "U4", "U4", b"new", None), (2, "U1", "U1", b"new", None),
+                         (3, "U9", "U9", b"new", None)])  # fmt: skip
+    assert (counts.pending, counts.already_sent, counts.earlier_unknown) == (1, 1, 1)
+    assert [e.status for e in again.entries()] == ["unknown", "skipped", "pending"]
+    assert again.settle(None, "sent").rows == [1]
+    again.close()
+    # Another endpoint is another campaign's business.
     other = PgJournal(dsn(pg_cluster, pg_database), "c")
     with pytest.raises(JournalMismatch):
-        other.claim("another")
+        other.claim("fp2", "another base URL")
     other.close()
     # another campaign in the same database is independent
     third = PgJournal(dsn(pg_cluster, pg_database), "d")
-    assert third.claim("another") is False
+    assert third.claim("another", "b") == "new"
     third.close()
+
+
+def test_runs_are_numbered_across_workers(pg_cluster: Cluster, pg_database: str) -> None:
+    a = PgJournal(dsn(pg_cluster, pg_database), "c")
+    a.claim("fp", "b")
+    a.plan(plan_of(3))
+    b = PgJournal(dsn(pg_cluster, pg_database), "c")
+    b.claim("fp", "b")
+    assert (a.begin_run("one"), b.begin_run("two")) == (1, 2)
+    a.end_run(1, {"sent": 3}, None)
+    runs = b.runs()
+    assert [(r.number, r.description, r.counts) for r in runs] == [
+        (1, "one", {"sent": 3}),
+        (2, "two", {}),
+    ]
+    assert runs[0].finished_at is not None and runs[1].finished_at is None
+    a.close()
+    b.close()
 
 
 def test_passwords_never_show(pg_cluster: Cluster, pg_database: str) -> None:
@@ -132,7 +167,7 @@ def test_passwords_never_show(pg_cluster: Cluster, pg_database: str) -> None:
     assert PASSWORD not in str(caught.value)
     assert "password authentication failed" in str(caught.value)
     journal = PgJournal(dsn(pg_cluster, pg_database), "c")
-    assert PASSWORD not in journal.label
+    assert PASSWORD not in journal.location
     journal.close()
     assert redact_dsn("postgresql://u:s3cr%40t@h:5/db") == "postgresql://u:***@h:5/db"
     assert redact_dsn("host=h password='a b' user=u") == "host=h password=*** user=u"

@@ -26,8 +26,8 @@ from linepress.send.dispatch import (
     judge_exception,
     judge_response,
 )
-from linepress.send.journal import Journal
 from linepress.send.report import merge_reports, read_report
+from linepress.send.sqlite_journal import SqliteJournal as Journal
 
 SECRET = "s3cr3t-api-key-never-shown"
 ENV = {"INFOBIP_BASE_URL": "api.example.test", "INFOBIP_API_KEY": SECRET}
@@ -70,7 +70,7 @@ def run_send(folder: Path, handler: Handler, **options: object) -> SendResult:
 
 
 def statuses(folder: Path) -> dict[str, str]:
-    journal = Journal(folder / "def.linepress.db")
+    journal = Journal(folder / ".linepress" / "def.db")
     try:
         return {e.recipient or "": e.status for e in journal.entries()}
     finally:
@@ -261,7 +261,7 @@ def test_bad_credentials_stop_the_run_and_leave_the_rest_pending(campaign: Path)
 
 def test_a_crash_leaves_in_flight_messages_unknown_and_they_are_not_resent(campaign: Path) -> None:
     run_send(campaign, lambda r: httpx.Response(503), settings=DispatchSettings(max_attempts=1))
-    journal = Journal(campaign / "def.linepress.db")
+    journal = Journal(campaign / ".linepress" / "def.db")
     journal.apply([], inflight=[4, 5])  # as if killed while rows 4 and 5 were in flight
     journal.close()
     sent: list[str] = []
@@ -287,9 +287,12 @@ def test_duplicates_are_sent_once_unless_allowed(campaign: Path) -> None:
         return accepted(request)
 
     result = run_send(campaign, record, data="dupes.csv", report=campaign / "r.jsonl")
-    assert len(sent) == 3
+    assert len(sent) == 2  # one message per person, whatever the rows' other data
     skipped = [r for r in read_report(campaign / "r.jsonl") if r["status"] == "skipped"]
-    assert [(r["row"], r["error"]) for r in skipped] == [(3, "duplicate of row 1")]
+    assert [(r["row"], r["error"]) for r in skipped] == [
+        (3, "same recipient as row 1"),
+        (4, "same recipient as row 1"),
+    ]
     assert result.summary is not None and result.summary.ok
     sent.clear()
     run_send(
@@ -305,7 +308,7 @@ def test_an_invalid_row_means_nothing_is_sent(campaign: Path) -> None:
     assert sent == []
     assert result.summary is None and not result.ok
     assert [p.row for p in result.log.kept] == [2]
-    assert not (campaign / "def.linepress.db").exists()  # no half-made journal left behind
+    assert not (campaign / ".linepress" / "def.db").exists()  # no half-made journal left behind
     kept = run_send(
         campaign, lambda r: sent.append(r.content) or accepted(r), data="bad.csv", keep_going=True
     )
@@ -319,7 +322,9 @@ def test_an_invalid_row_means_nothing_is_sent(campaign: Path) -> None:
 
 def test_a_journal_made_with_the_old_status_index_drops_it(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
-    Journal(path).close()
+    journal = Journal(path)
+    journal.plan([])
+    journal.close()
     raw = sqlite3.connect(path)
     raw.execute("CREATE INDEX recipients_status ON recipients (status, row)")
     raw.commit()
@@ -329,14 +334,13 @@ def test_a_journal_made_with_the_old_status_index_drops_it(tmp_path: Path) -> No
     assert "recipients_status" not in names
 
 
-def test_a_journal_from_another_run_is_refused(campaign: Path) -> None:
+def test_a_changed_list_continues_the_campaign_for_new_people_only(campaign: Path) -> None:
     run_send(campaign, accepted)
-    (campaign / "users.csv").write_text("to,name\nU99,New\n")
-    with pytest.raises(UsageError) as info:
-        run_send(campaign, accepted)
-    assert "belongs to another definition" in info.value.problems[0].message
-    result = run_send(campaign, accepted, new_run=True)
-    assert result.summary is not None and result.summary.counts["sent"] == 1
+    (campaign / "users.csv").write_text("to,name\nU99,New\nU1,Again\n")
+    sent: list[str] = []
+    result = run_send(campaign, lambda r: sent.append(json.loads(r.content)["to"]) or accepted(r))
+    assert sent == ["U99"]
+    assert result.plan is not None and (result.plan.already_sent, result.plan.pending) == (1, 1)
 
 
 def test_dry_run_sends_nothing_and_keeps_no_journal(campaign: Path) -> None:
@@ -357,7 +361,7 @@ def test_dry_run_sends_nothing_and_keeps_no_journal(campaign: Path) -> None:
         and result.summary.dry_run
         and result.summary.counts["sent"] == 10
     )
-    assert not (campaign / "def.linepress.db").exists()
+    assert not (campaign / ".linepress" / "def.db").exists()
 
 
 def test_credentials_never_reach_the_journal_or_report(campaign: Path) -> None:
@@ -369,8 +373,8 @@ def test_credentials_never_reach_the_journal_or_report(campaign: Path) -> None:
 
     run_send(campaign, record, report=campaign / "report.csv")
     assert seen[0] == f"App {SECRET}"
-    for path in campaign.iterdir():
-        assert SECRET.encode() not in path.read_bytes(), path
+    for path in campaign.rglob("*"):
+        assert path.is_dir() or SECRET.encode() not in path.read_bytes(), path
 
 
 def test_shards_split_the_list_without_overlap_and_merge_back(campaign: Path) -> None:
@@ -415,7 +419,7 @@ def test_sending_compiled_payloads(campaign: Path, tmp_path: Path) -> None:
     )
     assert result.summary is not None and result.summary.ok
     assert sent == [line.encode() for line in payloads.read_text().splitlines()]
-    assert (campaign / "bodies.linepress.db").exists()
+    assert (campaign / ".linepress" / "bodies.db").exists()
 
 
 def test_an_edited_payload_file_is_checked_again(campaign: Path) -> None:
@@ -444,14 +448,14 @@ def test_missing_configuration_is_a_usage_error(campaign: Path) -> None:
 def test_a_second_run_on_the_same_journal_is_refused_while_the_first_holds_it(
     campaign: Path,
 ) -> None:
-    from linepress.operations.send import _exclusive
-
-    journal = campaign / "def.linepress.db"
-    with (
-        _exclusive(journal),
-        pytest.raises(UsageError, match="another `linepress send` is using this journal"),
-    ):
-        run_send(campaign, accepted)
+    journal = campaign / ".linepress" / "def.db"
+    journal.parent.mkdir()
+    holder = Journal(journal)
+    try:
+        with pytest.raises(UsageError, match="another linepress command is using this journal"):
+            run_send(campaign, accepted)
+    finally:
+        holder.close()
 
 
 def test_a_journal_made_against_another_base_url_is_refused(campaign: Path) -> None:
@@ -504,8 +508,9 @@ def test_new_data_on_stdin_is_a_new_run(campaign: Path, monkeypatch: pytest.Monk
 
     first = from_stdin("to,name\nU1,A\nU2,B\n")
     assert first.summary is not None and first.summary.counts["sent"] == 2
-    with pytest.raises(UsageError, match="belongs to another"):
-        from_stdin("to,name\nU3,C\n")
+    second = from_stdin("to,name\nU3,C\nU2,B\n")
+    assert second.summary is not None
+    assert (second.summary.counts["sent"], second.summary.counts["skipped"]) == (1, 1)
 
 
 def test_a_new_run_does_not_resend_what_the_journal_already_sent(campaign: Path) -> None:
@@ -519,19 +524,22 @@ def test_a_new_run_does_not_resend_what_the_journal_already_sent(campaign: Path)
 
     run_send(campaign, revoked_after_three, settings=DispatchSettings(concurrency=1))
     definition = campaign / "def.yaml"
-    definition.write_text("# an edit that changes no message\n" + definition.read_text())
-    with pytest.raises(UsageError, match="--new-run"):
-        run_send(campaign, accepted)
+    # A fixed typo changes every message: those already sent still get nothing more.
+    definition.write_text(definition.read_text().replace("Hi ", "Hello "))
 
     def record(request: httpx.Request) -> httpx.Response:
         sent[json.loads(request.content)["to"]] += 1
         return accepted(request)
 
-    result = run_send(campaign, record, new_run=True, report=campaign / "r.jsonl")
+    result = run_send(campaign, record, report=campaign / "r.jsonl")
     assert sent == Counter({f"U{i}": 1 for i in range(1, 11)})
     assert result.summary is not None and result.summary.ok
     skipped = [r for r in read_report(campaign / "r.jsonl") if r["status"] == "skipped"]
-    assert [r["error"] for r in skipped] == ["already sent by an earlier run of this journal"] * 3
+    assert [r["error"] for r in skipped] == [
+        "already received a message from an earlier run of this journal"
+    ] * 3
+    result = run_send(campaign, record, resend_sent=True)
+    assert sent == Counter({f"U{i}": 2 for i in range(1, 11)})
 
 
 @pytest.mark.parametrize(

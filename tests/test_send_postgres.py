@@ -217,22 +217,41 @@ def test_a_lost_database_connection_stops_the_worker_safely_and_a_restart_resume
     assert rerun.returncode == (1 if counts.get("unknown") else 0), rerun.stderr
 
 
-def test_a_worker_with_another_list_is_refused(
+def test_a_worker_with_another_list_is_refused_while_others_send(
     sandbox: SandboxServer, campaign: Path, dsn: str
 ) -> None:
-    recipients(campaign, 20)
-    assert run(campaign, sandbox, dsn).returncode == 0
-    recipients(campaign, 21)
-    refused = run(campaign, sandbox, dsn)
-    assert refused.returncode == 2
-    assert "belongs to another definition, data file" in refused.stderr
-    assert "--campaign NAME" in refused.stderr
+    users = recipients(campaign, 200)
+    first = start(campaign, sandbox, dsn, "--concurrency", "2", "--rate", "100")
+    wait_for(lambda: deliveries(sandbox) >= 20 or first.poll() is not None)
+    (campaign / "other.csv").write_text("to,name\nU99999,Late\n")
+    args = command(sandbox, dsn)
+    args[args.index("users.csv")] = "other.csv"
+    refused = subprocess.run(args, cwd=campaign, env=env(), capture_output=True, text=True)
+    assert refused.returncode == 2, refused.stderr
+    assert "other worker(s) are sending this campaign" in refused.stderr
     assert PASSWORD not in refused.stderr
     assert "postgresql://linepress_pw:***@" in refused.stderr
+    # Another endpoint is refused whatever runs: pass --campaign NAME for a new campaign.
+    args = command(sandbox, dsn, "--base-url", "http://127.0.0.1:9")
+    elsewhere = subprocess.run(args, cwd=campaign, env=env(), capture_output=True, text=True)
+    assert elsewhere.returncode == 2, elsewhere.stderr
+    assert "pass --campaign NAME" in elsewhere.stderr
+    _, stderr = first.communicate(timeout=120)
+    assert first.returncode == 0, stderr
+    assert_exactly_once_except_unknown(sandbox, users, dsn)
+    # With nobody sending, the changed list continues the campaign (nobody twice).
+    (campaign / "users.csv").write_text(
+        "to,name\n" + "".join(f"{u},Again {u}\n" for u in [*users[:50], "U77777"])
+    )
+    again = run(campaign, sandbox, dsn)
+    assert again.returncode == 0, again.stderr
+    assert "50 already received an earlier version" in again.stderr
+    assert sandbox.count_by_to()["U77777"] == 1
+    assert deliveries(sandbox) == 201
     # The same list under another campaign name is a campaign of its own.
     other = run(campaign, sandbox, dsn, "--campaign", "spring-2")
     assert other.returncode == 0, other.stderr
-    assert deliveries(sandbox) == 41
+    assert deliveries(sandbox) == 252
 
 
 def test_journal_from_the_environment_and_no_password_anywhere(

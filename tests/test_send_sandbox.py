@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from linepress.sandbox.server import Faults, SandboxServer, running_sandbox
-from linepress.send.journal import Journal
+from linepress.send.sqlite_journal import SqliteJournal as Journal
 
 KEY = "sandbox-secret-key-0042"
 DEFINITION = "from: APP\nmessage:\n  type: TEXT\n  text: 'Hello {{ name }}'\n"
@@ -69,7 +69,7 @@ def run(folder: Path, sandbox: SandboxServer, *extra: str) -> subprocess.Complet
 
 
 def journal_statuses(folder: Path) -> dict[str, str]:
-    journal = Journal(folder / "def.linepress.db")
+    journal = Journal(folder / ".linepress" / "def.db")
     try:
         return {entry.recipient or "": entry.status for entry in journal.entries()}
     finally:
@@ -164,7 +164,7 @@ def test_credentials_revoked_mid_run_stop_it_and_a_rerun_finishes(
     finished = run(campaign, sandbox)
     assert finished.returncode == 0, finished.stderr
     assert_exactly_once_except_unknown(sandbox, users, campaign)
-    for path in campaign.iterdir():
+    for path in (p for p in campaign.rglob("*") if p.is_file()):
         assert KEY.encode() not in path.read_bytes(), path
 
 

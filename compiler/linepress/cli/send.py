@@ -50,8 +50,11 @@ from linepress.report import REPORTERS
     help="PostgreSQL journal: seconds a worker's claims outlive its last heartbeat.",
 )
 @click.option(
-    "--new-run", is_flag=True, help="Empty the journal and start over (resending everyone)."
+    "--resend-sent",
+    is_flag=True,
+    help="Send this version again to people the journal already sent to (they get two).",
 )
+@click.option("--new-run", is_flag=True, hidden=True)
 @click.option(
     "--resend-unknown",
     is_flag=True,
@@ -60,7 +63,12 @@ from linepress.report import REPORTERS
 @click.option(
     "--allow-duplicates",
     is_flag=True,
-    help="Send identical messages to the same recipient more than once.",
+    help="Send one message per row even when rows repeat a recipient.",
+)
+@click.option(
+    "--allow-empty",
+    is_flag=True,
+    help="Succeed when the list has no recipients (by default that fails the run).",
 )
 @click.option(
     "--keep-going",
@@ -144,9 +152,11 @@ def send_command(
     journal: str | None,
     campaign: str | None,
     lease: float,
+    resend_sent: bool,
     new_run: bool,
     resend_unknown: bool,
     allow_duplicates: bool,
+    allow_empty: bool,
     keep_going: bool,
     dry_run: bool,
     shard: str | None,
@@ -167,9 +177,11 @@ def send_command(
     """Compile and send a campaign to Infobip, resumably.
 
     Every body is checked before the first request; nothing is sent if any row
-    is invalid (unless --keep-going). The journal records each recipient, so
-    re-running the same command after a crash, Ctrl-C, 429 storm or network
-    failure finishes the job without sending anyone the same message twice.
+    is invalid (unless --keep-going). The journal is the campaign: re-running
+    after a crash, Ctrl-C, 429 storm or outage finishes the job, and a person it
+    sent a message to is never sent another by a later run, even after the
+    definition or the list changed (unless --resend-sent). Rows repeating a
+    recipient are skipped (unless --allow-duplicates).
 
     \b
     Examples:
@@ -182,6 +194,12 @@ def send_command(
     from linepress.send.dispatch import DispatchSettings
     from linepress.send.dsn import is_postgres_url
 
+    if new_run:
+        raise click.UsageError(
+            "--new-run is gone: a journal is one campaign. A changed definition or list "
+            "continues it for those not yet sent; --resend-sent sends again to those already "
+            "sent; --journal PATH starts a separate campaign"
+        )
     if (definition is None) == (payloads is None):
         raise click.UsageError("give a DEFINITION or --payloads FILE (not both)")
     if payloads is not None and data is not None:
@@ -208,8 +226,9 @@ def send_command(
         journal_url=journal_url,
         campaign=campaign,
         lease=lease,
-        new_run=new_run,
+        resend_sent=resend_sent,
         resend_unknown=resend_unknown,
+        allow_empty=allow_empty,
         allow_duplicates=allow_duplicates,
         keep_going=keep_going,
         dry_run=dry_run,
@@ -233,7 +252,12 @@ def send_command(
         inputs=[definition, payloads, Path(data) if data and data != "-" else None],
     )
     try:
-        result = send(options, progress=sys.stderr if progress else None, handle_signals=True)
+        result = send(
+            options,
+            progress=sys.stderr if progress else None,
+            handle_signals=True,
+            notify=lambda line: click.echo(line, err=True),
+        )
     except UsageError as exc:
         for problem in exc.problems:
             click.echo(f"linepress: {problem.format()}", err=True)
@@ -241,6 +265,13 @@ def send_command(
     except KeyboardInterrupt:  # while planning: nothing was sent, the journal was rolled back
         click.echo("linepress send: interrupted while planning; nothing was sent", err=True)
         sys.exit(130)
+    if result.empty:
+        click.echo(
+            "linepress send: the list has no recipients: nothing was sent "
+            "(--allow-empty when that is expected)",
+            err=True,
+        )
+        sys.exit(1)
     if result.log.errors or result.summary is None:
         tail = "; nothing was sent" if result.summary is None else ""
         REPORTERS[error_format](result.log, sys.stderr, summary_line(result.log, "send") + tail)

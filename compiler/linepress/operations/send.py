@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import hashlib
 import signal
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO
 
 import httpx
 
@@ -32,15 +31,23 @@ from linepress.report import DEFAULT_LIMIT, ProblemLog
 from linepress.resources import resource_dir
 from linepress.send.dispatch import Dispatcher, DispatchSettings
 from linepress.send.endpoint import resolve_endpoint
-from linepress.send.journal import Journal, JournalMismatch, JournalUnavailable, NotAJournal
+from linepress.send.journal import (
+    CampaignJournal,
+    JournalMismatch,
+    JournalUnavailable,
+    JournalWriteError,
+    PlanCounts,
+    open_journal,
+)
 from linepress.send.progress import Progress
 from linepress.send.report import Summary, entry_row, write_report
 from linepress.validate.request_check import RequestChecker
 
-if TYPE_CHECKING:
-    from linepress.send.pgjournal import PgJournal
-
 Plan = Iterator[tuple[int, str, str | None, bytes | None, str | None]]
+
+#: Where journals live by default, beside the definition; linepress gives it a
+#: `.gitignore`, since a journal holds every recipient's ID and message.
+JOURNAL_FOLDER = ".linepress"
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,8 +84,11 @@ class SendOptions:
     campaign: str | None = None
     #: Seconds a worker's claims outlive its last heartbeat (a shared journal).
     lease: float = 30.0
-    new_run: bool = False
+    #: Send again to people an earlier run of this journal already sent to.
+    resend_sent: bool = False
     resend_unknown: bool = False
+    #: A list with no recipients is a success (otherwise it fails the run).
+    allow_empty: bool = False
     allow_duplicates: bool = False
     keep_going: bool = False
     dry_run: bool = False
@@ -99,22 +109,39 @@ class SendResult:
     summary: Summary | None = None
     journal: Path | None = None
     interrupted: bool = False
-    #: Set when a shared journal's database went away mid-run (the worker stopped safely).
+    #: What planning found (None when the plan was resumed as it was).
+    plan: PlanCounts | None = None
+    #: The list held no recipients and --allow-empty was not given.
+    empty: bool = False
+    #: A shared journal's database went away mid-run (the worker stopped safely).
     journal_lost: bool = False
 
     @property
     def ok(self) -> bool:
-        return self.log.ok and self.summary is not None and self.summary.ok and not self.interrupted
+        return (
+            self.log.ok
+            and self.summary is not None
+            and self.summary.ok
+            and not self.interrupted
+            and not self.empty
+        )
 
 
 def default_journal_path(options: SendOptions) -> Path:
-    """Next to the definition (or payload file): `spring.linepress.db`, per shard."""
+    """`.linepress/spring.db` beside the definition (or payload file), one per shard.
+
+    A journal at the place older versions used (`spring.linepress.db` beside the
+    definition) is used where it is, so an upgrade does not restart a campaign.
+    """
     source = options.definition or options.payloads
     assert source is not None
     stem = source.stem
     if options.shard is not None:
         stem += f".shard-{options.shard.index}-of-{options.shard.count}"
-    return source.with_name(f"{stem}.linepress.db")
+    legacy = source.with_name(f"{stem}.linepress.db")
+    if legacy.exists():
+        return legacy
+    return source.parent / JOURNAL_FOLDER / f"{stem}.db"
 
 
 def default_campaign(options: SendOptions) -> str:
@@ -127,14 +154,14 @@ def default_campaign(options: SendOptions) -> str:
     return name
 
 
-def journal_label(options: SendOptions) -> str:
-    """Where the journal is, safe to show: a path, or a DSN without its password."""
-    if options.journal_url is not None:
-        from linepress.send.dsn import redact_dsn
-
-        campaign = options.campaign or default_campaign(options)
-        return f"{redact_dsn(options.journal_url)} (campaign {campaign})"
-    return str(options.journal or default_journal_path(options))
+def _journal_folder(path: Path) -> None:
+    """Create the default journal folder with a `.gitignore` that keeps it out of git."""
+    if path.parent.name != JOURNAL_FOLDER or path.parent.is_dir():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    (path.parent / ".gitignore").write_text(
+        "# linepress journals hold every recipient's ID and message: never commit them.\n*\n"
+    )
 
 
 def send(
@@ -144,8 +171,13 @@ def send(
     environ: dict[str, str] | None = None,
     progress: IO[str] | None = None,
     handle_signals: bool = False,
+    notify: Callable[[str], None] | None = None,
 ) -> SendResult:
-    """Plan, send and report. Raises `UsageError` for configuration mistakes."""
+    """Plan, send and report. Raises `UsageError` for configuration mistakes.
+
+    `notify` receives lines a person should read before sending starts (a
+    campaign continued with a changed definition, say).
+    """
     if (options.definition is None) == (options.payloads is None):
         raise UsageError(Problem("give a DEFINITION or --payloads FILE, not both", code="usage"))
     endpoint = resolve_endpoint(
@@ -155,6 +187,7 @@ def send(
         environ=environ,
         required=not options.dry_run,
     )
+    say = notify or (lambda line: None)
     log = ProblemLog(limit=options.max_errors)
     with contextlib.ExitStack() as stack:
         stdin = None
@@ -162,33 +195,37 @@ def send(
             # Spooled to disk first, so the data is part of the fingerprint like a file's.
             stdin = stack.enter_context(_spooled_stdin())
         journal = stack.enter_context(_journal(options))
-        where = Location(journal_label(options))
+        where = Location(journal.location)
         try:
-            resumed = journal.claim(
-                _fingerprint(options, endpoint.base_url, stdin), new_run=options.new_run
+            claim = journal.claim(
+                _fingerprint(options, stdin),
+                _binding(options, endpoint.base_url),
+                replan=options.resend_sent,
             )
-        except JournalMismatch:
-            other = (
-                "pass --campaign NAME for a separate campaign"
-                if options.journal_url
-                else "pass --journal PATH for a separate run"
-            )
+        except JournalMismatch as exc:
+            other = "--campaign NAME" if options.journal_url else "--journal PATH"
             raise UsageError(
                 Problem(
-                    "this journal belongs to another definition, data file, shard or base URL: "
-                    f"{other}, or --new-run to plan again "
-                    "(messages this journal already sent are not sent again)",
+                    f"this journal is the campaign for {exc.args[0]}, not "
+                    f"{_binding(options, endpoint.base_url)}: pass {other} to keep "
+                    "a separate campaign",
                     where,
                     code="journal",
                 )
             ) from None
         except JournalUnavailable as exc:
             raise UsageError(Problem(str(exc), where, code="journal")) from None
+        plan: PlanCounts | None = None
         try:
-            if not resumed:
+            if claim != "resume":
                 journal.describe(_description(options))
-                if not _plan(journal, options, log, stdin):
-                    return SendResult(log, journal=_journal_path(journal))
+                plan = _plan(journal, options, log, stdin)
+                if plan is None:
+                    return SendResult(log, journal=_kept(options, journal))
+                if plan.total == 0 and log.rows == 0 and not options.allow_empty:
+                    return SendResult(log, journal=_kept(options, journal), plan=plan, empty=True)
+                for line in _plan_notes(claim, plan, options):
+                    say(line)
             journal.recover()
         except JournalUnavailable as exc:
             raise UsageError(Problem(str(exc), where, code="journal")) from None
@@ -203,6 +240,7 @@ def send(
         )
         try:
             total = journal.sendable(resend_unknown=options.resend_unknown)
+            run = journal.begin_run(_description(options))
         except JournalUnavailable as exc:
             raise UsageError(Problem(str(exc), where, code="journal")) from None
         meter = Progress(total, progress, tty=progress.isatty()) if progress is not None else None
@@ -212,11 +250,11 @@ def send(
         if meter is not None:
             meter.close()
         rate = dispatcher.tally.done / elapsed if elapsed > 0 else 0.0
-        path = None if options.dry_run else _journal_path(journal)
         try:
             if dispatcher.journal_error is not None:
                 raise dispatcher.journal_error
             journal.recover()  # requests cut off by a second Ctrl-C may have arrived
+            journal.end_run(run, dict(dispatcher.tally.by_status), dispatcher.stop_reason)
             summary = Summary(
                 journal.counts(),
                 elapsed,
@@ -227,113 +265,108 @@ def send(
             if options.report is not None:
                 write_report(options.report, (entry_row(e) for e in journal.entries()), summary)
         except JournalUnavailable as exc:
-            # This worker's own tally is all it can say; its in-flight rows stay
-            # `inflight` in the journal and become `unknown` when its lease runs out.
-            log.add(
-                [
-                    Problem(
-                        f"{exc}; this worker stopped: messages it had in flight become `unknown` "
-                        "(not resent without --resend-unknown), the rest are sent when a worker "
-                        "runs the same command again",
-                        where,
-                        code="journal",
-                    )
-                ]
-            )
-            summary = Summary(
-                dict(dispatcher.tally.by_status),
-                elapsed,
-                rate,
-                dry_run=options.dry_run,
-                stopped=dispatcher.stop_reason or f"the journal is unavailable: {exc}",
-            )
-            return SendResult(log, summary, path, interrupted, journal_lost=True)
-        return SendResult(log, summary, path, interrupted)
+            return _lost(options, journal, dispatcher, log, exc, elapsed, rate, interrupted, plan)
+        return SendResult(log, summary, _kept(options, journal), interrupted, plan)
 
 
-def _journal_path(journal: Journal | PgJournal) -> Path | None:
-    return journal.path if isinstance(journal, Journal) else None
+def _lost(
+    options: SendOptions,
+    journal: CampaignJournal,
+    dispatcher: Dispatcher,
+    log: ProblemLog,
+    error: JournalUnavailable,
+    elapsed: float,
+    rate: float,
+    interrupted: bool,
+    plan: PlanCounts | None,
+) -> SendResult:
+    """A shared journal went away mid-run: this worker's own tally is all it can say.
+
+    Its in-flight rows stay `inflight` in the journal and become `unknown` when its
+    lease runs out; the rest are sent by any worker running the same command.
+    """
+    log.add(
+        [
+            Problem(
+                f"{error}; this worker stopped: messages it had in flight become `unknown` "
+                "(not resent without --resend-unknown), the rest are sent when a worker "
+                "runs the same command again",
+                Location(journal.location),
+                code="journal",
+            )
+        ]
+    )
+    summary = Summary(
+        dict(dispatcher.tally.by_status),
+        elapsed,
+        rate,
+        dry_run=options.dry_run,
+        stopped=dispatcher.stop_reason or f"the journal is unavailable: {error}",
+    )
+    return SendResult(log, summary, None, interrupted, plan, journal_lost=True)
+
+
+def _kept(options: SendOptions, journal: CampaignJournal) -> Path | None:
+    """The journal's file (None for a dry run, or a journal in a database)."""
+    return None if options.dry_run or options.journal_url else Path(journal.location)
+
+
+def _plan_notes(claim: str, plan: PlanCounts, options: SendOptions) -> Iterator[str]:
+    """What a person must know before a changed campaign goes on."""
+    if options.resend_sent:
+        yield (
+            "linepress send: --resend-sent: people this journal already sent to are sent "
+            "this version again"
+        )
+    elif claim == "changed" and (plan.already_sent or plan.earlier_unknown):
+        text = (
+            "linepress send: this journal's campaign goes on with a changed definition or list: "
+            f"{plan.already_sent:,} already received an earlier version and are skipped; "
+        )
+        if plan.earlier_unknown:
+            text += f"{plan.earlier_unknown:,} may have received one (unknown, not resent); "
+        text += f"{plan.pending:,} not yet sent (--resend-sent to send everyone this version)"
+        yield text
+    if plan.duplicates and not options.allow_duplicates:
+        yield (
+            f"linepress send: {plan.duplicates:,} rows repeat the recipient of an earlier row "
+            "and are skipped (--allow-duplicates to send each)"
+        )
 
 
 @contextlib.contextmanager
-def _journal(options: SendOptions) -> Iterator[Journal | PgJournal]:
-    if options.journal_url is not None and not options.dry_run:
-        yield from _shared_journal(options)
-        return
+def _journal(options: SendOptions) -> Iterator[CampaignJournal]:
     if options.dry_run:
         # A rehearsal must not mark anyone as sent in the real journal.
         with tempfile.TemporaryDirectory(prefix="linepress-dry-run-") as folder:
-            journal = Journal(Path(folder) / "dry-run.db")
+            journal = open_journal(Path(folder) / "dry-run.db")
             try:
                 yield journal
             finally:
                 journal.close()
         return
-    path = options.journal or default_journal_path(options)
-    fresh = not path.exists()
-    with _exclusive(path):
-        try:
-            journal = Journal(path)
-        except NotAJournal:
-            raise UsageError(
-                Problem(
-                    "is not a linepress journal (not a SQLite database)",
-                    Location(str(path)),
-                    code="journal",
-                )
-            ) from None
+    if options.journal_url is not None:
+        # A campaign in a PostgreSQL journal; many workers may share it. Small claims: a
+        # worker holds about what it sends soon, the rest stay in the pool for the others.
+        journal = open_journal(
+            options.journal_url,
+            campaign=options.campaign or default_campaign(options),
+            lease=options.lease,
+            claim_size=max(8, options.settings.concurrency),
+        )
         try:
             yield journal
         finally:
-            empty = journal.meta("planned") != "1"
             journal.close()
-            if fresh and empty:
-                for leftover in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
-                    leftover.unlink(missing_ok=True)
-
-
-def _shared_journal(options: SendOptions) -> Iterator[PgJournal]:
-    """A campaign in a PostgreSQL journal; many workers may share it (no exclusive lock)."""
-    from linepress.send.pgjournal import PgJournal
-
-    assert options.journal_url is not None
-    try:
-        journal = PgJournal(
-            options.journal_url,
-            options.campaign or default_campaign(options),
-            lease=options.lease,
-            # Small claims: a worker holds about what it can send soon, the rest stay
-            # in the pool for the others (and a dead worker strands little).
-            claim_size=max(8, options.settings.concurrency),
-        )
-    except JournalUnavailable as exc:
-        raise UsageError(
-            Problem(str(exc), Location(journal_label(options)), code="journal")
-        ) from None
+        return
+    path = options.journal or default_journal_path(options)
+    if options.journal is None:
+        _journal_folder(path)
+    journal = open_journal(path)
     try:
         yield journal
     finally:
         journal.close()
-
-
-@contextlib.contextmanager
-def _exclusive(path: Path) -> Iterator[None]:
-    """One run per journal: two at once would both send the pending messages."""
-    with path.open("ab") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise UsageError(
-                Problem(
-                    "another `linepress send` is using this journal; wait for it to finish",
-                    Location(str(path)),
-                    code="journal",
-                )
-            ) from None
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 @contextlib.contextmanager
@@ -348,9 +381,14 @@ def _spooled_stdin() -> Iterator[tuple[Path, str]]:
         yield path, digest.hexdigest()
 
 
-def _fingerprint(options: SendOptions, base_url: str, stdin: tuple[Path, str] | None) -> str:
-    """What makes a run this run: the definition and its imports (or the payloads), the data, the options."""
-    digest = hashlib.sha256(b"linepress send v2\0")
+def _binding(options: SendOptions, base_url: str) -> str:
+    """What a campaign never changes: where it sends, and which shard it is."""
+    return f"base URL {base_url}" + (f", shard {options.shard}" if options.shard else "")
+
+
+def _fingerprint(options: SendOptions, stdin: tuple[Path, str] | None) -> str:
+    """What makes a plan this plan: the definition and its imports (or the payloads), the data, the options."""
+    digest = hashlib.sha256(b"linepress send v3\0")
     for part in (options.definition, options.payloads):
         digest.update(b"\0source\0")
         if part is not None:
@@ -365,7 +403,7 @@ def _fingerprint(options: SendOptions, base_url: str, stdin: tuple[Path, str] | 
     elif data is not None:
         _hash_file(digest, Path(data))
     digest.update(f"\0{options.data.format}\0{options.data.delimiter}\0{options.shard}\0".encode())
-    digest.update(f"{options.allow_duplicates}\0{options.keep_going}\0{base_url}".encode())
+    digest.update(f"{options.allow_duplicates}\0{options.keep_going}".encode())
     return digest.hexdigest()
 
 
@@ -405,20 +443,23 @@ def _description(options: SendOptions) -> str:
 
 
 def _plan(
-    journal: Journal | PgJournal,
+    journal: CampaignJournal,
     options: SendOptions,
     log: ProblemLog,
     stdin: tuple[Path, str] | None,
-) -> bool:
-    """Store every recipient; False (and nothing stored) when the run must not start."""
+) -> PlanCounts | None:
+    """Store every recipient; None (and nothing stored) when the run must not start."""
     try:
-        journal.plan(_planned(options, log, stdin[0] if stdin else None))
+        return journal.plan(
+            _planned(options, log, stdin[0] if stdin else None), resend_sent=options.resend_sent
+        )
     except _Abort:
-        return False
+        return None
     except LinepressError as exc:
+        if isinstance(exc, JournalWriteError):
+            raise
         log.add(exc.problems)
-        return False
-    return True
+        return None
 
 
 class _Abort(Exception):
@@ -433,11 +474,9 @@ def _planned(options: SendOptions, log: ProblemLog, stdin: Path | None) -> Plan:
             recipient = str(result.body.get("to"))
             if options.shard is not None and not options.shard.holds(recipient):
                 continue
-            body = result.json()
-            key = hashlib.sha256(body).hexdigest()[:32]
-            if options.allow_duplicates:
-                key += f"#{result.row}"
-            yield result.row or 1, key, recipient, body, None
+            # The person is the unit of a campaign: one message per `to`.
+            key = f"{recipient}#{result.row}" if options.allow_duplicates else recipient
+            yield result.row or 1, key, recipient, result.json(), None
             continue
         fields = result.fields or {}
         invalid_to = str(fields["to"]) if fields.get("to") not in (None, "") else None

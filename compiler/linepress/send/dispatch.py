@@ -24,16 +24,13 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import httpx
 
 from linepress.send.endpoint import Endpoint
-from linepress.send.journal import Journal, JournalUnavailable, Outcome, Status
+from linepress.send.journal import CampaignJournal, JournalUnavailable, Outcome, Status
 from linepress.send.transport import sending_transport
-
-if TYPE_CHECKING:
-    from linepress.send.pgjournal import PgJournal
 
 ERROR_TEXT_LIMIT = 500
 
@@ -242,6 +239,10 @@ class Pacer:
             # A Retry-After came while this request waited: its slot was before the
             # pause. It queues again, behind the pause, keeping the spacing.
 
+    def set_rate(self, rate: float | None) -> None:
+        """From the next slot on, `rate` requests a second (None: no limit)."""
+        self._interval = 1.0 / rate if rate else 0.0
+
     def pause_until(self, when: float) -> None:
         self._next = max(self._next, when)
         self._pauses += 1
@@ -254,12 +255,17 @@ class JournalWriter:
     before the journal knows about it; outcomes are written on the next turn.
     """
 
+    #: Seconds between WAL checkpoints: a journal copied without its `-wal` file
+    #: then lacks at most this much (an attack run lost 411 of 2,000 records).
+    CHECKPOINT_EVERY = 2.0
+
     def __init__(
         self,
-        journal: Journal | PgJournal,
+        journal: CampaignJournal,
         on_lost: Callable[[JournalUnavailable], None] | None = None,
     ) -> None:
         self._journal = journal
+        self._checkpointed = time.monotonic()
         self._inflight: list[int] = []
         self._waiters: list[asyncio.Future[None]] = []
         self._outcomes: list[Outcome] = []
@@ -314,6 +320,10 @@ class JournalWriter:
         for waiter in waiters:
             if not waiter.done():
                 waiter.set_result(None)
+        now = time.monotonic()
+        if now - self._checkpointed >= self.CHECKPOINT_EVERY:
+            self._checkpointed = now
+            self._journal.checkpoint()
 
 
 @dataclass(slots=True)
@@ -340,7 +350,7 @@ class Dispatcher:
 
     def __init__(
         self,
-        journal: Journal | PgJournal,
+        journal: CampaignJournal,
         endpoint: Endpoint,
         settings: DispatchSettings,
         *,
@@ -414,6 +424,7 @@ class Dispatcher:
                 for _ in range(self.settings.concurrency)
             ]
             ticker = asyncio.create_task(self._tick(on_progress)) if on_progress else None
+            sharer = asyncio.create_task(self._share_rate()) if self.settings.rate else None
             try:
                 await self._feed(queue)
                 for _ in workers:
@@ -425,6 +436,8 @@ class Dispatcher:
                 await asyncio.gather(*workers, return_exceptions=True)
                 if ticker is not None:
                     ticker.cancel()
+                if sharer is not None:
+                    sharer.cancel()
                 self._writer.flush()
                 if on_progress:
                     on_progress(self.tally)
@@ -537,6 +550,21 @@ class Dispatcher:
             ceiling = min(self.settings.backoff_cap, self.settings.backoff_base * 2 ** (tries - 1))
             delay = self._rng.uniform(0, ceiling)  # full jitter: retries do not arrive in waves
         await self._stopping.sleep(delay)
+
+    async def _share_rate(self) -> None:
+        """`--rate` is the campaign's: with N workers sending a shared journal, each takes 1/N.
+
+        The journal's heartbeat counts the workers (about once a second); this
+        follows it four times a second. A journal one run owns always says 1.
+        """
+        assert self.settings.rate is not None
+        workers = 1
+        while True:
+            now = max(1, self.journal.live_workers)
+            if now != workers:
+                workers = now
+                self._pacer.set_rate(self.settings.rate / workers)
+            await asyncio.sleep(0.25)
 
     async def _tick(self, on_progress: Callable[[Tally], None]) -> None:
         while True:

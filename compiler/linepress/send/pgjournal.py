@@ -30,20 +30,27 @@ import os
 import socket
 import threading
 import uuid
-from collections.abc import Iterable, Iterator
-from typing import Any
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, Literal
 
 import psycopg
 from psycopg import conninfo
+from psycopg.types.json import Jsonb
 
+from linepress.errors import Location, Problem, UsageError
 from linepress.send.dsn import redact_dsn
 from linepress.send.journal import (
     STATUSES,
+    Claim,
     Entry,
     JournalMismatch,
     JournalUnavailable,
     LeaseLost,
     Outcome,
+    PlanCounts,
+    Planned,
+    RunRecord,
+    Settled,
     Status,
 )
 
@@ -56,6 +63,8 @@ MIGRATIONS: tuple[str, ...] = (
         id bigserial PRIMARY KEY,
         name text NOT NULL UNIQUE,
         fingerprint text NOT NULL,
+        -- what never changes within a campaign (endpoint, shard)
+        binding text,
         description text,
         planned boolean NOT NULL DEFAULT false,
         created_at timestamptz NOT NULL DEFAULT clock_timestamp()
@@ -80,12 +89,23 @@ MIGRATIONS: tuple[str, ...] = (
     -- Claims look only at rows that may still be sent: sent rows leave this index.
     CREATE INDEX recipients_open ON linepress.recipients (campaign, row)
         WHERE status IN ('pending', 'inflight', 'unknown', 'failed');
-    -- What an earlier plan of a campaign sent (or may have): kept across --new-run.
-    CREATE TABLE linepress.earlier (
+    -- People earlier plans of a campaign sent to ('sent') or may have ('unknown').
+    CREATE TABLE linepress.people (
         campaign bigint NOT NULL REFERENCES linepress.campaigns ON DELETE CASCADE,
-        key text NOT NULL,
+        recipient text NOT NULL,
         status text NOT NULL,
-        PRIMARY KEY (campaign, key)
+        PRIMARY KEY (campaign, recipient)
+    );
+    CREATE TABLE linepress.runs (
+        campaign bigint NOT NULL REFERENCES linepress.campaigns ON DELETE CASCADE,
+        number integer NOT NULL,
+        worker uuid NOT NULL,
+        started_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+        finished_at timestamptz,
+        description text NOT NULL,
+        counts jsonb,
+        stopped text,
+        PRIMARY KEY (campaign, number)
     );
     CREATE TABLE linepress.workers (
         id uuid PRIMARY KEY,
@@ -93,7 +113,11 @@ MIGRATIONS: tuple[str, ...] = (
         host text NOT NULL,
         pid integer NOT NULL,
         started_at timestamptz NOT NULL DEFAULT clock_timestamp(),
-        expires_at timestamptz NOT NULL
+        -- renewed by the heartbeat: the lease (claims hold until then) and the last beat
+        expires_at timestamptz NOT NULL,
+        beat_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+        -- false while it has nothing to send (waiting for others): it takes no rate share
+        sending boolean NOT NULL DEFAULT true
     );
     CREATE INDEX workers_campaign ON linepress.workers (campaign, expires_at);
     """,
@@ -102,6 +126,7 @@ MIGRATIONS: tuple[str, ...] = (
 #: Advisory-lock keys: one for migrations; campaigns use (this, campaign id).
 _MIGRATION_LOCK = 0x6C70_6D69  # "lpmi"
 _CAMPAIGN_LOCK = 0x6C70_6361  # "lpca"
+_RUNS_LOCK = 0x6C70_7275  # "lpru"
 
 
 class PgJournal:
@@ -117,7 +142,8 @@ class PgJournal:
         """Connect and bring the schema up to date; raises `JournalUnavailable`."""
         self.dsn = dsn
         self.campaign_name = campaign
-        self.label = f"{redact_dsn(dsn)} campaign {campaign!r}"
+        #: Where it lives, safe to show: the DSN without its password, and the campaign.
+        self.location = f"{redact_dsn(dsn)} (campaign {campaign})"
         self.lease = lease
         self.claim_size = max(1, claim_size)
         self.worker = uuid.uuid4()
@@ -127,8 +153,10 @@ class PgJournal:
         self._locked = False
         self._stop = threading.Event()
         self._heartbeat: threading.Thread | None = None
-        #: Set by the heartbeat thread: how many workers hold a live lease (this one included).
+        #: Set by the heartbeat thread: how many workers send this campaign now (at least 1).
         self.live_workers = 1
+        #: False while this worker finds nothing to claim (the heartbeat tells the others).
+        self._sending = True
         self._migrate()
 
     # -- connection -----------------------------------------------------------
@@ -195,20 +223,20 @@ class PgJournal:
 
     # -- identity -----------------------------------------------------------
 
-    def claim(self, fingerprint: str, *, new_run: bool = False) -> bool:
-        """Bind to the campaign and join it as a worker; True when its plan can be resumed.
+    def claim(self, fingerprint: str, binding: str, *, replan: bool = False) -> Claim:
+        """Bind to the campaign and join it as a worker (see `CampaignJournal.claim`).
 
-        Waits while another worker plans it. Raises `JournalMismatch` when the
-        campaign was planned for another run (unless `new_run`, which plans again,
-        refused while other workers are live). When False is returned the caller
-        must `plan()`; the campaign stays locked until then.
+        Waits while another worker plans it. Unless "resume" is returned, the
+        campaign stays locked until `plan()`. A plan of other inputs (or `replan`)
+        is refused while other workers send the campaign: they would go on with
+        the old plan (`UsageError`).
         """
         with self._guard("cannot open the campaign"):
             with self._db.transaction():
                 self._db.execute(
-                    "INSERT INTO linepress.campaigns (name, fingerprint) VALUES (%s, %s) "
-                    "ON CONFLICT (name) DO NOTHING",
-                    (self.campaign_name, fingerprint),
+                    "INSERT INTO linepress.campaigns (name, fingerprint, binding) "
+                    "VALUES (%s, %s, %s) ON CONFLICT (name) DO NOTHING",
+                    (self.campaign_name, fingerprint, binding),
                 )
             found = self._db.execute(
                 "SELECT id FROM linepress.campaigns WHERE name = %s", (self.campaign_name,)
@@ -218,49 +246,60 @@ class PgJournal:
             self._db.execute("SELECT pg_advisory_lock(%s, %s)", (_CAMPAIGN_LOCK, self._id))
             self._locked = True
             try:
-                resumed = self._bind(fingerprint, new_run)
+                claim = self._bind(fingerprint, binding, replan)
             except BaseException:
                 self._unlock()
                 raise
             self._join()
-            if resumed:
+            if claim == "resume":
                 self._unlock()
-            return resumed
+            return claim
 
-    def _bind(self, fingerprint: str, new_run: bool) -> bool:
+    def _bind(self, fingerprint: str, binding: str, replan: bool) -> Claim:
         row = self._db.execute(
-            "SELECT fingerprint, planned, description FROM linepress.campaigns WHERE id = %s",
-            (self._id,),
+            "SELECT fingerprint, planned, binding, "
+            "EXISTS (SELECT 1 FROM linepress.people WHERE campaign = %s) "
+            "FROM linepress.campaigns WHERE id = %s",
+            (self._id, self._id),
         ).fetchone()
         assert row is not None
-        existing, planned, description = str(row[0]), bool(row[1]), row[2]
-        if planned and existing != fingerprint and not new_run:
-            raise JournalMismatch(description or "another run")
-        if planned and existing == fingerprint and not new_run:
-            return True
-        if new_run and planned:
-            others = self._live_workers()
-            if others:
-                raise JournalUnavailable(
-                    f"--new-run refused: {others} other worker(s) are sending this campaign"
+        existing, planned, recorded, has_people = row
+        if recorded is not None and recorded != binding:
+            raise JournalMismatch(recorded)
+        if not replan and existing == fingerprint and planned:
+            return "resume"
+        others = self._live_workers()
+        if others:
+            raise UsageError(
+                Problem(
+                    f"{others} other worker(s) are sending this campaign with another "
+                    "definition or data file (or without --resend-sent): start every worker "
+                    "with the same ones, or wait until they finish",
+                    Location(self.location),
+                    code="journal",
                 )
+            )
         with self._db.transaction():
-            # Planning never sends, so an unfinished plan is simply redone. What was
-            # sent (or maybe sent) is remembered, so a new plan does not send it again.
+            # Planning never sends, so an unfinished plan is simply redone. Who was sent
+            # (or maybe sent) is remembered by person, so no plan sends them again.
             self._db.execute(
-                "INSERT INTO linepress.earlier (campaign, key, status) "
-                "SELECT campaign, key, status FROM linepress.recipients "
-                "WHERE campaign = %s AND status IN ('sent', 'unknown', 'inflight') "
-                "ON CONFLICT (campaign, key) DO UPDATE SET status = excluded.status",
+                "INSERT INTO linepress.people (campaign, recipient, status) "
+                "SELECT DISTINCT ON (recipient) campaign, recipient, "
+                "CASE status WHEN 'sent' THEN 'sent' ELSE 'unknown' END "
+                "FROM linepress.recipients WHERE campaign = %s "
+                "AND status IN ('sent', 'unknown', 'inflight') AND recipient IS NOT NULL "
+                "ORDER BY recipient, status = 'sent' DESC "
+                "ON CONFLICT (campaign, recipient) DO UPDATE SET status = CASE "
+                "WHEN linepress.people.status = 'sent' THEN 'sent' ELSE excluded.status END",
                 (self._id,),
             )
             self._db.execute("DELETE FROM linepress.recipients WHERE campaign = %s", (self._id,))
             self._db.execute(
-                "UPDATE linepress.campaigns SET fingerprint = %s, planned = false, "
+                "UPDATE linepress.campaigns SET fingerprint = %s, binding = %s, planned = false, "
                 "description = NULL WHERE id = %s",
-                (fingerprint, self._id),
+                (fingerprint, binding, self._id),
             )
-        return False
+        return "changed" if planned or has_people else "new"
 
     def _join(self) -> None:
         self._db.execute(
@@ -268,29 +307,32 @@ class PgJournal:
             "VALUES (%s, %s, %s, %s, clock_timestamp() + %s * interval '1 second')",
             (self.worker, self._id, socket.gethostname()[:200], os.getpid(), self.lease),
         )
+        self.live_workers = self._sending_workers(self._db)
         self._heartbeat = threading.Thread(
             target=self._beat, name="linepress-heartbeat", daemon=True
         )
         self._heartbeat.start()
 
+    @property
+    def beat(self) -> float:
+        """Seconds between heartbeats: a third of the lease, at most 1 s (the rate share)."""
+        return min(self.lease / 3, 1.0)
+
     def _beat(self) -> None:
-        """Renew the lease every third of it, on a connection of its own."""
+        """Renew the lease every `beat`, on a connection of its own; count the live workers."""
         db: psycopg.Connection[Any] | None = None
-        while not self._stop.wait(self.lease / 3):
+        while not self._stop.wait(self.beat):
             try:
                 if db is None or db.closed:
                     db = self._connect("heartbeat")
                 db.execute(
-                    "UPDATE linepress.workers "
-                    "SET expires_at = clock_timestamp() + %s * interval '1 second' WHERE id = %s",
-                    (self.lease, self.worker),
+                    "UPDATE linepress.workers SET beat_at = clock_timestamp(), sending = %s, "
+                    "expires_at = clock_timestamp() + %s * interval '1 second' WHERE id = %s",
+                    (self._sending, self.lease, self.worker),
                 )
-                found = db.execute(
-                    "SELECT count(*) FROM linepress.workers "
-                    "WHERE campaign = %s AND expires_at > clock_timestamp()",
-                    (self._id,),
-                ).fetchone()
-                self.live_workers = max(1, int(found[0]) if found else 1)
+                # For the rate share, a worker that missed three beats no longer counts
+                # (its claims still hold until its lease runs out).
+                self.live_workers = self._sending_workers(db)
             except (psycopg.Error, JournalUnavailable):
                 # Try again next beat; if the lease runs out meanwhile, the inflight
                 # marks (which need the claim) stop this worker safely.
@@ -301,6 +343,20 @@ class PgJournal:
         if db is not None:
             with contextlib.suppress(psycopg.Error):
                 db.close()
+
+    def _sending_workers(self, db: psycopg.Connection[Any]) -> int:
+        """Workers taking a share of the campaign's rate (at least 1).
+
+        One that missed three beats no longer counts (its claims still hold until its
+        lease runs out), nor one with nothing left to send.
+        """
+        found = db.execute(
+            "SELECT count(*) FROM linepress.workers WHERE campaign = %s AND sending "
+            "AND expires_at > clock_timestamp() "
+            "AND beat_at > clock_timestamp() - %s * interval '1 second'",
+            (self._id, 3 * self.beat),
+        ).fetchone()
+        return max(1, int(found[0]) if found else 1)
 
     def _live_workers(self) -> int:
         """Other workers of this campaign with a live lease."""
@@ -340,18 +396,14 @@ class PgJournal:
 
     # -- planning -----------------------------------------------------------
 
-    def plan(
-        self, entries: Iterable[tuple[int, str, str | None, bytes | None, str | None]]
-    ) -> None:
-        """Store the planned recipients: (row, key, to, body, error-or-None), in one commit.
+    def plan(self, entries: Iterable[Planned], *, resend_sent: bool = False) -> PlanCounts:
+        """Store the plan in one commit (see `CampaignJournal.plan`); releases the campaign lock.
 
-        As in the SQLite journal: a row with an error is `failed`; a body planned
-        under the same key as an earlier row is `skipped` (duplicate of that row);
-        one an earlier plan sent is `skipped` (or `unknown`, if that was unknown).
-        Rows are streamed with COPY and the duplicates found by the server, so
-        memory does not grow with the list. Releases the campaign lock.
+        Rows are streamed with COPY and the duplicates and earlier sends found by
+        the server in three set-wise updates, so memory does not grow with the list.
         """
         campaign = self._id
+        invalid = total = 0
         try:
             with self._guard("cannot write the plan"), self._db.transaction():
                 with self._db.cursor().copy(
@@ -359,34 +411,51 @@ class PgJournal:
                     "FROM STDIN"
                 ) as copy:
                     for row, key, recipient, body, error in entries:
+                        total += 1
                         status = "pending" if error is None else "failed"
+                        invalid += error is not None
                         copy.write_row((campaign, row, key, recipient, body, status, error))
-                self._db.execute(
+                duplicates = self._db.execute(
                     "UPDATE linepress.recipients r SET status = 'skipped', body = NULL, "
-                    "error = 'duplicate of row ' || f.first "
+                    "error = 'same recipient as row ' || f.first "
                     "FROM (SELECT key, min(row) AS first FROM linepress.recipients "
                     "      WHERE campaign = %s AND status = 'pending' "
                     "      GROUP BY key HAVING count(*) > 1) f "
                     "WHERE r.campaign = %s AND r.key = f.key AND r.row <> f.first "
                     "AND r.status = 'pending'",
                     (campaign, campaign),
-                )
-                self._db.execute(
-                    "UPDATE linepress.recipients r SET "
-                    "status = CASE WHEN e.status = 'sent' THEN 'skipped' ELSE 'unknown' END, "
-                    "error = CASE WHEN e.status = 'sent' "
-                    "  THEN 'already sent by an earlier run of this journal' "
-                    "  ELSE 'its delivery was unknown in an earlier run of this journal' END "
-                    "FROM linepress.earlier e "
-                    "WHERE r.campaign = %s AND e.campaign = %s AND r.key = e.key "
-                    "AND r.status = 'pending'",
-                    (campaign, campaign),
-                )
+                ).rowcount
+                already_sent = earlier_unknown = 0
+                if not resend_sent:
+                    already_sent = self._db.execute(
+                        "UPDATE linepress.recipients r SET status = 'skipped', error = "
+                        "'already received a message from an earlier run of this journal' "
+                        "FROM linepress.people p WHERE r.campaign = %s AND p.campaign = %s "
+                        "AND p.recipient = r.recipient AND p.status = 'sent' "
+                        "AND r.status = 'pending'",
+                        (campaign, campaign),
+                    ).rowcount
+                    earlier_unknown = self._db.execute(
+                        "UPDATE linepress.recipients r SET status = 'unknown', error = "
+                        "'an earlier run of this journal may have delivered a message to this "
+                        "recipient' "
+                        "FROM linepress.people p WHERE r.campaign = %s AND p.campaign = %s "
+                        "AND p.recipient = r.recipient AND p.status <> 'sent' "
+                        "AND r.status = 'pending'",
+                        (campaign, campaign),
+                    ).rowcount
                 self._db.execute(
                     "UPDATE linepress.campaigns SET planned = true WHERE id = %s", (campaign,)
                 )
         finally:
             self._unlock()
+        return PlanCounts(
+            pending=total - invalid - duplicates - already_sent - earlier_unknown,
+            invalid=invalid,
+            duplicates=duplicates,
+            already_sent=already_sent,
+            earlier_unknown=earlier_unknown,
+        )
 
     # -- sending ------------------------------------------------------------
 
@@ -425,6 +494,7 @@ class PgJournal:
                 "RETURNING r.row, r.body, r.attempts",
                 (self._id, self._id, min(limit, self.claim_size), self.worker, self._id),
             ).fetchall()
+        self._sending = bool(rows)
         return sorted((int(r), bytes(b), int(a)) for r, b, a in rows)
 
     def more_later(self) -> float | None:
@@ -490,17 +560,18 @@ class PgJournal:
                     ),
                 )
             if marks:
+                # The attempt counts as soon as it may leave: a crash then reports it.
                 marked = self._db.execute(
                     "UPDATE linepress.recipients SET status = 'inflight', "
-                    "updated_at = clock_timestamp() WHERE campaign = %s AND row = ANY(%s) "
-                    "AND claimed_by = %s RETURNING row",
+                    "attempts = attempts + 1, updated_at = clock_timestamp() "
+                    "WHERE campaign = %s AND row = ANY(%s) AND claimed_by = %s RETURNING row",
                     (self._id, marks, self.worker),
                 ).fetchall()
                 if len(marked) != len(marks):
                     # Not sent, so back to pending; the rows another worker took are its own.
                     self._db.execute(
-                        "UPDATE linepress.recipients SET status = 'pending' "
-                        "WHERE campaign = %s AND row = ANY(%s)",
+                        "UPDATE linepress.recipients SET status = 'pending', "
+                        "attempts = attempts - 1 WHERE campaign = %s AND row = ANY(%s)",
                         (self._id, [r[0] for r in marked]),
                     )
                     lost = True
@@ -524,26 +595,27 @@ class PgJournal:
                 counts[str(status)] = int(count)
         return counts
 
-    def entries(self, batch: int = 5000) -> Iterator[Entry]:
-        """Every recipient of the campaign in row order, read in batches (memory stays flat)."""
+    def entries(self, status: Status | None = None, batch: int = 5000) -> Iterator[Entry]:
+        """The campaign's records in row order (of one status, if given), read in batches."""
         after = 0
         while True:
             with self._guard("cannot read the journal"):
                 rows = self._db.execute(
                     "SELECT row, key, recipient, status, attempts, http_status, message_id, "
                     "error, retryable FROM linepress.recipients "
-                    "WHERE campaign = %s AND row > %s ORDER BY row LIMIT %s",
-                    (self._id, after, batch),
+                    "WHERE campaign = %s AND row > %s AND (%s::text IS NULL OR status = %s) "
+                    "ORDER BY row LIMIT %s",
+                    (self._id, after, status, status, batch),
                 ).fetchall()
             if not rows:
                 return
             for row in rows:
-                status: Status = row[3]
+                found: Status = row[3]
                 yield Entry(
                     row=row[0],
                     key=row[1],
                     recipient=row[2],
-                    status=status,
+                    status=found,
                     attempts=row[4],
                     http_status=row[5],
                     message_id=row[6],
@@ -551,6 +623,104 @@ class PgJournal:
                     retryable=bool(row[8]),
                 )
             after = rows[-1][0]
+
+    def checkpoint(self) -> None:
+        """Nothing to do: PostgreSQL's commits are durable when they return."""
+
+    # -- runs -----------------------------------------------------------------
+
+    def begin_run(self, description: str) -> int:
+        """Record that this worker's run starts; returns its number within the campaign."""
+        with self._guard("cannot write the journal"), self._db.transaction():
+            self._db.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_RUNS_LOCK, self._id))
+            found = self._db.execute(
+                "INSERT INTO linepress.runs (campaign, number, worker, description) "
+                "SELECT %s, coalesce(max(number), 0) + 1, %s, %s FROM linepress.runs "
+                "WHERE campaign = %s RETURNING number",
+                (self._id, self.worker, description, self._id),
+            ).fetchone()
+        assert found is not None
+        return int(found[0])
+
+    def end_run(self, number: int, counts: dict[str, int], stopped: str | None) -> None:
+        with self._guard("cannot write the journal"):
+            self._db.execute(
+                "UPDATE linepress.runs SET finished_at = clock_timestamp(), counts = %s, "
+                "stopped = %s WHERE campaign = %s AND number = %s",
+                (Jsonb(counts), stopped, self._id, number),
+            )
+
+    def runs(self) -> list[RunRecord]:
+        with self._guard("cannot read the journal"):
+            found = self._db.execute(
+                "SELECT number, extract(epoch FROM started_at), extract(epoch FROM finished_at), "
+                "description, counts, stopped FROM linepress.runs WHERE campaign = %s "
+                "ORDER BY number",
+                (self._id,),
+            ).fetchall()
+        return [
+            RunRecord(
+                number=int(number),
+                started_at=float(started),
+                finished_at=None if finished is None else float(finished),
+                description=str(description),
+                counts=dict(counts or {}),
+                stopped=stopped,
+            )
+            for number, started, finished, description, counts, stopped in found
+        ]
+
+    def settle(self, rows: Sequence[int] | None, status: Literal["sent", "failed"]) -> Settled:
+        """Mark `unknown` rows as sent or failed, by hand (see `CampaignJournal.settle`)."""
+        note = f"marked {status} by hand (linepress journal settle); it was unknown"
+        with self._guard("cannot write the journal"), self._db.transaction():
+            if rows is None:
+                wanted = [
+                    int(r[0])
+                    for r in self._db.execute(
+                        "SELECT row FROM linepress.recipients WHERE campaign = %s "
+                        "AND status = 'unknown' ORDER BY row",
+                        (self._id,),
+                    )
+                ]
+            else:
+                wanted = list(rows)
+            found = {
+                int(r): (str(s), who)
+                for r, s, who in self._db.execute(
+                    "SELECT row, status, recipient FROM linepress.recipients "
+                    "WHERE campaign = %s AND row = ANY(%s) FOR UPDATE",
+                    (self._id, wanted),
+                )
+            }
+            done = [r for r in wanted if r in found and found[r][0] == "unknown"]
+            refused = [
+                (r, "not in the journal" if r not in found else found[r][0])
+                for r in wanted
+                if r not in found or found[r][0] != "unknown"
+            ]
+            self._db.execute(
+                "UPDATE linepress.recipients SET status = %s, retryable = false, "
+                "error = CASE WHEN %s = 'sent' THEN %s "
+                "ELSE rtrim(%s || ': ' || coalesce(error, ''), ': ') END, "
+                "updated_at = clock_timestamp() WHERE campaign = %s AND row = ANY(%s)",
+                (status, status, note, note, self._id, done),
+            )
+            people = sorted({found[r][1] for r in done if found[r][1] is not None})
+            if status == "sent":
+                self._db.execute(
+                    "INSERT INTO linepress.people (campaign, recipient, status) "
+                    "SELECT %s, unnest(%s::text[]), 'sent' "
+                    "ON CONFLICT (campaign, recipient) DO UPDATE SET status = 'sent'",
+                    (self._id, people),
+                )
+            else:
+                self._db.execute(
+                    "DELETE FROM linepress.people WHERE campaign = %s "
+                    "AND recipient = ANY(%s) AND status = 'unknown'",
+                    (self._id, people),
+                )
+        return Settled(done, refused)
 
     def close(self) -> None:
         """Leave the campaign: unsent claims return to the pool at once."""
@@ -568,6 +738,14 @@ class PgJournal:
                     (self._id, self.worker),
                 )
                 self._db.execute("DELETE FROM linepress.workers WHERE id = %s", (self.worker,))
+                # A campaign created by this worker and never planned is removed.
+                self._db.execute(
+                    "DELETE FROM linepress.campaigns c WHERE id = %s AND NOT planned "
+                    "AND NOT EXISTS (SELECT 1 FROM linepress.runs WHERE campaign = c.id) "
+                    "AND NOT EXISTS (SELECT 1 FROM linepress.people WHERE campaign = c.id) "
+                    "AND NOT EXISTS (SELECT 1 FROM linepress.workers WHERE campaign = c.id)",
+                    (self._id,),
+                )
         with contextlib.suppress(psycopg.Error):
             self._db.close()
 
