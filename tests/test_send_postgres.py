@@ -175,9 +175,10 @@ def test_a_worker_started_mid_campaign_joins(
 ) -> None:
     users = recipients(campaign, 800)
     sandbox.set_faults(Faults(latency=0.01))
-    first = start(campaign, sandbox, dsn, "--concurrency", "4", "--rate", "200")
+    # --rate is the campaign's: 100/s in all, so the campaign lasts about 8 s.
+    first = start(campaign, sandbox, dsn, "--concurrency", "4", "--rate", "100")
     wait_for(lambda: deliveries(sandbox) >= 100)
-    second = start(campaign, sandbox, dsn, "--concurrency", "4", "--rate", "200")
+    second = start(campaign, sandbox, dsn, "--concurrency", "4", "--rate", "100")
     for worker in (first, second):
         _, stderr = worker.communicate(timeout=120)
         assert worker.returncode == 0, stderr
@@ -186,7 +187,8 @@ def test_a_worker_started_mid_campaign_joins(
         shares = conn.execute(
             "SELECT count(*) FROM linepress.recipients GROUP BY claimed_by ORDER BY 1"
         ).fetchall()
-    assert len(shares) == 2 and shares[0][0] > 100  # the late one did a real share
+    # The late one took a share (how big depends on how fast it starts: not asserted).
+    assert len(shares) == 2 and shares[0][0] >= 10
 
 
 def test_a_lost_database_connection_stops_the_worker_safely_and_a_restart_resumes(
