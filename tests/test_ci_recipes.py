@@ -8,6 +8,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import sysconfig
 from glob import glob
 from pathlib import Path
 
@@ -93,16 +94,19 @@ def test_the_recipe_install_command_installs_this_checkout(tmp_path: Path) -> No
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    version = subprocess.run(
-        [sys.executable, "-m", "linepress", "--version"],
+    probe = subprocess.run(
+        [sys.executable, "-S", "-m", "linepress", "--version"],
         cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": str(target)},
+        # -S: not this checkout's editable install, only what the recipe's pip put in place
+        env={**os.environ, "PYTHONPATH": f"{target}{os.pathsep}{sysconfig.get_paths()['purelib']}"},
         capture_output=True,
         text=True,
         check=False,
     )
-    assert version.returncode == 0, version.stderr
-    assert "linepress" in version.stdout
+    assert probe.returncode == 0, probe.stderr
+    assert "linepress" in probe.stdout
+    assert (target / "linepress" / "__init__.py").is_file()
+    assert not (target / "compiler").exists()
 
 
 def test_the_recipe_annotates_problems_inline(

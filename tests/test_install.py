@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 
 import pytest
@@ -36,11 +37,13 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def run_installed(target: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    # Run from an empty folder with the install first on the path, so the
-    # checkout's own `compiler/linepress/`, `schemas/` and `templates/` cannot be used.
-    env = {**os.environ, "PYTHONPATH": str(target)}
+    # A fresh environment as far as linepress goes: `-S` skips site-packages' .pth files,
+    # so the editable install of this checkout is not on the path; the install and the
+    # third-party packages are, and the folder we run in is not the checkout.
+    libraries = sysconfig.get_paths()["purelib"]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(target), libraries])}
     return subprocess.run(
-        [sys.executable, *args],
+        [sys.executable, "-S", *args],
         cwd=target.parent,
         env=env,
         capture_output=True,
@@ -56,6 +59,24 @@ def test_the_wheel_ships_schemas_and_templates(installed: Path) -> None:
     assert (package / "templates" / "starters" / "carousel.yaml").is_file()
     assert (package / "templates" / "macros" / "format.j2").is_file()
     assert (package / "validate" / "data" / "doc-tables.json").is_file()
+    # The preview's markup and style are package data too.
+    page = package / "author" / "page"
+    assert (page / "page.html.j2").is_file()
+    assert (page / "preview.css").is_file()
+    assert (page / "messages" / "template.html.j2").is_file()
+
+
+def test_the_installed_package_draws_a_preview(installed: Path, tmp_path: Path) -> None:
+    definition = tmp_path / "def.yaml"
+    definition.write_text("from: A\nto: U\nmessage: {type: TEXT, text: 'Hello <b>'}\n")
+    out = tmp_path / "p.html"
+    result = run_installed(
+        installed, "-m", "linepress", "preview", str(definition), "--out", str(out)
+    )
+    assert result.returncode == 0, result.stderr
+    page = out.read_text()
+    assert "<div class='lp-bubble'>Hello &lt;b&gt;</div>" in page
+    assert ".lp-bubble {" in page  # the style sheet, inlined
 
 
 def test_the_install_is_named_linepress_and_nothing_else(installed: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -154,3 +155,35 @@ def test_a_remembered_run_never_loads_jsonschema(cache: Path, definition: Path) 
         for _ in range(2)
     ]
     assert runs == ["['jsonschema', 'referencing']", "[]"]
+
+
+@pytest.mark.parametrize(
+    "module", ["definition.py", "limits.py", "render/fastpath.py", "validate/fastcheck.py"]
+)
+def test_a_change_to_any_module_forgets_the_verdicts(tmp_path: Path, module: str) -> None:
+    # A verdict is derived from the code as much as from the definition: an upgrade that
+    # changes how any part of the package renders or checks must not reuse it.
+    root = Path(__file__).resolve().parent.parent
+    shutil.copytree(root / "compiler" / "linepress", tmp_path / "src" / "linepress")
+    shutil.copytree(root / "schemas", tmp_path / "schemas")
+
+    def digest() -> str:
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "from linepress.validate import verdicts as v; print(v._code_digest().hex())",
+            ],
+            env={**os.environ, "PYTHONPATH": str(tmp_path / "src")},
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return done.stdout.strip()
+
+    before = digest()
+    assert digest() == before
+    changed = tmp_path / "src" / "linepress" / module
+    changed.write_text(changed.read_text() + "\n# changed\n")
+    assert digest() != before

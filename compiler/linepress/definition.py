@@ -11,6 +11,9 @@ from __future__ import annotations
 import datetime
 import difflib
 import math
+import os
+import stat
+import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,9 +21,12 @@ from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.composer import Composer
 from ruamel.yaml.constructor import RoundTripConstructor
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
-from ruamel.yaml.nodes import SequenceNode
+from ruamel.yaml.events import AliasEvent
+from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode
+from ruamel.yaml.reader import Reader
 from ruamel.yaml.scalarstring import FoldedScalarString, LiteralScalarString
 
 from linepress.errors import DefinitionError, Location, Problem, describe, format_path, type_name
@@ -43,6 +49,20 @@ JSON_INT_END = 2**64
 #: How many values a definition may expand to. Nested YAML aliases ("billion
 #: laughs") make a few lines stand for billions of values; real ones have hundreds.
 MAX_VALUES = 100_000
+#: The largest definition file read, in bytes. Real ones are a few kilobytes; the
+#: limit keeps a huge or endless file from costing minutes and gigabytes to parse.
+MAX_BYTES = 1024 * 1024
+#: How many mappings, lists and scalars a definition file may spell out (aliases
+#: aside, see MAX_VALUES): the YAML library reads about 10,000 a second.
+MAX_NODES = 20_000
+#: How deeply mappings and lists may nest. A LINE body is under ten levels deep;
+#: the YAML library recurses per level, so thousands would end in a crash.
+MAX_DEPTH = 64
+#: The YAML tags a definition may spell out: plain JSON-like values only.
+_YAML_TAGS = frozenset(
+    f"tag:yaml.org,2002:{name}"
+    for name in ("str", "int", "float", "bool", "null", "map", "seq", "merge", "timestamp")
+)
 
 
 def in_json_range(number: int) -> bool:
@@ -157,10 +177,100 @@ class _Merge:
     mappings: list[Any]
 
 
+class _Refused(MarkedYAMLError):  # type: ignore[misc]
+    """YAML that is valid but that a definition may not hold (a tag, a recursive alias)."""
+
+
+class _Composer(Composer):  # type: ignore[misc]
+    """Builds the node tree, refusing what a definition never needs while it parses.
+
+    Checked here, before any value is made: nesting depth and node count (so a
+    deep or huge file stops early), tags other than plain values (`!!binary`,
+    `!!python/...`, `!custom`), an alias inside the node it names (a recursive
+    structure, e.g. `m: &m {<<: *m}`), and keys that are lists or mappings.
+    """
+
+    def __init__(self, loader: Any = None) -> None:
+        super().__init__(loader)
+        self._nodes = 0
+        self._open: list[Any] = []  # anchors of the nodes being composed
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.parser.peek_event()
+        self.loader._linepress_mark = event.start_mark
+        if isinstance(event, AliasEvent):
+            if event.anchor in self._open:
+                raise _Refused(
+                    None,
+                    None,
+                    f"the alias `*{event.anchor}` is inside the node it names: "
+                    "a definition cannot refer to itself",
+                    event.start_mark,
+                )
+            return super().compose_node(parent, index)
+        self._nodes += 1
+        if self._nodes > MAX_NODES:
+            raise _Refused(
+                None,
+                None,
+                f"the definition holds more than {MAX_NODES:,} values",
+                event.start_mark,
+            )
+        if self.depth >= MAX_DEPTH:
+            raise _Refused(
+                None,
+                None,
+                f"nested too deeply: more than {MAX_DEPTH} levels of mappings and lists",
+                event.start_mark,
+            )
+        self._open.append(event.anchor)
+        node = super().compose_node(parent, index)
+        self._open.pop()
+        tag = str(node.tag)
+        if tag not in _YAML_TAGS:
+            raise _Refused(None, None, _tag_message(tag), node.start_mark)
+        if isinstance(node, MappingNode):
+            for key, _ in node.value:
+                if not isinstance(key, ScalarNode):
+                    kind = "a list" if isinstance(key, SequenceNode) else "a mapping"
+                    raise _Refused(
+                        None,
+                        None,
+                        f"a key must be a name, not {kind}",
+                        key.start_mark,
+                    )
+        return node
+
+
+def _tag_message(tag: str) -> str:
+    short = tag.replace("tag:yaml.org,2002:", "!!")
+    if short == "!!binary":
+        return (
+            "`!!binary` is not supported: a definition holds text; "
+            "write the value as a plain string"
+        )
+    return (
+        f"the YAML tag `{short}` is not supported: a definition holds plain text, "
+        "numbers, true/false, lists and mappings"
+    )
+
+
+class _Reader(Reader):  # type: ignore[misc]
+    """Remembers where reading stopped, so an unexpected YAML failure can still be located."""
+
+    def reset_reader(self) -> None:
+        if self.loader is not None and getattr(self, "line", None) is not None:
+            self.loader._linepress_stop = (self.line, self.column)
+        super().reset_reader()
+
+
 def _yaml() -> YAML:
-    """The one YAML loader: round-trip (positions), YAML 1.2, duplicate keys refused."""
+    """The one YAML loader: round-trip (positions), YAML 1.2, duplicate keys refused,
+    and the limits of `_Composer`."""
     yaml = YAML(typ="rt")
     yaml.Constructor = _Constructor
+    yaml.Composer = _Composer
+    yaml.Reader = _Reader
     yaml.allow_duplicate_keys = False
     return yaml
 
@@ -187,7 +297,8 @@ def load_definition(path: str | Path) -> Definition:
     path = Path(path)
     name = str(path)
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        data = _read_bounded(path)
+        text = data.decode("utf-8-sig")
     except FileNotFoundError:
         raise DefinitionError(Problem("no such file", Location(name), code="file")) from None
     except IsADirectoryError:
@@ -195,7 +306,7 @@ def load_definition(path: str | Path) -> Definition:
             Problem("is a directory, expected a YAML file", Location(name), code="file")
         ) from None
     except UnicodeDecodeError as exc:
-        line = text_line_of_offset(path.read_bytes(), exc.start)
+        line = text_line_of_offset(data, exc.start)
         raise DefinitionError(
             Problem(
                 "is not UTF-8 text",
@@ -211,20 +322,71 @@ def load_definition(path: str | Path) -> Definition:
     return parse_definition(text, name)
 
 
+def _read_bounded(path: Path) -> bytes:
+    """The file's bytes; a FIFO, a device or more than `MAX_BYTES` is a `DefinitionError`.
+
+    The type is checked before opening: opening a FIFO waits for a writer forever.
+    """
+    name = str(path)
+    mode = os.stat(path).st_mode
+    if stat.S_ISDIR(mode):
+        raise IsADirectoryError
+    if not stat.S_ISREG(mode):
+        kind = (
+            "a FIFO" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else "a device"
+        )
+        raise DefinitionError(
+            Problem(
+                f"is {kind}, not a regular file: expected a YAML file",
+                Location(name),
+                code="file",
+            )
+        )
+    with path.open("rb") as file:
+        data = file.read(MAX_BYTES + 1)
+    if len(data) > MAX_BYTES:
+        raise DefinitionError(_too_big(name))
+    return data
+
+
+def _too_big(name: str) -> Problem:
+    return Problem(
+        f"is larger than {MAX_BYTES // (1024 * 1024)} MiB: a definition is a few kilobytes "
+        "(put recipient data in --data)",
+        Location(name),
+        code="file",
+    )
+
+
 def text_line_of_offset(data: bytes, offset: int) -> int:
     return data.count(b"\n", 0, offset) + 1
 
 
 def parse_definition(text: str, name: str = "<definition>") -> Definition:
-    """Parse definition text; `name` is used in error positions."""
+    """Parse definition text; `name` is used in error positions.
+
+    Every failure of the YAML library is a located `DefinitionError`, whatever its kind.
+    """
+    if len(text) > MAX_BYTES:
+        raise DefinitionError(_too_big(name))
+    yaml = _yaml()
     try:
-        documents = list(_yaml().load_all(text))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # e.g. a reused anchor: not the author's concern
+            documents = list(yaml.load_all(text))
+    except _Refused as exc:
+        mark = exc.problem_mark
+        raise DefinitionError(
+            Problem(
+                str(exc.problem),
+                Location(name, mark.line + 1, mark.column + 1),
+                code="yaml-unsupported",
+            )
+        ) from None
     except MarkedYAMLError as exc:
         raise DefinitionError(_yaml_problem(exc, name)) from None
-    except YAMLError as exc:  # unmarked errors are rare; still no traceback
-        raise DefinitionError(
-            Problem(f"invalid YAML: {exc}", Location(name), code="yaml-syntax")
-        ) from None
+    except (YAMLError, Exception) as exc:  # the YAML library failed in its own way
+        raise DefinitionError(_unexpected_yaml_problem(yaml, exc, name)) from None
     documents = [d for d in documents if d is not None]
     if not documents:
         raise DefinitionError(
@@ -271,6 +433,25 @@ def _yaml_problem(exc: MarkedYAMLError, name: str) -> Problem:
         message = problem
     location = Location(name, mark.line + 1, mark.column + 1) if mark else Location(name)
     return Problem(f"invalid YAML: {message}", location, code="yaml-syntax")
+
+
+def _unexpected_yaml_problem(yaml: YAML, exc: Exception, name: str) -> Problem:
+    """A YAML failure without a position of its own (an assertion, a recursion deep in
+    ruamel): placed where reading stopped, or at the last node begun."""
+    stop = getattr(yaml, "_linepress_stop", None)
+    mark = getattr(yaml, "_linepress_mark", None)
+    if stop is not None:
+        location = Location(name, stop[0] + 1, stop[1] + 1)
+    elif mark is not None:
+        location = Location(name, mark.line + 1, mark.column + 1)
+    else:
+        location = Location(name)
+    detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return Problem(
+        f"invalid YAML: the YAML reader stopped here ({detail[:200]})",
+        location,
+        code="yaml-syntax",
+    )
 
 
 class _Copy:

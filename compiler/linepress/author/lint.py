@@ -36,53 +36,33 @@ deliberate code as a cut text.
 from __future__ import annotations
 
 import re
-import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextvars import ContextVar
-from dataclasses import dataclass, field
-from typing import Any, TypeGuard
+from typing import Any
 from urllib.parse import urlsplit
 
-from jinja2 import Environment, meta, nodes, pass_environment
-
+from linepress.author.lint_body import either, imagemap_overflows, media_links
+from linepress.author.template_reads import referenced_names, url_insertions, uses_truncate
+from linepress.author.truncate_probe import (
+    LISTENING,
+    Cut,
+    CutCount,
+    ListItem,
+    install_probe,
+    listen,
+)
 from linepress.definition import FieldPath, paths_of
 from linepress.errors import Location, Problem, describe, format_path
 from linepress.pipeline import Compiler, Result
-from linepress.render.builders import DYNAMIC, ROW, Context, LeafRenderer, Remap, Renderer
-from linepress.report import SAMPLE_ROWS
+from linepress.render.builders import DYNAMIC, Context, Remap
 
 #: Fields that hold a link.
 URL_FIELDS = frozenset({"uri", "linkUri", "url", "thumbnailUrl", "thumbnailImageUrl", "baseUrl"})
 
-_IMAGE = (".jpg", ".jpeg", ".png")
-#: Filters whose result is safe anywhere in a URL (encoded, or a number).
-_URL_SAFE_FILTERS = frozenset({"urlencode", "int", "float", "round", "abs", "length", "count"})
-_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:(//)?")
 #: `$for: name in expression`, as the renderer reads it.
 _FOR = re.compile(r"^\s*([A-Za-z_]\w*)\s+in\s+(.+?)\s*$", re.DOTALL)
 _ITEM_KEYS = ("$for", "$if")
 #: Distinct cuts reported for one recipient (a `$for` over a long list stays bounded).
 _MAX_CUTS = 100
-#: Stands for an inserted expression in the text of a URL template.
-_EXPR = "\0"
-
-
-@dataclass(frozen=True, slots=True)
-class _Media:
-    what: str
-    extensions: tuple[str, ...]
-    formats: str
-
-
-_IMAGE_MEDIA = _Media("an image", _IMAGE, "JPEG or PNG images")
-_VIDEO_MEDIA = _Media("a video", (".mp4",), "MP4 videos")
-_AUDIO_MEDIA = _Media("an audio file", (".mp3", ".m4a"), "MP3 or M4A audio")
-#: Message type -> media field -> what it must link to.
-_MESSAGE_MEDIA: dict[str, dict[str, _Media]] = {
-    "IMAGE": {"url": _IMAGE_MEDIA, "thumbnailUrl": _IMAGE_MEDIA},
-    "VIDEO": {"url": _VIDEO_MEDIA, "thumbnailUrl": _IMAGE_MEDIA},
-    "AUDIO": {"url": _AUDIO_MEDIA},
-}
 
 
 class Linter:
@@ -119,15 +99,15 @@ class Linter:
         self._truncating = [
             leaf
             for leaf, tree in self._trees
-            if _uses_truncate(tree)
+            if uses_truncate(tree)
             and leaf.path[0] != "defaults"
             and leaf.path[-1] not in _ITEM_KEYS
         ]
-        self._probe = _install_probe(self.renderer) if self._truncating else None
+        self._probe = install_probe(self.renderer) if self._truncating else None
         self._probe_seen = self._probe.cuts if self._probe is not None else 0
         self._items = self._list_items()
         self._rows = 0
-        self._cuts: dict[tuple[FieldPath, int], _CutCount] = {}
+        self._cuts: dict[tuple[FieldPath, int], CutCount] = {}
 
     # -- the three moments ------------------------------------------------
 
@@ -180,7 +160,7 @@ class Linter:
 
     def _media(self, body: Any, select: _Select, locate: _Locate) -> Iterator[Problem]:
         """lint-media-extension: a media link not ending in the format LINE needs."""
-        for path, url, media, depends in _media_links(body):
+        for path, url, media, depends in media_links(body):
             if not select((path, *depends)) or not isinstance(url, str):
                 continue
             if urlsplit(url).path.lower().endswith(media.extensions):
@@ -189,14 +169,14 @@ class Linter:
                 "media-extension",
                 locate(path),
                 path,
-                f"{media.what} link should end in {_either(media.extensions)}: LINE shows "
+                f"{media.what} link should end in {either(media.extensions)}: LINE shows "
                 f"only {media.formats}; link to the file itself",
                 found=describe(url),
             )
 
     def _imagemap(self, body: Any, select: _Select, locate: _Locate) -> Iterator[Problem]:
         """lint-imagemap-area: an action area reaching outside the image."""
-        for overflow in _imagemap_overflows(body):
+        for overflow in imagemap_overflows(body):
             if not select(overflow.depends):
                 continue
             start, size, side = overflow.names
@@ -216,7 +196,7 @@ class Linter:
         for leaf, tree in self._trees:
             if not leaf.path or leaf.path[-1] not in URL_FIELDS:
                 continue
-            for reference, part in _url_insertions(tree, constants):
+            for reference, part in url_insertions(tree, constants):
                 yield _warning(
                     "url-not-encoded",
                     leaf.location,
@@ -256,7 +236,7 @@ class Linter:
             key = (cut.leaf.path, cut.length)
             count = self._cuts.get(key)
             if count is None:
-                count = self._cuts[key] = _CutCount(cut.leaf)
+                count = self._cuts[key] = CutCount(cut.leaf)
             count.add(row)
             yield _warning(
                 "cut-text",
@@ -266,7 +246,7 @@ class Linter:
                 f"({cut.before} → {cut.after} characters)",
             )
 
-    def _cut_summary(self, key: tuple[FieldPath, int], count: _CutCount) -> Problem:
+    def _cut_summary(self, key: tuple[FieldPath, int], count: CutCount) -> Problem:
         """lint-cut-text, over the list: how many recipients had this text cut."""
         rows = ", ".join(map(str, count.rows))
         more = ", …" if count.recipients > len(count.rows) else ""
@@ -306,26 +286,26 @@ class Linter:
 
         def locate(path: FieldPath) -> Location:
             if self._moves and not remaps:
-                token = _LISTENING.set([])  # not an ordinary render: the probe must not count it
+                token = LISTENING.set([])  # not an ordinary render: the probe must not count it
                 try:
                     remaps.append(self.renderer.render(fields).remaps)
                 finally:
-                    _LISTENING.reset(token)
+                    LISTENING.reset(token)
             return self.renderer.location(path, remaps[0] if remaps else ())
 
         return locate
 
-    def _cuts_of(self, fields: Mapping[str, Any]) -> list[_Cut]:
+    def _cuts_of(self, fields: Mapping[str, Any]) -> list[Cut]:
         """The distinct cuts of one recipient's texts, leaf by leaf."""
         ctx = self.renderer.context(fields)
         variant = self._variant_of(fields)
-        cuts: dict[tuple[FieldPath, int, int, int], _Cut] = {}
+        cuts: dict[tuple[FieldPath, int, int, int], Cut] = {}
         for leaf in self._truncating:
             for leaf_ctx in self._contexts(leaf.path, ctx, variant):
-                for length, before, after in _listen(leaf, leaf_ctx):
+                for length, before, after in listen(leaf, leaf_ctx):
                     if len(cuts) < _MAX_CUTS:
                         key = (leaf.path, length, before, after)
-                        cuts.setdefault(key, _Cut(leaf, length, before, after))
+                        cuts.setdefault(key, Cut(leaf, length, before, after))
         return list(cuts.values())
 
     def _rendered_a_cut(self) -> bool:
@@ -347,16 +327,16 @@ class Linter:
                 contexts = [inner for outer in contexts for inner in item.contexts(outer)]
         return contexts
 
-    def _list_items(self) -> dict[FieldPath, _ListItem]:
+    def _list_items(self) -> dict[FieldPath, ListItem]:
         """List items with `$for`/`$if`, by their path in the file."""
         leaves = {leaf.path: leaf for leaf in self.renderer.leaves}
-        items: dict[FieldPath, _ListItem] = {}
+        items: dict[FieldPath, ListItem] = {}
         for path in leaves:
             if path[-1] not in _ITEM_KEYS or path[:-1] in items:
                 continue
             spec = self._raw((*path[:-1], "$for"))
             match = _FOR.match(spec) if isinstance(spec, str) else None
-            items[path[:-1]] = _ListItem(
+            items[path[:-1]] = ListItem(
                 match.group(1) if match else None,
                 leaves.get((*path[:-1], "$for")),
                 leaves.get((*path[:-1], "$if")),
@@ -382,7 +362,7 @@ class Linter:
         used: set[str] = set()
         whole_row = False
         for _, tree in self._trees:
-            names, whole = _referenced_names(tree)
+            names, whole = referenced_names(tree)
             used |= names
             whole_row = whole_row or whole
         # `from`/`to` left out of the body come from the record's column of that name.
@@ -407,355 +387,3 @@ def _warning(
         severity="warning",
         code=f"lint-{rule}",
     )
-
-
-# -- media links ------------------------------------------------------------
-
-
-def _media_links(body: Any) -> Iterator[tuple[FieldPath, Any, _Media, tuple[FieldPath, ...]]]:
-    """(path, value, what it must be, paths the decision depends on) of each media link."""
-    message = body.get("message") if isinstance(body, Mapping) else None
-    if not isinstance(message, Mapping):
-        return
-    kind = message.get("type")
-    type_path: FieldPath = ("message", "type")
-    if isinstance(kind, str) and kind in _MESSAGE_MEDIA:
-        for key, media in _MESSAGE_MEDIA[kind].items():
-            if key in message:
-                yield ("message", key), message[key], media, (type_path,)
-        return
-    template = message.get("template")
-    if kind != "TEMPLATE" or not isinstance(template, Mapping):
-        return
-    depends = (type_path, ("message", "template", "type"))
-    if template.get("type") == "BUTTONS" and "thumbnailImageUrl" in template:
-        path: FieldPath = ("message", "template", "thumbnailImageUrl")
-        yield path, template["thumbnailImageUrl"], _IMAGE_MEDIA, depends
-    columns = template.get("columns")
-    if template.get("type") == "CAROUSEL" and isinstance(columns, list):
-        for index, column in enumerate(columns):
-            if isinstance(column, Mapping) and "thumbnailImageUrl" in column:
-                path = ("message", "template", "columns", index, "thumbnailImageUrl")
-                yield path, column["thumbnailImageUrl"], _IMAGE_MEDIA, depends
-
-
-def _either(extensions: tuple[str, ...]) -> str:
-    return (
-        ", ".join(extensions[:-1]) + " or " + extensions[-1]
-        if len(extensions) > 1
-        else extensions[0]
-    )
-
-
-# -- imagemap areas ---------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class _Overflow:
-    area: FieldPath
-    edge: str
-    names: tuple[str, str, str]
-    end: int | float
-    limit: int | float
-    depends: tuple[FieldPath, ...]
-
-
-def _imagemap_overflows(body: Any) -> Iterator[_Overflow]:
-    message = body.get("message") if isinstance(body, Mapping) else None
-    if not isinstance(message, Mapping) or message.get("type") != "IMAGEMAP":
-        return
-    base = message.get("baseSize")
-    actions = message.get("actions")
-    if not isinstance(base, Mapping) or not isinstance(actions, list):
-        return
-    for index, action in enumerate(actions):
-        area = action.get("area") if isinstance(action, Mapping) else None
-        if not isinstance(area, Mapping):
-            continue
-        area_path: FieldPath = ("message", "actions", index, "area")
-        for start, size, side, edge in (
-            ("x", "width", "width", "right"),
-            ("y", "height", "height", "bottom"),
-        ):
-            position, extent, limit = area.get(start), area.get(size), base.get(side)
-            if not (_is_number(position) and _is_number(extent) and _is_number(limit)):
-                continue
-            end = position + extent
-            if end > limit:
-                depends = (
-                    ("message", "type"),
-                    (*area_path, start),
-                    (*area_path, size),
-                    ("message", "baseSize", side),
-                )
-                yield _Overflow(area_path, edge, (start, size, side), end, limit, depends)
-
-
-def _is_number(value: object) -> TypeGuard[int | float]:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-# -- URL templates ----------------------------------------------------------
-
-
-def _url_insertions(tree: nodes.Template, constants: set[str]) -> list[tuple[str, str]]:
-    """(recipient data reference, "path"/"query"/"fragment") of each unencoded insertion
-    after the host part of a URL template.
-
-    The template is read as one run of text: `{% if %}` branches one after the other,
-    which can only make a later insertion count as past the host a little early.
-    """
-    found: list[tuple[str, str]] = []
-    prefix = ""
-
-    def piece(expr: nodes.Expr) -> None:
-        nonlocal prefix
-        if isinstance(expr, nodes.Const) and isinstance(expr.value, str):
-            prefix += expr.value
-        elif isinstance(expr, nodes.Concat):
-            for child in expr.nodes:
-                piece(child)
-        elif isinstance(expr, nodes.Add):
-            piece(expr.left)
-            piece(expr.right)
-        elif isinstance(expr, nodes.Call) and not _past_host(prefix) and expr.args:
-            # A macro such as fmt.utm(url, …) builds the link around its first argument.
-            piece(expr.args[0])
-            prefix += _EXPR
-        else:
-            part = _url_part(prefix)
-            if part is not None:
-                found.extend((ref, part) for ref in _data_references(expr, constants))
-            prefix += _EXPR
-
-    def walk(body: Iterable[nodes.Node]) -> None:
-        nonlocal prefix
-        for node in body:
-            if isinstance(node, nodes.Output):
-                for child in node.nodes:
-                    if isinstance(child, nodes.TemplateData):
-                        prefix += child.data
-                    else:
-                        piece(child)
-            elif isinstance(node, nodes.If):
-                walk(node.body)
-                for branch in node.elif_:
-                    walk(branch.body)
-                walk(node.else_)
-            else:
-                walk(getattr(node, "body", []))
-                walk(getattr(node, "else_", []))
-
-    walk(tree.body)
-    return found
-
-
-def _past_host(prefix: str) -> bool:
-    return _url_part(prefix) is not None
-
-
-def _url_part(prefix: str) -> str | None:
-    """Which part of the link the text after `prefix` lands in (None: scheme or host).
-
-    A link that starts with an expression takes its scheme and host from it.
-    """
-    if prefix.startswith(_EXPR):
-        rest = prefix
-    else:
-        rest = _SCHEME.sub("", prefix, count=1)
-        if not any(mark in rest for mark in "/?#"):
-            return None
-    if "#" in rest:
-        return "fragment"
-    return "query" if "?" in rest else "path"
-
-
-def _data_references(expr: nodes.Node, constants: set[str]) -> list[str]:
-    """The recipient values an expression reads, outside `| urlencode` (and numbers)."""
-    if isinstance(expr, nodes.Filter) and expr.name in _URL_SAFE_FILTERS:
-        return []
-    if isinstance(expr, nodes.Test | nodes.Compare | nodes.Not):
-        return []  # a boolean
-    if isinstance(expr, nodes.CondExpr):
-        branches = [expr.expr1] if expr.expr2 is None else [expr.expr1, expr.expr2]
-        return [ref for branch in branches for ref in _data_references(branch, constants)]
-    if isinstance(expr, nodes.Getitem | nodes.Getattr) and _is_row(expr.node):
-        key = _row_key(expr)
-        return [f"row[{key!r}]" if key is not None else "row"]
-    if isinstance(expr, nodes.Name):
-        return [] if expr.name in constants else [expr.name]
-    references: list[str] = []
-    for child in expr.iter_child_nodes():
-        for reference in _data_references(child, constants):
-            if reference not in references:
-                references.append(reference)
-    return references
-
-
-# -- columns the templates read ---------------------------------------------
-
-
-def _referenced_names(tree: nodes.Template) -> tuple[set[str], bool]:
-    """Variables a template reads (`row["x"]` and `row.x` as x), and whether it
-    uses the record `row` as a whole (`row | tojson`, `row.items()`, `row[key]`)."""
-    names = set(meta.find_undeclared_variables(tree)) - {ROW}
-    whole = False
-
-    def visit(node: nodes.Node) -> None:
-        nonlocal whole
-        if isinstance(node, nodes.Getitem | nodes.Getattr) and _is_row(node.node):
-            key = _row_key(node)
-            if key is None:
-                whole = True
-            else:
-                names.add(key)
-            if isinstance(node, nodes.Getitem):
-                visit(node.arg)
-            return
-        if (
-            isinstance(node, nodes.Call)
-            and isinstance(node.node, nodes.Getattr)
-            and _is_row(node.node.node)
-            and node.node.attr == "get"
-            and node.args
-            and isinstance(node.args[0], nodes.Const)
-            and isinstance(node.args[0].value, str)
-        ):
-            names.add(node.args[0].value)
-            for child in (*node.args[1:], *node.kwargs):
-                visit(child)
-            return
-        if _is_row(node):
-            whole = True
-            return
-        for child in node.iter_child_nodes():
-            visit(child)
-
-    visit(tree)
-    return names, whole
-
-
-def _is_row(node: nodes.Node) -> bool:
-    return isinstance(node, nodes.Name) and node.name == ROW and node.ctx == "load"
-
-
-def _row_key(node: nodes.Getitem | nodes.Getattr) -> str | None:
-    """The column a `row["x"]` / `row.x` reads; None when it is not one constant column."""
-    if isinstance(node, nodes.Getattr):
-        # `row.items` is the mapping's method, not a column.
-        return None if hasattr(dict, node.attr) else node.attr
-    arg = node.arg
-    return arg.value if isinstance(arg, nodes.Const) and isinstance(arg.value, str) else None
-
-
-# -- the truncate probe -----------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class _Cut:
-    leaf: LeafRenderer
-    length: int
-    before: int
-    after: int
-
-
-@dataclass(slots=True)
-class _CutCount:
-    """How many recipients one leaf's truncate cut, and the first few rows."""
-
-    leaf: LeafRenderer
-    recipients: int = 0
-    rows: list[int] = field(default_factory=list)
-
-    def add(self, row: int | None) -> None:
-        self.recipients += 1
-        if row is not None and len(self.rows) < SAMPLE_ROWS:
-            self.rows.append(row)
-
-
-class _CutProbe:
-    """Counts the cuts `truncate` makes in ordinary renders.
-
-    A render only counts (one comparison per call): leaves may share one Jinja
-    render, and a filter compiled into a template learns nothing of which leaf
-    or recipient it serves. When the count grew during a recipient's render,
-    the linter finds which leaves cut by evaluating the truncating leaves again
-    with `_LISTENING` set; recipients without a cut cost nothing more.
-    """
-
-    def __init__(self) -> None:
-        self.cuts = 0
-
-
-#: Set while the linter evaluates one leaf again: the cuts it makes, as
-#: (truncate length, characters before, characters after).
-_LISTENING: ContextVar[list[tuple[int, int, int]] | None] = ContextVar(
-    "linepress_lint_listening", default=None
-)
-_PROBES: weakref.WeakKeyDictionary[Renderer, _CutProbe] = weakref.WeakKeyDictionary()
-
-
-def _uses_truncate(tree: nodes.Template) -> bool:
-    return any(f.name == "truncate" for f in tree.find_all(nodes.Filter))
-
-
-def _install_probe(renderer: Renderer) -> _CutProbe:
-    """Wrap the environment's `truncate` filter (same output); once per renderer."""
-    probe = _PROBES.get(renderer)
-    if probe is None:
-        probe = _PROBES[renderer] = _CutProbe()
-        renderer.env.filters["truncate"] = _probed_truncate(renderer.env.filters["truncate"], probe)
-    return probe
-
-
-def _probed_truncate(truncate: Callable[..., Any], probe: _CutProbe) -> Callable[..., Any]:
-    # Templates compiled before the wrap pass the environment: keep that signature.
-    @pass_environment
-    def probed(env: Environment, s: Any, *args: Any, **kwargs: Any) -> Any:
-        result = truncate(env, s, *args, **kwargs)
-        if result != s:
-            heard = _LISTENING.get()
-            if heard is None:
-                probe.cuts += 1
-            else:
-                length = args[0] if args else kwargs.get("length", 255)
-                heard.append((int(length), len(str(s)), len(str(result))))
-        return result
-
-    return probed
-
-
-def _listen(leaf: LeafRenderer, ctx: Context) -> list[tuple[int, int, int]]:
-    """The cuts `leaf` makes when evaluated in `ctx`."""
-    heard: list[tuple[int, int, int]] = []
-    token = _LISTENING.set(heard)
-    try:
-        leaf.run(ctx)
-    except Exception:  # the recipient compiled, so this is not expected; no cut is known
-        return []
-    finally:
-        _LISTENING.reset(token)
-    return heard
-
-
-@dataclass(frozen=True, slots=True)
-class _ListItem:
-    """A list item written with `$for` and/or `$if`: the contexts it is built in."""
-
-    name: str | None
-    repeat: LeafRenderer | None
-    condition: LeafRenderer | None
-
-    def contexts(self, ctx: Context) -> list[Context]:
-        try:
-            contexts = [ctx]
-            if self.repeat is not None and self.name is not None:
-                values = self.repeat.run(ctx)
-                if isinstance(values, str | bytes | Mapping) or not hasattr(values, "__iter__"):
-                    return []
-                contexts = [{**ctx, self.name: value} for value in values]
-            if self.condition is not None:
-                contexts = [c for c in contexts if self.condition.run(c)]
-            return contexts
-        except Exception:  # as the renderer: such an item is left out
-            return []

@@ -8,19 +8,64 @@ The commands live by subject (`build`, `author`, `send`, `sandbox`); this module
 gathers them under one group.
 
 Exit codes: 0 everything worked, 1 content errors (definition, data, recipients),
-2 usage errors (bad flags, unknown schema kind).
+2 usage errors (bad flags, unknown schema kind), 70 an internal error (a bug in
+linepress: see `_LastResort`).
 """
 
 from __future__ import annotations
 
+import sys
+import traceback
+from typing import Any
+
 import click
 
 from linepress.cli import author, build, sandbox, send
+from linepress.errors import LinepressError
+
+#: Exit code of an internal error: sysexits' EX_SOFTWARE, distinct from 1 and 2.
+INTERNAL_ERROR = 70
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _LastResort(click.Group):
+    """Runs a command; what no part of linepress expected becomes one line and exit 70.
+
+    Not a hiding place: every error a user can cause is reported where it happens,
+    located. This catches only bugs, so that a user sees one readable line instead
+    of a traceback, and `--debug` (or LINEPRESS_DEBUG=1) shows the traceback.
+    """
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except LinepressError as exc:  # a user's error that escaped its report: still shown
+            for problem in exc.problems:
+                click.echo(problem.format(), err=True)
+            sys.exit(exc.exit_code)
+        except Exception as exc:
+            if ctx.params.get("debug"):
+                traceback.print_exc()
+            detail = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ""
+            click.echo(
+                f"linepress: internal error in linepress ({type(exc).__name__}"
+                f"{': ' + detail if detail else ''}); rerun with `linepress --debug ...` "
+                "for the traceback, and please report it",
+                err=True,
+            )
+            sys.exit(INTERNAL_ERROR)
+
+
+@click.group(cls=_LastResort, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="linepress")
-def main() -> None:
+@click.option(
+    "--debug",
+    is_flag=True,
+    envvar="LINEPRESS_DEBUG",
+    help="On an internal error, show the Python traceback.",
+)
+def main(debug: bool) -> None:
     """Compile YAML/Jinja LINE message definitions into Infobip request bodies.
 
     \b

@@ -186,9 +186,15 @@ def _code_digest() -> bytes:
     (found without importing them: that is the cost this module saves).
     """
     digest = hashlib.sha256(sys.version.encode())
-    here = Path(__file__).parent
-    for file in [*sorted(here.glob("*.py")), *sorted(resource_dir("schemas").rglob("*.json"))]:
-        digest.update(file.name.encode() + b"\x00" + file.read_bytes())
+    # Every module of the package, named by its path inside it: sub-packages hold
+    # files of the same name (`report.py`, `send/report.py`).
+    linepress_dir = Path(__file__).resolve().parent.parent
+    schemas = resource_dir("schemas")
+    for base, file in [
+        *((linepress_dir, f) for f in sorted(linepress_dir.rglob("*.py"))),
+        *((schemas, f) for f in sorted(schemas.rglob("*.json"))),
+    ]:
+        digest.update(file.relative_to(base).as_posix().encode() + b"\x00" + file.read_bytes())
     for package in ("jsonschema", "referencing", "regex"):
         spec = importlib.util.find_spec(package)
         if spec is None or spec.origin is None:
