@@ -223,8 +223,11 @@ def test_a_worker_with_another_list_is_refused_while_others_send(
     sandbox: SandboxServer, campaign: Path, dsn: str
 ) -> None:
     users = recipients(campaign, 200)
-    first = start(campaign, sandbox, dsn, "--concurrency", "2", "--rate", "100")
-    wait_for(lambda: deliveries(sandbox) >= 20 or first.poll() is not None)
+    # Slow answers keep the first worker busy (100 s at this pace) until the checks are done.
+    sandbox.set_faults(Faults(latency=1.0))
+    first = start(campaign, sandbox, dsn, "--concurrency", "2")
+    wait_for(lambda: deliveries(sandbox) >= 2 or first.poll() is not None)
+    assert first.poll() is None
     (campaign / "other.csv").write_text("to,name\nU99999,Late\n")
     args = command(sandbox, dsn)
     args[args.index("users.csv")] = "other.csv"
@@ -238,6 +241,8 @@ def test_a_worker_with_another_list_is_refused_while_others_send(
     elsewhere = subprocess.run(args, cwd=campaign, env=env(), capture_output=True, text=True)
     assert elsewhere.returncode == 2, elsewhere.stderr
     assert "pass --campaign NAME" in elsewhere.stderr
+    assert first.poll() is None
+    sandbox.set_faults(Faults())
     _, stderr = first.communicate(timeout=120)
     assert first.returncode == 0, stderr
     assert_exactly_once_except_unknown(sandbox, users, dsn)
