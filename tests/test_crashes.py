@@ -164,3 +164,152 @@ def test_the_installed_command_has_the_last_resort_too(tmp_path: Path) -> None:
     assert done.returncode == INTERNAL_ERROR
     assert "Traceback" not in done.stderr
     assert "internal error in linepress (KeyError: 'x')" in done.stderr
+
+
+# -- Jinja at load time and the render limits ----------------------------------
+
+
+def text_definition(folder: Path, text: str, extra: str = "") -> Path:
+    """A TEXT definition whose text is `text` (a YAML single-quoted scalar on line 4)."""
+    quoted = "'" + text.replace("'", "''") + "'"
+    return write(
+        folder, "d.yaml", f"to: U1\nfrom: F1\n{extra}message:\n  text: {quoted}\n  type: TEXT\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("{{ name | uppr }}", ["unknown filter `uppr`; did you mean `upper`?"]),
+        ("{% filter uppr %}x{% endfilter %}", ["unknown filter `uppr`"]),
+        ("{% if name is odd2 %}x{% endif %}", ["unknown test `odd2`; did you mean `odd`?"]),
+    ],
+)
+def test_an_unknown_filter_or_test_is_named_with_the_closest(
+    tmp_path: Path, text: str, words: list[str]
+) -> None:
+    definition = text_definition(tmp_path, text)
+    for command in ("check", "compile"):
+        assert_located(run(command, str(definition)), "d.yaml:4:9: message.text: ", *words)
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("{{ 10**5000 }}", ["about 4,516 digits"]),
+        ("a {{ (10**100)**100 }}", ["digits"]),
+        ("{{ 'a' | center(1000000000) }}", ["1,000,000,000 characters"]),
+        ("{{ '%999999999d' % 1 }}", ["field width of 999,999,999"]),
+        ("{{ '%*d' % (999999999, 1) }}", ["field width"]),
+        ("{{ '%999999999d' | format(1) }}", ["field width"]),
+        ("{{ '{:>999999999}'.format(1) }}", ["field width"]),
+        ("{{ 'a'.ljust(1000000000) }}", ["characters"]),
+        ("{{ 'x' * 1000000000 }}", ["characters"]),
+        ("{{ ('x' * 50000) | replace('x', 'x' * 50000) }}", ["characters"]),
+        ("{{ 'x' | indent(1000000000) }}", ["characters"]),
+        ("{{ lipsum(1000000) }}", ["`lipsum`"]),
+        ("{{ [1] | slice(1000000000) | list }}", ["`slice`"]),
+        (
+            "{% set ns = namespace(s='xx') %}{% for i in range(64) %}"
+            "{% set ns.s = ns.s ~ ns.s %}{% endfor %}{{ ns.s | length }}",
+            ["characters"],
+        ),
+        (
+            "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+            ["more than 200,000 steps"],
+        ),
+        ("{% for i in range(100000) %}{{ 'x' * 1000 }}{% endfor %}", ["characters"]),
+    ],
+)
+def test_templates_that_explode_are_caught_by_check_without_data(
+    tmp_path: Path, text: str, words: list[str]
+) -> None:
+    definition = text_definition(tmp_path, text)
+    for command in ("check", "compile"):
+        assert_located(run(command, str(definition)), "d.yaml:4:9: message.text: ", *words)
+
+
+def test_a_runaway_render_stops_that_recipient_and_the_others_go_on(tmp_path: Path) -> None:
+    definition = text_definition(
+        tmp_path, "{% for i in range(n|int) %}{% for j in range(n|int) %}{% endfor %}{% endfor %}ok"
+    )
+    data = write(tmp_path, "r.csv", "n\n3\n100000\n2\n")
+    out = tmp_path / "out.jsonl"
+    for args in (["check"], ["compile", "--keep-going", "-o", str(out)]):
+        result = run(*args, str(definition), "--data", str(data))
+        assert_located(result, "d.yaml:4:9: row 2 (", "more than 200,000 steps")
+        assert "row 1" not in result.output and "row 3" not in result.output
+    assert out.read_text().count('"text":"ok"') == 2
+
+
+def test_a_macro_that_calls_itself_stops(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        "m.j2",
+        "{% macro twice(n) %}{% if n > 0 %}{{ twice(n - 1) }}{{ twice(n - 1) }}"
+        "{% else %}x{% endif %}{% endmacro %}"
+        "{% macro forever(n) %}{{ forever(n) }}{% endmacro %}",
+    )
+    imports = "imports: {m: m.j2}\n"
+    definition = text_definition(tmp_path, "{{ m.twice(n | int) }}", imports)
+    data = write(tmp_path, "r.csv", "n\n3\n40\n")
+    assert_located(
+        run("compile", str(definition), "--data", str(data)), "row 2", "too long", "steps"
+    )
+    definition = text_definition(tmp_path, "{{ m.forever(1) }}", imports)
+    assert_located(run("check", str(definition)), "d.yaml:5:9: message.text: ", "calls itself")
+
+
+@pytest.mark.parametrize(
+    ("macros", "where", "words"),
+    [
+        ("{{ 1 / 0 }}", "d.yaml:3:14: imports.m:", ["'m.j2' failed to load", "ZeroDivisionError"]),
+        ('{% import "m.j2" as again %}', "d.yaml:3:14: imports.m:", ["imports itself"]),
+        ("{{ 10**5000 }}", "d.yaml:3:14: imports.m:", ["failed to load", "digits"]),
+        ("ok\n\xff", "m.j2:2: imports.m:", ["not UTF-8", "0xff"]),
+        ("{{ x | uppr }}", "m.j2:1: imports.m:", ["uppr"]),
+    ],
+)
+def test_an_imported_file_that_fails_to_load_is_located(
+    tmp_path: Path, macros: str, where: str, words: list[str]
+) -> None:
+    (tmp_path / "m.j2").write_bytes(macros.encode("utf-8").replace(b"\xc3\xbf", b"\xff"))
+    definition = text_definition(tmp_path, "{{ m.yen(1) }}", "imports: {m: m.j2}\n")
+    assert_located(run("check", str(definition)), where, *words)
+
+
+def test_an_unknown_macro_names_those_the_file_has(tmp_path: Path) -> None:
+    write(
+        tmp_path, "m.j2", "{% macro yen(x) %}¥{{ x }}{% endmacro %}{% macro pct(x) %}{% endmacro %}"
+    )
+    definition = text_definition(tmp_path, "{{ m.yenn(price) }}", "imports: {m: m.j2}\n")
+    assert_located(
+        run("check", str(definition)),
+        "d.yaml:5:9: message.text: unknown macro `m.yenn`; did you mean `m.yen`? (m.j2 has: yen, pct)",
+    )
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="symlinks")
+def test_symlinks_leading_outside_are_refused_like_dotdot(tmp_path: Path) -> None:
+    secret = tmp_path / "outside" / "secret.txt"
+    write(secret.parent, "secret.txt", "root:x:0:0\n")
+    campaign = tmp_path / "campaign"
+    campaign.mkdir()
+    (campaign / "evil.j2").symlink_to(secret)
+    (campaign / "folder").symlink_to(secret.parent, target_is_directory=True)
+    write(campaign, "inside.j2", "{% macro hi() %}hi{% endmacro %}")
+    (campaign / "alias.j2").symlink_to(campaign / "inside.j2")  # inside: fine
+    cases = [
+        ("{{ e.hi() }}", "imports: {e: evil.j2}\n", "d.yaml:3:14: imports.e:"),
+        ("{% include 'evil.j2' %}", "", "d.yaml:4:9: message.text:"),
+        ("{% include 'folder/secret.txt' %}", "", "d.yaml:4:9: message.text:"),
+    ]
+    for text, extra, where in cases:
+        definition = text_definition(campaign, text, extra)
+        result = run("compile", str(definition))
+        assert_located(result, where, "leads outside the definition's folder")
+        assert "root:x" not in result.output
+    definition = text_definition(campaign, "{{ a.hi() }}", "imports: {a: alias.j2}\n")
+    result = run("compile", str(definition))
+    assert result.exit_code == 0, result.output
+    assert '"text":"hi"' in result.output

@@ -141,3 +141,77 @@ def test_help_says_what_a_rerun_does(campaign: Path) -> None:
 
 def _accepted(request: httpx.Request) -> httpx.Response:
     return httpx.Response(200, json={"messageId": json.loads(request.content)["to"]})
+
+
+# -- linepress journal status | report | settle ----------------------------------
+
+
+def _journal_with_unknowns(campaign: Path) -> Path:
+    """A campaign whose rows 2 and 4 lost their answers after sending (unknown)."""
+    from linepress.operations.compile import DataOptions
+    from linepress.operations.send import SendOptions, send
+
+    (campaign / "users.csv").write_text('to,name\nU1,A\nU2,=HYPERLINK("x")\nU3,C\nU4,D\n')
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if json.loads(request.content)["to"] in ("U2", "U4"):
+            raise httpx.ReadError("connection reset", request=request)
+        return _accepted(request)
+
+    result = send(
+        SendOptions(
+            definition=campaign / "def.yaml", data=DataOptions(str(campaign / "users.csv"))
+        ),
+        transport=httpx.MockTransport(handler),
+        environ=ENV,
+    )
+    assert result.summary is not None and result.summary.counts["unknown"] == 2
+    assert "journal settle" in result.summary.line()
+    return campaign / ".linepress" / "def.db"
+
+
+def test_journal_status_lists_counts_runs_and_the_unknown_rows(campaign: Path) -> None:
+    journal = _journal_with_unknowns(campaign)
+    code, output = cli(campaign, "journal", "status", str(journal))
+    assert code == 0, output
+    assert "4 recipients: sent 2, unknown 2" in output
+    assert "run 1 at" in output
+    assert "row 2: to U2" in output and "row 4: to U4" in output
+    assert "journal settle" in output
+
+
+def test_settling_unknown_rows_by_hand(campaign: Path) -> None:
+    journal = _journal_with_unknowns(campaign)
+    code, output = cli(campaign, "journal", "settle", str(journal), "--as", "sent", "--rows", "2")
+    assert code == 0, output
+    code, output = cli(
+        campaign, "journal", "settle", str(journal), "--as", "failed", "--rows", "1,4"
+    )
+    assert code == 1 and "row 1: left as it is (sent, not unknown)" in output
+    code, output = cli(campaign, "journal", "report", str(journal), "-o", str(campaign / "r.jsonl"))
+    assert code == 0, output
+    rows = [json.loads(line) for line in (campaign / "r.jsonl").read_text().splitlines()]
+    assert [r.get("status") for r in rows[:4]] == ["sent", "sent", "sent", "failed"]
+    assert "marked sent by hand" in rows[1]["error"]
+
+
+def test_the_journal_report_is_written_from_the_journal_at_any_time(campaign: Path) -> None:
+    journal = _journal_with_unknowns(campaign)
+    raw = SqliteJournal(journal)
+    raw.apply([], inflight=[1])  # as if a run were killed while row 1 was in flight
+    raw.close()
+    code, output = cli(campaign, "journal", "report", str(journal), "-o", str(campaign / "r.csv"))
+    assert code == 0, output
+    lines = (campaign / "r.csv").read_text().splitlines()
+    assert lines[0] == "row,to,status,http_status,attempts,message_id,error"
+    assert lines[1].startswith("1,U1,inflight,200,2,")
+    assert len(lines) == 5
+
+
+def test_journal_commands_on_something_else_are_usage_errors(campaign: Path) -> None:
+    code, output = cli(campaign, "journal", "status", str(campaign / "nope.db"))
+    assert code == 2 and "no linepress journal here" in output
+    code, output = cli(campaign, "journal", "status", str(campaign / "users.csv"))
+    assert code == 2 and "not a linepress journal" in output
+    code, output = cli(campaign, "journal", "settle", str(campaign / "users.csv"), "--as", "sent")
+    assert code == 2 and "--all-unknown" in output

@@ -288,3 +288,40 @@ def test_journal_from_the_environment_and_no_password_anywhere(
     assert "password authentication failed" in refused.stderr
     assert PASSWORD not in refused.stderr
     assert "Traceback" not in refused.stderr
+
+
+def test_journal_commands_read_and_settle_a_shared_campaign(
+    sandbox: SandboxServer, campaign: Path, dsn: str
+) -> None:
+    users = recipients(campaign, 60)
+    sandbox.set_faults(Faults(drop_after=0.2))
+    done = run(campaign, sandbox, dsn, "--concurrency", "4")
+    assert done.returncode == 1, done.stderr  # some deliveries are unknown
+    unknown = [u for u, s in statuses(dsn).items() if s == "unknown"]
+    assert unknown
+    base = [sys.executable, "-m", "linepress", "journal"]
+    status = subprocess.run(
+        [*base, "status", dsn, "--campaign", "def"], cwd=campaign, capture_output=True, text=True
+    )
+    assert status.returncode == 0, status.stderr
+    assert f"unknown (may have been delivered): {len(unknown)}" in status.stdout
+    assert PASSWORD not in status.stdout + status.stderr
+    report = subprocess.run(
+        [*base, "report", dsn, "--campaign", "def", "-o", "r.jsonl"],
+        cwd=campaign, capture_output=True, text=True,
+    )  # fmt: skip
+    assert report.returncode == 0, report.stderr
+    rows = [json.loads(line) for line in (campaign / "r.jsonl").read_text().splitlines()]
+    assert [r["to"] for r in rows[:-1]] == users
+    settle = subprocess.run(
+        [*base, "settle", dsn, "--campaign", "def", "--as", "sent", "--all-unknown"],
+        cwd=campaign, capture_output=True, text=True,
+    )  # fmt: skip
+    assert settle.returncode == 0, settle.stderr
+    assert set(statuses(dsn).values()) == {"sent"}
+    missing = subprocess.run(
+        [*base, "status", dsn, "--campaign", "nope"], cwd=campaign, capture_output=True, text=True
+    )
+    assert missing.returncode == 2
+    assert "no campaign of this name" in missing.stderr
+    assert PASSWORD not in missing.stderr

@@ -1,8 +1,10 @@
 """Writing compiled bodies: all or nothing, deterministic, in bounded memory.
 
 Output goes to a temporary file first. `commit()` moves it into place (or copies
-it to standard output); `abort()` throws it away, so a failed run never leaves a
-half-written file behind and a pipeline never reads half a campaign.
+it to standard output, or to a device or FIFO, which are never renamed over);
+`abort()` throws it away, so a failed run never leaves a half-written file behind
+and a pipeline never reads half a campaign. Compile output, rejects, send reports,
+merged reports and previews all go through `AtomicOutput`.
 """
 
 from __future__ import annotations
@@ -11,15 +13,16 @@ import json
 import math
 import os
 import shutil
+import stat
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import IO, Any, Literal
 
 import orjson
 
-from linepress.errors import Problem
+from linepress.errors import Location, Problem, UsageError
 from linepress.report import problem_dict
 
 OutputFormat = Literal["jsonl", "json"]
@@ -28,41 +31,118 @@ _BUFFER = 1 << 20  # 1 MiB: writing many small lines is otherwise syscall-bound
 
 
 class AtomicOutput:
-    """A file (or stdout, for `-`/None) that appears only when committed."""
+    """A file (or stdout, for `-`/None) that appears only when committed.
 
-    def __init__(self, target: str | Path | None) -> None:
+    A regular file is written to a temporary file beside it and renamed into
+    place, created with the mode any Unix tool gives a new file (0666 less the
+    umask) or keeping the mode of the file it replaces; a symbolic link is
+    followed, as `>` would. Anything else that exists at the path (a device
+    such as /dev/null, a FIFO, a terminal) is never renamed over: the output
+    is spooled and then written to it, like standard output.
+
+    Raises `UsageError` when `target` is one of `inputs` (it would destroy
+    them) or cannot be created.
+    """
+
+    def __init__(
+        self, target: str | Path | None, *, inputs: Iterable[str | Path | None] = ()
+    ) -> None:
+        self._path: Path | None = None
+        self._temp: str | None = None
+        self._device: Path | None = None
         self._stdout = target is None or str(target) == "-"
-        if self._stdout:
+        if not self._stdout:
+            assert target is not None
+            path = Path(target)
+            refuse_inputs(path, inputs)
+            if path.exists() and not path.is_file():
+                self._device = path
+            else:
+                self._path = Path(os.path.realpath(path))
+        if self._path is None:
             # Spooled to disk, not memory: a million bodies must not sit in RAM.
             # (Closed by commit/abort, hence no `with`.)
             self._file: IO[bytes] = tempfile.TemporaryFile(buffering=_BUFFER)  # noqa: SIM115
-            self._path: Path | None = None
-            self._temp: str | None = None
         else:
-            self._path = Path(target)  # type: ignore[arg-type]
-            fd, self._temp = tempfile.mkstemp(
-                prefix=f".{self._path.name}.", suffix=".tmp", dir=self._path.parent or "."
-            )
+            mode = _new_file_mode(self._path)
+            try:
+                fd, self._temp = tempfile.mkstemp(
+                    prefix=f".{self._path.name}.", suffix=".tmp", dir=self._path.parent
+                )
+            except OSError as exc:
+                raise UsageError(_cannot_write(self._path, exc)) from None
+            os.fchmod(fd, mode)  # mkstemp makes 0600 whatever the umask
             self._file = os.fdopen(fd, "wb", buffering=_BUFFER)
         #: Writes bytes (the file's own method: no wrapper call per recipient).
         self.write = self._file.write
 
+    @property
+    def file(self) -> IO[bytes]:
+        """The binary file being written (to wrap in a text layer, say)."""
+        return self._file
+
     def commit(self) -> None:
-        if self._stdout:
+        """Put the output in place: rename, or copy to stdout or the device."""
+        if self._path is None:
             self._file.seek(0)
-            sys.stdout.flush()
-            shutil.copyfileobj(self._file, sys.stdout.buffer, _BUFFER)
-            sys.stdout.buffer.flush()
-            self._file.close()
+            try:
+                if self._device is not None:
+                    with self._device.open("wb") as device:
+                        shutil.copyfileobj(self._file, device, _BUFFER)
+                else:
+                    sys.stdout.flush()
+                    shutil.copyfileobj(self._file, sys.stdout.buffer, _BUFFER)
+                    sys.stdout.buffer.flush()
+            except OSError as exc:
+                raise UsageError(_cannot_write(self._device or "-", exc)) from None
+            finally:
+                self._file.close()
             return
         self._file.close()
-        assert self._temp is not None and self._path is not None
+        assert self._temp is not None
         os.replace(self._temp, self._path)
 
     def abort(self) -> None:
+        """Throw the output away; the target is left as it was."""
         self._file.close()
         if self._temp is not None and os.path.exists(self._temp):
             os.unlink(self._temp)
+
+
+def refuse_inputs(target: str | Path, inputs: Iterable[str | Path | None]) -> None:
+    """Raise `UsageError` when `target` is the same file as one of `inputs` (links included).
+
+    Only regular files count: writing to /dev/null or a FIFO destroys nothing.
+    """
+    for source in inputs:
+        if source is None or str(source) == "-":
+            continue
+        try:
+            same = os.path.isfile(target) and os.path.samefile(target, source)
+        except OSError:
+            continue
+        if same:
+            raise UsageError(
+                Problem(
+                    f"is also an input of this command ({source}); writing it would destroy "
+                    "it: choose another output path",
+                    Location(str(target)),
+                    code="usage",
+                )
+            )
+
+
+def _new_file_mode(path: Path) -> int:
+    try:
+        return stat.S_IMODE(path.stat().st_mode)  # replacing a file keeps its mode
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
+def _cannot_write(target: str | Path, exc: OSError) -> Problem:
+    return Problem(f"cannot write here: {exc.strerror or exc}", Location(str(target)), code="io")
 
 
 class BodyWriter:

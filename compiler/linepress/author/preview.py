@@ -19,11 +19,9 @@ the definition or the data is HTML-escaped: recipient data is untrusted.
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -36,6 +34,7 @@ from linepress.author.lint import Linter
 from linepress.author.select import Selected, is_empty, select_rows, value_text, without_data
 from linepress.errors import LinepressError, Location, Problem
 from linepress.limits import grapheme_length
+from linepress.output import AtomicOutput
 from linepress.pipeline import Compiler, Result, open_data
 from linepress.recipients.records import BadRecord
 from linepress.report import ProblemLog
@@ -171,7 +170,8 @@ def write_preview(
                 log.failed_rows += 1
             log.add(card.problems)
     title = Path(definition).name
-    _write_atomic(out, build_page(sections, problems=page_problems, title=title), log)
+    page = build_page(sections, problems=page_problems, title=title)
+    _write_atomic(out, page, log, inputs=(definition, data))
     return log
 
 
@@ -203,17 +203,26 @@ def _mode_name(data: str | None, rows: object, sample: int | None, edge_cases: b
     return "edge cases" if edge_cases else "first rows"
 
 
-def _write_atomic(out: Path, page: str, log: ProblemLog) -> None:
-    """Replace `out` whole or not at all; a bad path is a problem, not a crash."""
-    out = Path(out)
+def _write_atomic(
+    out: Path, page: str, log: ProblemLog, inputs: Sequence[str | Path | None] = ()
+) -> None:
+    """Replace `out` whole or not at all (the shared output rules); a bad path is a problem."""
     try:
-        fd, temp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(page)
-        os.replace(temp, out)
+        target = AtomicOutput(out, inputs=inputs)
+    except LinepressError as exc:
+        log.add(
+            [replace(p, message=f"cannot write the preview: {p.message}") for p in exc.problems]
+        )
+        return
+    try:
+        target.write(page.encode("utf-8"))
+        target.commit()
     except OSError as exc:
+        target.abort()
         reason = exc.strerror or str(exc)
         log.add([Problem(f"cannot write the preview: {reason}", Location(str(out)), code="io")])
+    except LinepressError as exc:
+        log.add(exc.problems)
 
 
 # --------------------------------------------------------------------------- #

@@ -9,6 +9,7 @@ from linepress.cli.options import (
     finish,
     guard_paths,
     parse_delimiter,
+    refuse_overwriting_inputs,
     report_options,
 )
 from linepress.operations.compile import (
@@ -78,6 +79,7 @@ def compile_command(
         remember=True,  # the proven schema verdict: see compiler/linepress/validate/verdicts.py
     )
     guard_paths(out, rejects)
+    refuse_overwriting_inputs(outputs=[out, rejects], inputs=[definition, data])
     log = compile_definition(options)
     finish(log, error_format, "compile")
 

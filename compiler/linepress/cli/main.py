@@ -20,7 +20,7 @@ from typing import Any
 
 import click
 
-from linepress.cli import author, build, sandbox, send
+from linepress.cli import author, build, journal, sandbox, send
 from linepress.errors import LinepressError
 
 #: Exit code of an internal error: sysexits' EX_SOFTWARE, distinct from 1 and 2.
@@ -83,6 +83,7 @@ for _command in (
     author.new_command,
     send.send_command,
     send.merge_reports_command,
+    journal.journal_group,
     sandbox.sandbox_command,
 ):
     main.add_command(_command)

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import click
 
+from linepress.errors import UsageError
 from linepress.operations.compile import (
     summary_line,
 )
+from linepress.output import refuse_inputs
 from linepress.report import DEFAULT_LIMIT, REPORTERS, ProblemLog
 
 DATA_FORMATS = click.Choice(["csv", "json", "jsonl"])
@@ -77,12 +79,17 @@ def parse_delimiter(value: str | None) -> str | None:
     return value
 
 
-def refuse_overwriting_inputs(outputs: list[Path | None], inputs: list[Path | None]) -> None:
-    """An output path that names an input file would destroy it: refuse before any work."""
-    sources = {p.resolve() for p in inputs if p is not None}
+def refuse_overwriting_inputs(
+    outputs: Sequence[str | Path | None], inputs: Sequence[str | Path | None]
+) -> None:
+    """An output path that names an input file would destroy it: refuse (exit 2) before any work."""
     for output in outputs:
-        if output is not None and output.resolve() in sources:
-            raise click.BadParameter(f"{str(output)!r} is an input file; choose another path")
+        if output is None or str(output) == "-":
+            continue
+        try:
+            refuse_inputs(output, inputs)
+        except UsageError as exc:
+            raise click.UsageError(exc.problems[0].format()) from None
 
 
 def guard_paths(*paths: str | None) -> None:

@@ -303,12 +303,13 @@ def merge_reports_command(reports: tuple[Path, ...], out: Path) -> None:
     """
     from linepress.send.report import merge_reports
 
+    guard_paths(str(out))
     try:
         counts = merge_reports(list(reports), out)
     except LinepressError as exc:
         for problem in exc.problems:
-            click.echo(problem.format(), err=True)
-        sys.exit(1)
+            click.echo(f"linepress: {problem.format()}", err=True)
+        sys.exit(exc.exit_code)
     parts = ", ".join(f"{status} {count}" for status, count in counts.items() if count)
     click.echo(
         f"linepress: merged {len(reports)} reports: {sum(counts.values())} recipients: {parts}",

@@ -82,8 +82,9 @@ def compile_definition(options: CompileOptions) -> ProblemLog:
     except LinepressError as exc:
         log.add(exc.problems)
         return log
-    out = AtomicOutput(options.out)
-    rejects = AtomicOutput(options.rejects) if options.rejects is not None else None
+    inputs = (options.definition, options.data.path)
+    out = AtomicOutput(options.out, inputs=inputs)
+    rejects = AtomicOutput(options.rejects, inputs=inputs) if options.rejects is not None else None
     writer = BodyWriter(out, options.format)
     unreadable = False
     try:

@@ -261,9 +261,17 @@ def send(
                 rate,
                 dry_run=options.dry_run,
                 stopped=dispatcher.stop_reason,
+                run_counts=dict(dispatcher.tally.by_status),
+                shard=str(options.shard) if options.shard else None,
+                journal=None if options.dry_run else journal.location,
             )
             if options.report is not None:
-                write_report(options.report, (entry_row(e) for e in journal.entries()), summary)
+                write_report(
+                    options.report,
+                    (entry_row(e, dry_run=options.dry_run) for e in journal.entries()),
+                    summary,
+                    inputs=(options.definition, options.payloads, options.data.path),
+                )
         except JournalUnavailable as exc:
             return _lost(options, journal, dispatcher, log, exc, elapsed, rate, interrupted, plan)
         return SendResult(log, summary, _kept(options, journal), interrupted, plan)
@@ -302,6 +310,9 @@ def _lost(
         rate,
         dry_run=options.dry_run,
         stopped=dispatcher.stop_reason or f"the journal is unavailable: {error}",
+        run_counts=dict(dispatcher.tally.by_status),
+        shard=str(options.shard) if options.shard else None,
+        journal=journal.location,
     )
     return SendResult(log, summary, None, interrupted, plan, journal_lost=True)
 

@@ -20,11 +20,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from jinja2 import TemplateError, TemplateNotFound
+from jinja2 import TemplateError, TemplateNotFound, nodes
 from jinja2 import TemplateSyntaxError as JinjaSyntaxError
 
 from linepress.definition import BODY_KEYS, Definition, FieldPath
 from linepress.errors import DefinitionError, Location, Problem, describe, format_path, type_name
+from linepress.render.limits import RenderLimit
+from linepress.render.reach import OutsideReach
 from linepress.render.templating import (
     ROW,
     Context,
@@ -429,7 +431,12 @@ class Renderer:
             where = self.definition.values[("imports", alias)].location
             try:
                 template = self.env.get_template(target)
+                self.env.start()  # the file's own top level runs once, with the render limits
                 self.env.globals[alias] = template.make_module(vars=self.constants)
+            except OutsideReach as exc:
+                problems.append(
+                    Problem(str(exc.message), where, path=f"imports.{alias}", code="import")
+                )
             except TemplateNotFound:
                 searched = ", ".join(self.env.loader.searchpath)  # type: ignore[union-attr]
                 problems.append(
@@ -450,10 +457,23 @@ class Renderer:
                         code="jinja-syntax",
                     )
                 )
-            except TemplateError as exc:
+            except RecursionError:  # it imports itself, or a file that imports it
                 problems.append(
                     Problem(
-                        f"template failed: {exc}", where, path=f"imports.{alias}", code="render"
+                        f"{target!r} imports itself (directly or through another file)",
+                        where,
+                        path=f"imports.{alias}",
+                        code="import",
+                    )
+                )
+            except Exception as exc:  # its top level failed: raised, divided by zero, ...
+                text = str(exc) if isinstance(exc, TemplateError | RenderLimit) else None
+                problems.append(
+                    Problem(
+                        f"{target!r} failed to load: {text or f'{type(exc).__name__}: {exc}'}",
+                        where,
+                        path=f"imports.{alias}",
+                        code="import",
                     )
                 )
 
@@ -506,9 +526,39 @@ class Renderer:
         if isinstance(compiled, Problem):
             problems.append(compiled)
             return None
+        if self._is_constant(compiled):
+            # Every recipient renders it the same way: a failure (`{{ 10**5000 }}`, a
+            # runaway loop) is the definition's, found by `check` without data too.
+            try:
+                evaluate(compiled, self.context({}))
+            except LeafFailed as failure:
+                problems.append(
+                    Problem(
+                        failure.message,
+                        compiled.location,
+                        path=format_path(path),
+                        found=failure.found,
+                        code=failure.code,
+                    )
+                )
+                return None
         self.leaves.append(compiled)
         self._leaf_at[path] = compiled
         return compiled
+
+    def _is_constant(self, leaf: LeafRenderer) -> bool:
+        """Whether a leaf reads nothing a recipient can supply (only Jinja's globals and
+        the imports): no names, or `range`, `fmt`, ... A `vars` constant is not one: a
+        recipient column of that name overrides it."""
+        if leaf.lookup is not None or leaf.parts is not None:
+            return False
+        try:
+            tree = self.env.parse(leaf.source)
+        except Exception:
+            return False
+        free = {n.name for n in tree.find_all(nodes.Name) if n.ctx == "load"}
+        stored = {n.name for n in tree.find_all(nodes.Name) if n.ctx in ("store", "param")}
+        return all(name in self.env.globals or name in stored for name in free)
 
     def _expression(
         self, source: str, path: FieldPath, problems: list[Problem]

@@ -21,14 +21,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from jinja2 import FileSystemLoader, StrictUndefined, nodes
+from jinja2 import StrictUndefined, Template, nodes
 from jinja2 import TemplateSyntaxError as JinjaSyntaxError
 from jinja2.exceptions import UndefinedError
 from jinja2.runtime import Undefined
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from linepress.definition import FieldPath, Leaf, describe_integer, in_json_range
 from linepress.errors import Location, Problem, describe, format_path, type_name
+from linepress.render.limits import MAX_TEXT, LimitedEnvironment, RenderLimit
+from linepress.render.reach import ReachLoader, unknown_names
 
 #: Variable name under which a template sees the whole recipient record.
 ROW = "row"
@@ -41,17 +42,22 @@ _UNDEFINED_NAME = re.compile(r"^'([^']+)' is undefined$")
 
 Context = dict[str, Any]
 
+_RECURSION = "the template nests too deeply: a macro that calls itself without end?"
 
-def make_environment(search_path: list[Path]) -> ImmutableSandboxedEnvironment:
+
+def make_environment(search_path: list[Path]) -> LimitedEnvironment:
     """The one Jinja environment factory.
 
     Sandboxed and immutable because definitions are shared between teams and the
-    data is untrusted; StrictUndefined because a misspelt column must be an error,
-    not an empty string in a customer's message; no autoescape because the output
-    is JSON text, not HTML (JSON escaping happens at serialization).
+    data is untrusted; with limits per render (`linepress.render.limits`) because a
+    template can still run away; StrictUndefined because a misspelt column must be
+    an error, not an empty string in a customer's message; no autoescape because
+    the output is JSON text, not HTML (JSON escaping happens at serialization).
+    Templates are loaded only from `search_path`, never through a symlink leading
+    out of it (`ReachLoader`).
     """
-    return ImmutableSandboxedEnvironment(
-        loader=FileSystemLoader([str(p) for p in search_path]),
+    return LimitedEnvironment(
+        loader=ReachLoader([str(p) for p in search_path]),
         undefined=StrictUndefined,
         autoescape=False,
         keep_trailing_newline=True,
@@ -92,7 +98,7 @@ class LeafFailed(Exception):
 
 
 def compile_leaf(
-    env: ImmutableSandboxedEnvironment,
+    env: LimitedEnvironment,
     source: str,
     path: FieldPath,
     leaf: Leaf | None,
@@ -105,17 +111,38 @@ def compile_leaf(
         tree = env.parse(source)
     except JinjaSyntaxError as exc:
         return _syntax_problem(exc, leaf, location, path)
+    except RecursionError:  # thousands of nested brackets: Jinja's parser recurses
+        return Problem(
+            "the template is nested too deeply",
+            location,
+            path=format_path(path),
+            code="jinja-syntax",
+        )
+    unknown = unknown_names(env, tree)
+    if unknown is not None:
+        message, lineno = unknown
+        return _syntax_problem(JinjaSyntaxError(message, lineno), leaf, location, path, prefix="")
     expression = _single_expression(tree, source, env.globals)
     run: Callable[[Context], Any]
     parts = _plain_parts(tree, env.globals)
-    if expression is None and parts is not None:
-        run = _concatenation(parts)
-    elif expression is None:
-        run = env.from_string(tree).render
-    elif isinstance(expression, str):
-        run = _lookup(expression)
-    else:
-        run = _expression(env.compile_expression(expression[0], undefined_to_none=False))
+    try:
+        if expression is None and parts is not None:
+            run = _concatenation(parts)
+        elif expression is None:
+            run = limited_render(env, env.from_string(tree))
+        elif isinstance(expression, str):
+            run = _lookup(expression)
+        else:
+            run = _expression(env, env.compile_expression(expression[0], undefined_to_none=False))
+    except JinjaSyntaxError as exc:
+        return _syntax_problem(exc, leaf, location, path)
+    except Exception as exc:  # compiling failed in Jinja's own way (e.g. nested too deeply)
+        return Problem(
+            f"the template cannot be compiled: {_exception_text(exc)}",
+            location,
+            path=format_path(path),
+            code="jinja-syntax",
+        )
     batchable = expression is None and parts is None
     return LeafRenderer(
         path,
@@ -130,7 +157,7 @@ def compile_leaf(
 
 
 def compile_expression(
-    env: ImmutableSandboxedEnvironment,
+    env: LimitedEnvironment,
     source: str,
     path: FieldPath,
     leaf: Leaf | None,
@@ -157,6 +184,10 @@ def evaluate(leaf: LeafRenderer, ctx: Context, rendered: str | None = None) -> A
         raise LeafFailed(_undefined_message(exc, ctx), code="undefined") from None
     except LeafFailed:
         raise
+    except RenderLimit as exc:
+        raise LeafFailed(str(exc), code="render-limit") from None
+    except RecursionError:
+        raise LeafFailed(_RECURSION, code="render-limit") from None
     except Exception as exc:  # the author's template code failed: report, never crash
         raise LeafFailed(f"template failed: {_exception_text(exc)}") from None
     if leaf.numeric is not None and isinstance(value, str):
@@ -173,6 +204,10 @@ def evaluate_raw(leaf: LeafRenderer, ctx: Context) -> Any:
         return value
     except UndefinedError as exc:
         raise LeafFailed(_undefined_message(exc, ctx), code="undefined") from None
+    except RenderLimit as exc:
+        raise LeafFailed(str(exc), code="render-limit") from None
+    except RecursionError:
+        raise LeafFailed(_RECURSION, code="render-limit") from None
     except Exception as exc:  # the author's expression failed: report, never crash
         raise LeafFailed(f"expression failed: {_exception_text(exc)}") from None
 
@@ -208,13 +243,15 @@ class LeafBatch:
     None and the caller renders leaf by leaf, which words errors exactly.
     """
 
-    def __init__(self, env: ImmutableSandboxedEnvironment, leaves: list[LeafRenderer]) -> None:
+    def __init__(self, env: LimitedEnvironment, leaves: list[LeafRenderer]) -> None:
         self.leaves = leaves
         self._marker = f"\x00{secrets.token_hex(8)}\x00"
         source = self._marker.join("{% with %}" + leaf.source + "{% endwith %}" for leaf in leaves)
         try:
-            self._render: Callable[[Context], str] | None = env.from_string(source).render
-        except JinjaSyntaxError:
+            self._render: Callable[[Context], str] | None = limited_render(
+                env, env.from_string(source)
+            )
+        except Exception:
             self._render = None  # e.g. a leaf with a block that cannot nest: no batching
 
     def render(self, ctx: Context) -> list[str] | None:
@@ -296,13 +333,40 @@ def _lookup(name: str) -> Callable[[Context], Any]:
     return run
 
 
-def _expression(compiled: Callable[..., Any]) -> Callable[[Context], Any]:
+def _expression(env: LimitedEnvironment, compiled: Callable[..., Any]) -> Callable[[Context], Any]:
+    start = env.start
+
     def run(ctx: Context) -> Any:
+        start()
         # Positionally: as keywords, a column named `self` would collide with
         # `TemplateExpression.__call__(self, ...)`.
         return compiled(ctx)
 
     return run
+
+
+def limited_render(env: LimitedEnvironment, template: Template) -> Callable[[Context], str]:
+    """`template.render`, with a fresh step budget and at most `MAX_TEXT` characters out.
+
+    The output is counted as it comes, so a loop that prints stops at the limit
+    instead of after filling memory.
+    """
+    root, new_context, start = template.root_render_func, template.new_context, env.start
+
+    def render(ctx: Context) -> str:
+        start()
+        size = 0
+        parts = []
+        for part in root(new_context(ctx)):
+            size += len(part)
+            if size > MAX_TEXT:
+                raise RenderLimit(
+                    f"the template writes more than {MAX_TEXT:,} characters for one recipient"
+                )
+            parts.append(part)
+        return "".join(parts)
+
+    return render
 
 
 def _single_expression(
@@ -326,7 +390,11 @@ def _single_expression(
 
 
 def _syntax_problem(
-    exc: JinjaSyntaxError, leaf: Leaf | None, location: Location, path: FieldPath
+    exc: JinjaSyntaxError,
+    leaf: Leaf | None,
+    location: Location,
+    path: FieldPath,
+    prefix: str = "Jinja syntax error: ",
 ) -> Problem:
     # Jinja counts lines inside the string; the file position is the leaf's
     # start plus that offset (a block scalar's text starts on the next line).
@@ -338,7 +406,7 @@ def _syntax_problem(
             line += offset
             column = None
     return Problem(
-        f"Jinja syntax error: {exc.message}",
+        f"{prefix}{exc.message}",
         Location(location.file, line, column),
         path=format_path(path),
         code="jinja-syntax",

@@ -259,20 +259,25 @@ def open_journal(
     location: str | Path,
     *,
     create: bool = True,
+    read_only: bool = False,
     campaign: str | None = None,
     lease: float = 30.0,
     claim_size: int = 32,
 ) -> CampaignJournal:
     """Open the journal at `location`, holding it exclusively until `close()`.
 
-    A path is a SQLite journal (created when missing, if `create`). Raises
+    A path is a SQLite journal (created when missing, if `create`). With
+    `read_only` nothing is written and no lock is taken, so a journal can be
+    read while a run sends (only the reading methods may be called). Raises
     `UsageError` (exit 2) when the location is not a linepress journal, is
-    missing (with `create=False`) or is held by another run.
+    missing (with `create=False` or `read_only`) or is held by another run.
 
     A `postgresql://…` URL is campaign `campaign` in a shared PostgreSQL journal
     (`linepress.send.pgjournal`), not held exclusively: workers share it. `lease`
-    (seconds) and `claim_size` (rows per claim) are its workers'. Raises
-    `UsageError` when the database cannot be reached (the message has no password).
+    (seconds) and `claim_size` (rows per claim) are its workers'. With `create=False`
+    or `read_only` the campaign must exist and this process does not join it as a
+    worker. Raises `UsageError` when the database cannot be reached (the message has
+    no password) or holds no such campaign.
     """
     from linepress.send.dsn import is_postgres_url, redact_dsn
 
@@ -281,18 +286,23 @@ def open_journal(
 
         name = campaign or "default"
         try:
-            return PgJournal(location, name, lease=lease, claim_size=claim_size)
+            journal = PgJournal(
+                location, name, lease=lease, claim_size=claim_size, attach=not create or read_only
+            )
         except JournalUnavailable as exc:
             where = Location(f"{redact_dsn(location)} (campaign {name})")
             raise UsageError(Problem(str(exc), where, code="journal")) from None
+        return journal
 
     from linepress.send.sqlite_journal import SqliteJournal
 
     path = Path(location)
-    if not create and not path.exists():
-        raise UsageError(Problem("no journal here", Location(str(path)), code="journal"))
+    if (read_only or not create) and not path.is_file():
+        raise UsageError(
+            Problem("no linepress journal here (no such file)", Location(str(path)), code="journal")
+        )
     try:
-        return SqliteJournal(path)
+        return SqliteJournal(path, read_only=read_only)
     except NotAJournal as exc:
         raise UsageError(Problem(exc.args[0], Location(str(path)), code="journal")) from None
     except JournalBusy:

@@ -137,9 +137,20 @@ class PgJournal:
     """
 
     def __init__(
-        self, dsn: str, campaign: str, *, lease: float = 30.0, claim_size: int = 32
+        self,
+        dsn: str,
+        campaign: str,
+        *,
+        lease: float = 30.0,
+        claim_size: int = 32,
+        attach: bool = False,
     ) -> None:
-        """Connect and bring the schema up to date; raises `JournalUnavailable`."""
+        """Connect and bring the schema up to date; raises `JournalUnavailable`.
+
+        `attach`: open an existing campaign to read or settle it, without joining it
+        as a worker and without creating anything (`JournalUnavailable` when the
+        database holds no such campaign).
+        """
         self.dsn = dsn
         self.campaign_name = campaign
         #: Where it lives, safe to show: the DSN without its password, and the campaign.
@@ -155,9 +166,36 @@ class PgJournal:
         self._heartbeat: threading.Thread | None = None
         #: Set by the heartbeat thread: how many workers send this campaign now (at least 1).
         self.live_workers = 1
+        self._joined = False
         #: False while this worker finds nothing to claim (the heartbeat tells the others).
         self._sending = True
-        self._migrate()
+        try:
+            if attach:
+                self._attach()
+            else:
+                self._migrate()
+        except BaseException:
+            with contextlib.suppress(psycopg.Error):
+                self._db.close()
+            raise
+
+    def _attach(self) -> None:
+        with self._guard("cannot open the campaign"):
+            known = self._db.execute(
+                "SELECT to_regclass('linepress.campaigns') IS NOT NULL"
+            ).fetchone()
+            found = (
+                self._db.execute(
+                    "SELECT id FROM linepress.campaigns WHERE name = %s", (self.campaign_name,)
+                ).fetchone()
+                if known and known[0]
+                else None
+            )
+        if found is None:
+            raise JournalUnavailable(
+                "no campaign of this name in this database (--campaign NAME names it)"
+            )
+        self._campaign_id = int(found[0])
 
     # -- connection -----------------------------------------------------------
 
@@ -302,6 +340,7 @@ class PgJournal:
         return "changed" if planned or has_people else "new"
 
     def _join(self) -> None:
+        self._joined = True
         self._db.execute(
             "INSERT INTO linepress.workers (id, campaign, host, pid, expires_at) "
             "VALUES (%s, %s, %s, %s, clock_timestamp() + %s * interval '1 second')",
@@ -728,7 +767,7 @@ class PgJournal:
         if self._heartbeat is not None:
             self._heartbeat.join(timeout=5)
         with contextlib.suppress(psycopg.Error):
-            if not self._db.closed and self._campaign_id is not None:
+            if not self._db.closed and self._campaign_id is not None and self._joined:
                 self._unlock()
                 self._db.execute(
                     "UPDATE linepress.recipients SET status = 'unknown', "

@@ -1,29 +1,47 @@
-"""The send report: one row per recipient, then a summary; and merging shard reports."""
+"""The send report: one row per recipient, then a summary; and merging shard reports.
+
+Reports go through `AtomicOutput` (a temporary file renamed into place), so a
+killed run never leaves half a report at the final path. CSV cells that a
+spreadsheet would execute (a leading `=`, `+`, `-`, `@`, tab or CR: OWASP's
+CSV-injection list) are written with a leading `'`.
+"""
 
 from __future__ import annotations
 
 import csv
 import heapq
+import io
 import json
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from linepress.errors import DataError, Location, Problem
+from linepress.output import AtomicOutput
 from linepress.send.journal import STATUSES, Entry
 
 COLUMNS = ("row", "to", "status", "http_status", "attempts", "message_id", "error")
 
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
 
 @dataclass(frozen=True, slots=True)
 class Summary:
+    """A run's outcome: the campaign's counts (the journal) and this run's own."""
+
+    #: The campaign: every record of the current plan by status, from the journal.
     counts: dict[str, int]
     elapsed: float
     #: Requests that reached a verdict this run, per second of sending.
     rate: float
     dry_run: bool = False
     stopped: str | None = None
+    #: This run's outcomes by status (what the progress line counted).
+    run_counts: dict[str, int] = field(default_factory=dict)
+    shard: str | None = None
+    #: The journal, to name in advice (None for a dry run).
+    journal: str | None = None
 
     @property
     def total(self) -> int:
@@ -36,16 +54,23 @@ class Summary:
         return settled == self.total and self.stopped is None
 
     def line(self) -> str:
-        parts = [
-            f"{status} {self.counts.get(status, 0)}"
-            for status in STATUSES
-            if self.counts.get(status, 0)
-        ]
+        """This run, then the campaign, then why it stopped and what to do about `unknown`."""
         head = "linepress send (dry run, nothing sent)" if self.dry_run else "linepress send"
-        text = f"{head}: {self.total} recipients: {', '.join(parts) or 'none'}; "
-        text += f"{self.elapsed:.1f} s, {self.rate:,.0f} messages/s"
+        text = f"{head}: this run: {_counts(self.run_counts) or 'nothing to send'}"
+        text += f" in {self.elapsed:.1f} s ({self.rate:,.0f} messages/s)"
+        text += f"; campaign: {self.total:,} recipients: {_counts(self.counts) or 'none'}"
         if self.stopped:
-            text += f"; stopped: {self.stopped}"
+            text += f"\nlinepress send: stopped: {self.stopped}"
+        unknown = self.counts.get("unknown", 0)
+        if unknown and not self.dry_run:
+            journal = self.journal or "JOURNAL"
+            text += (
+                f"\nlinepress send: {unknown:,} unknown: they may have been delivered. Check "
+                "Infobip's delivery reports, then record what happened with "
+                f"`linepress journal settle {journal} --as sent|failed [--rows N,M]`, or send "
+                "them again with --resend-unknown (a person may get two). "
+                f"`linepress journal status {journal}` lists them."
+            )
         return text
 
     def as_dict(self) -> dict[str, Any]:
@@ -53,19 +78,26 @@ class Summary:
             "summary": {
                 "total": self.total,
                 **{status: self.counts.get(status, 0) for status in STATUSES},
+                "this_run": dict(self.run_counts),
                 "elapsed_seconds": round(self.elapsed, 3),
                 "messages_per_second": round(self.rate, 1),
                 "dry_run": self.dry_run,
                 "stopped": self.stopped,
+                "shard": self.shard,
             }
         }
 
 
-def entry_row(entry: Entry) -> dict[str, Any]:
+def _counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{s} {counts[s]:,}" for s in STATUSES if counts.get(s, 0))
+
+
+def entry_row(entry: Entry, *, dry_run: bool = False) -> dict[str, Any]:
+    """One report row; a dry run's rows say `dry-run`, never `sent`."""
     return {
         "row": entry.row,
         "to": entry.recipient,
-        "status": entry.status,
+        "status": "dry-run" if dry_run and entry.status == "sent" else entry.status,
         "http_status": entry.http_status,
         "attempts": entry.attempts,
         "message_id": entry.message_id,
@@ -73,99 +105,213 @@ def entry_row(entry: Entry) -> dict[str, Any]:
     }
 
 
-def write_report(path: Path, rows: Iterable[dict[str, Any]], summary: Summary | None) -> None:
-    """`.csv`: a header and one line per recipient; otherwise JSONL ending with a summary line."""
-    if path.suffix.lower() == ".csv":
-        with path.open("w", newline="", encoding="utf-8") as handle:
-            writer = csv.DictWriter(handle, fieldnames=COLUMNS)
-            writer.writeheader()
+def csv_cell(value: Any) -> Any:
+    """A value as a CSV cell a spreadsheet shows, never runs: `=HYPERLINK(…)` -> `'=HYPERLINK(…)`."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
+def write_report(
+    path: Path,
+    rows: Iterable[dict[str, Any]],
+    summary: Summary | dict[str, Any] | None,
+    *,
+    inputs: Sequence[Path | str | None] = (),
+) -> None:
+    """`.csv`: a header and one line per recipient; otherwise JSONL ending with a summary line.
+
+    Written whole or not at all. Raises `UsageError` when `path` is one of `inputs`.
+    """
+    out = AtomicOutput(path, inputs=inputs)
+    try:
+        handle = io.TextIOWrapper(out.file, encoding="utf-8", newline="")
+        if path.suffix.lower() == ".csv":
+            writer = csv.writer(handle)
+            writer.writerow(COLUMNS)
             for row in rows:
-                writer.writerow({k: "" if row.get(k) is None else row[k] for k in COLUMNS})
-        return
-    with path.open("w", encoding="utf-8") as handle:
-        for row in rows:
-            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
-        if summary is not None:
-            handle.write(json.dumps(summary.as_dict(), ensure_ascii=False) + "\n")
+                writer.writerow([csv_cell(row.get(k)) for k in COLUMNS])
+        else:
+            for row in rows:
+                handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+            if summary is not None:
+                closing = summary.as_dict() if isinstance(summary, Summary) else summary
+                handle.write(json.dumps(closing, ensure_ascii=False) + "\n")
+        handle.flush()
+        handle.detach()
+    except BaseException:
+        out.abort()
+        raise
+    out.commit()
+
+
+@dataclass(slots=True)
+class _Source:
+    """One report being read: its rows, and its summary once seen."""
+
+    path: Path
+    summary: dict[str, Any] | None = None
+    rows: int = 0
+
+
+def _bad(path: Path, line: int | None, message: str) -> DataError:
+    return DataError(Problem(message, Location(str(path), line), code="report"))
+
+
+def _read(source: _Source) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(row, record) of one report, checked: in row order, each with a numeric `row`."""
+    path = source.path
+    previous = 0
+    for line, record in _records(path):
+        if "summary" in record and isinstance(record["summary"], dict):
+            source.summary = record["summary"]
+            continue
+        row = record.get("row")
+        if isinstance(row, str) and row.strip().isdigit():
+            row = int(row)
+        if not isinstance(row, int) or isinstance(row, bool) or row < 1:
+            found = "no `row`" if "row" not in record else f"row {json.dumps(row)[:40]}"
+            raise _bad(path, line, f"not a report line: expected a row number (found {found})")
+        if row <= previous:
+            raise _bad(
+                path, line, f"rows out of order: row {row} after row {previous} (not a report?)"
+            )
+        status = record.get("status")
+        if not isinstance(status, str):
+            raise _bad(path, line, "not a report line: expected a `status`")
+        previous = row
+        source.rows += 1
+        yield row, record
+
+
+def _records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    try:
+        handle = path.open(encoding="utf-8", newline="")
+    except OSError as exc:
+        raise _bad(path, None, f"cannot read the report: {exc.strerror}") from None
+    with handle:
+        try:
+            if path.suffix.lower() == ".csv":
+                reader = csv.DictReader(handle)
+                for record in reader:
+                    yield reader.line_num, {k: _csv_value(k, v) for k, v in record.items()}
+                return
+            for number, text in enumerate(handle, start=1):
+                if not text.strip():
+                    continue
+                try:
+                    record = json.loads(text)
+                except ValueError as exc:
+                    raise _bad(path, number, f"not a report line: {exc}") from None
+                if not isinstance(record, dict):
+                    raise _bad(path, number, "not a report line: expected a JSON object")
+                yield number, record
+        except UnicodeDecodeError as exc:
+            raise _bad(path, None, f"not a report: not UTF-8 text ({exc.reason})") from None
+        except csv.Error as exc:
+            raise _bad(path, None, f"not a CSV report: {exc}") from None
 
 
 def read_report(path: Path) -> Iterator[dict[str, Any]]:
     """The recipient rows of a report written by `write_report` (summary lines skipped)."""
-    try:
-        handle = path.open(encoding="utf-8", newline="")
-    except OSError as exc:
-        raise DataError(
-            Problem(f"cannot read the report: {exc.strerror}", Location(str(path)))
-        ) from None
-    with handle:
-        if path.suffix.lower() == ".csv":
-            for record in csv.DictReader(handle):
-                yield {k: _csv_value(k, v) for k, v in record.items()}
-            return
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except ValueError as exc:
-                raise DataError(
-                    Problem(f"not a report line: {exc}", Location(str(path), number))
-                ) from None
-            if "summary" not in record:
-                yield record
+    for _, record in _read(_Source(path)):
+        yield record
 
 
-def _csv_value(key: str, value: str) -> Any:
-    if value == "":
+def _csv_value(key: str | None, value: str | None) -> Any:
+    if value is None or value == "":
         return None
-    if key in ("row", "http_status", "attempts"):
+    if key in ("row", "http_status", "attempts") and value.isdigit():
         return int(value)
     return value
 
 
 def merge_reports(paths: Sequence[Path], out: Path) -> dict[str, int]:
-    """Merge shard reports into one, in row order, streaming; a row in two shards is an error.
+    """Merge shard reports into one, in row order, streaming (a k-way merge keeps memory flat).
 
-    Each report is already in row order, so a k-way merge keeps memory flat.
+    Raises `DataError` for a row in two reports, a report that is not one,
+    rows out of order, and (for JSONL reports, which carry `shard K/N` and
+    their totals) a missing or repeated shard or a report cut short.
     """
     counts: dict[str, int] = dict.fromkeys(STATUSES, 0)
+    sources = [_Source(path) for path in paths]
 
     def merged() -> Iterator[dict[str, Any]]:
-        streams = [
-            ((int(r["row"]), index, r) for r in read_report(path))
-            for index, path in enumerate(paths)
-        ]
+        streams = [((row, index, r) for row, r in _read(s)) for index, s in enumerate(sources)]
         previous: tuple[int, int] | None = None
         for row, index, record in heapq.merge(*streams, key=lambda item: (item[0], item[1])):
             if previous is not None and previous[0] == row:
-                raise DataError(
-                    Problem(
-                        f"row {row} is in two reports (also {paths[previous[1]]}): the shards overlap",
-                        Location(str(paths[index])),
-                    )
+                raise _bad(
+                    paths[index],
+                    None,
+                    f"row {row} is in two reports (also {paths[previous[1]]}): the shards overlap",
                 )
             previous = (row, index)
-            counts[record["status"]] = counts.get(record["status"], 0) + 1
+            status = str(record["status"])
+            counts[status] = counts.get(status, 0) + 1
             yield record
 
-    temporary = out.with_name(f".{out.name}.tmp")
-    try:
-        write_report(temporary, merged(), None)
-        if out.suffix.lower() != ".csv":
-            with temporary.open("a", encoding="utf-8") as handle:
-                handle.write(
-                    json.dumps(
-                        {
-                            "summary": {
-                                "total": sum(counts.values()),
-                                **counts,
-                                "merged_from": len(paths),
-                            }
-                        }
-                    )
-                    + "\n"
-                )
-        temporary.replace(out)
-    finally:
-        temporary.unlink(missing_ok=True)
+    closing: dict[str, Any] = {"summary": {}}
+    rows = merged()
+    if out.suffix.lower() == ".csv":
+        write_report(out, _checked(rows, sources), None, inputs=paths)
+    else:
+        write_report(out, _checked(rows, sources, closing, counts), closing, inputs=paths)
     return counts
+
+
+def _checked(
+    rows: Iterator[dict[str, Any]],
+    sources: list[_Source],
+    closing: dict[str, Any] | None = None,
+    counts: dict[str, int] | None = None,
+) -> Iterator[dict[str, Any]]:
+    """Pass the rows on, then check the reports' shards and totals (before anything is kept)."""
+    yield from rows
+    _check_shards(sources)
+    if closing is not None and counts is not None:
+        closing["summary"] = {
+            "total": sum(counts.values()),
+            **counts,
+            "merged_from": len(sources),
+        }
+
+
+def _check_shards(sources: list[_Source]) -> None:
+    shards: dict[int, Path] = {}
+    count: int | None = None
+    for source in sources:
+        summary = source.summary
+        if summary is None:
+            continue
+        total = summary.get("total")
+        if isinstance(total, int) and total != source.rows:
+            raise _bad(
+                source.path,
+                None,
+                f"the report is cut short: {source.rows} rows, its summary says {total}",
+            )
+        shard = summary.get("shard")
+        if not isinstance(shard, str) or "/" not in shard:
+            continue
+        index, _, of = shard.partition("/")
+        if not (index.isdigit() and of.isdigit()):
+            continue
+        if count is not None and int(of) != count:
+            raise _bad(source.path, None, f"shard {shard} does not belong with shards of {count}")
+        count = int(of)
+        if int(index) in shards:
+            raise _bad(source.path, None, f"shard {shard} is also {shards[int(index)]}")
+        shards[int(index)] = source.path
+    if count is not None:
+        missing = sorted(set(range(1, count + 1)) - set(shards))
+        if missing:
+            raise DataError(
+                Problem(
+                    f"missing the report of shard {', '.join(f'{m}/{count}' for m in missing)}: "
+                    f"merged {len(shards)} of {count} shards",
+                    code="report",
+                )
+            )

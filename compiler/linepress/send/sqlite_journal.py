@@ -77,9 +77,10 @@ class SqliteJournal:
     #: One run holds the journal at a time: its `--rate` is all its own.
     live_workers = 1
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, *, read_only: bool = False) -> None:
         """Open (or create) the journal at `path`.
 
+        `read_only`: only read (while a run may be sending: no lock is taken).
         Raises `NotAJournal` for a file that is not one (damaged, another
         program's database, unreadable) and `JournalBusy` when another process
         holds it.
@@ -87,12 +88,32 @@ class SqliteJournal:
         self.path = Path(path)
         self.location = str(path)
         self._fresh = not self.path.exists()
+        self._lock: IO[bytes] | None = None
+        if read_only:
+            self._fresh = False
+            self._db = self._connect_read_only()
+            return
         self._lock = self._acquire()
         try:
             self._db = self._connect()
         except BaseException:
             self._release()
             raise
+
+    def _connect_read_only(self) -> sqlite3.Connection:
+        try:
+            db = sqlite3.connect(
+                f"{self.path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False
+            )
+            tables = {
+                str(r[0]) for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")
+            }
+        except sqlite3.Error as exc:
+            raise NotAJournal(f"is not a linepress journal ({exc})") from None
+        if not tables >= _OURS:
+            db.close()
+            raise NotAJournal("is not a linepress journal (not made by `linepress send`)")
+        return db
 
     def _acquire(self) -> IO[bytes]:
         # One run per journal: two at once would both send the pending messages.
@@ -108,6 +129,8 @@ class SqliteJournal:
         return handle
 
     def _release(self) -> None:
+        if self._lock is None:
+            return
         with contextlib.suppress(OSError):
             fcntl.flock(self._lock, fcntl.LOCK_UN)
         self._lock.close()
@@ -336,6 +359,8 @@ class SqliteJournal:
             )
 
     def runs(self) -> list[RunRecord]:
+        if self._db.execute("SELECT 1 FROM sqlite_master WHERE name = 'runs'").fetchone() is None:
+            return []  # a format-1 journal opened read-only
         return [
             RunRecord(
                 number=int(number),
