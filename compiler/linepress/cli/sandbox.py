@@ -42,6 +42,17 @@ import click
 )
 @click.option("--latency", type=click.FloatRange(min=0), help="Seconds added to every answer.")
 @click.option("--rate-limit", type=click.FloatRange(0, 1), help="Probability of a 429.")
+@click.option(
+    "--limit-rate",
+    type=click.FloatRange(min=0, min_open=True),
+    help="A token bucket: admit this many requests/s, 429 beyond (an account's limit).",
+)
+@click.option(
+    "--limit-burst",
+    type=click.FloatRange(min=1),
+    help="The bucket's size: requests admitted at once after a quiet spell "
+    "(default: a tenth of --limit-rate, at least 1).",
+)
 @click.option("--retry-after", type=click.IntRange(min=0), help="Send Retry-After with each 429.")
 @click.option("--server-errors", type=click.FloatRange(0, 1), help="Probability of a 500 or 503.")
 @click.option(

@@ -96,7 +96,15 @@ from linepress.report import REPORTERS
 @click.option(
     "--rate",
     type=click.FloatRange(min=0, min_open=True),
-    help="Messages per second, evenly spaced.",
+    help="Messages per second at most, evenly spaced (a ceiling: below it the pace "
+    "adapts to the endpoint's 429s).",
+)
+@click.option(
+    "--adapt/--no-adapt",
+    default=True,
+    show_default=True,
+    help="Find the endpoint's rate limit from its 429s and pace just under it; "
+    "--no-adapt sends at --rate (or as fast as --concurrency allows).",
 )
 @click.option(
     "--max-attempts",
@@ -163,6 +171,7 @@ def send_command(
     report: Path | None,
     concurrency: int,
     rate: float | None,
+    adapt: bool,
     max_attempts: int,
     timeout: float,
     backoff_base: float,
@@ -237,6 +246,7 @@ def send_command(
         settings=DispatchSettings(
             concurrency=concurrency,
             rate=rate,
+            adaptive=adapt,
             max_attempts=max_attempts,
             timeout=timeout,
             backoff_base=backoff_base,

@@ -22,14 +22,19 @@ import gc
 import json
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import httpx
 
 from linepress.send.endpoint import Endpoint
+<<<<<<< HEAD
 from linepress.send.journal import CampaignJournal, JournalUnavailable, Outcome, Status
+=======
+from linepress.send.journal import CampaignJournal, Outcome, Status
+from linepress.send.pacing import Pacer
+>>>>>>> main
 from linepress.send.transport import sending_transport
 
 ERROR_TEXT_LIMIT = 500
@@ -38,8 +43,11 @@ ERROR_TEXT_LIMIT = 500
 @dataclass(frozen=True, slots=True)
 class DispatchSettings:
     concurrency: int = 16
-    #: Messages per second, spread evenly; None: as fast as answers come.
+    #: Messages per second at most, spread evenly; None: no ceiling.
     rate: float | None = None
+    #: Find the endpoint's rate limit from its 429s (`pacing.Pacer`); False: pace at
+    #: `rate` exactly, or not at all.
+    adaptive: bool = True
     max_attempts: int = 5
     timeout: float = 30.0
     backoff_base: float = 0.5
@@ -196,6 +204,7 @@ def _wake(sleeper: asyncio.Future[None]) -> None:
         sleeper.set_result(None)
 
 
+<<<<<<< HEAD
 class Pacer:
     """Starts at most `rate` requests a second, evenly spaced, with no initial burst.
 
@@ -248,6 +257,8 @@ class Pacer:
         self._pauses += 1
 
 
+=======
+>>>>>>> main
 class JournalWriter:
     """Groups journal writes made in one event-loop turn into one commit.
 
@@ -332,6 +343,10 @@ class Tally:
 
     by_status: dict[str, int] = field(default_factory=dict)
     done: int = 0
+    #: 429 answers (each retried through the pacer).
+    throttled: int = 0
+    #: The pace (requests/s) once 429s have shaped it; None before.
+    pace: float | None = None
 
     def add(self, status: Status) -> None:
         self.by_status[status] = self.by_status.get(status, 0) + 1
@@ -366,10 +381,15 @@ class Dispatcher:
         self.stop_reason: str | None = None
         self._transport = transport
         self._rng = rng or random.Random()
+<<<<<<< HEAD
         self._writer = JournalWriter(journal, self._journal_lost)
         #: Why the journal could not be used (a shared journal's database went away).
         self.journal_error: JournalUnavailable | None = None
         self._pacer = Pacer(settings.rate)
+=======
+        self._writer = JournalWriter(journal)
+        self._pacer = Pacer(settings.rate, adaptive=settings.adaptive)
+>>>>>>> main
         self._stopping = StopSignal()
         self._headers = {"Content-Type": "application/json", "Accept": "application/json"}
         if endpoint.credentials is not None:
@@ -488,7 +508,7 @@ class Dispatcher:
         """Send one message until it is settled; None when the run stopped first."""
         tries = 0
         while True:
-            await self._pacer.wait(self._stopping)
+            sent_at = await self._pacer.wait(self._stopping)
             if self.stopping:
                 return None  # still `pending` in the journal
             try:
@@ -506,6 +526,15 @@ class Dispatcher:
                 verdict = judge_exception(exc)
                 if not isinstance(exc, httpx.HTTPError):
                     self.stop(f"unexpected {type(exc).__name__}; the run stopped")
+            throttled = verdict.http_status == 429
+            self._pacer.answered(
+                sent_at,
+                accepted=verdict.action == "sent",
+                throttled=throttled,
+                retry_after=verdict.retry_after,
+            )
+            if throttled:
+                self.tally.throttled += 1
             if verdict.action == "sent":
                 return Outcome(
                     job.row, "sent", job.attempts, verdict.http_status, verdict.message_id
@@ -539,9 +568,18 @@ class Dispatcher:
             self._writer.record(
                 Outcome(job.row, "pending", job.attempts, verdict.http_status, error=verdict.error)
             )
-            await self._back_off(tries, verdict.retry_after)
+            await self._back_off(tries, verdict)
 
-    async def _back_off(self, tries: int, retry_after: float | None) -> None:
+    async def _back_off(self, tries: int, verdict: Verdict) -> None:
+        retry_after = verdict.retry_after
+        if verdict.http_status == 429 and self._pacer.adaptive:
+            # The pacer has slowed everyone (and paused for a Retry-After): the retry
+            # queues for a slot like any request, with no back-off of its own.
+            if retry_after is not None:
+                self._pacer.pause_until(
+                    self._pacer.now() + min(retry_after, self.settings.retry_after_cap)
+                )
+            return
         if retry_after is not None:
             delay = min(retry_after, self.settings.retry_after_cap)
             # A Retry-After speaks for the whole account: everyone waits.
@@ -569,4 +607,6 @@ class Dispatcher:
     async def _tick(self, on_progress: Callable[[Tally], None]) -> None:
         while True:
             await asyncio.sleep(0.5)
+            if self._pacer.adapted:
+                self.tally.pace = self._pacer.rate_at(self._pacer.now())
             on_progress(self.tally)
