@@ -249,7 +249,6 @@ def send(
         elapsed = time.monotonic() - started
         if meter is not None:
             meter.close()
-<<<<<<< HEAD
         rate = dispatcher.tally.done / elapsed if elapsed > 0 else 0.0
         try:
             if dispatcher.journal_error is not None:
@@ -265,27 +264,7 @@ def send(
                 run_counts=dict(dispatcher.tally.by_status),
                 shard=str(options.shard) if options.shard else None,
                 journal=None if options.dry_run else journal.location,
-=======
-        journal.recover()  # requests cut off by a second Ctrl-C may have arrived
-        journal.end_run(run, dict(dispatcher.tally.by_status), dispatcher.stop_reason)
-        summary = Summary(
-            journal.counts(),
-            elapsed,
-            dispatcher.tally.done / elapsed if elapsed > 0 else 0.0,
-            dry_run=options.dry_run,
-            stopped=dispatcher.stop_reason,
-            run_counts=dict(dispatcher.tally.by_status),
-            shard=str(options.shard) if options.shard else None,
-            journal=None if options.dry_run else journal.location,
-            throttled=dispatcher.tally.throttled,
-        )
-        if options.report is not None:
-            write_report(
-                options.report,
-                (entry_row(e, dry_run=options.dry_run) for e in journal.entries()),
-                summary,
-                inputs=(options.definition, options.payloads, options.data.path),
->>>>>>> main
+                throttled=dispatcher.tally.throttled,
             )
             if options.report is not None:
                 write_report(

@@ -29,12 +29,8 @@ from typing import Any, Literal
 import httpx
 
 from linepress.send.endpoint import Endpoint
-<<<<<<< HEAD
 from linepress.send.journal import CampaignJournal, JournalUnavailable, Outcome, Status
-=======
-from linepress.send.journal import CampaignJournal, Outcome, Status
 from linepress.send.pacing import Pacer
->>>>>>> main
 from linepress.send.transport import sending_transport
 
 ERROR_TEXT_LIMIT = 500
@@ -204,61 +200,6 @@ def _wake(sleeper: asyncio.Future[None]) -> None:
         sleeper.set_result(None)
 
 
-<<<<<<< HEAD
-class Pacer:
-    """Starts at most `rate` requests a second, evenly spaced, with no initial burst.
-
-    Falling behind never builds up credit (the next slot is never in the past), so
-    a slow patch is not followed by a burst. `pause_until` holds everyone back
-    after a 429 with `Retry-After`. `clock`/`sleep` are the event loop's by default.
-    """
-
-    def __init__(
-        self,
-        rate: float | None,
-        *,
-        clock: Callable[[], float] | None = None,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-    ) -> None:
-        self._interval = 1.0 / rate if rate else 0.0
-        self._next = 0.0
-        self._clock = clock
-        self._sleep = sleep
-        #: Counts `pause_until` calls: a request that slept through one takes a new slot.
-        self._pauses = 0
-
-    def now(self) -> float:
-        return self._clock() if self._clock is not None else asyncio.get_running_loop().time()
-
-    async def wait(self, stop: StopSignal | None = None) -> None:
-        """Until this request's slot; returns early when `stop` is set."""
-        while True:
-            now = self.now()
-            slot = max(self._next, now)
-            self._next = slot + self._interval
-            if slot <= now:
-                return
-            pauses = self._pauses
-            if stop is None:
-                await self._sleep(slot - now)
-            else:
-                await stop.sleep(slot - now)
-            if self._pauses == pauses or (stop is not None and stop.is_set()):
-                return
-            # A Retry-After came while this request waited: its slot was before the
-            # pause. It queues again, behind the pause, keeping the spacing.
-
-    def set_rate(self, rate: float | None) -> None:
-        """From the next slot on, `rate` requests a second (None: no limit)."""
-        self._interval = 1.0 / rate if rate else 0.0
-
-    def pause_until(self, when: float) -> None:
-        self._next = max(self._next, when)
-        self._pauses += 1
-
-
-=======
->>>>>>> main
 class JournalWriter:
     """Groups journal writes made in one event-loop turn into one commit.
 
@@ -381,15 +322,10 @@ class Dispatcher:
         self.stop_reason: str | None = None
         self._transport = transport
         self._rng = rng or random.Random()
-<<<<<<< HEAD
         self._writer = JournalWriter(journal, self._journal_lost)
         #: Why the journal could not be used (a shared journal's database went away).
         self.journal_error: JournalUnavailable | None = None
-        self._pacer = Pacer(settings.rate)
-=======
-        self._writer = JournalWriter(journal)
         self._pacer = Pacer(settings.rate, adaptive=settings.adaptive)
->>>>>>> main
         self._stopping = StopSignal()
         self._headers = {"Content-Type": "application/json", "Accept": "application/json"}
         if endpoint.credentials is not None:
@@ -601,7 +537,8 @@ class Dispatcher:
             now = max(1, self.journal.live_workers)
             if now != workers:
                 workers = now
-                self._pacer.set_rate(self.settings.rate / workers)
+                # The pacer's ceiling is `--rate`; adaptive or not, it never goes above it.
+                self._pacer.ceiling = self.settings.rate / workers
             await asyncio.sleep(0.25)
 
     async def _tick(self, on_progress: Callable[[Tally], None]) -> None:
