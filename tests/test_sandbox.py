@@ -635,6 +635,12 @@ def test_post_without_content_length_gets_411(sandbox: SandboxServer) -> None:
     assert [status for status, _, _ in responses] == [411]
 
 
+def test_control_posts_need_no_body_or_length(sandbox: SandboxServer) -> None:
+    # `curl -X POST http://127.0.0.1:8080/sandbox/reset`: no body, no Content-Length.
+    responses, _ = talk(sandbox, b"POST /sandbox/reset HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert [status for status, _, _ in responses] == [200]
+
+
 def test_a_body_over_the_limit_gets_413(sandbox: SandboxServer) -> None:
     head = f"POST {SEND} HTTP/1.1\r\nContent-Length: {MAX_BODY + 1}\r\n\r\n"
     responses, closed = talk(sandbox, head.encode())

@@ -43,7 +43,7 @@ def _location(journal: str, campaign: str | None) -> tuple[str | Path, str | Non
 
 def _fail(exc: LinepressError) -> None:
     for problem in exc.problems:
-        click.echo(f"linepress: {problem.format()}", err=True)
+        click.echo(problem.format(), err=True)  # format() names linepress when it has no place
     sys.exit(exc.exit_code)
 
 

@@ -103,7 +103,27 @@ def sandbox_command(
         faults = Faults.from_dict(settings)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--faults") from None
+    if not _is_loopback(host):
+        click.echo(
+            f"warning: --host {host} listens beyond this machine: anyone who can reach it "
+            "can use the sandbox (and see what it recorded); use 127.0.0.1 unless you mean it",
+            err=True,
+        )
+    # The key to send with: the sandbox accepts exactly this one.
+    click.echo(f"send with INFOBIP_API_KEY={api_key}", err=True)
     try:
         serve(host, port, api_key=api_key, faults=faults, record_path=record, seed=seed)
     except OSError as exc:
         raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+
+
+def _is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1 or localhost: reachable from this machine only."""
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -270,7 +270,7 @@ def send_command(
         )
     except UsageError as exc:
         for problem in exc.problems:
-            click.echo(f"linepress: {problem.format()}", err=True)
+            click.echo(problem.format(), err=True)  # format() names linepress when it has no place
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:  # while planning: nothing was sent, the journal was rolled back
         click.echo("linepress send: interrupted while planning; nothing was sent", err=True)
@@ -318,7 +318,7 @@ def merge_reports_command(reports: tuple[Path, ...], out: Path) -> None:
         counts = merge_reports(list(reports), out)
     except LinepressError as exc:
         for problem in exc.problems:
-            click.echo(f"linepress: {problem.format()}", err=True)
+            click.echo(problem.format(), err=True)  # format() names linepress when it has no place
         sys.exit(exc.exit_code)
     parts = ", ".join(f"{status} {count}" for status, count in counts.items() if count)
     click.echo(
