@@ -11,7 +11,7 @@ from postgres import PASSWORD, PASSWORD_ROLE, Cluster
 
 from linepress.send.dsn import redact_dsn
 from linepress.send.journal import JournalMismatch, JournalUnavailable, LeaseLost, Outcome
-from linepress.send.pgjournal import PgJournal
+from linepress.send.pgjournal import MIGRATIONS, PgJournal
 
 
 def dsn(cluster: Cluster, database: str) -> str:
@@ -25,9 +25,9 @@ def plan_of(count: int) -> list[tuple[int, str, str | None, bytes | None, str | 
 def test_schema_is_versioned_and_created_once(pg_cluster: Cluster, pg_database: str) -> None:
     first = PgJournal(dsn(pg_cluster, pg_database), "c")
     second = PgJournal(dsn(pg_cluster, pg_database), "c")
-    assert first.schema_version == second.schema_version == 1
+    assert first.schema_version == second.schema_version == len(MIGRATIONS)
     rows = pg_cluster.psql("SELECT count(*) FROM linepress_schema_version", pg_database)
-    assert rows == "1"
+    assert rows == str(len(MIGRATIONS))
     first.close()
     second.close()
 
@@ -183,3 +183,36 @@ def test_no_server_is_a_clear_error(tmp_path: object) -> None:
     assert PASSWORD not in str(caught.value)
     assert isinstance(caught.value.__cause__, type(None))
     assert psycopg  # imported for the fixture's sake
+
+
+def test_a_database_of_an_older_version_is_migrated(pg_cluster: Cluster, pg_database: str) -> None:
+    with psycopg.connect(dsn(pg_cluster, pg_database), autocommit=True) as conn:
+        conn.execute(
+            "CREATE TABLE public.linepress_schema_version "
+            "(version integer NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        conn.execute(MIGRATIONS[0])  # type: ignore[arg-type]
+        conn.execute("INSERT INTO public.linepress_schema_version (version) VALUES (1)")
+        conn.execute("INSERT INTO linepress.campaigns (name, fingerprint) VALUES ('old', 'fp')")
+    journal = PgJournal(dsn(pg_cluster, pg_database), "old")
+    assert journal.schema_version == len(MIGRATIONS) >= 2
+    assert journal.claim("fp", "b") == "new"  # the old campaign is still there, unplanned
+    journal.close()
+
+
+def test_pacer_findings_are_shared_through_the_heartbeat(
+    pg_cluster: Cluster, pg_database: str
+) -> None:
+    a = PgJournal(dsn(pg_cluster, pg_database), "c", lease=3.0)
+    a.claim("fp", "b")
+    a.plan(plan_of(5))
+    a.share_pace(120.0, 1_700_000_000.0)
+    b = PgJournal(dsn(pg_cluster, pg_database), "c", lease=3.0)
+    b.claim("fp", "b")
+    deadline = time.monotonic() + 30
+    while b.campaign_pace != (120.0, 1_700_000_000.0) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert b.campaign_pace == (120.0, 1_700_000_000.0)
+    assert b.live_workers == 2
+    a.close()
+    b.close()

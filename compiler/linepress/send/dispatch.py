@@ -30,7 +30,7 @@ import httpx
 
 from linepress.send.endpoint import Endpoint
 from linepress.send.journal import CampaignJournal, JournalUnavailable, Outcome, Status
-from linepress.send.pacing import Pacer
+from linepress.send.pacing import Pacer, PaceState
 from linepress.send.transport import sending_transport
 
 ERROR_TEXT_LIMIT = 500
@@ -380,7 +380,7 @@ class Dispatcher:
                 for _ in range(self.settings.concurrency)
             ]
             ticker = asyncio.create_task(self._tick(on_progress)) if on_progress else None
-            sharer = asyncio.create_task(self._share_rate()) if self.settings.rate else None
+            sharer = asyncio.create_task(self._share())
             try:
                 await self._feed(queue)
                 for _ in workers:
@@ -525,20 +525,44 @@ class Dispatcher:
             delay = self._rng.uniform(0, ceiling)  # full jitter: retries do not arrive in waves
         await self._stopping.sleep(delay)
 
-    async def _share_rate(self) -> None:
-        """`--rate` is the campaign's: with N workers sending a shared journal, each takes 1/N.
+    async def _share(self) -> None:
+        """Pace as one of the campaign's workers (a shared journal; alone, nothing changes).
 
-        The journal's heartbeat counts the workers (about once a second); this
-        follows it four times a second. A journal one run owns always says 1.
+        - `--rate` is the campaign's: with N workers sending, each one's ceiling is 1/N.
+        - The adaptive pacer's findings are shared: each worker publishes its share of
+          the endpoint's limit; one that starts without findings starts from the
+          campaign's (their sum, split N ways), so it does not rediscover the limit
+          with 429s. When N changes, each worker rescales its share (N/M).
+
+        The journal's heartbeat counts the workers and reads the findings about once
+        a second; this follows it four times a second.
         """
-        assert self.settings.rate is not None
         workers = 1
+        rate = self.settings.rate
         while True:
             now = max(1, self.journal.live_workers)
             if now != workers:
+                if rate:
+                    # The pacer's ceiling is `--rate`; adaptive or not, it never goes above it.
+                    self._pacer.ceiling = rate / now
+                state = self._pacer.state()
+                if state.limit is not None:
+                    scale = workers / now
+                    self._pacer.restore(
+                        PaceState(
+                            state.rate * scale if state.rate else None,
+                            state.limit * scale,
+                            state.throttled_at,
+                        )
+                    )
                 workers = now
-                # The pacer's ceiling is `--rate`; adaptive or not, it never goes above it.
-                self._pacer.ceiling = self.settings.rate / workers
+            state = self._pacer.state()
+            shared = self.journal.campaign_pace
+            if state.limit is None and shared is not None:
+                total, throttled_at = shared
+                self._pacer.restore(PaceState(None, total / workers, throttled_at))
+                state = self._pacer.state()
+            self.journal.share_pace(state.limit, state.throttled_at)
             await asyncio.sleep(0.25)
 
     async def _tick(self, on_progress: Callable[[Tally], None]) -> None:

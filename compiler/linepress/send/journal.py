@@ -177,6 +177,14 @@ class CampaignJournal(Protocol):
     #: `--rate` is the campaign's, so each takes its share.
     live_workers: int
 
+    #: What the campaign's workers' pacers found (None: nothing, or not shared): the
+    #: endpoint's limit (their shares added up, requests/s) and the last 429 (Unix time).
+    campaign_pace: tuple[float, float | None] | None
+
+    def share_pace(self, limit: float | None, throttled_at: float | None) -> None:
+        """Publish this worker's pacer findings to the others (a no-op unless shared)."""
+        ...
+
     def apply(self, outcomes: Iterable[Outcome], inflight: Iterable[int] = ()) -> None:
         """Record outcomes, then mark rows `inflight` (counting an attempt each), in one commit."""
         ...

@@ -121,6 +121,13 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX workers_campaign ON linepress.workers (campaign, expires_at);
     """,
+    # 2: what each worker's adaptive pacer found (the throttling issue), shared: the
+    # endpoint's limit as its share of it (requests/s) and its last 429 (Unix time).
+    """
+    ALTER TABLE linepress.workers
+        ADD COLUMN pace_limit double precision,
+        ADD COLUMN throttled_at double precision;
+    """,
 )
 
 #: Advisory-lock keys: one for migrations; campaigns use (this, campaign id).
@@ -169,6 +176,11 @@ class PgJournal:
         self._joined = False
         #: False while this worker finds nothing to claim (the heartbeat tells the others).
         self._sending = True
+        #: This worker's pacer findings, written by the heartbeat: (limit share, last 429).
+        self._pace: tuple[float | None, float | None] = (None, None)
+        #: The campaign's, read by the heartbeat: (sum of the sending workers' limit
+        #: shares, the latest 429 of any), requests/s and Unix time; None until known.
+        self.campaign_pace: tuple[float, float | None] | None = None
         try:
             if attach:
                 self._attach()
@@ -347,6 +359,7 @@ class PgJournal:
             (self.worker, self._id, socket.gethostname()[:200], os.getpid(), self.lease),
         )
         self.live_workers = self._sending_workers(self._db)
+        self.campaign_pace = self._read_pace(self._db)
         self._heartbeat = threading.Thread(
             target=self._beat, name="linepress-heartbeat", daemon=True
         )
@@ -364,11 +377,14 @@ class PgJournal:
             try:
                 if db is None or db.closed:
                     db = self._connect("heartbeat")
+                limit, throttled_at = self._pace
                 db.execute(
                     "UPDATE linepress.workers SET beat_at = clock_timestamp(), sending = %s, "
-                    "expires_at = clock_timestamp() + %s * interval '1 second' WHERE id = %s",
-                    (self._sending, self.lease, self.worker),
+                    "expires_at = clock_timestamp() + %s * interval '1 second', "
+                    "pace_limit = %s, throttled_at = %s WHERE id = %s",
+                    (self._sending, self.lease, limit, throttled_at, self.worker),
                 )
+                self.campaign_pace = self._read_pace(db)
                 # For the rate share, a worker that missed three beats no longer counts
                 # (its claims still hold until its lease runs out).
                 self.live_workers = self._sending_workers(db)
@@ -396,6 +412,24 @@ class PgJournal:
             (self._id, 3 * self.beat),
         ).fetchone()
         return max(1, int(found[0]) if found else 1)
+
+    def share_pace(self, limit: float | None, throttled_at: float | None) -> None:
+        """Publish this worker's pacer findings (its share of the endpoint's limit, requests/s,
+        and its last 429, Unix time) with the next heartbeat."""
+        self._pace = (limit, throttled_at)
+
+    def _read_pace(self, db: psycopg.Connection[Any]) -> tuple[float, float | None] | None:
+        """The campaign's findings: the sending workers' limit shares added up, the latest 429."""
+        found = db.execute(
+            "SELECT sum(pace_limit), max(throttled_at) FROM linepress.workers "
+            "WHERE campaign = %s AND sending AND pace_limit IS NOT NULL "
+            "AND expires_at > clock_timestamp() "
+            "AND beat_at > clock_timestamp() - %s * interval '1 second'",
+            (self._id, 3 * self.beat),
+        ).fetchone()
+        if found is None or found[0] is None:
+            return None
+        return float(found[0]), None if found[1] is None else float(found[1])
 
     def _live_workers(self) -> int:
         """Other workers of this campaign with a live lease."""
