@@ -932,7 +932,21 @@ def main() -> None:
     parser.add_argument(
         "--journal-url", help="with --workers: this database (default: a throw-away cluster)"
     )
+    parser.add_argument(
+        "--pacing", action="store_true",
+        help="run the adaptive-pacing phases instead (bench/pacing.py: limits 50, 200, "
+        "1,000/s with and without Retry-After, and a changing one)",
+    )  # fmt: skip
+    parser.add_argument("--chart", type=Path, help="with --pacing: write the PNG chart here")
     args = parser.parse_args()
+    if args.pacing:
+        from pacing import main as pacing_main  # bench/ is on sys.path when run as a script
+
+        argv = ["--tiny"] if args.tiny else []
+        argv += ["--chart", str(args.chart)] if args.chart else []
+        argv += ["--json", str(args.json)] if args.json else []
+        pacing_main(argv)
+        return
     if args.profile_child:
         child(args.profile_child)
         return
