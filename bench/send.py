@@ -926,18 +926,18 @@ def main() -> None:
     parser.add_argument("--keep-profiles", metavar="DIR", help="keep py-spy's raw stacks here")
     parser.add_argument("--profile-child", help=argparse.SUPPRESS)
     parser.add_argument(
-        "--pacing", action="store_true",
-        help="run the adaptive-pacing phases instead (bench/pacing.py: limits 50, 200, "
-        "1,000/s with and without Retry-After, and a changing one)",
-    )  # fmt: skip
-    parser.add_argument("--chart", type=Path, help="with --pacing: write the PNG chart here")
-    parser.add_argument(
         "--workers", action="store_true",
         help="only the shared-journal rows: 1, 2 and 4 workers on PostgreSQL (bench/pgworkers.py)",
     )  # fmt: skip
     parser.add_argument(
         "--journal-url", help="with --workers: this database (default: a throw-away cluster)"
     )
+    parser.add_argument(
+        "--pacing", action="store_true",
+        help="run the adaptive-pacing phases instead (bench/pacing.py: limits 50, 200, "
+        "1,000/s with and without Retry-After, and a changing one)",
+    )  # fmt: skip
+    parser.add_argument("--chart", type=Path, help="with --pacing: write the PNG chart here")
     args = parser.parse_args()
     if args.pacing:
         from pacing import main as pacing_main  # bench/ is on sys.path when run as a script
