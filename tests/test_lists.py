@@ -151,23 +151,37 @@ def test_any_text_in_an_encoding_reads_back_the_same(names: list[str], codec: st
 # ----------------------------------------------------------------- delimiters
 
 
-def test_a_semicolon_csv_is_read_and_the_choice_announced(project: Path) -> None:
-    # Excel in a decimal-comma locale; one name holds a comma.
-    (project / "list.csv").write_text("user_id;nama;poin\nU1;Budi;1.250\nU2;Agus, S.Kom;75,5\n")
+def test_a_semicolon_csv_is_refused_with_the_flag_and_a_txt_export_read_and_announced(
+    project: Path,
+) -> None:
+    # Excel in a decimal-comma locale; one name holds a comma (realworld case 17).
+    rows = "user_id;nama;poin\nU1;Budi;1.250\nU2;Agus, S.Kom;75,5\n"
+    (project / "list.csv").write_text(rows)
     (project / "id.yaml").write_text(
         "from: APP\nto: '{{ user_id }}'\nmessage: {type: TEXT, text: '{{ nama }} {{ poin }}'}\n"
     )
-    result = run("compile", "id.yaml", "--data", "list.csv")
-    assert result.exit_code == 0, result.stderr
-    assert texts(result) == ["Budi 1.250", "Agus, S.Kom 75,5"]
-    assert result.stderr == (
-        "list.csv:1: warning: read as ';'-separated: the header row has no ',' but 3 column "
+    # A .csv says ','; a header that is plainly ';'-separated is the real cause, named
+    # with its fix, and nothing is compiled (no undefined-variable errors on every row).
+    refused = run("compile", "id.yaml", "--data", "list.csv")
+    assert (refused.exit_code, refused.stdout) == (1, "")
+    assert refused.stderr.splitlines()[0] == (
+        "list.csv:1: the header row looks ';'-separated (3 column names separated by ';', "
+        "no ','): use --delimiter ';'"
+    )
+    assert "undefined" not in refused.stderr
+    said = run("compile", "id.yaml", "--data", "list.csv", "--delimiter", ";")
+    assert (said.exit_code, said.stderr) == (0, "")
+    assert texts(said) == ["Budi 1.250", "Agus, S.Kom 75,5"]
+    # A .txt export declares nothing: read with the header's delimiter, and said so.
+    (project / "list.txt").write_text(rows)
+    announced = run("compile", "id.yaml", "--data", "list.txt")
+    assert announced.exit_code == 0, announced.stderr
+    assert (announced.stdout, texts(announced)) == (said.stdout, texts(said))
+    assert announced.stderr == (
+        "list.txt:1: warning: read as ';'-separated: the header row has no ',' but 3 column "
         "names separated by ';' (pass --delimiter ';' to say so, or --delimiter ',' for one "
         "column)\n"
     )
-    # Said explicitly: no announcement. Forced to ',': one column, as asked.
-    quiet = run("compile", "id.yaml", "--data", "list.csv", "--delimiter", ";")
-    assert (quiet.exit_code, quiet.stderr, quiet.stdout) == (0, "", result.stdout)
     forced = run("compile", "id.yaml", "--data", "list.csv", "--delimiter", ",")
     assert forced.exit_code == 1 and "user_id" in forced.stderr
 

@@ -4,8 +4,11 @@ The delimiter rule (README "Recipient data"): `--delimiter` always wins; a first
 line `sep=X` (Excel's own hint) names it; otherwise the default (`,`, or tab
 for .tsv) unless the header is a single name under it but splits cleanly, into
 two or more non-empty, distinct names, on exactly one of `;`, tab, `|`, `,`.
-Then that delimiter is used and the choice is announced as a warning. A header
-that splits cleanly on two of them is refused, naming the flag to pass.
+Then, when the file's name declares its delimiter (.csv, .tsv), the file is refused
+with the flag to pass (realworld case 17: a guess would be silent about a list that
+is not what its name says); when nothing declares it (.txt exports, standard input),
+that delimiter is used and the choice is announced as a warning. A header that
+splits cleanly on two of them is refused, naming the flags to pass.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ def read_csv(
     *,
     delimiter: str | None,
     default: str = ",",
+    declared: bool = False,
     limit: int,
     tally: Tally,
 ) -> Reader:
@@ -58,7 +62,7 @@ def read_csv(
             skipped.append(line)
         header_line = len(skipped) + 1
     if delimiter is None:
-        delimiter = _choose(first, default, name, header_line, tally)
+        delimiter = _choose(first, default, name, header_line, tally, declared=declared)
     # Fields may be as long as a record may be (Python's default is 131,072).
     # The limit is process-wide, so only ever raised.
     if csv.field_size_limit() < limit:
@@ -151,7 +155,7 @@ def _other(
     return number, start, row
 
 
-def _choose(first: str, default: str, name: str, line: int, tally: Tally) -> str:
+def _choose(first: str, default: str, name: str, line: int, tally: Tally, *, declared: bool) -> str:
     """The delimiter for a header line `first`, by the rule in the module docstring."""
     base = _split(first, default)
     if base is None or len(base) != 1:
@@ -180,6 +184,16 @@ def _choose(first: str, default: str, name: str, line: int, tally: Tally) -> str
             )
         )
     chosen, count = fits[0]
+    if declared:
+        raise DataError(
+            Problem(
+                f"the header row looks {_spelled(chosen)}-separated ({count} column names "
+                f"separated by {_spelled(chosen)}, no {_spelled(default)}): use --delimiter "
+                f"{_flag(chosen)}",
+                Location(name, line),
+                code="data-delimiter",
+            )
+        )
     tally.notes.append(
         Problem(
             f"read as {_spelled(chosen)}-separated: the header row has no {_spelled(default)} "

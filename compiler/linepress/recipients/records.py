@@ -131,6 +131,9 @@ def open_records(
     extension = os.path.splitext(path)[1].lower()
     if extension == ".tsv":
         options.default = "\t"
+    # A .csv or .tsv name says which delimiter the file has; a .txt export, standard
+    # input or an unknown name does not, so only those may take one from the header.
+    options.declared = extension in (".csv", ".tsv")
     if extension == ".xls" and format is None:
         raise DataError(
             Problem(
@@ -163,6 +166,9 @@ class _Options:
     sheet: str | None
     #: The delimiter when none is given and the header does not say otherwise.
     default: str = ","
+    #: Whether the file's name declares `default` (.csv, .tsv): then a header that splits
+    #: on another delimiter is refused with the flag to pass, never read silently.
+    declared: bool = False
 
 
 class _StreamSource(RecordSource):
@@ -294,6 +300,7 @@ class _StreamSource(RecordSource):
             self.name,
             delimiter=options.delimiter,
             default=options.default,
+            declared=options.declared,
             limit=options.limit,
             tally=self._tally,
         )
