@@ -29,6 +29,12 @@ Designs, each reading that CSV and writing one JSON body per line to a file:
 (e) floor: `csv.reader` and the same bodies built by plain Python substitution, no
     Jinja, no validation, written with orjson.
 
+Then .xlsx recipient lists: the same rows in a workbook (`points` as numbers,
+`joined` as dates, as Excel holds them), `linepress compile` on it beside (d) on
+the CSV (the bodies must be byte-identical), its peak memory at 10k and 1M rows,
+and the two streaming-capable readers compared on the same file: openpyxl's
+read-only mode (which linepress uses) and python-calamine (when installed).
+
 Set-up (parsing the definition, building validators) is outside the timings of
 (a), (b), (c) and (e); (d) pays for everything. Every design reports the best of up
 to 3 runs (fewer once it has taken a minute), so no design is favoured by the
@@ -924,6 +930,7 @@ def benchmark(args: argparse.Namespace, folder: Path, info: dict[str, Any]) -> d
 
     verdicts = print_table(results, startups)
     memory_report = memory_runs(args, folder, definitions, data, results)
+    xlsx_report = xlsx_runs(args, folder, definitions, data, results)
     failed = any(m.error for res in results.values() for m in res.values()) or any(
         m["verdict"] == "FAILED" for m in memory_report
     )
@@ -948,7 +955,8 @@ def benchmark(args: argparse.Namespace, folder: Path, info: dict[str, Any]) -> d
         "startup_first_seconds": {shape: first for shape, (first, _) in startups.items()},
         "targets": verdicts,
         "memory": memory_report,
-        "failed": failed,
+        "xlsx": xlsx_report,
+        "failed": failed or xlsx_report.get("failed", False),
     }
 
 
@@ -1001,6 +1009,242 @@ def memory_runs(
                 "big_seconds": large.seconds,
             }
         )
+    return report
+
+
+# --------------------------------------------------------------------------- #
+# .xlsx lists
+
+XLSX_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+XLSX_PARTS = {
+    "[Content_Types].xml": (
+        '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+        '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+        '<Default Extension="xml" ContentType="application/xml"/>'
+        '<Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>'
+        '<Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>'
+        '<Override PartName="/xl/sharedStrings.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"/>'
+        '<Override PartName="/xl/styles.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.styles+xml"/></Types>'
+    ),
+    "_rels/.rels": (
+        '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+        '<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="xl/workbook.xml"/></Relationships>'
+    ),
+    "xl/workbook.xml": (
+        f'<workbook xmlns="{XLSX_NS}" xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships">'
+        '<sheets><sheet name="Sheet1" sheetId="1" r:id="rId1"/></sheets></workbook>'
+    ),
+    "xl/_rels/workbook.xml.rels": (
+        '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+        '<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/>'
+        '<Relationship Id="rId2" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/styles" Target="styles.xml"/>'
+        '<Relationship Id="rId3" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/sharedStrings" Target="sharedStrings.xml"/></Relationships>'
+    ),
+    "xl/styles.xml": (
+        f'<styleSheet xmlns="{XLSX_NS}"><fonts count="1"><font><sz val="11"/><name val="Calibri"/></font></fonts>'
+        '<fills count="1"><fill><patternFill patternType="none"/></fill></fills><borders count="1"><border/></borders>'
+        '<cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/></cellStyleXfs>'
+        '<cellXfs count="2"><xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>'
+        '<xf numFmtId="14" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/></cellXfs></styleSheet>'
+    ),
+}
+XLSX_EPOCH = dt.date(1899, 12, 30)
+
+
+def write_xlsx(path: Path, rows: int, seed: int = SEED) -> Path:
+    """The first `rows` generated rows as a workbook the way Excel writes one.
+
+    Shared strings, a `<dimension>`, `points` as a number and `joined` as a date
+    cell; openpyxl's own writer takes minutes for a million rows, this seconds.
+    """
+    import zipfile
+    from xml.sax.saxutils import escape
+
+    from linepress.recipients.xlsx import column_letter
+
+    letters = [column_letter(i) for i in range(len(COLUMNS))]
+    strings: dict[str, int] = {}
+
+    def text(ref: str, value: str) -> str:
+        return f'<c r="{ref}" t="s"><v>{strings.setdefault(value, len(strings))}</v></c>'
+
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as book:
+        for name, part in XLSX_PARTS.items():
+            book.writestr(name, '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n' + part)
+        with book.open("xl/worksheets/sheet1.xml", "w", force_zip64=True) as sheet:
+            sheet.write(
+                f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<worksheet xmlns="{XLSX_NS}">'
+                f'<dimension ref="A1:{letters[-1]}{rows + 1}"/><sheetData>'.encode()
+            )
+            head = "".join(text(f"{c}1", name) for c, name in zip(letters, COLUMNS, strict=True))
+            chunk = [f'<row r="1">{head}</row>']
+            for r, row in enumerate(islice(generate_rows(seed), rows), 2):
+                cells = []
+                for i, (c, value) in enumerate(zip(letters, row, strict=True)):
+                    if COLUMNS[i] == "points":
+                        cells.append(f'<c r="{c}{r}"><v>{value}</v></c>')
+                    elif COLUMNS[i] == "joined":
+                        serial = (dt.date.fromisoformat(value) - XLSX_EPOCH).days
+                        cells.append(f'<c r="{c}{r}" s="1"><v>{serial}</v></c>')
+                    else:
+                        cells.append(text(f"{c}{r}", value))
+                chunk.append(f'<row r="{r}">{"".join(cells)}</row>')
+                if len(chunk) >= 2000:
+                    sheet.write("".join(chunk).encode())
+                    chunk.clear()
+            sheet.write(("".join(chunk) + "</sheetData></worksheet>").encode())
+        with book.open("xl/sharedStrings.xml", "w", force_zip64=True) as table:
+            table.write(
+                f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<sst xmlns="{XLSX_NS}" '
+                f'count="{len(strings)}" uniqueCount="{len(strings)}">'.encode()
+            )
+            batch = []
+            for value in strings:
+                space = ' xml:space="preserve"' if value != value.strip() else ""
+                batch.append(f"<si><t{space}>{escape(value)}</t></si>")
+                if len(batch) >= 5000:
+                    table.write("".join(batch).encode())
+                    batch.clear()
+            table.write(("".join(batch) + "</sst>").encode())
+    return path
+
+
+#: Reports the process's own peak RSS (VmHWM) on stderr at exit. A child's
+#: ru_maxrss from wait4 is floored at this (big) parent's: Linux carries the
+#: high-water mark across the vfork+exec that starts it.
+HWM = (
+    "import atexit, sys\n"
+    "def hwm():\n"
+    "    for line in open('/proc/self/status'):\n"
+    "        if line.startswith('VmHWM'):\n"
+    "            sys.stderr.write('\\nVmHWM ' + line.split()[1] + '\\n')\n"
+    "atexit.register(hwm)\n"
+)
+
+#: Reads every row of the first sheet of argv[1] and prints the count: {library: code}.
+XLSX_READERS = {
+    "openpyxl read-only": (
+        "import sys, warnings; warnings.simplefilter('ignore'); import openpyxl\n"
+        "book = openpyxl.load_workbook(sys.argv[1], read_only=True, data_only=True)\n"
+        "print(sum(1 for _ in book.worksheets[0].iter_rows(values_only=True)))"
+    ),
+    "python-calamine": (
+        "import sys; from python_calamine import CalamineWorkbook\n"
+        "sheet = CalamineWorkbook.from_path(sys.argv[1]).get_sheet_by_index(0)\n"
+        "print(sum(1 for _ in sheet.iter_rows()))"
+    ),
+    "linepress (openpyxl, strings on disk)": (
+        "import sys; from linepress.recipients.records import open_records\n"
+        "with open_records(sys.argv[1]) as src: print(sum(1 for _ in src.rows()))"
+    ),
+}
+LINEPRESS_MAIN = "from linepress.cli.main import main; sys.argv[0] = 'linepress'; main()"
+
+
+def own_peak(code: str, *args: str) -> ChildRun:
+    """`python -c HWM+code args` as a child: wall time and its own peak RSS (VmHWM)."""
+    with tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        done = subprocess.run(
+            [sys.executable, "-c", HWM + code, *args], stdout=subprocess.DEVNULL, stderr=err
+        )
+        seconds = time.perf_counter() - start
+        err.seek(0)
+        stderr = err.read().decode(errors="replace")
+    marks = [line.split()[1] for line in stderr.splitlines() if line.startswith("VmHWM ")]
+    peak = int(marks[-1]) / 1024 * 1.048576 if marks else float("nan")  # KiB -> MB
+    return ChildRun(seconds, peak, done.returncode, stderr)
+
+
+def xlsx_runs(
+    args: argparse.Namespace,
+    folder: Path,
+    definitions: dict[str, Path],
+    data: dict[int, Path],
+    results: dict[str, dict[str, Measure]],
+) -> dict[str, Any]:
+    """`linepress compile` on .xlsx beside CSV, its memory at 10k and --big-rows, the readers."""
+    print("\n.xlsx lists (TEXT shape; the same rows, points as numbers, joined as dates)")
+    report: dict[str, Any] = {"failed": False}
+    definition = definitions["TEXT"]
+    # Same bodies as from the CSV, for both shapes: cells come back as the CSV's text.
+    check = write_xlsx(folder / "check.xlsx", args.check_rows, args.seed)
+    for shape in SHAPES:
+        from_csv = run_command(
+            definitions[shape.name],
+            data[args.naive_rows],
+            folder / "check-csv.jsonl",
+        )
+        from_xlsx = run_command(definitions[shape.name], check, folder / "check-xlsx.jsonl")
+        csv_lines = (folder / "check-csv.jsonl").read_bytes().splitlines()[: args.check_rows]
+        xlsx_lines = (folder / "check-xlsx.jsonl").read_bytes().splitlines()
+        same = not from_csv.returncode and not from_xlsx.returncode and csv_lines == xlsx_lines
+        print(
+            f"  {shape.name:<9} bodies from .xlsx {'identical to' if same else 'DIFFER from'} the CSV's"
+        )
+        report[f"same_bodies_{shape.name.lower()}"] = same
+        report["failed"] = report["failed"] or not same
+    start = time.perf_counter()
+    book = write_xlsx(folder / f"recipients-{args.rows}.xlsx", args.rows, args.seed)
+    print(
+        f"  wrote {args.rows:,} rows in {time.perf_counter() - start:.1f} s ({book.stat().st_size / 1e6:.1f} MB)"
+    )
+    measure = best_of(
+        design_command(SHAPES[0], definition),
+        book,
+        folder / "out-xlsx.jsonl",
+        args.repeat,
+        args.budget,
+    )
+    csv_d = results["TEXT"].get("d")
+    print(
+        f"  (d) command on .xlsx {fmt_rate(measure):>10} rows/s beside {fmt_rate(csv_d)} rows/s on CSV "
+        f"({measure.rows:,} rows, best {measure.seconds:.2f} s of {measure.runs})"
+    )
+    report["xlsx_rows_per_s"] = measure.rate
+    report["csv_rows_per_s"] = csv_d.rate if csv_d else None
+    report["failed"] = report["failed"] or bool(measure.error)
+    sizes = [MEMORY_SMALL_ROWS, args.big_rows] if not args.skip_big else [args.rows]
+    books = {args.rows: book}
+    for n in sizes:
+        if n not in books:
+            start = time.perf_counter()
+            books[n] = write_xlsx(folder / f"recipients-{n}.xlsx", n, args.seed)
+            print(
+                f"  wrote {n:,} rows in {time.perf_counter() - start:.1f} s ({books[n].stat().st_size / 1e6:.1f} MB)"
+            )
+    report["memory"] = []
+    for n in sizes:
+        out = folder / "memory.jsonl"
+        child = own_peak(
+            LINEPRESS_MAIN, "compile", str(definition), "--data", str(books[n]), "--out", str(out)
+        )
+        out.unlink(missing_ok=True)
+        print(
+            f"  `linepress compile` {n:>9,} rows: peak RSS {child.max_rss_mb:6.1f} MB, {n / child.seconds:,.0f} rows/s"
+        )
+        report["memory"].append(
+            {"rows": n, "max_rss_mb": child.max_rss_mb, "seconds": child.seconds}
+        )
+        report["failed"] = report["failed"] or bool(child.returncode)
+    report["readers"] = []
+    for library in XLSX_READERS:
+        for n in sizes:
+            child = own_peak(XLSX_READERS[library], str(books[n]))
+            if child.returncode:
+                print(f"  {library:<37} not measured: {child.stderr.strip().splitlines()[-1:]}")
+                break
+            print(
+                f"  {library:<37} {n:>9,} rows: {n / child.seconds:>9,.0f} rows/s, peak RSS {child.max_rss_mb:6.1f} MB"
+            )
+            report["readers"].append(
+                {
+                    "library": library,
+                    "rows": n,
+                    "rows_per_s": n / child.seconds,
+                    "max_rss_mb": child.max_rss_mb,
+                }
+            )
     return report
 
 

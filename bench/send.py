@@ -3,6 +3,7 @@
     .venv/bin/python bench/send.py                    # 10,000 messages per phase, ~10 min
     .venv/bin/python bench/send.py --messages 20000 --json send.json --keep-profiles prof/
     .venv/bin/python bench/send.py --tiny             # 100 messages, 10 ms (CI)
+    .venv/bin/python bench/send.py --workers          # 1, 2, 4 workers on a PostgreSQL journal
 
 Phases, each beside a sequential `httpx.Client` loop measured in the same run at the
 same added latency (the sandbox's `latency` fault, set through `POST /sandbox/faults`):
@@ -889,6 +890,26 @@ def table(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def workers(args: argparse.Namespace, folder: Path, log: Callable[[str], None]) -> dict[str, Any]:
+    """`--workers`: the shared PostgreSQL journal's rows (see bench/pgworkers.py)."""
+    import pgworkers
+
+    count = args.messages or (200 if args.tiny else 10_000)
+    measured_on = machine()
+    payloads = write_payloads(folder / "payloads.jsonl", make_bodies(count))
+    sandbox = Sandbox(folder / "record.jsonl")
+    try:
+        rows = pgworkers.phases(
+            sandbox=sandbox, linepress=linepress_command(), payloads=payloads, count=count,
+            folder=folder, url=args.journal_url, tiny=args.tiny, key=KEY, row=row, windows=windows,
+            log=log,
+        )  # fmt: skip
+    finally:
+        sandbox.close()
+    measured_on["load_after"] = os.getloadavg()
+    return {"machine": measured_on, "rows": rows, "details": {}, "library": {}, "profiles": []}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--messages", type=int, help="messages per phase (10,000; 200 with --tiny)")
@@ -904,6 +925,13 @@ def main() -> None:
     parser.add_argument("--profile-rate", type=int, default=250, help="py-spy samples per second")
     parser.add_argument("--keep-profiles", metavar="DIR", help="keep py-spy's raw stacks here")
     parser.add_argument("--profile-child", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--workers", action="store_true",
+        help="only the shared-journal rows: 1, 2 and 4 workers on PostgreSQL (bench/pgworkers.py)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--journal-url", help="with --workers: this database (default: a throw-away cluster)"
+    )
     parser.add_argument(
         "--pacing", action="store_true",
         help="run the adaptive-pacing phases instead (bench/pacing.py: limits 50, 200, "
@@ -934,7 +962,7 @@ def main() -> None:
         print(f"[{time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
 
     with tempfile.TemporaryDirectory(prefix="linepress-bench-send-") as folder:
-        result = run(args, Path(folder), log)
+        result = workers(args, Path(folder), log) if args.workers else run(args, Path(folder), log)
     print(table(result))
     if args.json:
         args.json.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")

@@ -9,3 +9,5 @@ import tempfile
 # (~/.cache/linepress) is never read or written by the tests. Removed at exit.
 _CACHE = tempfile.TemporaryDirectory(prefix="linepress-test-cache-")
 os.environ["LINEPRESS_CACHE_DIR"] = _CACHE.name
+
+from postgres import pg_cluster, pg_database  # noqa: E402, F401  (fixtures for tests that use them)

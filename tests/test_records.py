@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from linepress.errors import DataError, Location, UsageError
 from linepress.recipients import records
 from linepress.recipients.records import BadRecord, Record, open_records
+from linepress.recipients.source import make_record
 
 
 def write(tmp_path: Path, name: str, data: str | bytes) -> Path:
@@ -185,9 +186,11 @@ def test_invalid_utf8_in_the_header(tmp_path: Path) -> None:
     assert error_of(path).problems[0].location == Location(str(path), 1, 3)
 
 
-def test_utf16_is_named(tmp_path: Path) -> None:
+def test_utf16_with_a_byte_order_mark_is_read(tmp_path: Path) -> None:
     path = write(tmp_path, "u16.csv", "name\nKen\n".encode("utf-16"))
-    assert "is UTF-16 text, not UTF-8" in str(error_of(path))
+    assert good(read_all(path)) == [{"name": "Ken"}]
+    json_path = write(tmp_path, "u16.json", '[{"a": 1}]'.encode("utf-16"))
+    assert "is UTF-16 text, not UTF-8: JSON must be UTF-8" in str(error_of(json_path))
 
 
 def test_columns_before_iteration_reuses_the_open_reader() -> None:
@@ -213,7 +216,7 @@ def test_files_can_be_read_twice(tmp_path: Path) -> None:
 
 
 def test_fast_records_equal_normal_ones() -> None:
-    made = records._record(3, "d.csv", 7, {"a": 1})
+    made = make_record(3, "d.csv", 7, {"a": 1})
     assert made == Record(3, Location("d.csv", 7), {"a": 1})
     assert hash(made.location) == hash(Location("d.csv", 7))
 
@@ -239,11 +242,15 @@ def test_csv_round_trip_with_start_lines(rows: list[list[str]], delimiter: str) 
         starts.append(out.getvalue().count("\n") + 1)
         writer.writerow(row)
     data = out.getvalue().encode()
-    items = read_all("-", stdin=io.BytesIO(data), format="csv", delimiter=delimiter)
-    assert good(items) == [dict(zip("abc", row, strict=True)) for row in rows]
-    assert [(r.number, r.location.line) for r in items] == list(
-        zip(range(1, len(rows) + 1), starts, strict=True)
-    )
+    with open_records("-", stdin=io.BytesIO(data), format="csv", delimiter=delimiter) as src:
+        items = list(src)
+    # Rows whose cells are all blank are skipped and counted, not recipients.
+    kept = [(row, start) for row, start in zip(rows, starts, strict=True) if "".join(row).strip()]
+    assert good(items) == [dict(zip("abc", row, strict=True)) for row, _ in kept]
+    assert [(r.number, r.location.line) for r in items] == [
+        (n, start) for n, (_, start) in enumerate(kept, 1)
+    ]
+    assert src.blank_rows == len(rows) - len(kept)
 
 
 def test_bad_options() -> None:

@@ -56,6 +56,8 @@ class ProblemLog:
     rows: int = 0
     #: Data rows read (`check` of several definitions reads each row once per definition).
     recipients: int = 0
+    #: Data rows skipped because every cell was blank (not recipients).
+    blank_rows: int = 0
 
     def add(self, problems: Iterable[Problem]) -> None:
         for problem in problems:
@@ -157,6 +159,7 @@ def json_reporter(log: ProblemLog, out: IO[str], summary: str) -> None:
         "warnings": log.warnings,
         "failed_rows": log.failed_rows,
         "rows": log.rows,
+        "blank_rows": log.blank_rows,
         "not_shown": log.dropped,
         "summary": summary,
         "problems": [

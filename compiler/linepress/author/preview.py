@@ -63,7 +63,7 @@ __all__ = [
 from linepress.errors import LinepressError, Location, Problem
 from linepress.output import AtomicOutput
 from linepress.pipeline import Compiler, Result, open_data
-from linepress.recipients.records import BadRecord
+from linepress.recipients.records import BadRecord, ReadOptions
 from linepress.report import ProblemLog
 
 #: Extra problems for a compiled recipient (lint warnings), shown on its card.
@@ -202,6 +202,8 @@ class PreviewRequest:
     sample: int | None = None
     edge_cases: bool = False
     images: str = "placeholder"
+    #: Encoding, worksheet, record size cap of the data.
+    reading: ReadOptions | None = None
 
     def files(self, compiler: Compiler | None = None) -> list[Path]:
         """The files the page is drawn from: the definition, the data, the imported
@@ -258,6 +260,9 @@ def render_preview(
             request.rows,
             request.sample,
             request.edge_cases,
+            request.reading,
+            log,
+            page_problems,
         )
         cards = compile_cards(compiler, selected, warnings_for)
         mode = _mode_name(request.data, request.rows, request.sample, request.edge_cases)
@@ -292,6 +297,7 @@ def write_preview(
     images: str = "placeholder",
     out: Path,
     warnings_for: WarningsFor | None = None,
+    reading: ReadOptions | None = None,
 ) -> ProblemLog:
     """`linepress preview`: pick, compile and draw recipients into the page `out`.
 
@@ -299,7 +305,7 @@ def write_preview(
     that cannot be written is one more problem in the returned log).
     """
     request = PreviewRequest(
-        definition, data, data_format, delimiter, rows, sample, edge_cases, images
+        definition, data, data_format, delimiter, rows, sample, edge_cases, images, reading
     )
     rendered = render_preview(request, warnings_for=warnings_for)
     write_page(out, rendered.page, rendered.log, inputs=(definition, data))
@@ -317,11 +323,19 @@ def _select(
     rows: Sequence[int] | None,
     sample: int | None,
     edge_cases: bool,
+    reading: ReadOptions | None,
+    log: ProblemLog,
+    page_problems: list[Problem],
 ) -> list[Selected]:
     if data is None:
         return without_data()
-    with open_data(data, data_format, delimiter) as source:
-        return select_rows(source, rows=rows, sample=sample, edge_cases=edge_cases)
+    with open_data(data, data_format, delimiter, reading=reading) as source:
+        try:
+            return select_rows(source, rows=rows, sample=sample, edge_cases=edge_cases)
+        finally:  # how the data was read shows on the page too
+            page_problems.extend(source.notes)
+            log.add(source.notes)
+            log.blank_rows += source.blank_rows
 
 
 def _mode_name(data: str | None, rows: object, sample: int | None, edge_cases: bool) -> str:

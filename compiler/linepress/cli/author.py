@@ -16,6 +16,7 @@ from linepress.cli.options import (
     guard_paths,
     info,
     parse_delimiter,
+    reading_options,
     refuse_overwriting_inputs,
     report,
     report_options,
@@ -125,6 +126,7 @@ def preview_command(
             sample,
             edge_cases,
             images,
+            reading_options(),
         )
         _serve(request, port, out, open_browser, max_errors)
         return
@@ -139,6 +141,7 @@ def preview_command(
         edge_cases=edge_cases,
         images=images,
         out=out,
+        reading=reading_options(),
     )
     log.limit = max_errors
     info(f"wrote {out}")

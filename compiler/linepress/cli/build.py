@@ -9,6 +9,7 @@ from linepress.cli.options import (
     finish,
     guard_paths,
     parse_delimiter,
+    reading_options,
     refuse_overwriting_inputs,
     report,
     report_options,
@@ -79,7 +80,7 @@ def compile_command(
     chosen = _rows(rows, data)
     options = CompileOptions(
         definition=definition,
-        data=DataOptions(data, data_format, parse_delimiter(delimiter)),
+        data=DataOptions(data, data_format, parse_delimiter(delimiter), reading_options()),
         out=out,
         format=out_format,  # type: ignore[arg-type]
         keep_going=keep_going,
@@ -140,7 +141,7 @@ def check_command(
     """
     log = check_definitions(
         definitions,
-        DataOptions(data, data_format, parse_delimiter(delimiter)),
+        DataOptions(data, data_format, parse_delimiter(delimiter), reading_options()),
         max_errors,
         strict=strict,
         remember=True,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -11,7 +12,33 @@ import click
 from linepress.cli.options import guard_paths
 from linepress.errors import LinepressError
 
-_JOURNAL = click.argument("journal", type=click.Path(dir_okay=False, path_type=Path))
+
+def _journal(command: Callable[..., None]) -> Callable[..., None]:
+    """The JOURNAL argument (a SQLite file or a `postgresql://…` URL) and `--campaign`."""
+    command = click.option(
+        "--campaign",
+        metavar="NAME",
+        help="The campaign, in a PostgreSQL journal (default: as `send` derives it, "
+        "which needs the definition: give it).",
+    )(command)
+    return click.argument("journal", metavar="JOURNAL")(command)
+
+
+def _location(journal: str, campaign: str | None) -> tuple[str | Path, str | None]:
+    """A URL stays text (a Path would fold its `//`); `--campaign` goes with a URL only."""
+    from linepress.send.dsn import is_postgres_url
+
+    if is_postgres_url(journal):
+        if not campaign:
+            raise click.BadParameter(
+                "a PostgreSQL journal needs --campaign NAME", param_hint="--campaign"
+            )
+        return journal, campaign
+    if campaign is not None:
+        raise click.BadParameter(
+            "names a campaign in a PostgreSQL journal (JOURNAL is a file)", param_hint="--campaign"
+        )
+    return Path(journal), None
 
 
 def _fail(exc: LinepressError) -> None:
@@ -33,13 +60,13 @@ def journal_group() -> None:
 
 
 @journal_group.command("status")
-@_JOURNAL
-def status_command(journal: Path) -> None:
+@_journal
+def status_command(journal: str, campaign: str | None) -> None:
     """Counts by status, the runs, and the rows whose delivery is unknown."""
     from linepress.operations.journal import UNKNOWN_SHOWN, journal_status
 
     try:
-        found = journal_status(journal)
+        found = journal_status(*_location(journal, campaign))
     except LinepressError as exc:
         _fail(exc)
         return
@@ -78,7 +105,7 @@ def status_command(journal: Path) -> None:
 
 
 @journal_group.command("report")
-@_JOURNAL
+@_journal
 @click.option(
     "--out",
     "-o",
@@ -86,13 +113,13 @@ def status_command(journal: Path) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="The report to write (.csv or .jsonl).",
 )
-def report_command(journal: Path, out: Path) -> None:
+def report_command(journal: str, campaign: str | None, out: Path) -> None:
     """Write the campaign's per-recipient report from the journal, at any time."""
     from linepress.operations.journal import journal_report
 
     guard_paths(str(out))
     try:
-        counts = journal_report(journal, out)
+        counts = journal_report(*_location(journal, campaign), out=out)
     except LinepressError as exc:
         _fail(exc)
         return
@@ -100,7 +127,7 @@ def report_command(journal: Path, out: Path) -> None:
 
 
 @journal_group.command("settle")
-@_JOURNAL
+@_journal
 @click.option(
     "--as",
     "status",
@@ -110,7 +137,9 @@ def report_command(journal: Path, out: Path) -> None:
 )
 @click.option("--rows", metavar="1,7,20-25", help="These rows (as in the report).")
 @click.option("--all-unknown", is_flag=True, help="Every row whose delivery is unknown.")
-def settle_command(journal: Path, status: str, rows: str | None, all_unknown: bool) -> None:
+def settle_command(
+    journal: str, campaign: str | None, status: str, rows: str | None, all_unknown: bool
+) -> None:
     """Record what became of messages whose delivery is unknown.
 
     After checking Infobip's delivery reports: `--as sent` counts them as
@@ -130,7 +159,8 @@ def settle_command(journal: Path, status: str, rows: str | None, all_unknown: bo
             "; ".join(p.message for p in exc.problems), param_hint="--rows"
         ) from None
     try:
-        settled = journal_settle(journal, chosen, status)  # type: ignore[arg-type]
+        location, name = _location(journal, campaign)
+        settled = journal_settle(location, chosen, status, campaign=name)  # type: ignore[arg-type]
     except LinepressError as exc:
         _fail(exc)
         return

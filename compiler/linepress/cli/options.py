@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -16,9 +17,11 @@ from linepress.operations.compile import (
     summary_line,
 )
 from linepress.output import refuse_inputs
+from linepress.recipients.encoding import check_encoding
+from linepress.recipients.records import ReadOptions
 from linepress.report import DEFAULT_LIMIT, REPORTERS, Paint, ProblemLog, text_reporter
 
-DATA_FORMATS = click.Choice(["csv", "json", "jsonl"])
+DATA_FORMATS = click.Choice(["csv", "json", "jsonl", "xlsx"])
 
 
 def data_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -38,12 +41,74 @@ def data_options(command: Callable[..., Any]) -> Callable[..., Any]:
             click.option(
                 "--delimiter",
                 metavar="CHAR",
-                help="CSV field delimiter (default , and tab for .tsv).",
+                help="CSV field delimiter (default , and tab for .tsv; a header that is "
+                "clearly ;-, tab- or |-separated is read so, with a warning).",
+            ),
+            # The three below reach the command through reading_options(), so that
+            # every command taking --data accepts them without a parameter of its own.
+            click.option(
+                "--encoding",
+                metavar="NAME",
+                expose_value=False,
+                callback=_remember,
+                help="Text encoding of CSV/TSV data: any Python codec, e.g. cp932 (Japanese "
+                "Excel), cp874 (Thai), cp950 (Big5), gb18030 (GBK). Default UTF-8; a byte "
+                "order mark (UTF-8/16/32) decides by itself.",
+            ),
+            click.option(
+                "--sheet",
+                metavar="NAME",
+                expose_value=False,
+                callback=_remember,
+                help="The worksheet of an .xlsx --data (default: the first).",
+            ),
+            click.option(
+                "--max-record-size",
+                metavar="SIZE",
+                expose_value=False,
+                callback=_remember_size,
+                help="Cap on one line or record of --data, in bytes or with K/M/G (default 16M).",
             ),
         ]
     ):
         command = option(command)
     return command
+
+
+_READING = "linepress.reading"
+
+
+def _remember(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    if value is not None and param.name is not None:
+        ctx.meta.setdefault(_READING, {})[param.name] = value
+
+
+def _remember_size(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    if value is None:
+        return
+    match = re.fullmatch(r"\s*(\d+)\s*([KMG]?)i?B?\s*", value, re.IGNORECASE)
+    size = int(match[1]) << _SHIFTS[match[2].upper()] if match else 0
+    if size < 1:
+        raise click.BadParameter(
+            f"expected a positive size such as 16M, 500K or 1048576 (found {value!r})",
+            ctx=ctx,
+            param=param,
+        )
+    ctx.meta.setdefault(_READING, {})["max_record_size"] = size
+
+
+_SHIFTS = {"": 0, "K": 10, "M": 20, "G": 30}
+
+
+def reading_options() -> ReadOptions:
+    """--encoding, --sheet and --max-record-size of the running command."""
+    given = click.get_current_context().meta.get(_READING, {})
+    try:
+        if "encoding" in given:
+            check_encoding(given["encoding"])
+    except UsageError as exc:
+        raise click.BadParameter(exc.problems[0].message, param_hint="--encoding") from None
+    return ReadOptions(**given)
 
 
 def report_options(command: Callable[..., Any]) -> Callable[..., Any]:

@@ -11,6 +11,7 @@ from linepress.cli.options import (
     data_options,
     guard_paths,
     parse_delimiter,
+    reading_options,
     refuse_overwriting_inputs,
     report_options,
 )
@@ -32,8 +33,22 @@ from linepress.report import REPORTERS
 )
 @click.option(
     "--journal",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="The SQLite send ledger (default: next to the definition).",
+    envvar="LINEPRESS_JOURNAL",
+    metavar="PATH|postgresql://…",
+    help="The send ledger: a SQLite file (default: next to the definition), or a "
+    "PostgreSQL database shared by any number of workers. [env: LINEPRESS_JOURNAL]",
+)
+@click.option(
+    "--campaign",
+    metavar="NAME",
+    help="The campaign's name in a PostgreSQL journal (default: the definition's file name).",
+)
+@click.option(
+    "--lease",
+    type=click.FloatRange(min=1),
+    default=30.0,
+    show_default=True,
+    help="PostgreSQL journal: seconds a worker's claims outlive its last heartbeat.",
 )
 @click.option(
     "--resend-sent",
@@ -143,7 +158,9 @@ def send_command(
     data_format: str | None,
     delimiter: str | None,
     payloads: Path | None,
-    journal: Path | None,
+    journal: str | None,
+    campaign: str | None,
+    lease: float,
     resend_sent: bool,
     new_run: bool,
     resend_unknown: bool,
@@ -185,6 +202,7 @@ def send_command(
     """
     from linepress.operations.send import SendOptions, Shard, send
     from linepress.send.dispatch import DispatchSettings
+    from linepress.send.dsn import is_postgres_url
 
     if new_run:
         raise click.UsageError(
@@ -200,12 +218,24 @@ def send_command(
         parsed_shard = Shard.parse(shard) if shard else None
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--shard") from None
-    guard_paths(str(report) if report else None, str(journal) if journal else None)
+    journal_url = journal if journal and is_postgres_url(journal) else None
+    journal_path = Path(journal) if journal and journal_url is None else None
+    if campaign is not None and journal_url is None:
+        raise click.BadParameter(
+            "names a campaign in a PostgreSQL journal: give --journal postgresql://…",
+            param_hint="--campaign",
+        )
+    if campaign is not None and not campaign.strip():
+        raise click.BadParameter("must not be empty", param_hint="--campaign")
+    guard_paths(str(report) if report else None, str(journal_path) if journal_path else None)
     options = SendOptions(
         definition=definition,
         payloads=payloads,
-        data=DataOptions(data, data_format, parse_delimiter(delimiter)),
-        journal=journal,
+        data=DataOptions(data, data_format, parse_delimiter(delimiter), reading_options()),
+        journal=journal_path,
+        journal_url=journal_url,
+        campaign=campaign,
+        lease=lease,
         resend_sent=resend_sent,
         resend_unknown=resend_unknown,
         allow_empty=allow_empty,
@@ -229,7 +259,7 @@ def send_command(
         max_errors=max_errors,
     )
     refuse_overwriting_inputs(
-        outputs=[report, journal],
+        outputs=[report, journal_path],
         inputs=[definition, payloads, Path(data) if data and data != "-" else None],
     )
     try:
@@ -253,7 +283,8 @@ def send_command(
             err=True,
         )
         sys.exit(1)
-    if result.log.errors or result.summary is None:
+    # Warnings (a delimiter read from the header) and skipped blank rows show too.
+    if result.log.errors or result.log.warnings or result.log.blank_rows or result.summary is None:
         tail = "; nothing was sent" if result.summary is None else ""
         REPORTERS[error_format](result.log, sys.stderr, summary_line(result.log, "send") + tail)
     if result.summary is not None:

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import IO
 
 from linepress.errors import LinepressError, Problem, UsageError
 from linepress.output import AtomicOutput, BodyWriter, OutputFormat, reject_line
 from linepress.pipeline import Compiler, Result, open_data
-from linepress.recipients.records import RecordSource
+from linepress.recipients.records import ReadOptions, RecordSource
 from linepress.report import DEFAULT_LIMIT, ProblemLog
 
 
@@ -25,6 +26,13 @@ class DataOptions:
     path: str | Path | None = None
     format: str | None = None
     delimiter: str | None = None
+    #: Encoding, worksheet, record size cap.
+    reading: ReadOptions = field(default_factory=ReadOptions)
+
+    def open(self, *, stdin: IO[bytes] | None = None) -> RecordSource:
+        """The records (`path` must be set); see `linepress.pipeline.open_data`."""
+        assert self.path is not None
+        return open_data(self.path, self.format, self.delimiter, stdin=stdin, reading=self.reading)
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,30 +136,46 @@ def _compile_all(
         lint = LintRun(compiler, None, strict=True) if options.strict else None
         _drain([compiler.compile()], log, writer, rejects, options.keep_going, lint)
         return
-    with open_data(options.data.path, options.data.format, options.data.delimiter) as source:
-        if options.rows is not None:
-            # A few rows to look at (`compile --rows 7`): read up to the last one asked for.
-            from linepress.author.select import select_rows
-
-            picked = [s.record for s in select_rows(source, rows=options.rows)]
-            lint = LintRun(compiler, source, strict=True) if options.strict else None
-            records = (r for r in picked if r is not None)
-            _drain(
-                compiler.compile_records(records), log, writer, rejects, options.keep_going, lint
-            )
-            return
-        if options.strict:
-            lint = LintRun(compiler, source, strict=True)  # it looks at every result
-            _drain(compiler.compile_records(source), log, writer, rejects, options.keep_going, lint)
-            return
-        run = compiler.write_bodies(source, writer.line_writer())
+    with options.data.open() as source:
         try:
-            for failed in run:
-                _failed(failed, failed.problems, log, rejects)
-                # Without --keep-going one failure voids the output: stop paying to write.
-                run.writing = options.keep_going
+            if options.rows is not None:
+                # A few rows to look at (`compile --rows 7`): read up to the last one asked for.
+                from linepress.author.select import select_rows
+
+                picked = [s.record for s in select_rows(source, rows=options.rows)]
+                lint = LintRun(compiler, source, strict=True) if options.strict else None
+                records = (r for r in picked if r is not None)
+                _drain(
+                    compiler.compile_records(records),
+                    log,
+                    writer,
+                    rejects,
+                    options.keep_going,
+                    lint,
+                )
+                return
+            if options.strict:
+                lint = LintRun(compiler, source, strict=True)  # it looks at every result
+                _drain(
+                    compiler.compile_records(source), log, writer, rejects, options.keep_going, lint
+                )
+                return
+            run = compiler.write_bodies(source, writer.line_writer())
+            try:
+                for failed in run:
+                    _failed(failed, failed.problems, log, rejects)
+                    # Without --keep-going one failure voids the output: stop paying to write.
+                    run.writing = options.keep_going
+            finally:
+                log.rows += run.rows  # also when the data turns unreadable part-way
         finally:
-            log.rows += run.rows  # also when the data turns unreadable part-way
+            note_reading(log, source)
+
+
+def note_reading(log: ProblemLog, source: RecordSource) -> None:
+    """Add what reading `source` noticed to `log`: announced choices, blank rows skipped."""
+    log.add(source.notes)
+    log.blank_rows += source.blank_rows
 
 
 def _drain(
@@ -212,7 +236,7 @@ def check_definitions(
             if data.path is None:
                 log.add(LintRun(compiler, None, strict=strict).static())
                 continue
-            with open_data(data.path, data.format, data.delimiter) as source:
+            with data.open() as source:
                 lint = LintRun(compiler, source, strict=strict)
                 log.add(unused.hold(compiler.name, lint.static(), several=len(definitions) > 1))
                 rows = 0
@@ -225,6 +249,7 @@ def check_definitions(
                 log.rows += rows
                 log.recipients = max(log.recipients, rows)
                 log.add(lint.finish())
+                note_reading(log, source)
         except LinepressError as exc:
             log.add(exc.problems)
     log.add(unused.by_all())
@@ -275,15 +300,21 @@ class _UnusedColumns:
 
 
 def summary_line(log: ProblemLog, verb: str) -> str:
-    """One closing line saying how the run went, or nothing when all is well."""
+    """One closing line saying how the run went, or nothing when all is well.
+
+    Blank rows skipped in the data are always mentioned: they are not recipients.
+    """
+    skipped = f"skipped {_plural(log.blank_rows, 'blank row')}" if log.blank_rows else ""
     if log.ok:
-        return ""
+        return f"linepress: {skipped}" if skipped else ""
     problems = _plural(log.errors, "problem")
+    tail = f"; {skipped}" if skipped else ""
     if log.failed_rows:
         return (
-            f"linepress: {log.failed_rows} of {_plural(log.rows, 'recipient')} failed ({problems})"
+            f"linepress: {log.failed_rows} of {_plural(log.rows, 'recipient')} failed "
+            f"({problems}){tail}"
         )
-    return f"linepress: {verb} failed ({problems})"
+    return f"linepress: {verb} failed ({problems}){tail}"
 
 
 def check_ok_line(log: ProblemLog, definitions: int, with_data: bool) -> str:

@@ -33,17 +33,19 @@ class JournalStatus:
 
 
 @contextlib.contextmanager
-def _opened(location: str | Path, *, read_only: bool) -> Iterator[CampaignJournal]:
-    journal = open_journal(location, create=False, read_only=read_only)
+def _opened(
+    location: str | Path, *, read_only: bool, campaign: str | None = None
+) -> Iterator[CampaignJournal]:
+    journal = open_journal(location, create=False, read_only=read_only, campaign=campaign)
     try:
         yield journal
     finally:
         journal.close()
 
 
-def journal_status(location: str | Path) -> JournalStatus:
-    """Read the journal at `location`; raises `UsageError` when there is none."""
-    with _opened(location, read_only=True) as journal:
+def journal_status(location: str | Path, campaign: str | None = None) -> JournalStatus:
+    """Read the journal at `location` (`campaign` in a PostgreSQL one); `UsageError` when none."""
+    with _opened(location, read_only=True, campaign=campaign) as journal:
         unknown: list[Entry] = []
         for entry in journal.entries("unknown"):
             if len(unknown) >= UNKNOWN_SHOWN:
@@ -60,14 +62,18 @@ def journal_status(location: str | Path) -> JournalStatus:
 
 
 def journal_report(
-    location: str | Path, out: Path, *, inputs: Sequence[Path | str | None] = ()
+    location: str | Path,
+    campaign: str | None = None,
+    *,
+    out: Path,
+    inputs: Sequence[Path | str | None] = (),
 ) -> dict[str, int]:
     """Write the report of the journal's current plan to `out` (.csv or JSONL); returns the counts.
 
     The same rows a run's `--report` writes, from the journal as it is now (rows
     in flight are shown as `inflight`).
     """
-    with _opened(location, read_only=True) as journal:
+    with _opened(location, read_only=True, campaign=campaign) as journal:
         counts = journal.counts()
         summary = {
             "summary": {
@@ -78,15 +84,22 @@ def journal_report(
             }
         }
         write_report(
-            out, (entry_row(e) for e in journal.entries()), summary, inputs=(*inputs, location)
+            out,
+            (entry_row(e) for e in journal.entries()),
+            summary,
+            inputs=(*inputs, location if isinstance(location, Path) else None),
         )
         return counts
 
 
 def journal_settle(
-    location: str | Path, rows: Sequence[int] | None, status: Literal["sent", "failed"]
+    location: str | Path,
+    rows: Sequence[int] | None,
+    status: Literal["sent", "failed"],
+    *,
+    campaign: str | None = None,
 ) -> Settled:
     """Mark `unknown` rows (all, when `rows` is None) as sent or failed; raises `UsageError`."""
-    with _opened(location, read_only=False) as journal:
+    with _opened(location, read_only=False, campaign=campaign) as journal:
         journal.recover()  # we hold the journal: rows still in flight were left by a killed run
         return journal.settle(rows, status)

@@ -22,11 +22,19 @@ from typing import IO
 
 import httpx
 
+from linepress.author.placeholders import placeholder_problems
 from linepress.definition import load_definition
-from linepress.errors import LinepressError, Location, Problem, UsageError, format_path
-from linepress.operations.compile import DataOptions
-from linepress.pipeline import Compiler, Result, open_data
-from linepress.recipients.records import BadRecord, open_records
+from linepress.errors import (
+    DefinitionError,
+    LinepressError,
+    Location,
+    Problem,
+    UsageError,
+    format_path,
+)
+from linepress.operations.compile import DataOptions, note_reading
+from linepress.pipeline import Compiler, Result
+from linepress.recipients.records import BadRecord, ReadOptions, open_records
 from linepress.report import DEFAULT_LIMIT, ProblemLog
 from linepress.resources import resource_dir
 from linepress.send.dispatch import Dispatcher, DispatchSettings
@@ -34,6 +42,7 @@ from linepress.send.endpoint import resolve_endpoint
 from linepress.send.journal import (
     CampaignJournal,
     JournalMismatch,
+    JournalUnavailable,
     JournalWriteError,
     PlanCounts,
     open_journal,
@@ -77,6 +86,12 @@ class SendOptions:
     payloads: Path | None = None
     data: DataOptions = field(default_factory=DataOptions)
     journal: Path | None = None
+    #: A shared journal on PostgreSQL (`postgresql://…`); `journal` is then unused.
+    journal_url: str | None = None
+    #: The campaign's name in a shared journal (default: the definition's file name).
+    campaign: str | None = None
+    #: Seconds a worker's claims outlive its last heartbeat (a shared journal).
+    lease: float = 30.0
     #: Send again to people an earlier run of this journal already sent to.
     resend_sent: bool = False
     resend_unknown: bool = False
@@ -106,6 +121,8 @@ class SendResult:
     plan: PlanCounts | None = None
     #: The list held no recipients and --allow-empty was not given.
     empty: bool = False
+    #: A shared journal's database went away mid-run (the worker stopped safely).
+    journal_lost: bool = False
 
     @property
     def ok(self) -> bool:
@@ -133,6 +150,16 @@ def default_journal_path(options: SendOptions) -> Path:
     if legacy.exists():
         return legacy
     return source.parent / JOURNAL_FOLDER / f"{stem}.db"
+
+
+def default_campaign(options: SendOptions) -> str:
+    """A shared journal's campaign name when none is given: the definition's (or payloads') file stem."""
+    source = options.definition or options.payloads
+    assert source is not None
+    name = source.stem
+    if options.shard is not None:
+        name += f".shard-{options.shard.index}-of-{options.shard.count}"
+    return name
 
 
 def _journal_folder(path: Path) -> None:
@@ -176,6 +203,7 @@ def send(
             # Spooled to disk first, so the data is part of the fingerprint like a file's.
             stdin = stack.enter_context(_spooled_stdin())
         journal = stack.enter_context(_journal(options))
+        where = Location(journal.location)
         try:
             claim = journal.claim(
                 _fingerprint(options, stdin),
@@ -183,26 +211,32 @@ def send(
                 replan=options.resend_sent,
             )
         except JournalMismatch as exc:
+            other = "--campaign NAME" if options.journal_url else "--journal PATH"
             raise UsageError(
                 Problem(
                     f"this journal is the campaign for {exc.args[0]}, not "
-                    f"{_binding(options, endpoint.base_url)}: pass --journal PATH to keep "
+                    f"{_binding(options, endpoint.base_url)}: pass {other} to keep "
                     "a separate campaign",
-                    Location(journal.location),
+                    where,
                     code="journal",
                 )
             ) from None
+        except JournalUnavailable as exc:
+            raise UsageError(Problem(str(exc), where, code="journal")) from None
         plan: PlanCounts | None = None
-        if claim != "resume":
-            journal.describe(_description(options))
-            plan = _plan(journal, options, log, stdin)
-            if plan is None:
-                return SendResult(log, journal=_kept(options, journal))
-            if plan.total == 0 and log.rows == 0 and not options.allow_empty:
-                return SendResult(log, journal=_kept(options, journal), plan=plan, empty=True)
-            for line in _plan_notes(claim, plan, options):
-                say(line)
-        journal.recover()
+        try:
+            if claim != "resume":
+                journal.describe(_description(options))
+                plan = _plan(journal, options, log, stdin)
+                if plan is None:
+                    return SendResult(log, journal=_kept(options, journal))
+                if plan.total == 0 and log.rows == 0 and not options.allow_empty:
+                    return SendResult(log, journal=_kept(options, journal), plan=plan, empty=True)
+                for line in _plan_notes(claim, plan, options):
+                    say(line)
+            journal.recover()
+        except JournalUnavailable as exc:
+            raise UsageError(Problem(str(exc), where, code="journal")) from None
         if options.dry_run:
             transport = _DryRun()
         dispatcher = Dispatcher(
@@ -212,39 +246,89 @@ def send(
             resend_unknown=options.resend_unknown,
             transport=transport,
         )
-        total = journal.sendable(resend_unknown=options.resend_unknown)
+        try:
+            total = journal.sendable(resend_unknown=options.resend_unknown)
+            run = journal.begin_run(_description(options))
+        except JournalUnavailable as exc:
+            raise UsageError(Problem(str(exc), where, code="journal")) from None
         meter = Progress(total, progress, tty=progress.isatty()) if progress is not None else None
-        run = journal.begin_run(_description(options))
         started = time.monotonic()
         interrupted = _run(dispatcher, meter, handle_signals)
         elapsed = time.monotonic() - started
         if meter is not None:
             meter.close()
-        journal.recover()  # requests cut off by a second Ctrl-C may have arrived
-        journal.end_run(run, dict(dispatcher.tally.by_status), dispatcher.stop_reason)
-        summary = Summary(
-            journal.counts(),
-            elapsed,
-            dispatcher.tally.done / elapsed if elapsed > 0 else 0.0,
-            dry_run=options.dry_run,
-            stopped=dispatcher.stop_reason,
-            run_counts=dict(dispatcher.tally.by_status),
-            shard=str(options.shard) if options.shard else None,
-            journal=None if options.dry_run else journal.location,
-            throttled=dispatcher.tally.throttled,
-        )
-        if options.report is not None:
-            write_report(
-                options.report,
-                (entry_row(e, dry_run=options.dry_run) for e in journal.entries()),
-                summary,
-                inputs=(options.definition, options.payloads, options.data.path),
+        rate = dispatcher.tally.done / elapsed if elapsed > 0 else 0.0
+        try:
+            if dispatcher.journal_error is not None:
+                raise dispatcher.journal_error
+            journal.recover()  # requests cut off by a second Ctrl-C may have arrived
+            journal.end_run(run, dict(dispatcher.tally.by_status), dispatcher.stop_reason)
+            summary = Summary(
+                journal.counts(),
+                elapsed,
+                rate,
+                dry_run=options.dry_run,
+                stopped=dispatcher.stop_reason,
+                run_counts=dict(dispatcher.tally.by_status),
+                shard=str(options.shard) if options.shard else None,
+                journal=None if options.dry_run else journal.location,
+                throttled=dispatcher.tally.throttled,
             )
+            if options.report is not None:
+                write_report(
+                    options.report,
+                    (entry_row(e, dry_run=options.dry_run) for e in journal.entries()),
+                    summary,
+                    inputs=(options.definition, options.payloads, options.data.path),
+                )
+        except JournalUnavailable as exc:
+            return _lost(options, journal, dispatcher, log, exc, elapsed, rate, interrupted, plan)
         return SendResult(log, summary, _kept(options, journal), interrupted, plan)
 
 
+def _lost(
+    options: SendOptions,
+    journal: CampaignJournal,
+    dispatcher: Dispatcher,
+    log: ProblemLog,
+    error: JournalUnavailable,
+    elapsed: float,
+    rate: float,
+    interrupted: bool,
+    plan: PlanCounts | None,
+) -> SendResult:
+    """A shared journal went away mid-run: this worker's own tally is all it can say.
+
+    Its in-flight rows stay `inflight` in the journal and become `unknown` when its
+    lease runs out; the rest are sent by any worker running the same command.
+    """
+    log.add(
+        [
+            Problem(
+                f"{error}; this worker stopped: messages it had in flight become `unknown` "
+                "(not resent without --resend-unknown), the rest are sent when a worker "
+                "runs the same command again",
+                Location(journal.location),
+                code="journal",
+            )
+        ]
+    )
+    summary = Summary(
+        dict(dispatcher.tally.by_status),
+        elapsed,
+        rate,
+        dry_run=options.dry_run,
+        stopped=dispatcher.stop_reason or f"the journal is unavailable: {error}",
+        run_counts=dict(dispatcher.tally.by_status),
+        shard=str(options.shard) if options.shard else None,
+        journal=journal.location,
+    )
+    return SendResult(log, summary, None, interrupted, plan, journal_lost=True)
+
+
 def _kept(options: SendOptions, journal: CampaignJournal) -> Path | None:
-    return None if options.dry_run else Path(journal.location)
+    """The journal's file (None for a dry run, or a journal in a database)."""
+    return None if options.dry_run or options.journal_url else Path(journal.location)
 
 
 def _plan_notes(claim: str, plan: PlanCounts, options: SendOptions) -> Iterator[str]:
@@ -280,6 +364,20 @@ def _journal(options: SendOptions) -> Iterator[CampaignJournal]:
                 yield journal
             finally:
                 journal.close()
+        return
+    if options.journal_url is not None:
+        # A campaign in a PostgreSQL journal; many workers may share it. Small claims: a
+        # worker holds about what it sends soon, the rest stay in the pool for the others.
+        journal = open_journal(
+            options.journal_url,
+            campaign=options.campaign or default_campaign(options),
+            lease=options.lease,
+            claim_size=max(8, options.settings.concurrency),
+        )
+        try:
+            yield journal
+        finally:
+            journal.close()
         return
     path = options.journal or default_journal_path(options)
     if options.journal is None:
@@ -325,6 +423,8 @@ def _fingerprint(options: SendOptions, stdin: tuple[Path, str] | None) -> str:
     elif data is not None:
         _hash_file(digest, Path(data))
     digest.update(f"\0{options.data.format}\0{options.data.delimiter}\0{options.shard}\0".encode())
+    if options.data.reading != ReadOptions():  # only then: older journals keep their digest
+        digest.update(f"{options.data.reading}\0".encode())
     digest.update(f"{options.allow_duplicates}\0{options.keep_going}".encode())
     return digest.hexdigest()
 
@@ -389,7 +489,7 @@ class _Abort(Exception):
 
 
 def _planned(options: SendOptions, log: ProblemLog, stdin: Path | None) -> Plan:
-    for result in _results(options, stdin):
+    for result in _results(options, stdin, log):
         log.rows += 1
         if result.ok:
             assert result.body is not None
@@ -415,21 +515,27 @@ def _planned(options: SendOptions, log: ProblemLog, stdin: Path | None) -> Plan:
         raise _Abort
 
 
-def _results(options: SendOptions, stdin: Path | None) -> Iterator[Result]:
+def _results(
+    options: SendOptions, stdin: Path | None, log: ProblemLog | None = None
+) -> Iterator[Result]:
     if options.payloads is not None:
         yield from _payload_results(options.payloads)
         return
     assert options.definition is not None
     compiler = Compiler(options.definition)
+    # A starter's placeholder left in would be sent as the sender key or to customers.
+    placeholders = placeholder_problems(compiler.definition, "error")
+    if placeholders:
+        raise DefinitionError(placeholders)
     if options.data.path is None:
         yield compiler.compile()
         return
     with contextlib.ExitStack() as stack:
         stream = stack.enter_context(stdin.open("rb")) if stdin is not None else None
-        source = stack.enter_context(
-            open_data(options.data.path, options.data.format, options.data.delimiter, stdin=stream)
-        )
+        source = stack.enter_context(options.data.open(stdin=stream))
         yield from compiler.compile_records(source)
+        if log is not None:
+            note_reading(log, source)
 
 
 def _payload_results(path: Path) -> Iterator[Result]:

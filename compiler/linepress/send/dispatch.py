@@ -29,8 +29,8 @@ from typing import Any, Literal
 import httpx
 
 from linepress.send.endpoint import Endpoint
-from linepress.send.journal import CampaignJournal, Outcome, Status
-from linepress.send.pacing import Pacer
+from linepress.send.journal import CampaignJournal, JournalUnavailable, Outcome, Status
+from linepress.send.pacing import Pacer, PaceState
 from linepress.send.transport import sending_transport
 
 ERROR_TEXT_LIMIT = 500
@@ -211,13 +211,20 @@ class JournalWriter:
     #: then lacks at most this much (an attack run lost 411 of 2,000 records).
     CHECKPOINT_EVERY = 2.0
 
-    def __init__(self, journal: CampaignJournal) -> None:
+    def __init__(
+        self,
+        journal: CampaignJournal,
+        on_lost: Callable[[JournalUnavailable], None] | None = None,
+    ) -> None:
         self._journal = journal
         self._checkpointed = time.monotonic()
         self._inflight: list[int] = []
         self._waiters: list[asyncio.Future[None]] = []
         self._outcomes: list[Outcome] = []
         self._scheduled = False
+        self._on_lost = on_lost
+        #: Set once the journal could not be written: nothing more is sent.
+        self.lost: JournalUnavailable | None = None
 
     async def inflight(self, row: int) -> None:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -241,8 +248,22 @@ class JournalWriter:
         inflight, self._inflight = self._inflight, []
         waiters, self._waiters = self._waiters, []
         try:
+            if self.lost is not None:
+                raise self.lost
             # Outcomes first: a retried message's `pending` comes before its new `inflight`.
             self._journal.apply(outcomes, inflight)
+        except JournalUnavailable as exc:
+            # A shared journal's database went away (or took our rows): no request may
+            # leave without its mark, so the waiting ones fail, and the run stops. What
+            # was in flight stays `inflight` there and becomes `unknown`.
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_exception(exc)
+            if self.lost is None:
+                self.lost = exc
+                if self._on_lost is not None:
+                    self._on_lost(exc)
+            return
         except BaseException as exc:
             for waiter in waiters:
                 if not waiter.done():
@@ -301,7 +322,9 @@ class Dispatcher:
         self.stop_reason: str | None = None
         self._transport = transport
         self._rng = rng or random.Random()
-        self._writer = JournalWriter(journal)
+        self._writer = JournalWriter(journal, self._journal_lost)
+        #: Why the journal could not be used (a shared journal's database went away).
+        self.journal_error: JournalUnavailable | None = None
         self._pacer = Pacer(settings.rate, adaptive=settings.adaptive)
         self._stopping = StopSignal()
         self._headers = {"Content-Type": "application/json", "Accept": "application/json"}
@@ -313,6 +336,10 @@ class Dispatcher:
         if self.stop_reason is None:
             self.stop_reason = reason
         self._stopping.set()
+
+    def _journal_lost(self, error: JournalUnavailable) -> None:
+        self.journal_error = self.journal_error or error
+        self.stop(f"the journal is unavailable: {error}")
 
     @property
     def stopping(self) -> bool:
@@ -353,6 +380,7 @@ class Dispatcher:
                 for _ in range(self.settings.concurrency)
             ]
             ticker = asyncio.create_task(self._tick(on_progress)) if on_progress else None
+            sharer = asyncio.create_task(self._share())
             try:
                 await self._feed(queue)
                 for _ in workers:
@@ -364,6 +392,8 @@ class Dispatcher:
                 await asyncio.gather(*workers, return_exceptions=True)
                 if ticker is not None:
                     ticker.cancel()
+                if sharer is not None:
+                    sharer.cancel()
                 self._writer.flush()
                 if on_progress:
                     on_progress(self.tally)
@@ -371,9 +401,21 @@ class Dispatcher:
     async def _feed(self, queue: asyncio.Queue[Job | None]) -> None:
         after = 0
         while not self.stopping:
-            batch = self.journal.to_send(resend_unknown=self.resend_unknown, after=after, limit=500)
-            if not batch:
+            try:
+                batch = self.journal.to_send(
+                    resend_unknown=self.resend_unknown, after=after, limit=500
+                )
+                # A shared journal: other workers may still hand rows back.
+                later = None if batch else self.journal.more_later()
+            except JournalUnavailable as exc:
+                self._journal_lost(exc)
                 return
+            if not batch:
+                if later is None:
+                    return
+                await self._stopping.sleep(later)
+                after = 0
+                continue
             for row, body, attempts in batch:
                 if self.stopping:
                     return
@@ -405,7 +447,10 @@ class Dispatcher:
             sent_at = await self._pacer.wait(self._stopping)
             if self.stopping:
                 return None  # still `pending` in the journal
-            await self._writer.inflight(job.row)
+            try:
+                await self._writer.inflight(job.row)
+            except JournalUnavailable:
+                return None  # not sent: the run stops (`Dispatcher.journal_error`)
             job.attempts += 1
             tries += 1
             try:
@@ -479,6 +524,46 @@ class Dispatcher:
             ceiling = min(self.settings.backoff_cap, self.settings.backoff_base * 2 ** (tries - 1))
             delay = self._rng.uniform(0, ceiling)  # full jitter: retries do not arrive in waves
         await self._stopping.sleep(delay)
+
+    async def _share(self) -> None:
+        """Pace as one of the campaign's workers (a shared journal; alone, nothing changes).
+
+        - `--rate` is the campaign's: with N workers sending, each one's ceiling is 1/N.
+        - The adaptive pacer's findings are shared: each worker publishes its share of
+          the endpoint's limit; one that starts without findings starts from the
+          campaign's (their sum, split N ways), so it does not rediscover the limit
+          with 429s. When N changes, each worker rescales its share (N/M).
+
+        The journal's heartbeat counts the workers and reads the findings about once
+        a second; this follows it four times a second.
+        """
+        workers = 1
+        rate = self.settings.rate
+        while True:
+            now = max(1, self.journal.live_workers)
+            if now != workers:
+                if rate:
+                    # The pacer's ceiling is `--rate`; adaptive or not, it never goes above it.
+                    self._pacer.ceiling = rate / now
+                state = self._pacer.state()
+                if state.limit is not None:
+                    scale = workers / now
+                    self._pacer.restore(
+                        PaceState(
+                            state.rate * scale if state.rate else None,
+                            state.limit * scale,
+                            state.throttled_at,
+                        )
+                    )
+                workers = now
+            state = self._pacer.state()
+            shared = self.journal.campaign_pace
+            if state.limit is None and shared is not None:
+                total, throttled_at = shared
+                self._pacer.restore(PaceState(None, total / workers, throttled_at))
+                state = self._pacer.state()
+            self.journal.share_pace(state.limit, state.throttled_at)
+            await asyncio.sleep(0.25)
 
     async def _tick(self, on_progress: Callable[[Tally], None]) -> None:
         while True:

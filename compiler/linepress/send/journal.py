@@ -165,6 +165,26 @@ class CampaignJournal(Protocol):
         """How many messages `to_send` will yield in all."""
         ...
 
+    def more_later(self) -> float | None:
+        """When `to_send` found nothing: seconds to wait before asking again, or None (done).
+
+        A journal one run owns says None. A shared one waits while other workers
+        hold rows they may hand back (a worker whose lease runs out).
+        """
+        ...
+
+    #: Workers sending this campaign now, this one included (1 unless shared):
+    #: `--rate` is the campaign's, so each takes its share.
+    live_workers: int
+
+    #: What the campaign's workers' pacers found (None: nothing, or not shared): the
+    #: endpoint's limit (their shares added up, requests/s) and the last 429 (Unix time).
+    campaign_pace: tuple[float, float | None] | None
+
+    def share_pace(self, limit: float | None, throttled_at: float | None) -> None:
+        """Publish this worker's pacer findings to the others (a no-op unless shared)."""
+        ...
+
     def apply(self, outcomes: Iterable[Outcome], inflight: Iterable[int] = ()) -> None:
         """Record outcomes, then mark rows `inflight` (counting an attempt each), in one commit."""
         ...
@@ -220,6 +240,14 @@ class JournalBusy(Exception):
     """Another process holds the journal."""
 
 
+class JournalUnavailable(Exception):
+    """A shared journal's database cannot be reached or refused us; the message is safe to show."""
+
+
+class LeaseLost(JournalUnavailable):
+    """Another worker took over rows this worker had claimed: it must stop sending."""
+
+
 class JournalWriteError(LinepressError):
     """The journal could not be written (a full disk, a read-only file); earlier commits stay."""
 
@@ -236,7 +264,13 @@ class JournalWriteError(LinepressError):
 
 
 def open_journal(
-    location: str | Path, *, create: bool = True, read_only: bool = False
+    location: str | Path,
+    *,
+    create: bool = True,
+    read_only: bool = False,
+    campaign: str | None = None,
+    lease: float = 30.0,
+    claim_size: int = 32,
 ) -> CampaignJournal:
     """Open the journal at `location`, holding it exclusively until `close()`.
 
@@ -245,7 +279,29 @@ def open_journal(
     read while a run sends (only the reading methods may be called). Raises
     `UsageError` (exit 2) when the location is not a linepress journal, is
     missing (with `create=False` or `read_only`) or is held by another run.
+
+    A `postgresql://…` URL is campaign `campaign` in a shared PostgreSQL journal
+    (`linepress.send.pgjournal`), not held exclusively: workers share it. `lease`
+    (seconds) and `claim_size` (rows per claim) are its workers'. With `create=False`
+    or `read_only` the campaign must exist and this process does not join it as a
+    worker. Raises `UsageError` when the database cannot be reached (the message has
+    no password) or holds no such campaign.
     """
+    from linepress.send.dsn import is_postgres_url, redact_dsn
+
+    if isinstance(location, str) and is_postgres_url(location):
+        from linepress.send.pgjournal import PgJournal
+
+        name = campaign or "default"
+        try:
+            journal = PgJournal(
+                location, name, lease=lease, claim_size=claim_size, attach=not create or read_only
+            )
+        except JournalUnavailable as exc:
+            where = Location(f"{redact_dsn(location)} (campaign {name})")
+            raise UsageError(Problem(str(exc), where, code="journal")) from None
+        return journal
+
     from linepress.send.sqlite_journal import SqliteJournal
 
     path = Path(location)

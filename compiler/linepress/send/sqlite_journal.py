@@ -74,6 +74,14 @@ _OURS = {"meta", "recipients", "message_keys"}
 class SqliteJournal:
     """A campaign journal in one SQLite file, held with an exclusive lock while open."""
 
+    #: One run holds the journal at a time: its `--rate` is all its own, and so is
+    #: what its pacer finds (nothing to share).
+    live_workers = 1
+    campaign_pace: tuple[float, float | None] | None = None
+
+    def share_pace(self, limit: float | None, throttled_at: float | None) -> None:
+        return None
+
     def __init__(self, path: Path | str, *, read_only: bool = False) -> None:
         """Open (or create) the journal at `path`.
 
@@ -301,6 +309,9 @@ class SqliteJournal:
     def sendable(self, *, resend_unknown: bool) -> int:
         query = f"SELECT count(*) FROM recipients WHERE {_sendable(resend_unknown)}"
         return int(self._db.execute(query).fetchone()[0])
+
+    def more_later(self) -> float | None:
+        return None  # one run holds this journal: nothing comes back
 
     def apply(self, outcomes: Iterable[Outcome], inflight: Iterable[int] = ()) -> None:
         now = time.time()

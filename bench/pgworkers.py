@@ -1,0 +1,180 @@
+"""`bench/send.py --workers`: several `linepress send` processes sharing a PostgreSQL journal.
+
+Rows:
+
+- `pg-workers-N`: N workers (1, 2, 4) started together on one campaign of M messages
+  (`--payloads`), 100 in flight each, against the sandbox at 50 ms added latency (10 ms
+  with --tiny). Messages/s is M over the span from the first to the last delivery at
+  the sandbox (planning, done once, is excluded), and over the wall clock from the
+  first start to the last exit. Checked: every message delivered exactly once.
+- `pg-rate-N`: N workers (1, 2, 4) with `--rate R` (200/s; 100/s with --tiny), the
+  campaign's rate: the achieved rate over the sending span and over every 1-second
+  window (target: within 10% of R over the span).
+- `journal-sqlite@0`, `journal-pg@0`: one worker, 16 in flight, 0 ms latency, the
+  same messages with the SQLite journal and with the PostgreSQL one (target: the
+  PostgreSQL journal within 25% of SQLite's sending span).
+
+The database is `--journal-url` when given, else a throw-away cluster started the way
+the tests start one (tests/postgres.py: PostgreSQL's binaries from /usr/lib/postgresql,
+a Unix socket in a temp folder, fsync on as a real server would have it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
+
+@contextlib.contextmanager
+def database(url: str | None) -> Iterator[str]:
+    """`url`, or a throw-away cluster's database (with fsync, unlike the tests' cluster)."""
+    if url:
+        yield url
+        return
+    from postgres import throwaway_cluster
+
+    with throwaway_cluster(durable=True) as cluster:
+        yield cluster.dsn("postgres")
+
+
+def _workers(
+    sandbox: Any,
+    linepress: list[str],
+    payloads: Path,
+    url: str,
+    workers: int,
+    concurrency: int,
+    key: str,
+    rate: float | None = None,
+) -> dict[str, Any]:
+    campaign = f"bench-{uuid.uuid4().hex[:8]}"
+    env = {**os.environ, "INFOBIP_BASE_URL": sandbox.url, "INFOBIP_API_KEY": key}
+    argv = [*linepress, "send", "--payloads", str(payloads), "--journal", url,
+            "--campaign", campaign, "--concurrency", str(concurrency), "--no-progress"]  # fmt: skip
+    if rate is not None:
+        argv += ["--rate", str(rate)]
+    started = time.perf_counter()
+    processes = [
+        subprocess.Popen(
+            argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(workers)
+    ]
+    errors = [p.communicate(timeout=3600)[1] for p in processes]
+    wall = time.perf_counter() - started
+    failed = [e for p, e in zip(processes, errors, strict=True) if p.returncode != 0]
+    if failed:
+        raise SystemExit(f"a worker failed: {failed[0][-2000:]}")
+    return {"wall": wall}
+
+
+def _sqlite(sandbox: Any, linepress: list[str], payloads: Path, folder: Path, key: str) -> float:
+    journal = folder / f"{uuid.uuid4().hex[:8]}.db"
+    env = {**os.environ, "INFOBIP_BASE_URL": sandbox.url, "INFOBIP_API_KEY": key}
+    argv = [*linepress, "send", "--payloads", str(payloads), "--journal", str(journal),
+            "--concurrency", "16", "--no-progress"]  # fmt: skip
+    started = time.perf_counter()
+    subprocess.run(argv, env=env, capture_output=True, check=True, timeout=3600)
+    return time.perf_counter() - started
+
+
+def _span(sandbox: Any) -> float:
+    times = sandbox.received()
+    return times[-1] - times[0] if len(times) > 1 else 0.0
+
+
+def _exactly_once(sandbox: Any, count: int) -> bool:
+    seen: Counter[str] = Counter()
+    with sandbox.record.open("rb") as handle:
+        for line in handle:
+            if line.strip():
+                seen[str(orjson.loads(line)["to"])] += 1
+    return len(seen) == count and set(seen.values()) == {1}
+
+
+def phases(
+    *,
+    sandbox: Any,
+    linepress: list[str],
+    payloads: Path,
+    count: int,
+    folder: Path,
+    url: str | None,
+    tiny: bool,
+    key: str,
+    row: Callable[..., dict[str, Any]],
+    windows: Callable[[list[float], float], dict[str, Any]],
+    log: Callable[[str], None],
+) -> list[dict[str, Any]]:
+    """The shared-journal rows (see the module's docstring)."""
+    rows: list[dict[str, Any]] = []
+    latency = 0.01 if tiny else 0.05
+    concurrency = 25 if tiny else 100
+    with database(url) as dsn:
+        base: float | None = None
+        for workers in (1, 2, 4):
+            sandbox.configure(latency)
+            log(f"{workers} worker(s) on one PostgreSQL campaign: {count} messages")
+            out = _workers(sandbox, linepress, payloads, dsn, workers, concurrency, key)
+            span = _span(sandbox)
+            once = _exactly_once(sandbox, count)
+            rate = (count - 1) / span if span else 0.0
+            base = base or rate
+            rows.append(
+                row(f"pg-workers-{workers}", f"{workers} × linepress send, one PostgreSQL journal",
+                    latency, concurrency * workers, count, rate, None, "each message once", once,
+                    f"sending span {span:.1f} s; wall {out['wall']:.1f} s "
+                    f"({count / out['wall']:,.0f}/s with start-up and planning); "
+                    f"{rate / base:.2f}× one worker")
+            )  # fmt: skip
+        target = 100.0 if tiny else 200.0
+        # About 15 s of sending at the target rate (3 s with --tiny) is plenty of windows.
+        paced = min(count, int(target * (3 if tiny else 15)))
+        rate_payloads = folder / "paced.jsonl"
+        with payloads.open("rb") as source, rate_payloads.open("wb") as out:
+            for _, line in zip(range(paced), source, strict=False):
+                out.write(line)
+        for workers in (1, 2, 4):
+            sandbox.configure(0.0)
+            log(f"{workers} worker(s), --rate {target:.0f} for the campaign")
+            _workers(sandbox, linepress, rate_payloads, dsn, workers, 16, key, rate=target)
+            found = windows(sandbox.received(), target)
+            overall = found.get("overall") or 0.0
+            rows.append(
+                row(f"pg-rate-{workers}", f"{workers} × linepress send --rate {target:.0f}, one "
+                    "campaign", 0.0, 16 * workers, paced, overall, None, "within 10% of --rate",
+                    abs(overall / target - 1) <= 0.10,
+                    f"1-second windows {found.get('window_min')}–{found.get('window_max')} "
+                    f"messages; span {found.get('span', 0):.1f} s")
+            )  # fmt: skip
+        spans: dict[str, float] = {}
+        for name in ("sqlite", "pg"):
+            sandbox.configure(0.0)
+            log(f"one worker, {name} journal, 0 ms")
+            if name == "sqlite":
+                wall = _sqlite(sandbox, linepress, payloads, folder, key)
+            else:
+                wall = _workers(sandbox, linepress, payloads, dsn, 1, 16, key)["wall"]
+            spans[name] = _span(sandbox)
+            rate = (count - 1) / spans[name] if spans[name] else 0.0
+            cost = spans["pg"] / spans["sqlite"] - 1 if name == "pg" and spans["sqlite"] else None
+            rows.append(
+                row(f"journal-{name}@0", f"one worker, the {name} journal", 0.0, 16, count, rate,
+                    None, "≤ 25% slower than sqlite" if name == "pg" else "",
+                    None if cost is None else cost <= 0.25,
+                    f"sending span {spans[name]:.2f} s, wall {wall:.1f} s"
+                    + ("" if cost is None else f"; {cost:+.0%} against sqlite"))
+            )  # fmt: skip
+    return rows

@@ -1,0 +1,208 @@
+"""The .xlsx reader: the first (or a named) worksheet, a header row, one `Row` per record.
+
+Read as a stream with openpyxl's read-only mode (see the commit that added it
+for the comparison with python-calamine, which loads the whole sheet). Cells
+become text as a person sees them in Excel: whole numbers without `.0`, dates
+as ISO dates, booleans as `true`/`false`. A `to` or `from` cell holding a
+number is a located error naming the cell (`Sheet1!A7`): it is an ID or phone
+number Excel converted, and may already be rounded.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import warnings
+import zipfile
+from collections.abc import Iterator
+from contextlib import nullcontext
+from typing import Any
+
+from linepress.errors import DataError, Location, Problem, describe
+from linepress.recipients.delimited import check_header
+from linepress.recipients.source import Reader, Ready, Tally, bad_record
+from linepress.recipients.xlsx_strings import SpilledStrings
+
+#: Columns whose values are keys: a number there is a damaged ID, not a value.
+KEY_COLUMNS = ("to", "from")
+
+
+def read_xlsx(path: Any, name: str, *, sheet: str | None, tally: Tally) -> Reader:
+    """Rows of worksheet `sheet` (None: the first) of the workbook at `path` (or a binary file).
+
+    Yields `Ready(columns)` after the header row (the first non-blank row), then
+    per data row a `Row` (number, the Excel row number, the cells as text) or a
+    `BadRecord`. Blank rows are counted in `tally`. A file that is not an .xlsx
+    workbook, or a missing sheet, raises `DataError`.
+    """
+    excel_reader = _excel_reader()
+    # Opened here, not by name: openpyxl refuses names that do not end in .xlsx.
+    handle = open(path, "rb") if isinstance(path, str | os.PathLike) else nullcontext(path)  # noqa: SIM115
+    with handle as workbook_file:
+        yield from _read_book(excel_reader, workbook_file, name, sheet, tally)
+
+
+def _read_book(
+    excel_reader: type, workbook_file: Any, name: str, sheet: str | None, tally: Tally
+) -> Reader:
+    try:
+        with warnings.catch_warnings():
+            # openpyxl warns about styles and extensions it skips: nothing a user can act on.
+            warnings.simplefilter("ignore", UserWarning)
+            reader = excel_reader(workbook_file, read_only=True, data_only=True)
+            reader.read()
+            book = reader.wb
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
+        if isinstance(exc, OSError) and not isinstance(exc, zipfile.BadZipFile):
+            raise
+        raise DataError(
+            Problem(
+                "is not an .xlsx workbook that can be read "
+                f"({type(exc).__name__}: {exc}); save it from Excel as .xlsx, or as CSV UTF-8",
+                Location(name),
+                code="data-xlsx",
+            )
+        ) from None
+    try:
+        if sheet is None:
+            worksheet = book.worksheets[0]
+        elif sheet in book.sheetnames:
+            worksheet = book[sheet]
+        else:
+            raise DataError(
+                Problem(
+                    f"has no worksheet {describe(sheet)}: its sheets are "
+                    + ", ".join(describe(s) for s in book.sheetnames),
+                    Location(name),
+                    code="data-xlsx",
+                )
+            )
+        yield from _rows(worksheet.iter_rows(values_only=True), worksheet.title, name, tally)
+    finally:
+        book.close()
+        reader.close_strings()
+
+
+def _excel_reader() -> type:
+    """openpyxl's workbook reader with the shared strings on disk (see `xlsx_strings`)."""
+    from openpyxl.reader.excel import ExcelReader  # loaded only for workbooks (about 0.1 s)
+    from openpyxl.xml.constants import SHARED_STRINGS
+
+    class Reader(ExcelReader):  # type: ignore[misc]  # openpyxl has no type hints
+        def read_strings(self) -> None:
+            part = self.package.find(SHARED_STRINGS)
+            if part is not None:
+                with self.archive.open(part.PartName[1:]) as source:
+                    self.shared_strings = SpilledStrings(source)
+
+        def close_strings(self) -> None:
+            if isinstance(self.shared_strings, SpilledStrings):
+                self.shared_strings.close()
+
+    return Reader
+
+
+def _rows(cells: Iterator[tuple[object, ...]], title: str, name: str, tally: Tally) -> Reader:
+    excel_row = 0
+    header: list[str] | None = None
+    for values in cells:
+        excel_row += 1
+        texts = [cell_text(v) for v in values]
+        if any(t.strip() for t in texts):
+            header = texts
+            break
+    if header is None:
+        raise DataError(
+            Problem(
+                f"worksheet {describe(title)} is empty: expected a header row",
+                Location(name),
+                code="data-empty",
+            )
+        )
+    while header and not header[-1].strip():  # Excel's used range may run past the header
+        header.pop()
+    columns = check_header(header, Location(name, excel_row))
+    yield Ready(columns)
+
+    ncols = len(columns)
+    keys = [(i, c) for i, c in enumerate(columns) if c in KEY_COLUMNS]
+    number = 0
+    for values in cells:
+        excel_row += 1
+        row = [cell_text(v) for v in values[:ncols]]
+        if not any(t.strip() for t in row) and not any(
+            v is not None and cell_text(v).strip() for v in values[ncols:]
+        ):
+            tally.blank_rows += 1
+            continue
+        number += 1
+        extra = [i for i, v in enumerate(values[ncols:], ncols) if cell_text(v).strip()]
+        if extra:
+            ref = f"{title}!{column_letter(extra[0])}{excel_row}"
+            yield bad_record(
+                name,
+                number,
+                excel_row,
+                f"has a value in cell {ref}, right of the last named column "
+                f"({column_letter(ncols - 1)}): give the column a name in the header row",
+                "data-ragged-row",
+                column=extra[0] + 1,
+                found=describe(cell_text(values[extra[0]])),
+            )
+            continue
+        damaged = [(i, c) for i, c in keys if i < len(values) and _is_number(values[i])]
+        if damaged:
+            i, column = damaged[0]
+            ref = f"{title}!{column_letter(i)}{excel_row}"
+            yield bad_record(
+                name,
+                number,
+                excel_row,
+                f"cell {ref} ({column}) holds a number, not text: Excel turns IDs and phone "
+                "numbers into numbers (and may round them or drop a leading 0); format the "
+                "column as Text and enter the values again",
+                "data-number-key",
+                column=i + 1,
+                found=describe(values[i]),
+            )
+            continue
+        if len(row) < ncols:
+            row.extend([""] * (ncols - len(row)))
+        yield number, excel_row, row
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def cell_text(value: object) -> str:
+    """A cell's value as text, as a person sees it: 12 (not 12.0), 2024-03-31, true."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if value.is_integer() and abs(value) < 1e16:
+            return str(int(value))
+        return repr(value)
+    if isinstance(value, datetime.datetime):
+        if value.time() == datetime.time(0):
+            return value.date().isoformat()
+        return value.isoformat(timespec="seconds" if not value.microsecond else "auto")
+    if isinstance(value, datetime.date | datetime.time):
+        return value.isoformat()
+    return str(value)
+
+
+def column_letter(index: int) -> str:
+    """0 -> A, 25 -> Z, 26 -> AA: columns named the way Excel shows them."""
+    letters = ""
+    index += 1
+    while index:
+        index, rest = divmod(index - 1, 26)
+        letters = chr(65 + rest) + letters
+    return letters

@@ -1,0 +1,379 @@
+"""Recipient lists as marketers have them, through the real CLI.
+
+Excel's CSV in the local code page (cp932, cp874, Big5, GBK), its "Unicode Text"
+(UTF-16 with tabs), `;`-separated CSV, trailing `,,` rows, .xlsx workbooks with
+numbers, dates and a damaged `to`, huge cells and a line that never ends.
+"""
+
+from __future__ import annotations
+
+import datetime
+import io
+import json
+import tracemalloc
+from pathlib import Path
+
+import openpyxl
+import pytest
+from click.testing import CliRunner, Result
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from linepress.cli.main import main
+from linepress.recipients import xlsx_strings
+from linepress.recipients.records import open_records
+from linepress.recipients.xlsx import cell_text, column_letter
+
+DEFINITION = "from: APP\nmessage:\n  type: TEXT\n  text: 'Hi {{ name }}'\n"
+JAPANESE = [("U1", "田中 太郎"), ("U2", "佐藤 花子"), ("U3", "鈴木 一郎"), ("U4", "高橋 美咲")]
+THAI = [("U1", "สมชาย ใจดี"), ("U2", "สมหญิง รักไทย"), ("U3", "ประยุทธ์ มั่นคง")]
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "def.yaml").write_text(DEFINITION)
+    return tmp_path
+
+
+def run(*args: str) -> Result:
+    return CliRunner().invoke(main, list(args))
+
+
+def texts(result: Result) -> list[str]:
+    return [json.loads(line)["message"]["text"] for line in result.stdout.splitlines()]
+
+
+def csv_bytes(rows: list[tuple[str, str]], encoding: str, sep: str = ",") -> bytes:
+    lines = [f"to{sep}name"] + [f"{to}{sep}{name}" for to, name in rows]
+    return "\r\n".join([*lines, ""]).encode(encoding)
+
+
+# ------------------------------------------------------------------ encodings
+
+
+@pytest.mark.parametrize(
+    ("rows", "codec", "hint"),
+    [
+        (JAPANESE, "cp932", "looks like Shift_JIS (Japanese): pass --encoding cp932"),
+        (THAI, "cp874", "looks like TIS-620 (Thai): pass --encoding cp874"),
+        (
+            [("U1", "陳大文"), ("U2", "林小美"), ("U3", "王建民")],
+            "cp950",
+            "looks like Big5 (Traditional Chinese): pass --encoding cp950",
+        ),
+        (
+            [("U1", "张伟"), ("U2", "王芳"), ("U3", "李娜"), ("U4", "北京市")],
+            "gb18030",
+            "looks like GBK (Simplified Chinese): pass --encoding gb18030",
+        ),
+    ],
+)
+def test_excel_code_pages_are_read_with_encoding_and_hinted_without(
+    project: Path, rows: list[tuple[str, str]], codec: str, hint: str
+) -> None:
+    (project / "list.csv").write_bytes(csv_bytes(rows, codec))
+    refused = run("compile", "def.yaml", "--data", "list.csv")
+    assert refused.exit_code == 1
+    assert refused.stdout == ""
+    # Located at the first bad byte, and naming the flag to pass.
+    assert refused.stderr.startswith("list.csv:2:4: is not UTF-8 text: byte 0x")
+    assert hint in refused.stderr
+    read = run("compile", "def.yaml", "--data", "list.csv", "--encoding", codec)
+    assert read.exit_code == 0, read.stderr
+    assert texts(read) == [f"Hi {name}" for _, name in rows]
+    # check and preview take the same flag.
+    assert run("check", "def.yaml", "--data", "list.csv", "--encoding", codec).exit_code == 0
+    shown = run("preview", "def.yaml", "--data", "list.csv", "--encoding", codec, "--out", "p.html")
+    assert shown.exit_code == 0, shown.stderr
+    assert rows[0][1] in (project / "p.html").read_text()
+
+
+def test_a_wrong_encoding_is_a_located_error_and_an_unknown_one_a_usage_error(
+    project: Path,
+) -> None:
+    (project / "list.csv").write_bytes(csv_bytes(THAI, "cp874"))
+    wrong = run("compile", "def.yaml", "--data", "list.csv", "--encoding", "cp932")
+    assert wrong.exit_code == 1
+    # Thai bytes can be valid cp932 (as mojibake): the first line where they are not.
+    assert wrong.stderr.startswith("list.csv:4:11: is not cp932 text: byte 0xEC at line 4")
+    unknown = run("compile", "def.yaml", "--data", "list.csv", "--encoding", "klingon")
+    assert unknown.exit_code == 2
+    assert "unknown text encoding 'klingon'" in unknown.stderr
+
+
+def test_excel_unicode_text_utf16_with_tabs_is_read_without_flags(project: Path) -> None:
+    (project / "export.txt").write_bytes(b"\xff\xfe" + csv_bytes(THAI, "utf-16-le", "\t"))
+    result = run("compile", "def.yaml", "--data", "export.txt")
+    assert result.exit_code == 0, result.stderr
+    assert texts(result) == [f"Hi {name}" for _, name in THAI]
+    assert "read as tab-separated" in result.stderr  # .txt: the delimiter came from the header
+    (project / "export.tsv").write_bytes(b"\xfe\xff" + csv_bytes(THAI, "utf-16-be", "\t"))
+    tsv = run("compile", "def.yaml", "--data", "export.tsv")
+    assert (tsv.exit_code, tsv.stderr) == (0, "")
+    assert texts(tsv) == texts(result)
+
+
+def test_a_byte_order_mark_contradicting_encoding_is_refused(project: Path) -> None:
+    (project / "u16.csv").write_bytes("to,name\nU1,Ann\n".encode("utf-16"))
+    result = run("compile", "def.yaml", "--data", "u16.csv", "--encoding", "cp932")
+    assert result.exit_code == 1
+    assert "starts with a UTF-16 byte order mark" in result.stderr
+
+
+@given(
+    names=st.lists(
+        st.text(
+            st.characters(
+                codec="cp932",
+                exclude_categories=("Cc", "Cs", "Zl", "Zp"),
+                exclude_characters="¢£¬‖−〜",
+            ),
+            min_size=1,
+            max_size=12,
+        ),
+        min_size=1,
+        max_size=6,
+    ),
+    codec=st.sampled_from(["cp932", "utf-16", "utf-8-sig"]),
+)
+@settings(max_examples=60, deadline=None)
+def test_any_text_in_an_encoding_reads_back_the_same(names: list[str], codec: str) -> None:
+    quoted = ['"' + name.replace('"', '""') + '"' for name in names]
+    data = "\n".join(["id,name", *(f"{i},{q}" for i, q in enumerate(quoted))]).encode(codec)
+    encoding = None if codec in ("utf-16", "utf-8-sig") else codec
+    with open_records("-", stdin=io.BytesIO(data), format="csv", encoding=encoding) as src:
+        got = [r.fields for r in src]  # type: ignore[union-attr]
+    expected = [{"id": str(i), "name": n} for i, n in enumerate(names) if n.strip()]
+    assert got == expected
+
+
+# ----------------------------------------------------------------- delimiters
+
+
+def test_a_semicolon_csv_is_refused_with_the_flag_and_a_txt_export_read_and_announced(
+    project: Path,
+) -> None:
+    # Excel in a decimal-comma locale; one name holds a comma (realworld case 17).
+    rows = "user_id;nama;poin\nU1;Budi;1.250\nU2;Agus, S.Kom;75,5\n"
+    (project / "list.csv").write_text(rows)
+    (project / "id.yaml").write_text(
+        "from: APP\nto: '{{ user_id }}'\nmessage: {type: TEXT, text: '{{ nama }} {{ poin }}'}\n"
+    )
+    # A .csv says ','; a header that is plainly ';'-separated is the real cause, named
+    # with its fix, and nothing is compiled (no undefined-variable errors on every row).
+    refused = run("compile", "id.yaml", "--data", "list.csv")
+    assert (refused.exit_code, refused.stdout) == (1, "")
+    assert refused.stderr.splitlines()[0] == (
+        "list.csv:1: the header row looks ';'-separated (3 column names separated by ';', "
+        "no ','): use --delimiter ';'"
+    )
+    assert "undefined" not in refused.stderr
+    said = run("compile", "id.yaml", "--data", "list.csv", "--delimiter", ";")
+    assert (said.exit_code, said.stderr) == (0, "")
+    assert texts(said) == ["Budi 1.250", "Agus, S.Kom 75,5"]
+    # A .txt export declares nothing: read with the header's delimiter, and said so.
+    (project / "list.txt").write_text(rows)
+    announced = run("compile", "id.yaml", "--data", "list.txt")
+    assert announced.exit_code == 0, announced.stderr
+    assert (announced.stdout, texts(announced)) == (said.stdout, texts(said))
+    assert announced.stderr == (
+        "list.txt:1: warning: read as ';'-separated: the header row has no ',' but 3 column "
+        "names separated by ';' (pass --delimiter ';' to say so, or --delimiter ',' for one "
+        "column)\n"
+    )
+    forced = run("compile", "id.yaml", "--data", "list.csv", "--delimiter", ",")
+    assert forced.exit_code == 1 and "user_id" in forced.stderr
+
+
+def test_excel_sep_line_names_the_delimiter(project: Path) -> None:
+    (project / "list.csv").write_text("sep=|\nto|name\nU1|Ann\n")
+    result = run("compile", "def.yaml", "--data", "list.csv")
+    assert (result.exit_code, result.stderr) == (0, "")
+    assert texts(result) == ["Hi Ann"]
+
+
+def test_a_header_that_splits_two_ways_is_refused_with_the_flags(project: Path) -> None:
+    (project / "list.csv").write_text("to;name|city\nU1;Ann|Osaka\n")
+    result = run("compile", "def.yaml", "--data", "list.csv")
+    assert result.exit_code == 1
+    assert "list.csv:1: the header row is one name under ','" in result.stderr
+    assert "--delimiter ';' and --delimiter '|'" in result.stderr
+
+
+def test_a_one_column_list_stays_one_column(project: Path) -> None:
+    (project / "static.yaml").write_text("from: APP\nmessage: {type: TEXT, text: hi}\n")
+    (project / "list.csv").write_text("to\nU1\nU2\n")
+    result = run("compile", "static.yaml", "--data", "list.csv")
+    assert (result.exit_code, result.stderr) == (0, "")
+    assert len(result.stdout.splitlines()) == 2
+
+
+# ----------------------------------------------------------------- blank rows
+
+
+def test_excel_trailing_blank_rows_are_skipped_and_counted(project: Path) -> None:
+    (project / "list.csv").write_text(
+        "to,name,city\r\nU1,Ann,Osaka\r\n, ,\r\nU2,Bob,Kyoto\r\n,,\r\n"
+    )
+    result = run("compile", "def.yaml", "--data", "list.csv")
+    assert result.exit_code == 0
+    assert texts(result) == ["Hi Ann", "Hi Bob"]
+    assert result.stderr == "linepress: skipped 2 blank rows\n"
+    checked = run("check", "def.yaml", "--data", "list.csv", "--error-format", "json")
+    report = json.loads(checked.stderr[: checked.stderr.rindex("}") + 1])
+    assert (report["rows"], report["blank_rows"]) == (2, 2)
+    # Row numbers count recipients, so the blank row does not shift them.
+    (project / "bad.csv").write_text("to,name\n,\nU1,\nU2,{{x}}\n")
+    (project / "strict.yaml").write_text("from: APP\nmessage: {type: TEXT, text: '{{ name }}'}\n")
+    failed = run("compile", "strict.yaml", "--data", "bad.csv")
+    assert "row 1 (bad.csv:3)" in failed.stderr
+    assert "skipped 1 blank row" in failed.stderr
+
+
+# -------------------------------------------------------------- record sizes
+
+
+def test_a_200_kb_cell_is_read(project: Path) -> None:
+    note = "x" * 200_000
+    (project / "list.csv").write_text(f'to,name,note\nU1,Ann,{note}\nU2,Bob,"{note}\n{note}"\n')
+    result = run("compile", "def.yaml", "--data", "list.csv")
+    assert result.exit_code == 0, result.stderr[:500]
+    assert texts(result) == ["Hi Ann", "Hi Bob"]
+
+
+def test_a_line_over_the_cap_is_a_located_error_in_bounded_memory(project: Path) -> None:
+    with (project / "huge.csv").open("wb") as out:
+        out.write(b"to,name\nU1,Ann\n")
+        for _ in range(64):  # 8 MiB without a line break
+            out.write(b"y" * (128 * 1024))
+    tracemalloc.start()
+    try:
+        result = run("compile", "def.yaml", "--data", "huge.csv", "--max-record-size", "256K")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert result.exit_code == 1
+    assert result.stderr.startswith(
+        "huge.csv:3: line 3 is longer than 256 KiB, the cap on one record"
+    )
+    assert peak < 4 * 1024 * 1024  # the cap, not the 8 MiB line
+    too_small = run("compile", "def.yaml", "--data", "huge.csv", "--max-record-size", "0")
+    assert too_small.exit_code == 2
+
+
+def test_a_quoted_record_over_the_cap_is_a_bad_row(project: Path) -> None:
+    big = "z" * 3000
+    (project / "list.csv").write_text(f'to,name\nU1,"{big}\n{big}"\nU2,Bob\n')
+    result = run(
+        "compile", "def.yaml", "--data", "list.csv", "--max-record-size", "4K", "--keep-going"
+    )
+    assert result.exit_code == 1
+    assert texts(result) == ["Hi Bob"]
+    # (the field or the whole record, whichever the reader meets first)
+    assert result.stderr.startswith("list.csv:2: row 1: ")
+    assert "larger than the cap on one record (4,096 characters" in result.stderr
+
+
+# ----------------------------------------------------------------------- xlsx
+
+
+def workbook(path: Path, rows: list[list[object]], title: str = "Sheet1") -> None:
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.title = title
+    for row in rows:
+        sheet.append(row)
+    book.create_sheet("Other").append(["to", "name"])
+    book.save(path)
+
+
+XLSX_ROWS: list[list[object]] = [
+    ["to", "name", "points", "joined", "member", "ratio"],
+    ["U1", "田中", 1250, datetime.date(2024, 3, 31), True, 0.25],
+    [None, None, None, None, None, None],
+    ["U2", "Siti", 75.0, datetime.datetime(2024, 1, 2, 9, 30), False, None],
+    [66812300000, "Damaged", 1, None, None, None],
+]
+
+
+def test_xlsx_cells_read_as_a_person_sees_them(project: Path) -> None:
+    workbook(project / "list.xlsx", XLSX_ROWS)
+    (project / "all.yaml").write_text(
+        "from: APP\nmessage: {type: TEXT, text: '{{ name }}|{{ points }}|{{ joined }}|"
+        "{{ member }}|{{ ratio }}'}\n"
+    )
+    result = run("compile", "all.yaml", "--data", "list.xlsx", "--keep-going")
+    assert result.exit_code == 1
+    assert texts(result) == ["田中|1250|2024-03-31|true|0.25", "Siti|75|2024-01-02T09:30:00|false|"]
+    # The numeric `to` is named the way Excel shows the cell, with its row.
+    assert (
+        "list.xlsx:5:1: row 3 (list.xlsx:5): cell Sheet1!A5 (to) holds a number, not text"
+        in result.stderr
+    )
+    assert "(found 66812300000)" in result.stderr
+    assert "skipped 1 blank row" in result.stderr
+
+
+def test_xlsx_sheet_choice_and_errors(project: Path) -> None:
+    workbook(project / "list.xlsx", [["to", "name"], ["U1", "Ann"]], title="Members")
+    other = run("compile", "def.yaml", "--data", "list.xlsx", "--sheet", "Other")
+    assert (other.exit_code, other.stdout) == (0, "")  # a header and no rows
+    first = run("compile", "def.yaml", "--data", "list.xlsx")
+    assert texts(first) == ["Hi Ann"]
+    missing = run("compile", "def.yaml", "--data", "list.xlsx", "--sheet", "Nope")
+    assert missing.exit_code == 1
+    assert "list.xlsx: has no worksheet 'Nope': its sheets are 'Members', 'Other'" in (
+        missing.stderr
+    )
+    (project / "fake.xlsx").write_text("to,name\nU1,Ann\n")
+    fake = run("compile", "def.yaml", "--data", "fake.xlsx")
+    assert fake.exit_code == 1 and "is not an .xlsx workbook" in fake.stderr
+    (project / "old.xls").write_bytes(b"\xd0\xcf\x11\xe0")
+    old = run("compile", "def.yaml", "--data", "old.xls")
+    assert old.exit_code == 1 and "save it from Excel as .xlsx" in old.stderr
+
+
+def test_xlsx_from_stdin_and_through_check_preview_and_send(project: Path) -> None:
+    workbook(project / "list.xlsx", [["to", "name"], ["U1", "Ann"], ["U2", "Bob"]])
+    piped = CliRunner().invoke(
+        main, ["compile", "def.yaml", "--data", "-"], input=(project / "list.xlsx").read_bytes()
+    )
+    assert texts(piped) == ["Hi Ann", "Hi Bob"]
+    assert run("check", "def.yaml", "--data", "list.xlsx").exit_code == 0
+    shown = run("preview", "def.yaml", "--data", "list.xlsx", "--out", "p.html")
+    assert shown.exit_code == 0 and "Bob" in (project / "p.html").read_text()
+    sent = run("send", "def.yaml", "--data", "list.xlsx", "--dry-run")
+    assert sent.exit_code == 0, sent.stderr
+    assert "2 sent" in sent.stderr or "sent 2" in sent.stderr or "2" in sent.stderr
+
+
+def test_shared_strings_past_the_in_memory_part_come_from_disk(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows: list[list[object]] = [["to", "name"]] + [
+        [f"U{i}", f"名前 {i} " * (i % 3)] for i in range(40)
+    ]
+    workbook(project / "list.xlsx", rows)
+    in_memory = run("compile", "def.yaml", "--data", "list.xlsx")
+    monkeypatch.setattr(xlsx_strings, "IN_MEMORY", 5)
+    spilled = run("compile", "def.yaml", "--data", "list.xlsx")
+    assert spilled.exit_code == 0, spilled.stderr
+    assert spilled.stdout == in_memory.stdout
+    assert texts(spilled)[38] == "Hi 名前 38 名前 38 "  # row 39: past the 5 kept in memory
+
+
+def test_cell_text_and_column_letters() -> None:
+    assert [cell_text(v) for v in (None, "x", True, 7, 7.0, 0.1, -3.5, 1e20)] == [
+        "",
+        "x",
+        "true",
+        "7",
+        "7",
+        "0.1",
+        "-3.5",
+        "1e+20",
+    ]
+    assert cell_text(datetime.datetime(2024, 5, 6)) == "2024-05-06"
+    assert cell_text(datetime.time(8, 15)) == "08:15:00"
+    assert [column_letter(i) for i in (0, 25, 26, 701, 702)] == ["A", "Z", "AA", "ZZ", "AAA"]

@@ -1,0 +1,218 @@
+"""The PostgreSQL journal against a real server: schema, planning, claims, leases."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import psycopg
+import pytest
+from postgres import PASSWORD, PASSWORD_ROLE, Cluster
+
+from linepress.send.dsn import redact_dsn
+from linepress.send.journal import JournalMismatch, JournalUnavailable, LeaseLost, Outcome
+from linepress.send.pgjournal import MIGRATIONS, PgJournal
+
+
+def dsn(cluster: Cluster, database: str) -> str:
+    return cluster.dsn(database, user=PASSWORD_ROLE, password=PASSWORD)
+
+
+def plan_of(count: int) -> list[tuple[int, str, str | None, bytes | None, str | None]]:
+    return [(i, f"k{i}", f"U{i}", b'{"to":"U%d"}' % i, None) for i in range(1, count + 1)]
+
+
+def test_schema_is_versioned_and_created_once(pg_cluster: Cluster, pg_database: str) -> None:
+    first = PgJournal(dsn(pg_cluster, pg_database), "c")
+    second = PgJournal(dsn(pg_cluster, pg_database), "c")
+    assert first.schema_version == second.schema_version == len(MIGRATIONS)
+    rows = pg_cluster.psql("SELECT count(*) FROM linepress_schema_version", pg_database)
+    assert rows == str(len(MIGRATIONS))
+    first.close()
+    second.close()
+
+
+def test_two_workers_claim_disjoint_rows(pg_cluster: Cluster, pg_database: str) -> None:
+    a = PgJournal(dsn(pg_cluster, pg_database), "c", claim_size=10)
+    assert a.claim("fp", "b") == "new"
+    a.plan(plan_of(25))
+    b = PgJournal(dsn(pg_cluster, pg_database), "c", claim_size=10)
+    assert b.claim("fp", "b") == "resume"
+    got_a = a.to_send(resend_unknown=False)
+    got_b = b.to_send(resend_unknown=False)
+    assert [r for r, _, _ in got_a] == list(range(1, 11))
+    assert [r for r, _, _ in got_b] == list(range(11, 21))
+    # a worker cannot mark rows it does not hold
+    with pytest.raises(LeaseLost):
+        a.apply([], [15])
+    a.apply([], [1, 2])
+    a.apply([Outcome(1, "sent", 1, 200, "m1"), Outcome(2, "sent", 1, 200, "m2")])
+    assert a.counts()["sent"] == 2
+    assert b.more_later() is not None  # a still holds unsent rows
+    a.close()  # leaving hands its unsent claims back at once
+    claimed = [r for r, _, _ in b.to_send(resend_unknown=False, limit=100)]
+    assert claimed == [*range(3, 11), 21, 22]
+    b.close()
+
+
+def test_a_dead_workers_rows_return_when_its_lease_runs_out(
+    pg_cluster: Cluster, pg_database: str
+) -> None:
+    a = PgJournal(dsn(pg_cluster, pg_database), "c", lease=1.0, claim_size=5)
+    a.claim("fp", "b")
+    a.plan(plan_of(8))
+    a.to_send(resend_unknown=False)
+    a.apply([], [1, 2])  # in flight when it "dies"
+    a._stop.set()  # the heartbeat stops: as after kill -9, nothing renews the lease
+    b = PgJournal(dsn(pg_cluster, pg_database), "c", lease=1.0, claim_size=5)
+    assert b.claim("fp", "b") == "resume"
+    assert [r for r, _, _ in b.to_send(resend_unknown=False)] == [6, 7, 8]
+    assert b.to_send(resend_unknown=False) == []
+    time.sleep(1.2)
+    assert b.recover() == 2
+    assert [r for r, _, _ in b.to_send(resend_unknown=False)] == [3, 4, 5]
+    statuses = {e.row: e.status for e in b.entries()}
+    assert statuses[1] == statuses[2] == "unknown"
+    # the old worker, back from the dead, may not send what b took over
+    with pytest.raises(LeaseLost):
+        a.apply([], [3])
+    a.close()
+    b.close()
+
+
+def test_concurrent_starters_plan_once(pg_cluster: Cluster, pg_database: str) -> None:
+    results: list[bool] = []
+    journals = [PgJournal(dsn(pg_cluster, pg_database), "c") for _ in range(4)]
+
+    def start(journal: PgJournal) -> None:
+        if journal.claim("fp", "b") != "resume":
+            time.sleep(0.2)  # planning takes a while; the others wait for it
+            journal.plan(plan_of(100))
+            results.append(False)
+        else:
+            results.append(True)
+
+    threads = [threading.Thread(target=start, args=(j,)) for j in journals]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(results) == [False, True, True, True]
+    assert journals[0].counts()["pending"] == 100
+    for journal in journals:
+        journal.close()
+
+
+def test_duplicates_the_campaign_rule_and_bindings(pg_cluster: Cluster, pg_database: str) -> None:
+    journal = PgJournal(dsn(pg_cluster, pg_database), "c")
+    assert journal.claim("fp", "b") == "new"
+    counts = journal.plan(
+        [(1, "U1", "U1", b"x", None), (2, "U1", "U1", b"y", None), (3, "i#3", None, None, "bad"),
+         (4, "U4", "U4", b"z", None)]
+    )  # fmt: skip
+    assert (counts.pending, counts.duplicates, counts.invalid) == (2, 1, 1)
+    assert [(e.status, e.error) for e in journal.entries()] == [
+        ("pending", None),
+        ("skipped", "same recipient as row 1"),
+        ("failed", "bad"),
+        ("pending", None),
+    ]
+    journal.to_send(resend_unknown=False)
+    journal.apply([], [1, 4])
+    journal.apply([Outcome(1, "sent", 1, 200, "m1")])
+    assert [e.row for e in journal.entries("inflight")] == [4]
+    journal.close()  # row 4 was in flight: unknown
+    # Another list continues the campaign: nobody gets a second message.
+    again = PgJournal(dsn(pg_cluster, pg_database), "c")
+    assert again.claim("fp2", "b") == "changed"
+    counts = again.plan([(1, "U4", "U4", b"new", None), (2, "U1", "U1", b"new", None),
+                         (3, "U9", "U9", b"new", None)])  # fmt: skip
+    assert (counts.pending, counts.already_sent, counts.earlier_unknown) == (1, 1, 1)
+    assert [e.status for e in again.entries()] == ["unknown", "skipped", "pending"]
+    assert again.settle(None, "sent").rows == [1]
+    again.close()
+    # Another endpoint is another campaign's business.
+    other = PgJournal(dsn(pg_cluster, pg_database), "c")
+    with pytest.raises(JournalMismatch):
+        other.claim("fp2", "another base URL")
+    other.close()
+    # another campaign in the same database is independent
+    third = PgJournal(dsn(pg_cluster, pg_database), "d")
+    assert third.claim("another", "b") == "new"
+    third.close()
+
+
+def test_runs_are_numbered_across_workers(pg_cluster: Cluster, pg_database: str) -> None:
+    a = PgJournal(dsn(pg_cluster, pg_database), "c")
+    a.claim("fp", "b")
+    a.plan(plan_of(3))
+    b = PgJournal(dsn(pg_cluster, pg_database), "c")
+    b.claim("fp", "b")
+    assert (a.begin_run("one"), b.begin_run("two")) == (1, 2)
+    a.end_run(1, {"sent": 3}, None)
+    runs = b.runs()
+    assert [(r.number, r.description, r.counts) for r in runs] == [
+        (1, "one", {"sent": 3}),
+        (2, "two", {}),
+    ]
+    assert runs[0].finished_at is not None and runs[1].finished_at is None
+    a.close()
+    b.close()
+
+
+def test_passwords_never_show(pg_cluster: Cluster, pg_database: str) -> None:
+    wrong = pg_cluster.dsn(pg_database, user=PASSWORD_ROLE, password="wrong-" + PASSWORD)
+    with pytest.raises(JournalUnavailable) as caught:
+        PgJournal(wrong, "c")
+    assert PASSWORD not in str(caught.value)
+    assert "password authentication failed" in str(caught.value)
+    journal = PgJournal(dsn(pg_cluster, pg_database), "c")
+    assert PASSWORD not in journal.location
+    journal.close()
+    assert redact_dsn("postgresql://u:s3cr%40t@h:5/db") == "postgresql://u:***@h:5/db"
+    assert redact_dsn("host=h password='a b' user=u") == "host=h password=*** user=u"
+    assert (
+        redact_dsn("postgresql://u@h/db?password=zz&x=1") == "postgresql://u@h/db?password=***&x=1"
+    )
+
+
+def test_no_server_is_a_clear_error(tmp_path: object) -> None:
+    with pytest.raises(JournalUnavailable) as caught:
+        PgJournal(f"postgresql://u:{PASSWORD}@/db?host={tmp_path}", "c")
+    assert "cannot connect" in str(caught.value)
+    assert PASSWORD not in str(caught.value)
+    assert isinstance(caught.value.__cause__, type(None))
+    assert psycopg  # imported for the fixture's sake
+
+
+def test_a_database_of_an_older_version_is_migrated(pg_cluster: Cluster, pg_database: str) -> None:
+    with psycopg.connect(dsn(pg_cluster, pg_database), autocommit=True) as conn:
+        conn.execute(
+            "CREATE TABLE public.linepress_schema_version "
+            "(version integer NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        conn.execute(MIGRATIONS[0])  # type: ignore[arg-type]
+        conn.execute("INSERT INTO public.linepress_schema_version (version) VALUES (1)")
+        conn.execute("INSERT INTO linepress.campaigns (name, fingerprint) VALUES ('old', 'fp')")
+    journal = PgJournal(dsn(pg_cluster, pg_database), "old")
+    assert journal.schema_version == len(MIGRATIONS) >= 2
+    assert journal.claim("fp", "b") == "new"  # the old campaign is still there, unplanned
+    journal.close()
+
+
+def test_pacer_findings_are_shared_through_the_heartbeat(
+    pg_cluster: Cluster, pg_database: str
+) -> None:
+    a = PgJournal(dsn(pg_cluster, pg_database), "c", lease=3.0)
+    a.claim("fp", "b")
+    a.plan(plan_of(5))
+    a.share_pace(120.0, 1_700_000_000.0)
+    b = PgJournal(dsn(pg_cluster, pg_database), "c", lease=3.0)
+    b.claim("fp", "b")
+    deadline = time.monotonic() + 30
+    while b.campaign_pace != (120.0, 1_700_000_000.0) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert b.campaign_pace == (120.0, 1_700_000_000.0)
+    assert b.live_workers == 2
+    a.close()
+    b.close()

@@ -1,0 +1,327 @@
+"""Workers that cooperate through a PostgreSQL journal: the real CLI, a real server.
+
+Each test starts `linepress send` processes against the sandbox (which counts
+deliveries per recipient) and a throw-away PostgreSQL cluster (tests/postgres.py),
+then checks the promise: every recipient delivered exactly once, except those the
+journal marks `unknown` (at most once), none missing, every row final.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from postgres import PASSWORD, PASSWORD_ROLE, Cluster
+
+from linepress.sandbox.server import Faults, SandboxServer, running_sandbox
+
+KEY = "sandbox-secret-key-0042"
+DEFINITION = "from: APP\nmessage:\n  type: TEXT\n  text: 'Hello {{ name }}'\n"
+FINAL = {"sent", "failed", "skipped", "unknown"}
+
+
+@pytest.fixture
+def sandbox() -> Iterator[SandboxServer]:
+    with running_sandbox(api_key=KEY, seed=11) as server:
+        yield server
+
+
+@pytest.fixture
+def campaign(tmp_path: Path) -> Path:
+    (tmp_path / "def.yaml").write_text(DEFINITION)
+    return tmp_path
+
+
+@pytest.fixture
+def dsn(pg_cluster: Cluster, pg_database: str) -> str:
+    return pg_cluster.dsn(pg_database, user=PASSWORD_ROLE, password=PASSWORD)
+
+
+def recipients(folder: Path, count: int) -> list[str]:
+    users = [f"U{i:05d}" for i in range(1, count + 1)]
+    (folder / "users.csv").write_text("to,name\n" + "".join(f"{u},Name {u}\n" for u in users))
+    return users
+
+
+def command(sandbox: SandboxServer, dsn: str, *extra: str) -> list[str]:
+    return [
+        sys.executable, "-m", "linepress", "send", "def.yaml", "--data", "users.csv",
+        "--base-url", sandbox.url, "--journal", dsn, "--no-progress", "--lease", "2",
+        "--backoff-base", "0.005", "--backoff-cap", "0.05", *extra,
+    ]  # fmt: skip
+
+
+def env(**more: str) -> dict[str, str]:
+    return {**os.environ, "INFOBIP_API_KEY": KEY, **more}
+
+
+def start(folder: Path, sandbox: SandboxServer, dsn: str, *extra: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        command(sandbox, dsn, *extra),
+        cwd=folder,
+        env=env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def run(
+    folder: Path, sandbox: SandboxServer, dsn: str, *extra: str
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        command(sandbox, dsn, *extra), cwd=folder, env=env(), capture_output=True, text=True,
+        timeout=120,
+    )  # fmt: skip
+
+
+def statuses(dsn: str, campaign: str = "def") -> dict[str, str]:
+    with psycopg.connect(dsn) as conn:
+        rows = conn.execute(
+            "SELECT r.recipient, r.status FROM linepress.recipients r "
+            "JOIN linepress.campaigns c ON c.id = r.campaign WHERE c.name = %s",
+            (campaign,),
+        ).fetchall()
+    return {str(to): str(status) for to, status in rows}
+
+
+def deliveries(sandbox: SandboxServer) -> int:
+    return sum(sandbox.count_by_to().values())
+
+
+def assert_exactly_once_except_unknown(
+    sandbox: SandboxServer, users: list[str], dsn: str
+) -> dict[str, int]:
+    """0 duplicates, 0 lost, every row final; returns the counts by status."""
+    delivered = sandbox.count_by_to()
+    found = statuses(dsn)
+    assert set(found) == set(users)  # nobody forgotten
+    counts: dict[str, int] = {}
+    for user in users:
+        counts[found[user]] = counts.get(found[user], 0) + 1
+        if found[user] == "unknown":
+            assert delivered.get(user, 0) <= 1, user
+        else:
+            assert found[user] == "sent", (user, found[user])
+            assert delivered[user] == 1, (user, delivered[user])
+    return counts
+
+
+def wait_for(condition: object, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition() and time.monotonic() < deadline:  # type: ignore[operator]
+        time.sleep(0.005)
+
+
+def test_two_workers_started_together_plan_once_and_share(
+    sandbox: SandboxServer, campaign: Path, dsn: str
+) -> None:
+    users = recipients(campaign, 600)
+    sandbox.set_faults(Faults(latency=0.01))
+    workers = [start(campaign, sandbox, dsn, "--concurrency", "8") for _ in range(2)]
+    outputs = [w.communicate(timeout=120) for w in workers]
+    for worker, (_, stderr) in zip(workers, outputs, strict=True):
+        assert worker.returncode == 0, stderr
+        assert "sent 600" in stderr.splitlines()[-1]
+        assert PASSWORD not in stderr
+    assert assert_exactly_once_except_unknown(sandbox, users, dsn) == {"sent": 600}
+    with psycopg.connect(dsn) as conn:
+        by_worker = conn.execute(
+            "SELECT count(DISTINCT claimed_by) FROM linepress.recipients"
+        ).fetchone()
+    assert by_worker == (2,)  # both took part
+    # Running the finished campaign again sends nothing more.
+    again = run(campaign, sandbox, dsn)
+    assert again.returncode == 0, again.stderr
+    assert deliveries(sandbox) == 600
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_three_workers_one_killed_at_a_random_moment_and_restarted(
+    sandbox: SandboxServer, campaign: Path, dsn: str, seed: int
+) -> None:
+    users = recipients(campaign, 3000)
+    sandbox.set_faults(Faults(latency=0.01, jitter=0.02))
+    workers = [start(campaign, sandbox, dsn, "--concurrency", "16") for _ in range(3)]
+    target = random.Random(seed).randint(100, 2500)
+    wait_for(lambda: deliveries(sandbox) >= target or workers[0].poll() is not None)
+    workers[0].send_signal(signal.SIGKILL)
+    workers[0].communicate()
+    killed_at = deliveries(sandbox)
+    assert 0 < killed_at < len(users)
+    restarted = start(campaign, sandbox, dsn, "--concurrency", "16")
+    results = [w.communicate(timeout=120) for w in [*workers[1:], restarted]]
+    counts = assert_exactly_once_except_unknown(sandbox, users, dsn)
+    assert set(statuses(dsn).values()) <= FINAL
+    assert counts.get("unknown", 0) <= 16  # at most what the killed worker had in flight
+    assert counts.get("sent", 0) + counts.get("unknown", 0) == 3000
+    for worker, (_, stderr) in zip([*workers[1:], restarted], results, strict=True):
+        assert "Traceback" not in stderr
+        assert worker.returncode == (1 if counts.get("unknown") else 0), stderr
+    print(f"seed {seed}: killed after {killed_at} deliveries; {counts}")
+
+
+def test_a_worker_started_mid_campaign_joins(
+    sandbox: SandboxServer, campaign: Path, dsn: str
+) -> None:
+    users = recipients(campaign, 800)
+    sandbox.set_faults(Faults(latency=0.01))
+    # --rate is the campaign's: 100/s in all, so the campaign lasts about 8 s.
+    first = start(campaign, sandbox, dsn, "--concurrency", "4", "--rate", "100")
+    wait_for(lambda: deliveries(sandbox) >= 100)
+    second = start(campaign, sandbox, dsn, "--concurrency", "4", "--rate", "100")
+    for worker in (first, second):
+        _, stderr = worker.communicate(timeout=120)
+        assert worker.returncode == 0, stderr
+    assert_exactly_once_except_unknown(sandbox, users, dsn)
+    with psycopg.connect(dsn) as conn:
+        shares = conn.execute(
+            "SELECT count(*) FROM linepress.recipients GROUP BY claimed_by ORDER BY 1"
+        ).fetchall()
+    # The late one took a share (how big depends on how fast it starts: not asserted).
+    assert len(shares) == 2 and shares[0][0] >= 10
+
+
+def test_a_lost_database_connection_stops_the_worker_safely_and_a_restart_resumes(
+    sandbox: SandboxServer, campaign: Path, dsn: str, pg_cluster: Cluster, pg_database: str
+) -> None:
+    users = recipients(campaign, 1000)
+    sandbox.set_faults(Faults(latency=0.02))
+    worker = start(campaign, sandbox, dsn, "--concurrency", "16")
+    wait_for(lambda: deliveries(sandbox) >= 200 or worker.poll() is not None)
+    assert pg_cluster.terminate("linepress ", pg_database) >= 1
+    _, stderr = worker.communicate(timeout=60)
+    assert worker.returncode == 1, stderr
+    assert "Traceback" not in stderr
+    assert "the journal is unavailable" in stderr
+    assert PASSWORD not in stderr
+    stopped_at = deliveries(sandbox)
+    assert stopped_at < len(users)
+    left = statuses(dsn)
+    assert (
+        "inflight" in left.values()
+        or "unknown" in left.values()
+        or stopped_at == list(left.values()).count("sent")
+    )
+    sandbox.set_faults(Faults())
+    rerun = run(campaign, sandbox, dsn, "--concurrency", "16")
+    counts = assert_exactly_once_except_unknown(sandbox, users, dsn)
+    assert counts.get("unknown", 0) <= 16
+    assert rerun.returncode == (1 if counts.get("unknown") else 0), rerun.stderr
+
+
+def test_a_worker_with_another_list_is_refused_while_others_send(
+    sandbox: SandboxServer, campaign: Path, dsn: str
+) -> None:
+    users = recipients(campaign, 200)
+    # Slow answers keep the first worker busy (100 s at this pace) until the checks are done.
+    sandbox.set_faults(Faults(latency=1.0))
+    first = start(campaign, sandbox, dsn, "--concurrency", "2")
+    wait_for(lambda: deliveries(sandbox) >= 2 or first.poll() is not None)
+    assert first.poll() is None
+    (campaign / "other.csv").write_text("to,name\nU99999,Late\n")
+    args = command(sandbox, dsn)
+    args[args.index("users.csv")] = "other.csv"
+    refused = subprocess.run(args, cwd=campaign, env=env(), capture_output=True, text=True)
+    assert refused.returncode == 2, refused.stderr
+    assert "other worker(s) are sending this campaign" in refused.stderr
+    assert PASSWORD not in refused.stderr
+    assert "postgresql://linepress_pw:***@" in refused.stderr
+    # Another endpoint is refused whatever runs: pass --campaign NAME for a new campaign.
+    args = command(sandbox, dsn, "--base-url", "http://127.0.0.1:9")
+    elsewhere = subprocess.run(args, cwd=campaign, env=env(), capture_output=True, text=True)
+    assert elsewhere.returncode == 2, elsewhere.stderr
+    assert "pass --campaign NAME" in elsewhere.stderr
+    assert first.poll() is None
+    sandbox.set_faults(Faults())
+    _, stderr = first.communicate(timeout=120)
+    assert first.returncode == 0, stderr
+    assert_exactly_once_except_unknown(sandbox, users, dsn)
+    # With nobody sending, the changed list continues the campaign (nobody twice).
+    (campaign / "users.csv").write_text(
+        "to,name\n" + "".join(f"{u},Again {u}\n" for u in [*users[:50], "U77777"])
+    )
+    again = run(campaign, sandbox, dsn)
+    assert again.returncode == 0, again.stderr
+    assert "50 already received an earlier version" in again.stderr
+    assert sandbox.count_by_to()["U77777"] == 1
+    assert deliveries(sandbox) == 201
+    # The same list under another campaign name is a campaign of its own.
+    other = run(campaign, sandbox, dsn, "--campaign", "spring-2")
+    assert other.returncode == 0, other.stderr
+    assert deliveries(sandbox) == 252
+
+
+def test_journal_from_the_environment_and_no_password_anywhere(
+    sandbox: SandboxServer, campaign: Path, dsn: str, pg_cluster: Cluster, pg_database: str
+) -> None:
+    users = recipients(campaign, 30)
+    args = command(sandbox, dsn, "--report", "report.jsonl")
+    at = args.index("--journal")
+    del args[at : at + 2]
+    done = subprocess.run(
+        args, cwd=campaign, env=env(LINEPRESS_JOURNAL=dsn), capture_output=True, text=True,
+        timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert_exactly_once_except_unknown(sandbox, users, dsn)
+    report = (campaign / "report.jsonl").read_text()
+    assert json.loads(report.splitlines()[-1])["summary"]["sent"] == 30
+    for path in campaign.iterdir():
+        assert PASSWORD.encode() not in path.read_bytes(), path
+    assert PASSWORD not in done.stderr + done.stdout
+    dump = pg_cluster.psql("SELECT * FROM linepress.campaigns", pg_database)
+    assert PASSWORD not in dump
+    # A wrong password: a usage error naming the database, without any password.
+    wrong = pg_cluster.dsn(pg_database, user=PASSWORD_ROLE, password="not-" + PASSWORD)
+    refused = run(campaign, sandbox, wrong)
+    assert refused.returncode == 2
+    assert "password authentication failed" in refused.stderr
+    assert PASSWORD not in refused.stderr
+    assert "Traceback" not in refused.stderr
+
+
+def test_journal_commands_read_and_settle_a_shared_campaign(
+    sandbox: SandboxServer, campaign: Path, dsn: str
+) -> None:
+    users = recipients(campaign, 60)
+    sandbox.set_faults(Faults(drop_after=0.2))
+    done = run(campaign, sandbox, dsn, "--concurrency", "4")
+    assert done.returncode == 1, done.stderr  # some deliveries are unknown
+    unknown = [u for u, s in statuses(dsn).items() if s == "unknown"]
+    assert unknown
+    base = [sys.executable, "-m", "linepress", "journal"]
+    status = subprocess.run(
+        [*base, "status", dsn, "--campaign", "def"], cwd=campaign, capture_output=True, text=True
+    )
+    assert status.returncode == 0, status.stderr
+    assert f"unknown (may have been delivered): {len(unknown)}" in status.stdout
+    assert PASSWORD not in status.stdout + status.stderr
+    report = subprocess.run(
+        [*base, "report", dsn, "--campaign", "def", "-o", "r.jsonl"],
+        cwd=campaign, capture_output=True, text=True,
+    )  # fmt: skip
+    assert report.returncode == 0, report.stderr
+    rows = [json.loads(line) for line in (campaign / "r.jsonl").read_text().splitlines()]
+    assert [r["to"] for r in rows[:-1]] == users
+    settle = subprocess.run(
+        [*base, "settle", dsn, "--campaign", "def", "--as", "sent", "--all-unknown"],
+        cwd=campaign, capture_output=True, text=True,
+    )  # fmt: skip
+    assert settle.returncode == 0, settle.stderr
+    assert set(statuses(dsn).values()) == {"sent"}
+    missing = subprocess.run(
+        [*base, "status", dsn, "--campaign", "nope"], cwd=campaign, capture_output=True, text=True
+    )
+    assert missing.returncode == 2
+    assert "no campaign of this name" in missing.stderr
+    assert PASSWORD not in missing.stderr
