@@ -198,13 +198,13 @@ def _serve(
         stamp = time.strftime("%H:%M:%S")
         info(f"[{stamp}] drawn: {server.url} (version {server.version})")
 
-    first = server.refresh()
-    server.start()
-    click.echo(f"serving {server.url} (Ctrl-C stops)", err=True)
-    shown(first)
-    if open_browser:
-        click.launch(server.url)
-    try:
+    try:  # Ctrl-C is how --watch stops, at any moment: the first render included
+        first = server.refresh()
+        server.start()
+        click.echo(f"serving {server.url} (Ctrl-C stops)", err=True)
+        shown(first)
+        if open_browser:
+            click.launch(server.url)
         watch(server, first.files, shown)
     except KeyboardInterrupt:
         pass
