@@ -14,7 +14,7 @@ from linepress.cli.options import (
     refuse_overwriting_inputs,
     report_options,
 )
-from linepress.errors import LinepressError, UsageError
+from linepress.errors import LinepressError
 from linepress.operations.compile import (
     DataOptions,
     summary_line,
@@ -96,7 +96,14 @@ from linepress.report import REPORTERS
     type=click.FloatRange(min=0, min_open=True),
     default=30.0,
     show_default=True,
-    help="Seconds per request.",
+    help="Seconds for each whole request and answer; after that its delivery is unknown.",
+)
+@click.option(
+    "--max-wait",
+    type=click.FloatRange(min=0),
+    default=60.0,
+    show_default=True,
+    help="The longest Retry-After to wait out; a longer one stops the run (the rest pending).",
 )
 @click.option(
     "--backoff-base",
@@ -149,6 +156,7 @@ def send_command(
     rate: float | None,
     max_attempts: int,
     timeout: float,
+    max_wait: float,
     backoff_base: float,
     backoff_cap: float,
     base_url: str | None,
@@ -210,6 +218,7 @@ def send_command(
             rate=rate,
             max_attempts=max_attempts,
             timeout=timeout,
+            max_wait=max_wait,
             backoff_base=backoff_base,
             backoff_cap=backoff_cap,
         ),
@@ -229,7 +238,7 @@ def send_command(
             handle_signals=True,
             notify=lambda line: click.echo(line, err=True),
         )
-    except UsageError as exc:
+    except LinepressError as exc:  # usage, or a journal that cannot be written
         for problem in exc.problems:
             click.echo(f"linepress: {problem.format()}", err=True)
         sys.exit(exc.exit_code)

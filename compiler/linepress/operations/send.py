@@ -216,10 +216,12 @@ def send(
         meter = Progress(total, progress, tty=progress.isatty()) if progress is not None else None
         run = journal.begin_run(_description(options))
         started = time.monotonic()
-        interrupted = _run(dispatcher, meter, handle_signals)
+        interrupted = _run(dispatcher, meter, handle_signals, say)
         elapsed = time.monotonic() - started
         if meter is not None:
             meter.close()
+        if dispatcher.journal_failure is not None:
+            raise dispatcher.journal_failure  # what was recorded before stays
         journal.recover()  # requests cut off by a second Ctrl-C may have arrived
         journal.end_run(run, dict(dispatcher.tally.by_status), dispatcher.stop_reason)
         summary = Summary(
@@ -453,8 +455,17 @@ def _payload_results(path: Path) -> Iterator[Result]:
             yield Result(record.number, record.location, body, None if problems else body, problems)
 
 
-def _run(dispatcher: Dispatcher, meter: Progress | None, handle_signals: bool) -> bool:
-    """Run the dispatcher; True when a signal stopped it."""
+def _run(
+    dispatcher: Dispatcher,
+    meter: Progress | None,
+    handle_signals: bool,
+    say: Callable[[str], None],
+) -> bool:
+    """Run the dispatcher; True when a signal stopped it.
+
+    The first signal stops new work at once and says how many requests are
+    still out; a second one abandons them (they become `unknown`).
+    """
     interrupted = False
 
     async def main() -> None:
@@ -469,6 +480,16 @@ def _run(dispatcher: Dispatcher, meter: Progress | None, handle_signals: bool) -
                 return
             interrupted = True
             dispatcher.stop(f"interrupted by {name}")
+            waiting = dispatcher.in_flight
+            if meter is not None:
+                meter.close()
+            say(
+                f"linepress send: stopping: waiting for {waiting} request"
+                f"{'' if waiting == 1 else 's'} in flight (press Ctrl-C again to abandon "
+                "them; they will be marked unknown)"
+                if waiting
+                else "linepress send: stopping: no request in flight"
+            )
 
         if handle_signals:
             for sig in (signal.SIGINT, signal.SIGTERM):

@@ -12,6 +12,12 @@ Per message:
   credentials or a wrong base URL do not burn the list.
 - A request that may have reached the server (timeout or connection lost after
   sending) is `unknown`: without an idempotency key, resending could deliver twice.
+- The endpoint failing the same way again and again (refused, DNS, TLS, cut
+  connections) trips the breaker (`breaker.py`): the run stops, the rest pending.
+- A `Retry-After` longer than `max_wait` stops the run (the rest pending) rather
+  than wait longer than the user agreed to.
+- `--timeout` bounds each whole exchange, and at most `BODY_CAP` bytes of an
+  answer are read (`transport.exchange`).
 """
 
 from __future__ import annotations
@@ -23,14 +29,15 @@ import json
 import random
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import httpx
 
+from linepress.send.breaker import DEFAULT_THRESHOLD, Breaker, classify
 from linepress.send.endpoint import Endpoint
-from linepress.send.journal import CampaignJournal, Outcome, Status
-from linepress.send.transport import sending_transport
+from linepress.send.journal import CampaignJournal, JournalWriteError, Outcome, Status
+from linepress.send.transport import ExchangeTimeout, exchange, sending_transport
 
 ERROR_TEXT_LIMIT = 500
 
@@ -44,7 +51,10 @@ class DispatchSettings:
     timeout: float = 30.0
     backoff_base: float = 0.5
     backoff_cap: float = 30.0
-    retry_after_cap: float = 600.0
+    #: The longest Retry-After the run waits out; a longer one stops it (seconds).
+    max_wait: float = 60.0
+    #: Consecutive failures of one kind that stop the run (0: never); see breaker.py.
+    breaker_threshold: int = DEFAULT_THRESHOLD
 
 
 Action = Literal["sent", "retry", "failed", "unknown", "stop"]
@@ -84,6 +94,8 @@ _CANNOT_SEND = (httpx.UnsupportedProtocol, httpx.LocalProtocolError, httpx.Inval
 
 def judge_exception(exc: Exception) -> Verdict:
     name = type(exc).__name__
+    if isinstance(exc, ExchangeTimeout):
+        return Verdict("unknown", error=f"{exc}; it may have been delivered")
     if isinstance(exc, _NOT_SENT):
         return Verdict("retry", error=f"{name}: could not connect ({exc})")
     if isinstance(exc, _CANNOT_SEND):
@@ -255,9 +267,16 @@ class JournalWriter:
     #: then lacks at most this much (an attack run lost 411 of 2,000 records).
     CHECKPOINT_EVERY = 2.0
 
-    def __init__(self, journal: CampaignJournal) -> None:
+    def __init__(
+        self,
+        journal: CampaignJournal,
+        on_failure: Callable[[JournalWriteError], None] | None = None,
+    ) -> None:
         self._journal = journal
         self._checkpointed = time.monotonic()
+        #: The first write that failed (a full disk): nothing more is written after it.
+        self.failure: JournalWriteError | None = None
+        self._on_failure = on_failure
         self._inflight: list[int] = []
         self._waiters: list[asyncio.Future[None]] = []
         self._outcomes: list[Outcome] = []
@@ -285,8 +304,25 @@ class JournalWriter:
         inflight, self._inflight = self._inflight, []
         waiters, self._waiters = self._waiters, []
         try:
+            if self.failure is not None:
+                raise self.failure
             # Outcomes first: a retried message's `pending` comes before its new `inflight`.
             self._journal.apply(outcomes, inflight)
+            now = time.monotonic()
+            if now - self._checkpointed >= self.CHECKPOINT_EVERY:
+                self._checkpointed = now
+                self._journal.checkpoint()
+        except JournalWriteError as exc:
+            # Not raised from this callback (the loop would only log it): the run stops,
+            # no request leaves unrecorded, and `send` reports it.
+            first = self.failure is None
+            self.failure = exc
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_exception(exc)
+            if first and self._on_failure is not None:
+                self._on_failure(exc)
+            return
         except BaseException as exc:
             for waiter in waiters:
                 if not waiter.done():
@@ -295,10 +331,6 @@ class JournalWriter:
         for waiter in waiters:
             if not waiter.done():
                 waiter.set_result(None)
-        now = time.monotonic()
-        if now - self._checkpointed >= self.CHECKPOINT_EVERY:
-            self._checkpointed = now
-            self._journal.checkpoint()
 
 
 @dataclass(slots=True)
@@ -341,8 +373,11 @@ class Dispatcher:
         self.stop_reason: str | None = None
         self._transport = transport
         self._rng = rng or random.Random()
-        self._writer = JournalWriter(journal)
+        self._writer = JournalWriter(journal, self._journal_failed)
         self._pacer = Pacer(settings.rate)
+        self.breaker = Breaker(settings.breaker_threshold)
+        #: Requests sent and not yet answered (for the Ctrl-C message).
+        self.in_flight = 0
         self._stopping = StopSignal()
         self._headers = {"Content-Type": "application/json", "Accept": "application/json"}
         if endpoint.credentials is not None:
@@ -357,6 +392,14 @@ class Dispatcher:
     @property
     def stopping(self) -> bool:
         return self._stopping.is_set()
+
+    @property
+    def journal_failure(self) -> JournalWriteError | None:
+        """Why the journal could not be written, when that stopped the run."""
+        return self._writer.failure
+
+    def _journal_failed(self, exc: JournalWriteError) -> None:
+        self.stop("the journal could not be written")
 
     async def run(self, on_progress: Callable[[Tally], None] | None = None) -> None:
         limits = httpx.Limits(
@@ -429,6 +472,8 @@ class Dispatcher:
                 continue  # drain: queued jobs stay `pending` in the journal
             try:
                 outcome = await self._deliver(client, job)
+            except JournalWriteError:
+                continue  # its in-flight mark failed: nothing was sent, the row stays as it was
             except Exception as exc:  # a bug of ours must not hang the run or lose the row
                 self.stop(f"unexpected {type(exc).__name__}; the run stopped")
                 outcome = Outcome(
@@ -448,15 +493,42 @@ class Dispatcher:
             await self._writer.inflight(job.row)
             job.attempts += 1
             tries += 1
+            self.in_flight += 1
             try:
-                response = await client.post(
-                    self.endpoint.send_url, content=job.body, headers=self._headers
+                response = await exchange(
+                    client,
+                    self.endpoint.send_url,
+                    content=job.body,
+                    headers=self._headers,
+                    deadline=self.settings.timeout,
                 )
                 verdict = judge_response(response)
+                self.breaker.answered()
             except Exception as exc:  # every failure gets a verdict: no row is left in flight
                 verdict = judge_exception(exc)
                 if not isinstance(exc, httpx.HTTPError):
                     self.stop(f"unexpected {type(exc).__name__}; the run stopped")
+                outage = classify(exc, self.endpoint.base_url)
+                if outage is not None and self.breaker.failed(outage):
+                    self.stop(self.breaker.reason(self.endpoint.base_url))
+            finally:
+                self.in_flight -= 1
+            if verdict.error is not None:
+                # An endpoint may echo the Authorization header in an error body.
+                verdict = replace(verdict, error=self.endpoint.redact(verdict.error))
+            if verdict.action == "retry" and self.breaker.tripped is not None:
+                verdict = replace(verdict, action="stop")  # the breaker stopped the run
+            if (
+                verdict.action == "retry"
+                and verdict.retry_after is not None
+                and verdict.retry_after > self.settings.max_wait
+            ):
+                self.stop(
+                    f"the endpoint asked to wait {_duration(verdict.retry_after)} (Retry-After), "
+                    f"more than --max-wait {_duration(self.settings.max_wait)}: the rest stay "
+                    "pending; re-run the same command later"
+                )
+                verdict = replace(verdict, action="stop")
             if verdict.action == "sent":
                 return Outcome(
                     job.row, "sent", job.attempts, verdict.http_status, verdict.message_id
@@ -494,7 +566,7 @@ class Dispatcher:
 
     async def _back_off(self, tries: int, retry_after: float | None) -> None:
         if retry_after is not None:
-            delay = min(retry_after, self.settings.retry_after_cap)
+            delay = retry_after  # at most max_wait: a longer one stopped the run
             # A Retry-After speaks for the whole account: everyone waits.
             self._pacer.pause_until(self._pacer.now() + delay)
         else:
@@ -506,3 +578,16 @@ class Dispatcher:
         while True:
             await asyncio.sleep(0.5)
             on_progress(self.tally)
+
+
+def _duration(seconds: float) -> str:
+    """`99999999` -> `1157 days 9 h`, `90` -> `90 s`: a wait as a person reads it."""
+    if seconds < 120:
+        return f"{seconds:g} s"
+    minutes = seconds / 60
+    if minutes < 120:
+        return f"{minutes:.0f} min"
+    hours = minutes / 60
+    if hours < 48:
+        return f"{hours:.1f} h"
+    return f"{hours // 24:.0f} days {hours % 24:.0f} h"
