@@ -218,9 +218,7 @@ def test_the_installed_command_reports_without_a_traceback(project: Path) -> Non
         check=False,
     )
     assert completed.returncode == 1
-    assert completed.stderr.startswith(
-        "broken.yaml:3:8: invalid YAML: mapping values are not allowed here"
-    )
+    assert completed.stderr.startswith("broken.yaml:3:4: invalid YAML: this key is indented")
     assert "Traceback" not in completed.stderr
 
 

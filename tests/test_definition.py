@@ -84,7 +84,8 @@ def test_unknown_defaults_key_and_bad_vars_name() -> None:
     [
         (
             "message:\n  type: TEXT\n   text: x\n",
-            "def.yaml:3:8: invalid YAML: mapping values are not allowed here",
+            "def.yaml:3:4: invalid YAML: this key is indented 3 spaces, deeper than the line "
+            "above (2); keys of one mapping line up: indent it 2",
         ),
         (
             "message: {type: TEXT\n",
@@ -93,9 +94,13 @@ def test_unknown_defaults_key_and_bad_vars_name() -> None:
         ("message: 1\nmessage: 2\n", "def.yaml:2:1: invalid YAML: duplicate key `message`"),
         (
             "message:\n\ttype: TEXT\n",
-            "def.yaml:2:1: invalid YAML: found character '\\t' that cannot start any token",
+            "def.yaml:2:1: invalid YAML: a tab cannot indent YAML; use spaces",
         ),
-        ("message: 'unterminated\n", "def.yaml:2:1: invalid YAML: found unexpected end of stream"),
+        (
+            "message: 'unterminated\n",
+            "def.yaml:1:10: invalid YAML: this ' is never closed: everything after it became "
+            "one text; end the text with ' on the same line",
+        ),
     ],
 )
 def test_yaml_syntax_errors_are_located(text: str, expected: str) -> None:

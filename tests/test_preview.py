@@ -6,6 +6,9 @@ import json
 import os
 import re
 import shutil
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from html import unescape
 from html.parser import HTMLParser
@@ -234,7 +237,7 @@ def media_urls(body: Any) -> set[str]:
     return urls
 
 
-def every_kind_page(greeting: Path) -> tuple[str, set[str]]:
+def every_kind_page(greeting: Path, images: str = "placeholder") -> tuple[str, set[str]]:
     """Every documented kind, the campaign's edge cases, and hostile data."""
     sections = []
     for path in DOC:
@@ -251,20 +254,28 @@ def every_kind_page(greeting: Path) -> tuple[str, set[str]]:
     media = {
         url for s in sections for card in s.cards for url in media_urls(card.result.body or {})
     }
-    return build_page(sections, title="every kind"), media
+    return build_page(sections, title="every kind", images=images), media
 
 
 def test_page_is_self_contained(greeting: Path) -> None:
-    page, media = every_kind_page(greeting)
+    page, _ = every_kind_page(greeting)
     resources = _Resources()
     resources.feed(page)
     assert resources.scripts == 0
     assert resources.handlers == []
-    outside = [url for url in resources.loads if not url.startswith("#") and url not in media]
-    assert outside == []
-    assert resources.loads and set(resources.loads) <= media
-    assert "default-src 'none'" in unescape(page)  # the Content-Security-Policy
+    # By default nothing at all is fetched: media links often carry recipient IDs.
+    assert resources.loads == []
+    assert "default-src 'none'; img-src 'none'" in unescape(page)  # the Content-Security-Policy
     assert "@import" not in page and "<link" not in page
+
+
+def test_images_fetch_loads_only_the_bodies_media(greeting: Path) -> None:
+    page, media = every_kind_page(greeting, images="fetch")
+    resources = _Resources()
+    resources.feed(page)
+    assert resources.scripts == 0
+    assert resources.loads and set(resources.loads) <= media
+    assert "img-src https: http: data:" in unescape(page)
 
 
 def test_recipient_data_is_escaped_everywhere(greeting: Path) -> None:
@@ -338,7 +349,8 @@ def test_imagemap_areas_are_percentages_of_base_size() -> None:
         "width": 100.0,
         "height": 50.0,
     }
-    page = build_preview(Compiler(DOC[6]), without_data())
+    compiler = Compiler(DOC[6])
+    page = build_page([Section(compiler, compile_cards(compiler, without_data()))], images="fetch")
     assert "style='left:0%;top:0%;width:50%;height:100%'" in page
     assert "style='left:50%;top:0%;width:50%;height:100%'" in page
     assert "aspect-ratio:1040/1040" in page
@@ -351,7 +363,7 @@ def test_media_urls_cannot_break_out_of_css() -> None:
     url = 'https://example.com/a")</style><script>x()</script>\\'
     body = {"from": "A", "to": "B", "message": {"type": "IMAGE", "url": url, "thumbnailUrl": url}}
     card = Card(Selected(None, ["crafted"]), Result(None, body=body))
-    page = build_page([Section(compiler, [card])])
+    page = build_page([Section(compiler, [card])], images="fetch")
     assert "<script" not in page
     assert 'url("https://example.com/a%22)%3C/style%3E%3Cscript%3Ex()%3C/script%3E%5C"' in page
 
@@ -384,11 +396,11 @@ def test_write_preview_reports_instead_of_raising(tmp_path: Path, greeting: Path
     out = tmp_path / "p.html"
     log = write_preview(tmp_path / "missing.yaml", None, out=out)
     assert not log.ok and "no such file" in log.kept[0].format()
-    assert "lp-fatal" in out.read_text()
+    assert "<b>Nothing to preview</b>" in out.read_text()
 
     (tmp_path / "bad.yaml").write_text("message:\n  type: TEXT\n  txet: hi\n")
     log = write_preview(tmp_path / "bad.yaml", None, out=out)
-    assert not log.ok and "lp-fatal" in out.read_text()
+    assert not log.ok and "<b>Nothing to preview</b>" in out.read_text()
 
     log = write_preview(CAMPAIGN, str(RECIPIENTS), rows=[2, 99], out=out)
     assert [p.message for p in log.kept] == ["row 99 does not exist: the data has 25 rows"]
@@ -472,7 +484,7 @@ def open_page(browser: Any, path: Path, width: int = 1200) -> tuple[Any, list[st
 
 
 def test_every_kind_is_visible_in_chromium(browser: Any, tmp_path: Path, greeting: Path) -> None:
-    html, media = every_kind_page(greeting)
+    html, _ = every_kind_page(greeting)
     path = tmp_path / "every-kind.html"
     path.write_text(html, encoding="utf-8")
     page, requested = open_page(browser, path)
@@ -508,19 +520,124 @@ def test_every_kind_is_visible_in_chromium(browser: Any, tmp_path: Path, greetin
         assert abs(right["x"] - (frame["x"] + frame["width"] / 2)) < 1.5
         assert abs(left["height"] - frame["height"]) < 1.5
 
-        # The carousel scrolls sideways rather than squeezing its cards.
+        # At 1,200 px the carousel is a strip with every card in view...
         scroller = page.locator("[data-template=CAROUSEL] .lp-scroller").last
+        assert scroller.evaluate(EVERY_CARD_IN_VIEW)
+        # ...and on a narrow screen it scrolls sideways rather than squeezing its cards.
+        page.set_viewport_size({"width": 420, "height": 900})
         assert scroller.evaluate("el => el.scrollWidth > el.clientWidth")
+        assert scroller.locator(".lp-tcard").first.evaluate(VISIBLE)
+        assert scroller.locator(".lp-tcard").first.bounding_box()["width"] > 200
+        page.set_viewport_size({"width": 1200, "height": 900})
 
         # Hovering a MESSAGE button shows what the user would send, as their bubble.
         button = page.locator("[data-template=CONFIRM] .lp-action").first
         button.hover()
         assert button.locator(".lp-reply").evaluate(VISIBLE)
 
+        # Nothing was asked for: the media are drawn as placeholders.
+        assert requested == []
+    finally:
+        page.close()
+
+
+def test_images_fetch_asks_only_for_the_bodies_media(
+    browser: Any, tmp_path: Path, greeting: Path
+) -> None:
+    html, media = every_kind_page(greeting, images="fetch")
+    path = tmp_path / "fetch.html"
+    path.write_text(html, encoding="utf-8")
+    page, requested = open_page(browser, path)
+    try:
         # Only the bodies' own media were asked for (and refused: no network here).
         assert requested and set(requested) <= media
     finally:
         page.close()
+
+
+FIDELITY = ROOT / "tests" / "data" / "preview" / "fidelity.yaml"
+FIDELITY_DATA = ROOT / "tests" / "data" / "preview" / "fidelity.jsonl"
+
+EVERY_CARD_IN_VIEW = """el => {
+  const strip = el.getBoundingClientRect();
+  const cards = [...el.querySelectorAll('.lp-tcard')];
+  return cards.length > 1 && cards.every(card => {
+    const box = card.getBoundingClientRect();
+    return box.left >= strip.left - 1 && box.right <= strip.right + 1;
+  });
+}"""
+
+ONE_LINE = """el => {
+  const style = getComputedStyle(el);
+  const line = parseFloat(style.lineHeight) || parseFloat(style.fontSize) * 1.5;
+  return el.getBoundingClientRect().height < line * 1.5 && style.whiteSpace === 'nowrap';
+}"""
+
+ONE_LINE_CLIPPED = """el => {
+  const style = getComputedStyle(el);
+  const line = parseFloat(style.lineHeight) || parseFloat(style.fontSize) * 1.5;
+  return el.getBoundingClientRect().height < line * 1.5
+    && style.textOverflow === 'ellipsis' && el.scrollWidth > el.clientWidth;
+}"""
+
+
+def test_fidelity_in_chromium(browser: Any, tmp_path: Path) -> None:
+    """As LINE: long titles and labels clipped to one line with an ellipsis, line breaks
+    kept in texts, every carousel card in view, rows with line breaks among the edge cases."""
+    out = tmp_path / "fidelity.html"
+    assert write_preview(FIDELITY, str(FIDELITY_DATA), edge_cases=True, out=out).ok
+    page, requested = open_page(browser, out)
+    try:
+        first = page.locator("article[data-row='1']")
+        title = first.locator(".lp-ttitle").first
+        assert title.inner_text() == "Limited spring matcha sweets gift set XL"  # 40 characters
+        assert title.evaluate(ONE_LINE_CLIPPED)
+        labels = first.locator(".lp-action .lp-label")
+        assert (
+            labels.first.inner_text() == "春の抹茶スイーツギフトセットを今すぐ見る"
+        )  # 20 characters
+        assert labels.first.evaluate(ONE_LINE)
+        wide = first.locator(".lp-action .lp-label", has_text="WWWWW")
+        assert wide.inner_text() == "W" * 20  # 20 characters, wider than the card
+        assert wide.evaluate(ONE_LINE_CLIPPED)
+        # A short title is not clipped.
+        short = first.locator(".lp-ttitle").nth(1)
+        assert short.evaluate("el => el.scrollWidth <= el.clientWidth")
+
+        text = first.locator(".lp-ttext").first
+        assert text.inner_text() == "Line one\nLine two\nLine three"
+        assert first.locator(".lp-scroller").evaluate(EVERY_CARD_IN_VIEW)
+
+        # Row 2's name holds a line break: an edge case, and kept in the notification.
+        second = page.locator("article[data-row='2']")
+        assert "name has line breaks (2 lines)" in second.locator(".lp-reasons").inner_text()
+        assert second.locator(".lp-alt").inner_text().endswith("Taro\nSato, four picks for you")
+        assert requested == []
+    finally:
+        page.close()
+
+
+def test_first_rows_of_a_short_file_say_so(tmp_path: Path) -> None:
+    out = tmp_path / "p.html"
+    assert write_preview(FIDELITY, str(FIDELITY_DATA), out=out).ok
+    page = out.read_text()
+    assert "first 10 rows" not in page
+    assert page.count("<li>all 3 rows</li>") == 3
+
+
+def test_lint_warnings_are_warnings_not_nothing_to_preview(tmp_path: Path) -> None:
+    definition = tmp_path / "w.yaml"
+    definition.write_text(
+        "from: A\nto: U\nmessage: {type: IMAGE, url: 'https://x.example/pic',"
+        " thumbnailUrl: 'https://x.example/pic.jpg'}\n"
+    )
+    out = tmp_path / "p.html"
+    log = write_preview(definition, None, out=out)
+    assert log.ok and log.warnings == 1
+    page = out.read_text()
+    assert "Nothing to preview" not in page and "class='lp-fatal'" not in page
+    assert "<div class='lp-warnings' role='status'><b>1 warning</b>" in page
+    assert "class='lp-card lp-ok'" in page
 
 
 def test_screenshot_for_the_readme(
@@ -550,3 +667,105 @@ def test_screenshot_for_the_readme(
         assert target.stat().st_size > 10_000
     finally:
         page.close()
+
+
+# --------------------------------------------------------------------------- #
+# Live: preview --watch
+
+
+@pytest.fixture
+def live_files(tmp_path: Path) -> tuple[Path, Path, Path]:
+    macros = tmp_path / "macros.j2"
+    macros.write_text("{% macro hello(name) %}Hello {{ name }}{% endmacro %}")
+    definition = tmp_path / "live.yaml"
+    definition.write_text(
+        "imports: {m: macros.j2}\nfrom: APP\n"
+        "message: {type: TEXT, text: '{{ m.hello(name) }}, spring sale'}\n"
+    )
+    data = tmp_path / "people.csv"
+    data.write_text("to,name\nU1,Hana\n")
+    return definition, data, macros
+
+
+def _serve(*args: str) -> tuple[subprocess.Popen[str], str]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "linepress", "preview", *args, "--watch"],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+    )
+    assert process.stderr is not None
+    first = process.stderr.readline()
+    match = re.match(r"serving (http://127\.0\.0\.1:\d+/) ", first)
+    assert match, first
+    return process, match[1]
+
+
+def test_watch_serves_on_loopback_and_the_page_follows_edits(
+    browser: Any, live_files: tuple[Path, Path, Path]
+) -> None:
+    try:
+        import watchfiles  # noqa: F401  (a dependency: an older checkout's venv may lack it)
+    except ImportError:
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI needs watchfiles (a dependency) for preview --watch")
+        pytest.skip("watchfiles is not installed: pip install -e '.[test]'")
+    definition, data, macros = live_files
+    process, url = _serve(str(definition), "--data", str(data))
+    page = browser.new_page()
+    try:
+        page.goto(url)
+        bubble = page.locator("[data-kind=TEXT] .lp-bubble")
+        assert bubble.inner_text() == "Hello Hana, spring sale"
+
+        # Edit the definition, then the data, then the imported macros: the open page
+        # redraws itself each time, nobody touches the browser.
+        definition.write_text(definition.read_text().replace("spring sale", "summer sale"))
+        page.wait_for_function(
+            "() => document.querySelector('[data-kind=TEXT] .lp-bubble')"
+            "?.innerText === 'Hello Hana, summer sale'"
+        )
+        data.write_text("to,name\nU1,Yuki\n")
+        page.wait_for_function(
+            "() => document.querySelector('[data-kind=TEXT] .lp-bubble')"
+            "?.innerText === 'Hello Yuki, summer sale'"
+        )
+        macros.write_text("{% macro hello(name) %}Hi {{ name }}{% endmacro %}")
+        page.wait_for_function(
+            "() => document.querySelector('[data-kind=TEXT] .lp-bubble')"
+            "?.innerText === 'Hi Yuki, summer sale'"
+        )
+        # A mistake shows on the page too, and its fix brings the card back.
+        definition.write_text("from: APP\nmessage: {type: TEXT, txet: x}\n")
+        page.wait_for_selector("text=Nothing to preview")
+        definition.write_text("from: APP\nmessage: {type: TEXT, text: 'back {{ name }}'}\n")
+        page.wait_for_function(
+            "() => document.querySelector('[data-kind=TEXT] .lp-bubble')?.innerText === 'back Yuki'"
+        )
+        # The served page keeps its CSP: one script, allowed by a nonce.
+        policy = page.evaluate(
+            "() => document.querySelector('meta[http-equiv=Content-Security-Policy]').content"
+        )
+        assert "script-src 'nonce-" in policy and "default-src 'none'" in policy
+        assert page.locator("script").count() == 1
+    finally:
+        page.close()
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=30)
+        assert process.stderr is not None
+        process.stderr.close()
+    assert process.returncode == 0
+
+
+def test_watch_needs_a_data_file_and_out_or_watch(live_files: tuple[Path, Path, Path]) -> None:
+    from click.testing import CliRunner
+
+    from linepress.cli.main import main
+
+    definition = live_files[0]
+    result = CliRunner().invoke(main, ["preview", str(definition)])
+    assert result.exit_code == 2
+    assert "give --out FILE.html to write the page, or --watch to serve it" in result.output
+    result = CliRunner().invoke(main, ["preview", str(definition), "--data", "-", "--watch"])
+    assert result.exit_code == 2
+    assert "give a file, not -" in result.output

@@ -30,6 +30,7 @@ from ruamel.yaml.reader import Reader
 from ruamel.yaml.scalarstring import FoldedScalarString, LiteralScalarString
 
 from linepress.errors import DefinitionError, Location, Problem, describe, format_path, type_name
+from linepress.yaml_errors import yaml_problem
 
 #: A field path from the top of the request body: ("message", "actions", 0, "area").
 FieldPath = tuple[str | int, ...]
@@ -384,7 +385,7 @@ def parse_definition(text: str, name: str = "<definition>") -> Definition:
             )
         ) from None
     except MarkedYAMLError as exc:
-        raise DefinitionError(_yaml_problem(exc, name)) from None
+        raise DefinitionError(yaml_problem(exc, name, text)) from None
     except (YAMLError, Exception) as exc:  # the YAML library failed in its own way
         raise DefinitionError(_unexpected_yaml_problem(yaml, exc, name)) from None
     documents = [d for d in documents if d is not None]
@@ -418,21 +419,6 @@ def parse_definition(text: str, name: str = "<definition>") -> Definition:
         raise DefinitionError(copy.problems)
     copy.values[()] = Leaf(Location(name, 1, 1))
     return _split(tree, Path(name), copy.values, copy.keys)
-
-
-def _yaml_problem(exc: MarkedYAMLError, name: str) -> Problem:
-    mark = exc.problem_mark or exc.context_mark
-    problem = (exc.problem or "invalid YAML").strip()
-    if problem.startswith("found duplicate key"):
-        # ruamel: 'found duplicate key "text" with value "Bye" (original value: "Hello")'
-        key = problem.split('"')[1] if '"' in problem else ""
-        message = f"duplicate key `{key}`; a key may appear once in a mapping"
-    elif exc.context:
-        message = f"{problem} ({exc.context})"
-    else:
-        message = problem
-    location = Location(name, mark.line + 1, mark.column + 1) if mark else Location(name)
-    return Problem(f"invalid YAML: {message}", location, code="yaml-syntax")
 
 
 def _unexpected_yaml_problem(yaml: YAML, exc: Exception, name: str) -> Problem:

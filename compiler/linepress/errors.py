@@ -58,6 +58,9 @@ class Problem:
     severity: Severity = "error"
     #: Machine-readable kind, e.g. "yaml-syntax", "unknown-key", "schema".
     code: str = "error"
+    #: The text report shows the file's line with a caret under the column
+    #: (YAML mistakes, where seeing the line is most of the fix).
+    show_source: bool = False
 
     def at_row(self, row: int, data_location: Location | None = None) -> Problem:
         """The same problem, stamped with the recipient it happened for."""

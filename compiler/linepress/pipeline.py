@@ -9,7 +9,7 @@ checks one recipient at a time, as a stream, stamping each problem with its row.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -23,6 +23,7 @@ from linepress.render.fastpath import BodyFunction, RowFunction, body_function, 
 from linepress.validate import verdicts
 from linepress.validate.fastcheck import LeafChecks
 from linepress.validate.schema import NUMERIC_FIELDS
+from linepress.yaml_errors import number_hint
 
 if TYPE_CHECKING:
     from linepress.validate.body import BodyValidator, SchemaIssue
@@ -119,7 +120,7 @@ class Compiler:
                 or not any(issue.path[: len(p)] == p for p in unknown)
             ]
             problems += self._problems(issues, skeleton.remaps)
-        return problems
+        return [_number_as_text(p) for p in problems]
 
     def compile(self, fields: Mapping[str, Any] | None = None) -> Result:
         """One body from one set of fields (no data file: constants only)."""
@@ -214,6 +215,31 @@ class Compiler:
             for issue in issues
         ]
         return sorted(problems, key=_file_order)
+
+
+def _number_as_text(problem: Problem) -> Problem:
+    """A number written where text is wanted (`to: 0812345678`): say how to keep it text.
+
+    Only for the definition's static values, read back from the file's line:
+    the parsed number no longer shows a leading 0.
+    """
+    where = problem.location
+    if (
+        not problem.message.startswith("expected a string")
+        or where is None
+        or where.line is None
+        or where.column is None
+    ):
+        return problem
+    try:
+        with open(where.file, encoding="utf-8-sig") as file:
+            line = next((text for number, text in enumerate(file, 1) if number == where.line), "")
+    except (OSError, UnicodeDecodeError):
+        return problem
+    hint = number_hint(line, where.column)
+    if hint is None:
+        return problem
+    return replace(problem, message=f"{problem.message}: {hint}", show_source=True)
 
 
 class BodyRun:

@@ -54,6 +54,8 @@ class ProblemLog:
     dropped: int = 0
     failed_rows: int = 0
     rows: int = 0
+    #: Data rows read (`check` of several definitions reads each row once per definition).
+    recipients: int = 0
 
     def add(self, problems: Iterable[Problem]) -> None:
         for problem in problems:
@@ -84,11 +86,23 @@ class ProblemLog:
 
 
 Reporter = Callable[[ProblemLog, IO[str], str], None]
+#: Colours a piece of the text report by its role ("error", "warning", "caret",
+#: "gutter"); the CLI passes one on a terminal, everything else prints plain text.
+Paint = Callable[[str, str], str]
 
 
-def text_reporter(log: ProblemLog, out: IO[str], summary: str) -> None:
+def _plain(text: str, role: str) -> str:
+    return text
+
+
+def text_reporter(log: ProblemLog, out: IO[str], summary: str, *, paint: Paint = _plain) -> None:
+    """One line per problem; for `show_source` ones the file's line and a caret under it."""
     for group in log.groups.values():
-        print(group.problem.format() + group.also(), file=out)
+        problem = group.problem
+        print(paint(problem.format() + group.also(), problem.severity), file=out)
+        if problem.show_source:
+            for line in source_excerpt(problem, paint):
+                print(line, file=out)
     if log.dropped:
         print(
             f"… and {log.dropped} more (showing {log.limit} distinct problems; see --max-errors)",
@@ -96,6 +110,36 @@ def text_reporter(log: ProblemLog, out: IO[str], summary: str) -> None:
         )
     if summary:
         print(summary, file=out)
+
+
+def source_excerpt(problem: Problem, paint: Paint = _plain) -> list[str]:
+    """The line a problem points at and a caret under its column, as compilers print:
+
+    ```
+        5 | text: Sale: 20% off
+          |           ^
+    ```
+
+    A tab shows as `→` (it is often the mistake). Nothing when the line cannot be read.
+    """
+    where = problem.location
+    if where is None or where.line is None:
+        return []
+    try:
+        with open(where.file, encoding="utf-8-sig", errors="replace") as file:
+            text = next((t for n, t in enumerate(file, 1) if n == where.line), None)
+    except OSError:
+        return []
+    if text is None:
+        return []
+    text = text.rstrip("\r\n").replace("\t", "→")
+    number = str(where.line)
+    gutter = " " * len(number)
+    lines = [paint(f"  {number} | ", "gutter") + text]
+    if where.column is not None:
+        caret = " " * (where.column - 1) + "^"
+        lines.append(paint(f"  {gutter} | ", "gutter") + paint(caret, "caret"))
+    return lines
 
 
 def json_reporter(log: ProblemLog, out: IO[str], summary: str) -> None:

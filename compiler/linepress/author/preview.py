@@ -48,11 +48,24 @@ CELL_LIMIT = 300
 #: The width LINE fetches an imagemap's base image at (`{baseUrl}/1040`).
 IMAGEMAP_WIDTH = 1040
 
-# No script may run, whatever the data holds; only media may be fetched.
-_CSP = (
-    "default-src 'none'; img-src https: http: data:; style-src 'unsafe-inline'; "
-    "base-uri 'none'; form-action 'none'"
-)
+#: `images` values: draw a labelled placeholder (no network), or fetch the media too.
+IMAGES = ("placeholder", "fetch")
+
+# No script may run, whatever the data holds. Media links often carry recipient IDs
+# (tracking pixels): nothing is fetched unless `images="fetch"` asks for it.
+_CSP = "default-src 'none'; img-src {img}; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
+
+
+def content_security_policy(images: str = "placeholder", script_nonce: str | None = None) -> str:
+    """The page's Content-Security-Policy: no network, no script (but one with `script_nonce`).
+
+    `images="fetch"` lets the message's own media load; a served live page gets
+    its one reload script by nonce and may ask its server (`connect-src 'self'`).
+    """
+    policy = _CSP.format(img="https: http: data:" if images == "fetch" else "'none'")
+    if script_nonce is not None:
+        policy += f"; script-src 'nonce-{script_nonce}'; connect-src 'self'"
+    return policy
 
 
 @dataclass(slots=True)
@@ -118,13 +131,132 @@ def build_preview(
 
 
 def build_page(
-    sections: Sequence[Section], *, problems: Sequence[Problem] = (), title: str | None = None
+    sections: Sequence[Section],
+    *,
+    problems: Sequence[Problem] = (),
+    title: str | None = None,
+    images: str = "placeholder",
+    live: LivePage | None = None,
 ) -> str:
-    """The page for one or more definitions, with run-wide problems on top."""
+    """The page for one or more definitions, with run-wide problems on top.
+
+    `images`: "placeholder" (default: nothing is fetched) or "fetch" (the media
+    are drawn over their placeholders). `live`: the served page's reload script.
+    """
+    if images not in IMAGES:
+        raise ValueError(f"images must be one of {IMAGES}, not {images!r}")
     if title is None:
         title = ", ".join(s.compiler.name for s in sections) or "linepress preview"
-    page = _templates().get_template("page.html.j2").render(_page_values(title, sections, problems))
+    values = _page_values(title, sections, problems)
+    values["fetch_images"] = images == "fetch"
+    values["live"] = live
+    values["csp"] = content_security_policy(images, live.nonce if live else None)
+    page = _templates().get_template("page.html.j2").render(values)
     return page + "\n"
+
+
+@dataclass(frozen=True, slots=True)
+class LivePage:
+    """What a page served by `linepress preview --watch` needs to reload itself.
+
+    `version` is the render's number; the script asks `wait_path` (a long poll
+    answering with the next version) and reloads when it changes. `nonce` is the
+    CSP nonce that lets this one script run, new for every render.
+    """
+
+    version: int
+    nonce: str
+    wait_path: str = "/wait"
+
+
+@dataclass(frozen=True, slots=True)
+class PreviewRequest:
+    """What `linepress preview` was asked to show: a definition, its data, which rows."""
+
+    definition: str | Path
+    data: str | None = None
+    data_format: str | None = None
+    delimiter: str | None = None
+    rows: Sequence[int] | None = None
+    sample: int | None = None
+    edge_cases: bool = False
+    images: str = "placeholder"
+
+    def files(self, compiler: Compiler | None = None) -> list[Path]:
+        """The files the page is drawn from: the definition, the data, the imported
+        macro files found next to the definition (what `--watch` watches)."""
+        definition = Path(self.definition)
+        found = [definition]
+        if self.data is not None and self.data != "-":
+            found.append(Path(self.data))
+        imports = compiler.definition.imports if compiler is not None else {}
+        for target in imports.values():
+            candidate = definition.parent / target
+            if candidate.is_file():
+                found.append(candidate)
+        return found
+
+
+@dataclass(slots=True)
+class Rendered:
+    """One render of a preview: the page, its problems, and the files it read."""
+
+    page: str
+    log: ProblemLog
+    files: list[Path]
+
+
+def render_preview(
+    request: PreviewRequest,
+    *,
+    warnings_for: WarningsFor | None = None,
+    live: LivePage | None = None,
+) -> Rendered:
+    """Pick, compile and draw the recipients `request` asks for, into one page.
+
+    Raises nothing for user mistakes: definition, data and selection problems go
+    into the log and onto the page (so the reader sees why). Failing recipients
+    are in the log too.
+    """
+    log = ProblemLog(limit=0)
+    page_problems: list[Problem] = []
+    sections: list[Section] = []
+    compiler: Compiler | None = None
+    try:
+        compiler = Compiler(request.definition)
+        if warnings_for is None:
+            linter = Linter(compiler)
+            static = linter.static()
+            page_problems.extend(static)
+            log.add(static)
+            warnings_for = linter.row
+        selected = _select(
+            request.data,
+            request.data_format,
+            request.delimiter,
+            request.rows,
+            request.sample,
+            request.edge_cases,
+        )
+        cards = compile_cards(compiler, selected, warnings_for)
+        mode = _mode_name(request.data, request.rows, request.sample, request.edge_cases)
+        if not mode and cards:  # the first rows: "all 3 rows" or "first 10 rows (...)"
+            mode = cards[0].selected.reasons[0]
+        sections.append(Section(compiler, cards, request.data, mode))
+    except LinepressError as exc:
+        page_problems.extend(exc.problems)
+        log.add(exc.problems)
+    for section in sections:
+        for card in section.cards:
+            log.rows += 1
+            if not card.result.ok:
+                log.failed_rows += 1
+            log.add(card.problems)
+    title = Path(request.definition).name
+    page = build_page(
+        sections, problems=page_problems, title=title, images=request.images, live=live
+    )
+    return Rendered(page, log, request.files(compiler))
 
 
 def write_preview(
@@ -136,43 +268,21 @@ def write_preview(
     rows: Sequence[int] | None = None,
     sample: int | None = None,
     edge_cases: bool = False,
+    images: str = "placeholder",
     out: Path,
     warnings_for: WarningsFor | None = None,
 ) -> ProblemLog:
     """`linepress preview`: pick, compile and draw recipients into the page `out`.
 
-    Raises nothing for user mistakes: definition, data and selection problems go
-    into the returned log (and onto the page, which is still written so the
-    reader sees why). Failing recipients are in the log too.
+    As `render_preview`, then the page is written whole or not at all (a path
+    that cannot be written is one more problem in the returned log).
     """
-    log = ProblemLog(limit=0)
-    page_problems: list[Problem] = []
-    sections: list[Section] = []
-    try:
-        compiler = Compiler(definition)
-        if warnings_for is None:
-            linter = Linter(compiler)
-            static = linter.static()
-            page_problems.extend(static)
-            log.add(static)
-            warnings_for = linter.row
-        selected = _select(data, data_format, delimiter, rows, sample, edge_cases)
-        cards = compile_cards(compiler, selected, warnings_for)
-        mode = _mode_name(data, rows, sample, edge_cases)
-        sections.append(Section(compiler, cards, data, mode))
-    except LinepressError as exc:
-        page_problems.extend(exc.problems)
-        log.add(exc.problems)
-    for section in sections:
-        for card in section.cards:
-            log.rows += 1
-            if not card.result.ok:
-                log.failed_rows += 1
-            log.add(card.problems)
-    title = Path(definition).name
-    page = build_page(sections, problems=page_problems, title=title)
-    _write_atomic(out, page, log, inputs=(definition, data))
-    return log
+    request = PreviewRequest(
+        definition, data, data_format, delimiter, rows, sample, edge_cases, images
+    )
+    rendered = render_preview(request, warnings_for=warnings_for)
+    write_page(out, rendered.page, rendered.log, inputs=(definition, data))
+    return rendered.log
 
 
 # --------------------------------------------------------------------------- #
@@ -200,10 +310,10 @@ def _mode_name(data: str | None, rows: object, sample: int | None, edge_cases: b
         return "rows asked for"
     if sample is not None:
         return f"sample of {sample}"
-    return "edge cases" if edge_cases else "first rows"
+    return "edge cases" if edge_cases else ""
 
 
-def _write_atomic(
+def write_page(
     out: Path, page: str, log: ProblemLog, inputs: Sequence[str | Path | None] = ()
 ) -> None:
     """Replace `out` whole or not at all (the shared output rules); a bad path is a problem."""
@@ -264,6 +374,7 @@ def _templates() -> Environment:
         file_name=_file_name,
         imagemap=_imagemap,
         is_carousel=_is_carousel,
+        has_carousel=_has_carousel,
         message_template=_message_template,
         pretty_json=_pretty_json,
         recipient=_recipient_of,
@@ -287,12 +398,15 @@ def _page_values(
 ) -> dict[str, Any]:
     cards = [card for section in sections for card in section.cards]
     return {
-        "csp": _CSP,
         "title": title,
         "css": Markup(page_css()),
         "recipients": f"{len(cards)} recipient{'s' if len(cards) != 1 else ''}",
         "failed": sum(not card.result.ok for card in cards),
-        "problems": problems,
+        # Errors stop the page ("nothing to preview" when no card is drawn);
+        # warnings (lint) sit beside working cards as warnings.
+        "errors": [p for p in problems if p.severity != "warning"],
+        "warnings": [p for p in problems if p.severity == "warning"],
+        "has_cards": bool(cards),
         "sections": sections,
     }
 
@@ -343,6 +457,11 @@ _MESSAGES = {
 
 def _message_template(message: Mapping[str, Any]) -> str:
     return f"messages/{_MESSAGES.get(str(message.get('type', '')), 'unknown')}.html.j2"
+
+
+def _has_carousel(result: Result) -> bool:
+    body = result.body
+    return isinstance(body, dict) and _is_carousel(_mapping(body.get("message")))
 
 
 def _is_carousel(message: Mapping[str, Any]) -> bool:

@@ -85,7 +85,7 @@ def select_rows(
         return _sample(source, sample)
     if edge_cases:
         return EdgeCases().scan(source)
-    return [Selected(item, [f"first {FIRST_ROWS} rows"]) for item in _first(source, FIRST_ROWS)]
+    return _first_rows(source, FIRST_ROWS)
 
 
 def parse_rows(text: str) -> list[int]:
@@ -120,6 +120,19 @@ def _first(source: Iterable[Item], count: int) -> Iterator[Item]:
             return
         count -= 1
         yield item
+
+
+def _first_rows(source: Iterable[Item], count: int) -> list[Selected]:
+    """The first `count` records, labelled by whether that is the whole file.
+
+    One record past `count` is read to tell "all 3 rows" from "first 10 rows".
+    """
+    items = list(_first(source, count + 1))
+    if len(items) <= count:
+        reason = "the only row" if len(items) == 1 else f"all {len(items)} rows"
+    else:
+        reason = f"first {count} rows (--rows, --sample or --edge-cases for others)"
+    return [Selected(item, [reason]) for item in items[:count]]
 
 
 def _pick_rows(source: Iterable[Item], wanted: Sequence[int], name: str | None) -> list[Selected]:
@@ -202,6 +215,8 @@ class _Column:
     longest: tuple[int, Record] | None = None
     shortest: int | None = None
     empty: Record | None = None
+    #: The value with the most lines (LINE keeps line breaks): (lines, record).
+    most_lines: tuple[int, Record] | None = None
     #: Distinct value -> first record with it; None once there are too many.
     variants: dict[str, Record] | None = field(default_factory=dict)
     filled: int = 0
@@ -218,6 +233,9 @@ class _Column:
         if self.longest is None or length > self.longest[0]:
             self.longest = (length, record)
         self.shortest = length if self.shortest is None else min(self.shortest, length)
+        lines = text.count("\n") + 1 if "\n" in text else 1
+        if lines > 1 and (self.most_lines is None or lines > self.most_lines[0]):
+            self.most_lines = (lines, record)
         if self.variants is not None and text not in self.variants:
             if len(self.variants) >= MAX_VARIANTS:
                 self.variants = None  # high cardinality: stop collecting
@@ -273,6 +291,10 @@ class EdgeCases:
             if column.longest is not None and column.varies_in_length():
                 length, record = column.longest
                 pick(record, f"longest {column.name} ({_chars(length)})", column.name)
+        for column in columns:
+            if column.most_lines is not None:
+                lines, record = column.most_lines
+                pick(record, f"{column.name} has line breaks ({lines} lines)", column.name)
         for column in columns:
             if column.empty is not None:
                 pick(column.empty, f"empty {column.name}", column.name)

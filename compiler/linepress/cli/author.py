@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -11,9 +13,13 @@ from linepress.cli.options import (
     finish,
     guard_paths,
     parse_delimiter,
+    report,
     report_options,
 )
 from linepress.errors import UsageError
+
+if TYPE_CHECKING:
+    from linepress.author.preview import PreviewRequest
 
 
 @click.command("preview")
@@ -33,10 +39,30 @@ from linepress.errors import UsageError
 @click.option(
     "--out",
     "-o",
-    required=True,
     type=click.Path(dir_okay=False, path_type=Path),
-    help="The HTML file to write.",
+    help="The HTML file to write (needed without --watch).",
 )
+@click.option(
+    "--images",
+    type=click.Choice(["placeholder", "fetch"]),
+    default="placeholder",
+    show_default=True,
+    help="placeholder: draw labelled frames, fetch nothing. fetch: load the media too "
+    "(their links may carry recipient IDs).",
+)
+@click.option(
+    "--watch",
+    is_flag=True,
+    help="Serve the page on 127.0.0.1 and redraw it whenever the definition, its "
+    "imports or the data change; the open page reloads itself. Ctrl-C stops.",
+)
+@click.option(
+    "--port",
+    type=click.IntRange(min=0, max=65535),
+    default=0,
+    help="Port for --watch (default: any free port; the address is printed).",
+)
+@click.option("--open", "open_browser", is_flag=True, help="Open the page in a browser.")
 @report_options
 def preview_command(
     definition: str,
@@ -46,7 +72,11 @@ def preview_command(
     rows: str | None,
     sample: int | None,
     edge_cases: bool,
-    out: Path,
+    out: Path | None,
+    images: str,
+    watch: bool,
+    port: int,
+    open_browser: bool,
     error_format: str,
     max_errors: int,
 ) -> None:
@@ -60,6 +90,7 @@ def preview_command(
       linepress preview spring.yaml --data users.csv --edge-cases --out preview.html
       linepress preview spring.yaml --data users.csv --rows 1,7,20 --out preview.html
       linepress preview welcome.yaml --out preview.html      # no data: the one body
+      linepress preview spring.yaml --data users.csv --watch --open   # live, as you type
     """
     from linepress.author.preview import write_preview
     from linepress.author.select import parse_rows
@@ -72,7 +103,31 @@ def preview_command(
         raise click.BadParameter(
             "; ".join(p.message for p in exc.problems), param_hint="--rows"
         ) from None
-    guard_paths(str(out))
+    if out is None and not watch:
+        raise click.UsageError("give --out FILE.html to write the page, or --watch to serve it")
+    if out is not None:
+        guard_paths(str(out))
+    if watch:
+        if data == "-":
+            raise click.BadParameter(
+                "--watch reads the data file again on every change: give a file, not -",
+                param_hint="--data",
+            )
+        from linepress.author.preview import PreviewRequest
+
+        request = PreviewRequest(
+            definition,
+            data,
+            data_format,
+            parse_delimiter(delimiter),
+            chosen,
+            sample,
+            edge_cases,
+            images,
+        )
+        _serve(request, port, out, open_browser, max_errors)
+        return
+    assert out is not None
     log = write_preview(
         definition,
         data,
@@ -81,11 +136,52 @@ def preview_command(
         rows=chosen,
         sample=sample,
         edge_cases=edge_cases,
+        images=images,
         out=out,
     )
     log.limit = max_errors
     click.echo(f"wrote {out}", err=True)
+    if open_browser:
+        click.launch(out.resolve().as_uri())
     finish(log, error_format, "preview")
+
+
+def _serve(
+    request: PreviewRequest, port: int, out: Path | None, open_browser: bool, max_errors: int
+) -> None:
+    """`preview --watch`: serve, redraw on every change, until Ctrl-C."""
+    from linepress.author.live import LiveServer, watch
+    from linepress.author.preview import Rendered, write_page
+    from linepress.operations.compile import summary_line
+
+    try:
+        server = LiveServer(request, port)
+    except OSError as exc:
+        raise click.BadParameter(
+            f"cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}", param_hint="--port"
+        ) from None
+
+    def shown(rendered: Rendered) -> None:
+        log = rendered.log
+        if out is not None:
+            write_page(out, rendered.page, log, inputs=(request.definition, request.data))
+        log.limit = max_errors
+        report(log, "text", summary_line(log, "preview"))
+        stamp = time.strftime("%H:%M:%S")
+        click.echo(f"[{stamp}] drawn: {server.url} (version {server.version})", err=True)
+
+    first = server.refresh()
+    server.start()
+    click.echo(f"serving {server.url} (Ctrl-C stops)", err=True)
+    shown(first)
+    if open_browser:
+        click.launch(server.url)
+    try:
+        watch(server, first.files, shown)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.close()
 
 
 @click.command("new")

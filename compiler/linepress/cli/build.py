@@ -10,12 +10,14 @@ from linepress.cli.options import (
     guard_paths,
     parse_delimiter,
     refuse_overwriting_inputs,
+    report,
     report_options,
 )
 from linepress.operations.compile import (
     CompileOptions,
     DataOptions,
     check_definitions,
+    check_ok_line,
     compile_definition,
 )
 from linepress.validate.schema import load_schema, schema_names
@@ -118,6 +120,10 @@ def check_command(
         strict=strict,
         remember=True,
     )
+    if log.ok:
+        summary = check_ok_line(log, len(definitions), data is not None)
+        report(log, error_format, summary)
+        return
     finish(log, error_format, "check")
 
 

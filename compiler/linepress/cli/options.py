@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -14,7 +15,7 @@ from linepress.operations.compile import (
     summary_line,
 )
 from linepress.output import refuse_inputs
-from linepress.report import DEFAULT_LIMIT, REPORTERS, ProblemLog
+from linepress.report import DEFAULT_LIMIT, REPORTERS, Paint, ProblemLog, text_reporter
 
 DATA_FORMATS = click.Choice(["csv", "json", "jsonl"])
 
@@ -103,6 +104,29 @@ def guard_paths(*paths: str | None) -> None:
 
 
 def finish(log: ProblemLog, error_format: str, verb: str) -> None:
-    REPORTERS[error_format](log, sys.stderr, summary_line(log, verb))
+    report(log, error_format, summary_line(log, verb))
     if not log.ok:
         sys.exit(1)
+
+
+def report(log: ProblemLog, error_format: str, summary: str) -> None:
+    """Print `log` on stderr; the text format in colour on a terminal (not with NO_COLOR)."""
+    if error_format == "text":
+        text_reporter(log, sys.stderr, summary, paint=terminal_paint())
+    else:
+        REPORTERS[error_format](log, sys.stderr, summary)
+
+
+_COLOURS = {"error": "red", "warning": "yellow", "caret": "green", "gutter": "blue"}
+
+
+def terminal_paint() -> Paint:
+    """click's styling when stderr is a terminal and NO_COLOR (no-color.org) is unset."""
+    if os.environ.get("NO_COLOR") or not sys.stderr.isatty():
+        return lambda text, role: text
+
+    def paint(text: str, role: str) -> str:
+        colour = _COLOURS.get(role)
+        return click.style(text, fg=colour, bold=role == "caret") if colour else text
+
+    return paint

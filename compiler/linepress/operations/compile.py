@@ -6,6 +6,7 @@ print and never exit. Each returns a `ProblemLog`; the caller decides how to sho
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -180,9 +181,13 @@ def check_definitions(
     """Validate and lint definitions without writing anything.
 
     Without data: everything that can be known statically. With data: every row
-    too. Lint findings are warnings, or errors when `strict`.
+    too. Lint findings are warnings, or errors when `strict`. Several definitions
+    over one data file share its columns: a column is unused only when no
+    definition reads it, and the warning names them all. `log.recipients` is the
+    number of data rows (each definition reads the same ones).
     """
     log = ProblemLog(limit=max_errors)
+    unused = _UnusedColumns()
     for definition in definitions:
         try:
             compiler = Compiler(definition, remember=remember)
@@ -191,17 +196,64 @@ def check_definitions(
                 continue
             with open_data(data.path, data.format, data.delimiter) as source:
                 lint = LintRun(compiler, source, strict=strict)
-                log.add(lint.static())
+                log.add(unused.hold(compiler.name, lint.static(), several=len(definitions) > 1))
+                rows = 0
                 for result in compiler.compile_records(source):
-                    log.rows += 1
+                    rows += 1
                     problems = result.problems + lint.row(result)
                     if not result.ok or any(p.severity == "error" for p in problems):
                         log.failed_rows += 1
                     log.add(problems)
+                log.rows += rows
+                log.recipients = max(log.recipients, rows)
                 log.add(lint.finish())
         except LinepressError as exc:
             log.add(exc.problems)
+    log.add(unused.by_all())
     return log
+
+
+_UNUSED = re.compile(r"^column \d+ `(?P<column>.*?)` is not used by any template")
+
+
+class _UnusedColumns:
+    """Unused-column warnings of several definitions over one data file, held until
+    every definition has been read: a column is unused only if none reads it."""
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+        #: Column -> its warning (from the first definition) and the definitions not using it.
+        self.columns: dict[str, tuple[Problem, list[str]]] = {}
+
+    def hold(self, name: str, problems: list[Problem], *, several: bool) -> list[Problem]:
+        """`problems` without the unused-column ones (when `several`), which are held."""
+        if not several:
+            return problems
+        self.seen.append(name)
+        kept = []
+        for problem in problems:
+            match = (
+                _UNUSED.match(problem.message) if problem.code.endswith("unused-column") else None
+            )
+            if match is None:
+                kept.append(problem)
+                continue
+            _, names = self.columns.setdefault(match["column"], (problem, []))
+            names.append(name)
+        return kept
+
+    def by_all(self) -> list[Problem]:
+        """The columns no definition reads, each warning naming the definitions."""
+        found = []
+        for first, names in self.columns.values():
+            if len(names) < len(self.seen):
+                continue  # another definition reads it
+            listed = " or ".join(names) if len(names) <= 2 else ", ".join(names)
+            message = first.message.replace(
+                "is not used by any template", f"is not used by any template of {listed}", 1
+            )
+            found.append(replace(first, message=message))
+        return found
 
 
 def summary_line(log: ProblemLog, verb: str) -> str:
@@ -214,6 +266,17 @@ def summary_line(log: ProblemLog, verb: str) -> str:
             f"linepress: {log.failed_rows} of {_plural(log.rows, 'recipient')} failed ({problems})"
         )
     return f"linepress: {verb} failed ({problems})"
+
+
+def check_ok_line(log: ProblemLog, definitions: int, with_data: bool) -> str:
+    """`ok: 2 definitions, 25 recipients (1 warning)`: what a passing `check` says."""
+    parts = [_plural(definitions, "definition")]
+    if with_data:
+        parts.append(_plural(log.recipients, "recipient"))
+    line = "ok: " + ", ".join(parts)
+    if log.warnings:
+        line += f" ({_plural(log.warnings, 'warning')})"
+    return line
 
 
 def _plural(count: int, noun: str) -> str:

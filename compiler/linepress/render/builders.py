@@ -16,7 +16,7 @@ the definition's source paths, so every problem still points at its YAML line.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -139,6 +139,19 @@ class _Item:
     @property
     def dynamic(self) -> bool:
         return self.repeat is not None or self.condition is not None
+
+
+def _close_variant(value: str, names: Iterable[str]) -> str:
+    """`JA` or `ja-JP` for a variant `ja`: "; did you mean `ja`?" (or nothing).
+
+    Variant values match exactly (a fix belongs in the data or the definition),
+    but a different case or a region suffix is the usual slip.
+    """
+    folded = value.casefold()
+    for name in names:
+        if name.casefold() == folded or name.casefold() == re.split(r"[-_]", folded)[0]:
+            return f" (did you mean `{name}`?)"
+    return ""
 
 
 class Renderer:
@@ -408,7 +421,8 @@ class Renderer:
                 elif chosen not in builders:
                     return state.fail(
                         LeafFailed(
-                            f"no variant for {variants.by} = {chosen!r}; add it to `variants.messages` "
+                            f"no variant for {variants.by} = {chosen!r}"
+                            f"{_close_variant(chosen, builders)}; add it to `variants.messages` "
                             f"(which has {names})",
                             code="variant",
                         ),

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -99,7 +100,7 @@ def unknown_names(env: Environment, tree: nodes.Template) -> tuple[str, int] | N
             continue
         module = env.globals.get(target.name)
         if isinstance(module, TemplateModule):
-            names = _macro_names(module)
+            names = _macro_names(module, env)
             if access.attr not in names:
                 alias = target.name
                 hint = _suggest(access.attr, names, prefix=f"{alias}.")
@@ -112,8 +113,20 @@ def unknown_names(env: Environment, tree: nodes.Template) -> tuple[str, int] | N
     return None
 
 
-def _macro_names(module: Any) -> list[str]:
-    return [name for name in vars(module) if not name.startswith("_")]
+def _macro_names(module: Any, env: Any = None) -> list[str]:
+    """The macros a file offers, in the file's order (Jinja exports them from a set,
+    which would make the message differ from run to run)."""
+    names = [name for name in vars(module) if not name.startswith("_")]
+    try:
+        source = env.loader.get_source(env, module.__name__)[0]
+    except Exception:  # no loader or file: still a stable order
+        return sorted(names)
+
+    def place(name: str) -> tuple[int, str]:
+        found = re.search(r"\{%-?\s*macro\s+" + re.escape(name) + r"\s*\(", source)
+        return (found.start() if found else len(source), name)
+
+    return sorted(names, key=place)
 
 
 def _suggest(name: str, known: list[str], prefix: str = "") -> str:

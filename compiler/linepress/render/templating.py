@@ -213,16 +213,47 @@ def evaluate_raw(leaf: LeafRenderer, ctx: Context) -> Any:
 
 
 def _undefined_message(exc: UndefinedError, ctx: Context) -> str:
+    row = ctx.get(ROW)
+    row = row if isinstance(row, Mapping) else {}
     match = _UNDEFINED_NAME.match(str(exc.message))
     if match is None:
-        return f"undefined value: {exc.message}"
+        return _missing_member(str(exc.message), ctx, row)
     name = match.group(1)
-    row = ctx.get(ROW)
-    available = _available(ctx, row if isinstance(row, Mapping) else {})
+    # `{{ member-tier }}` is `member` minus `tier`: the column needs row["..."].
+    dashed = [c for c in map(str, row) if "-" in c and c.split("-", 1)[0] == name]
+    if dashed:
+        return (
+            f"undefined variable `{name}`: `{{{{ {dashed[0]} }}}}` reads as `{name}` minus "
+            f'`{dashed[0].split("-", 1)[1]}`; write {{{{ row["{dashed[0]}"] }}}}'
+        )
+    available = _available(ctx, row)
     close = difflib.get_close_matches(name, available, n=1)
     hint = f"; did you mean `{close[0]}`?" if close else ""
     listing = ", ".join(available) if available else "none: no data was given"
     return f"undefined variable `{name}`{hint} (available: {listing})"
+
+
+#: Jinja's words for a missing attribute or item of an object.
+_NO_MEMBER = re.compile(r"^'(?P<owner>[^']+)' has no (?:attribute|element) '(?P<name>.*)'$")
+
+
+def _missing_member(message: str, ctx: Context, row: Mapping[str, Any]) -> str:
+    """`x.y` / `x["y"]` where x has no y: said in the author's terms."""
+    match = _NO_MEMBER.match(message)
+    if match is None:
+        return f"undefined value: {message}"
+    owner, name = match["owner"], match["name"]
+    if owner.endswith("TemplateModule object"):
+        # An imported macro file reached in a way the static check cannot see.
+        return f"no macro `{name}` in the imported file"
+    if owner == "dict object":
+        columns = [str(c) for c in row]
+        if row and name not in row:
+            close = difflib.get_close_matches(name, columns, n=1)
+            hint = f"; did you mean `{close[0]}`?" if close else ""
+            return f"no column or key `{name}`{hint} (the data's columns: {', '.join(columns)})"
+        return f"no key `{name}` in this value"
+    return f"undefined value: `{name}` is missing ({message})"
 
 
 def _available(ctx: Context, row: Mapping[str, Any]) -> list[str]:

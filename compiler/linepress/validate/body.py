@@ -173,7 +173,19 @@ def _additional(validator: Validator, allowed: Any, instance: Any, schema: Any) 
         yield ValidationError(f"unknown property {name!r}{_did_you_mean(name, known)}", path=[name])
 
 
+#: LINE Messaging API field names and what Infobip's API calls them.
+LINE_NAMES = {
+    "originalContentUrl": "url",
+    "previewImageUrl": "thumbnailUrl",
+    "baseUri": "baseUrl",
+    "linkUrl": "linkUri",
+}
+
+
 def _did_you_mean(word: str, choices: Sequence[str]) -> str:
+    infobip = LINE_NAMES.get(word)
+    if infobip is not None and infobip in choices:
+        return f" (that is LINE's name; Infobip's name is {infobip!r})"
     folded = [c for c in choices if c.lower() == word.lower()]
     close = folded or difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""

@@ -1,0 +1,120 @@
+"""YAML mistakes in plain words, each with the fix: what a marketer editing a file needs.
+
+ruamel's messages name the parser's state ("mapping values are not allowed here",
+"found character '\\t' that cannot start any token"). `yaml_problem()` turns the
+mistakes people actually make into what to do about them, located at the place
+to fix, and marks the problem `show_source` so the text report prints the line
+with a caret under the column:
+
+- a tab used to indent: "a tab cannot indent YAML; use spaces";
+- a `: ` inside unquoted text: "put the text in quotes", with the quoted line;
+- a key indented deeper than the key above it;
+- a quote that is never closed: located at the opening quote;
+- a duplicate key.
+
+Anything else keeps ruamel's words (still located). `number_hint()` words a
+number written where text is wanted (`to: 0812345678`: "quote it to keep the
+leading 0").
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from linepress.errors import Location, Problem
+
+_KEY_VALUE = re.compile(r"^(?P<indent>\s*(?:-\s+)?)(?P<key>[^\s#'\"][^:#]*?):\s+(?P<value>.*)$")
+_NUMBER = re.compile(r"[-+]?(?:\d[\d_]*)(?:\.\d*)?(?:[eE][-+]?\d+)?")
+
+
+def yaml_problem(exc: Any, name: str, text: str) -> Problem:
+    """A located, plainly worded problem for ruamel's `MarkedYAMLError` `exc` on `text`."""
+    mark = exc.problem_mark or exc.context_mark
+    problem = (exc.problem or "invalid YAML").strip()
+    context = (exc.context or "").strip()
+    lines = text.splitlines()
+    line = mark.line if mark else None
+    column = mark.column if mark else None
+    source = lines[line] if line is not None and 0 <= line < len(lines) else ""
+    message: str | None = None
+
+    if "'\\t'" in problem:
+        message = "a tab cannot indent YAML; use spaces"
+        if source and column is not None and "\t" in source:
+            column = source.index("\t")
+    elif problem.startswith("mapping values are not allowed"):
+        message, column = _colon_message(lines, line, column)
+    elif "end of stream" in problem and "quoted scalar" in context and exc.context_mark:
+        start = exc.context_mark
+        quote = lines[start.line][start.column] if start.line < len(lines) else '"'
+        message = (
+            f"this {quote} is never closed: everything after it became one text; "
+            f"end the text with {quote} on the same line"
+        )
+        line, column = start.line, start.column
+    elif problem.startswith("found duplicate key"):
+        # ruamel: 'found duplicate key "text" with value "Bye" (original value: "Hello")'
+        key = problem.split('"')[1] if '"' in problem else ""
+        message = f"duplicate key `{key}`; a key may appear once in a mapping"
+    if message is None:
+        message = f"{problem} ({context})" if context else problem
+    location = Location(name, line + 1, (column or 0) + 1) if line is not None else Location(name)
+    return Problem(f"invalid YAML: {message}", location, code="yaml-syntax", show_source=True)
+
+
+def _colon_message(
+    lines: list[str], line: int | None, column: int | None
+) -> tuple[str, int | None]:
+    """`mapping values are not allowed here`: a `: ` in unquoted text, or a key too deep.
+
+    Returns the message and the column to point at (0-based).
+    """
+    source = lines[line] if line is not None and line < len(lines) else ""
+    match = _KEY_VALUE.match(source)
+    if match and column is not None and column > match.end("key"):
+        # The colon is inside the value: `text: Sale: 20% off`.
+        value = match["value"].rstrip()
+        quoted = '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        return (
+            "a `: ` inside unquoted text reads as a new key; put the text in quotes: "
+            f"{match['key']}: {quoted}"
+        ), column
+    above = _line_above(lines, line)
+    if above is not None:
+        here = len(source) - len(source.lstrip())
+        there = len(lines[above]) - len(lines[above].lstrip())
+        if here > there:
+            return (
+                f"this key is indented {here} spaces, deeper than the line above "
+                f"({there}); keys of one mapping line up: indent it {there}"
+            ), here
+    return "a `: ` here reads as a new key; put text holding `: ` in quotes", column
+
+
+def _line_above(lines: list[str], line: int | None) -> int | None:
+    if line is None:
+        return None
+    for index in range(line - 1, -1, -1):
+        stripped = lines[index].strip()
+        if stripped and not stripped.startswith("#"):
+            return index
+    return None
+
+
+def number_hint(source_line: str, column: int) -> str | None:
+    """For a number written where text is wanted: how to keep it text, or None.
+
+    `source_line` is the file's line and `column` (from 1) where the value starts.
+    """
+    match = _NUMBER.match(source_line, max(column - 1, 0))
+    if match is None:
+        return None
+    written = match[0]
+    digits = written.lstrip("+-")
+    if len(digits) > 1 and digits[0] == "0" and digits[1].isdigit():
+        return (
+            f"YAML read {written} as a number and dropped its leading 0; "
+            f'quote it to keep the leading 0: "{written}"'
+        )
+    return f'YAML read {written} as a number; quote it to keep it text: "{written}"'

@@ -1,0 +1,173 @@
+"""YAML mistakes in a marketer's words: the fix, the line, a caret; colour on a terminal."""
+
+from __future__ import annotations
+
+import os
+import pty
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from linepress.cli.main import main
+from linepress.definition import parse_definition
+from linepress.errors import DefinitionError
+
+HEAD = "from: APP\nto: U1\nmessage:\n  type: TEXT\n"
+
+
+def check(tmp_path: Path, text: str, name: str = "sale.yaml") -> list[str]:
+    """`linepress check` on `text`: its stderr lines (exit 1 expected)."""
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    result = CliRunner().invoke(main, ["check", str(path)], env={"NO_COLOR": None})
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    return [line.replace(str(tmp_path) + "/", "") for line in result.output.splitlines()]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            HEAD + "\ttext: hi\n",
+            [
+                "sale.yaml:5:1: invalid YAML: a tab cannot indent YAML; use spaces",
+                "  5 | →text: hi",
+                "    | ^",
+            ],
+        ),
+        (
+            HEAD + "  text: Spring sale: 20% off today\n",
+            [
+                "sale.yaml:5:20: invalid YAML: a `: ` inside unquoted text reads as a new key; "
+                'put the text in quotes: text: "Spring sale: 20% off today"',
+                "  5 |   text: Spring sale: 20% off today",
+                "    |                    ^",
+            ],
+        ),
+        (
+            HEAD + '  text: "Hello {{ name }}\n',
+            [
+                'sale.yaml:5:9: invalid YAML: this " is never closed: everything after it '
+                'became one text; end the text with " on the same line',
+                '  5 |   text: "Hello {{ name }}',
+                "    |         ^",
+            ],
+        ),
+        (
+            "from: APP\nto: 0812345678\nmessage: {type: TEXT, text: hi}\n",
+            [
+                "sale.yaml:2:5: to: expected a string: YAML read 0812345678 as a number and "
+                'dropped its leading 0; quote it to keep the leading 0: "0812345678" '
+                "(found 812345678)",
+                "  2 | to: 0812345678",
+                "    |     ^",
+            ],
+        ),
+        (
+            "from: 12345\nto: U1\nmessage: {type: TEXT, text: hi}\n",
+            [
+                "sale.yaml:1:7: from: expected a string: YAML read 12345 as a number; quote it "
+                'to keep it text: "12345" (found 12345)',
+                "  1 | from: 12345",
+                "    |       ^",
+            ],
+        ),
+    ],
+    ids=["tab", "colon-in-text", "unclosed-quote", "leading-zero", "number"],
+)
+def test_yaml_mistakes_say_what_to_do(tmp_path: Path, text: str, expected: list[str]) -> None:
+    assert check(tmp_path, text)[:3] == expected
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    key=st.sampled_from(["text", "altText", "title"]),
+    before=st.text(alphabet="abcXYZ 0123!%", min_size=1, max_size=12).filter(
+        lambda s: s.strip() == s and s[0].isalpha()
+    ),
+    after=st.text(alphabet="abcXYZ 0123!%", min_size=1, max_size=12).filter(
+        lambda s: s.strip() == s and s[0].isalpha()
+    ),
+)
+def test_any_colon_in_unquoted_text_suggests_the_quoted_line(
+    key: str, before: str, after: str
+) -> None:
+    line = f"  {key}: {before}: {after}"
+    with pytest.raises(DefinitionError) as caught:
+        parse_definition(HEAD + line + "\n", "d.yaml")
+    (problem,) = caught.value.problems
+    assert problem.message.endswith(f'put the text in quotes: {key}: "{before}: {after}"')
+    assert problem.show_source
+    # The suggestion is itself valid YAML with the whole text as the value.
+    fixed = parse_definition(f'{HEAD}  {key}: "{before}: {after}"\n', "d.yaml")
+    assert fixed.body["message"][key] == f"{before}: {after}"
+
+
+@settings(max_examples=40, deadline=None)
+@given(indent=st.integers(min_value=0, max_value=6), tabs=st.integers(min_value=1, max_value=3))
+def test_any_tab_indent_is_named(indent: int, tabs: int) -> None:
+    text = HEAD + " " * indent + "\t" * tabs + "text: hi\n"
+    with pytest.raises(DefinitionError) as caught:
+        parse_definition(text, "d.yaml")
+    (problem,) = caught.value.problems
+    assert "a tab cannot indent YAML; use spaces" in problem.message
+    assert problem.location is not None and problem.location.line == 5
+    assert problem.location.column == indent + 1  # at the first tab
+
+
+def _on_a_terminal(tmp_path: Path, env: dict[str, str]) -> str:
+    path = tmp_path / "sale.yaml"
+    path.write_text(HEAD + "\ttext: hi\n")
+    leader, follower = pty.openpty()
+    try:
+        subprocess.run(
+            [sys.executable, "-m", "linepress", "check", str(path)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=follower,
+            env={**os.environ, **env},
+            check=False,
+            timeout=60,
+        )
+        os.close(follower)
+        follower = -1
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:  # the terminal's other end is closed: all read
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        return b"".join(chunks).decode()
+    finally:
+        os.close(leader)
+        if follower != -1:
+            os.close(follower)
+
+
+def test_colour_on_a_terminal_and_none_with_no_color(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
+    coloured = _on_a_terminal(tmp_path, {**env, "NO_COLOR": ""})
+    assert "\x1b[31m" in coloured  # the problem in red
+    assert "\x1b[32m\x1b[1m^" in coloured  # the caret, bold green
+    plain = _on_a_terminal(tmp_path, {"NO_COLOR": "1"})
+    assert "\x1b[" not in plain
+    assert "a tab cannot indent YAML; use spaces" in plain
+    # Not a terminal (a CI log, a pipe): plain too.
+    path = tmp_path / "sale.yaml"
+    piped = subprocess.run(
+        [sys.executable, "-m", "linepress", "check", str(path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert "\x1b[" not in piped.stderr and "  5 | →text: hi" in piped.stderr
