@@ -137,3 +137,122 @@ def test_for_over_a_text_cell_says_it_needs_a_list(project: Path) -> None:
     )
     assert "`$for` needs a list (found string 'abc')" in line
     assert "null null" not in line
+
+
+# -- small things ---------------------------------------------------------------
+
+
+def _sandbox_says(*args: str) -> list[str]:
+    import signal
+    import subprocess
+    import sys
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "linepress", "sandbox", "--port", "0", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None and process.stderr is not None
+    try:
+        listening = process.stdout.readline()  # the server is up: everything before is said
+        assert "listening on" in listening
+    finally:
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=30)
+    return err.splitlines()
+
+
+def test_sandbox_prints_the_key_and_warns_off_loopback() -> None:
+    said = _sandbox_says("--api-key", "k-123")
+    assert "send with INFOBIP_API_KEY=k-123" in said
+    assert not any(line.startswith("warning") for line in said)
+    said = _sandbox_says("--host", "0.0.0.0")
+    assert any(
+        line.startswith("warning: --host 0.0.0.0 listens beyond this machine") for line in said
+    )
+
+
+def test_version_short_flag() -> None:
+    assert run("-V").output.startswith("linepress, version")
+
+
+def test_new_refuses_a_non_yaml_name_and_names_the_existing_file(project: Path) -> None:
+    result = run("new", "text", "x.json")
+    assert result.exit_code == 2
+    assert "x.json: is not a YAML file name: a definition is YAML; name it x.yaml" in result.output
+    assert not (project / "x.json").exists()
+    assert run("new", "text", "x.yaml").exit_code == 0
+    result = run("new", "text", "x.yaml")
+    assert result.exit_code == 2
+    assert "x.yaml: already exists; not overwritten (use --force to replace it)" in result.output
+
+
+def test_output_into_a_missing_folder_says_so(project: Path) -> None:
+    for command in (
+        ["compile", "a.yaml", "-o", "nope/out.jsonl"],
+        ["preview", "a.yaml", "-o", "nope/p.html"],
+    ):
+        result = run(*command)
+        assert result.exit_code == 2
+        assert "folder 'nope' does not exist" in result.output
+
+
+def test_a_missing_data_file_is_a_content_error_naming_it(project: Path) -> None:
+    for command in ("compile", "check"):
+        result = run(command, "a.yaml", "--data", "missing.csv")
+        assert result.exit_code == 1  # as the README says: content errors exit 1
+        assert result.stderr.startswith("missing.csv: no such file")
+
+
+def test_compile_rows_prints_that_rows_body(project: Path) -> None:
+    result = run("compile", "a.yaml", "--data", "list.csv", "--rows", "2")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == (
+        '{"from":"APP","to":"U2","message":{"type":"TEXT","text":"Hi Bob, code "}}\n'
+    )
+    result = run("compile", "a.yaml", "--data", "list.csv", "--rows", "9")
+    assert result.exit_code == 1
+    assert "row 9 does not exist: the data has 2 rows" in result.stderr
+    assert run("compile", "a.yaml", "--rows", "1").exit_code == 2  # rows of what?
+
+
+def test_vars_lists_the_columns_a_definition_reads(project: Path) -> None:
+    (project / "c.yaml").write_text(
+        "from: APP\nvars: {shop: https://s.example}\nmessage:\n  type: TEMPLATE\n"
+        "  altText: \"{{ row['member tier'] }}\"\n  template:\n    type: BUTTONS\n"
+        "    text: '{{ name }}'\n    actions:\n      - $for: p in picks\n"
+        "        type: URI\n        label: '{{ p.name }}'\n        uri: '{{ shop }}/{{ p.sku }}'\n"
+    )
+    result = run("vars", "c.yaml")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == [
+        'row["member tier"]\tc.yaml:5:12',
+        "name\tc.yaml:8:11",
+        "picks\tc.yaml:10:15",
+        "to\tc.yaml:1:1 (the body has no `to`: each recipient's)",
+    ]
+
+
+def test_quiet_and_verbose_on_every_command(project: Path) -> None:
+    from linepress.cli.main import main as group
+
+    for name, command in group.commands.items():
+        flags = {opt for param in command.params for opt in getattr(param, "opts", [])}
+        assert {"-q", "--quiet", "-v", "--verbose"} <= flags, name
+    (project / "list.csv").write_text("to,name,coupon,pick,tier\nU1,Ann,C1,tea,Gold\n")
+    quiet = run("check", "-q", "a.yaml", "--data", "list.csv")
+    assert (quiet.exit_code, quiet.stderr) == (0, "")
+    loud = run("-v", "check", "a.yaml", "--data", "list.csv")
+    assert "warning: column 4 `pick` is not used" in loud.stderr
+    assert "  1 | to,name,coupon,pick,tier" in loud.stderr  # the line, with a caret under it
+    assert run("check", "a.yaml").stderr == "ok: 1 definition\n"  # each run starts normal
+
+
+def test_no_doubled_linepress_prefix(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("INFOBIP_BASE_URL", raising=False)
+    monkeypatch.delenv("INFOBIP_API_KEY", raising=False)
+    result = run("send", "a.yaml", "--data", "list.csv", "--journal", "j.db")
+    assert result.exit_code != 0
+    assert "linepress: no Infobip base URL" in result.stderr
+    assert "linepress: linepress:" not in result.stderr

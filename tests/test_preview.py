@@ -769,3 +769,29 @@ def test_watch_needs_a_data_file_and_out_or_watch(live_files: tuple[Path, Path, 
     result = CliRunner().invoke(main, ["preview", str(definition), "--data", "-", "--watch"])
     assert result.exit_code == 2
     assert "give a file, not -" in result.output
+
+
+def test_warnings_and_row_labels_in_chromium(browser: Any, tmp_path: Path) -> None:
+    """A definition with only lint warnings shows its card and the warnings as warnings;
+    the cards of a 3-row file say "all 3 rows"."""
+    definition = tmp_path / "w.yaml"
+    definition.write_text(
+        "from: A\nmessage: {type: IMAGE, url: 'https://x.example/pic?u={{ to }}',"
+        " thumbnailUrl: 'https://x.example/pic.jpg'}\n"
+    )
+    data = tmp_path / "three.csv"
+    data.write_text("to\nU1\nU2\nU3\n")
+    out = tmp_path / "w.html"
+    write_preview(definition, str(data), out=out)
+    page, requested = open_page(browser, out)
+    try:
+        assert page.locator(".lp-fatal").count() == 0
+        warnings = page.locator(".lp-warnings")
+        assert warnings.evaluate(VISIBLE)
+        assert "warning" in warnings.inner_text()
+        assert page.locator("text=Nothing to preview").count() == 0
+        assert page.locator("article.lp-card").count() == 3
+        assert page.locator(".lp-reasons li").all_inner_texts() == ["all 3 rows"] * 3
+        assert requested == []  # the tracking-style links were not fetched
+    finally:
+        page.close()

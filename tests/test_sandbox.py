@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
+from linepress.sandbox.faults import FaultPlan
 from linepress.sandbox.server import (
     MAX_BODY,
     Faults,
@@ -634,6 +635,12 @@ def test_post_without_content_length_gets_411(sandbox: SandboxServer) -> None:
     assert [status for status, _, _ in responses] == [411]
 
 
+def test_control_posts_need_no_body_or_length(sandbox: SandboxServer) -> None:
+    # `curl -X POST http://127.0.0.1:8080/sandbox/reset`: no body, no Content-Length.
+    responses, _ = talk(sandbox, b"POST /sandbox/reset HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert [status for status, _, _ in responses] == [200]
+
+
 def test_a_body_over_the_limit_gets_413(sandbox: SandboxServer) -> None:
     head = f"POST {SEND} HTTP/1.1\r\nContent-Length: {MAX_BODY + 1}\r\n\r\n"
     responses, closed = talk(sandbox, head.encode())
@@ -712,3 +719,61 @@ def test_a_busy_port_or_bad_record_path_raises(sandbox: SandboxServer, tmp_path:
         pass
     with pytest.raises(OSError), running_sandbox(record_path=tmp_path / "missing" / "r.jsonl"):
         pass
+
+
+# -- the rate limit: a token bucket ----------------------------------------------
+
+
+def test_the_token_bucket_admits_its_burst_then_its_rate() -> None:
+    clock = [0.0]
+    plan = FaultPlan(Faults(limit_rate=10, limit_burst=5), seed=0, clock=lambda: clock[0])
+    assert [plan.limited() for _ in range(6)] == [False] * 5 + [True]
+    clock[0] += 0.1  # one token back
+    assert [plan.limited() for _ in range(2)] == [False, True]
+    clock[0] += 10.0  # a quiet spell refills it, up to the burst
+    assert plan.tokens == 5
+    # Changed mid-run: the bucket keeps what it holds, now refilled at the new rate.
+    plan.apply(Faults(limit_rate=1, limit_burst=2), seed=None)
+    assert [plan.limited() for _ in range(3)] == [False, False, True]
+    clock[0] += 1.0
+    assert [plan.limited() for _ in range(2)] == [False, True]
+
+
+def test_the_default_burst_is_a_tenth_of_a_second() -> None:
+    plan = FaultPlan(Faults(limit_rate=200), seed=0, clock=lambda: 0.0)
+    assert sum(not plan.limited() for _ in range(50)) == 20
+
+
+@pytest.mark.parametrize("retry_after", [None, 1])
+def test_the_sandbox_answers_429_beyond_its_bucket(
+    sandbox: SandboxServer, retry_after: int | None
+) -> None:
+    faults = {"limit_rate": 0.001, "limit_burst": 3, "retry_after": retry_after}
+    with httpx.Client(base_url=sandbox.url, headers=AUTH) as client:
+        assert client.post("/sandbox/faults", json=faults).status_code == 200
+        answers = [client.post(SEND, json=text_body(f"u{i}")) for i in range(5)]
+        stats = client.get("/sandbox/stats").json()
+    assert [a.status_code for a in answers] == [200, 200, 200, 429, 429]
+    assert answers[3].json()["requestError"]["serviceException"]["messageId"] == (
+        "TOO_MANY_REQUESTS"
+    )
+    expected = None if retry_after is None else "1"
+    assert answers[3].headers.get("retry-after") == expected
+    assert stats["deliveries"] == 3
+    assert stats["limit_tokens"] < 1
+
+
+@pytest.mark.parametrize("bad", [{"limit_rate": 0}, {"limit_rate": -5}, {"limit_burst": 0.5}])
+def test_a_bad_rate_limit_is_refused(bad: dict[str, Any]) -> None:
+    with pytest.raises(ValueError, match="limit_"):
+        Faults.from_dict(bad)
+
+
+def test_the_sandbox_command_takes_a_rate_limit() -> None:
+    from click.testing import CliRunner
+
+    from linepress.cli.main import main
+
+    result = CliRunner().invoke(main, ["sandbox", "--limit-rate", "0", "--port", "0"])
+    assert result.exit_code == 2
+    assert "--limit-rate" in result.output

@@ -238,3 +238,19 @@ def test_invalid_data_sends_nothing(sandbox: SandboxServer, campaign: Path) -> N
     assert "row 2 (users.csv:3): message.text: must be at most 5000" in done.stderr
     assert "nothing was sent" in done.stderr
     assert sandbox.count_by_to() == {}
+
+
+def test_an_unknown_rate_limit_is_found_and_every_recipient_sent_once(
+    sandbox: SandboxServer, campaign: Path
+) -> None:
+    # The sandbox's token bucket admits 100/s; nobody tells the sender.
+    users = recipients(campaign, 300)
+    sandbox.set_faults(Faults(limit_rate=100, limit_burst=10))
+    done = run(campaign, sandbox, "--concurrency", "16", "--max-attempts", "30")
+    assert done.returncode == 0, done.stderr
+    assert_exactly_once_except_unknown(sandbox, users, campaign)
+    throttled = sandbox.stats["status"].get("429", 0)
+    assert throttled > 0  # it had to find the limit
+    summary = json.loads((campaign / "report.jsonl").read_text().splitlines()[-1])["summary"]
+    assert summary["throttled"] == throttled
+    assert f"{throttled:,} throttled answers (429)" in done.stderr

@@ -95,12 +95,20 @@ def _plain(text: str, role: str) -> str:
     return text
 
 
-def text_reporter(log: ProblemLog, out: IO[str], summary: str, *, paint: Paint = _plain) -> None:
-    """One line per problem; for `show_source` ones the file's line and a caret under it."""
+def text_reporter(
+    log: ProblemLog,
+    out: IO[str],
+    summary: str,
+    *,
+    paint: Paint = _plain,
+    every_source: bool = False,
+) -> None:
+    """One line per problem; for `show_source` ones (all, with `every_source`) the
+    file's line and a caret under it."""
     for group in log.groups.values():
         problem = group.problem
         print(paint(problem.format() + group.also(), problem.severity), file=out)
-        if problem.show_source:
+        if problem.show_source or every_source:
             for line in source_excerpt(problem, paint):
                 print(line, file=out)
     if log.dropped:

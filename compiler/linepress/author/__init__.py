@@ -1,7 +1,8 @@
 """Authoring: what helps a person write a definition: preview, lint, starters.
 
 Lives here: `preview` (an HTML page drawn the way LINE shows messages; its markup and
-style are package data in `page/`: Jinja templates and `preview.css`), `select` (which
+style are package data in `page/`: Jinja templates and `preview.css`; `message_views`
+computes what they show; `live` serves it for `--watch`), `needs` (`linepress vars`), `select` (which
 recipients a preview shows), `lint` (warnings for valid but probably wrong definitions,
 with what it reads in bodies in `lint_body`, in template syntax in `template_reads`, and
 the `truncate` probe in `truncate_probe`), `starters` (`linepress new`).

@@ -144,14 +144,19 @@ def watch(
     from watchfiles import watch as watch_changes  # only `--watch` pays for loading it
 
     wanted = {p.resolve() for p in files}
-    folders = sorted({str(p.parent) for p in wanted if p.parent.is_dir()})
 
     def relevant(_change: object, path: str) -> bool:
         return Path(path).resolve() in wanted
 
-    for _changes in watch_changes(
-        *folders, watch_filter=relevant, stop_event=stop, debounce=200, step=50
-    ):
-        rendered = server.refresh()
-        wanted |= {p.resolve() for p in rendered.files}
-        on_render(rendered)
+    while stop is None or not stop.is_set():
+        folders = sorted({str(p.parent) for p in wanted if p.parent.is_dir()})
+        for _changes in watch_changes(
+            *folders, watch_filter=relevant, stop_event=stop, debounce=200, step=50
+        ):
+            rendered = server.refresh()
+            wanted |= {p.resolve() for p in rendered.files}
+            on_render(rendered)
+            if {str(p.parent) for p in wanted if p.parent.is_dir()} - set(folders):
+                break  # a new import in another folder: watch that folder too
+        else:
+            return  # `stop` was set

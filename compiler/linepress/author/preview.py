@@ -18,22 +18,49 @@ the definition or the data is HTML-escaped: recipient data is untrusted.
 
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, unquote, urlsplit
 
 from jinja2 import BaseLoader, Environment, TemplateNotFound
 from markupsafe import Markup
 
 from linepress.author.lint import Linter
-from linepress.author.select import Selected, is_empty, select_rows, value_text, without_data
+from linepress.author.message_views import (
+    cell,
+    css_url,
+    duration,
+    file_name,
+    has_carousel,
+    imagemap,
+    imagemap_box,
+    is_carousel,
+    message_template,
+    pretty_json,
+)
+from linepress.author.select import Selected, select_rows, value_text, without_data
+
+__all__ = [
+    "IMAGES",
+    "Card",
+    "LivePage",
+    "PreviewRequest",
+    "Rendered",
+    "Section",
+    "build_page",
+    "build_preview",
+    "compile_cards",
+    "content_security_policy",
+    "imagemap_box",  # where CSS puts an imagemap area (from message_views)
+    "page_css",
+    "render_preview",
+    "write_page",
+    "write_preview",
+]
 from linepress.errors import LinepressError, Location, Problem
-from linepress.limits import grapheme_length
 from linepress.output import AtomicOutput
 from linepress.pipeline import Compiler, Result, open_data
 from linepress.recipients.records import BadRecord
@@ -41,12 +68,6 @@ from linepress.report import ProblemLog
 
 #: Extra problems for a compiled recipient (lint warnings), shown on its card.
 WarningsFor = Callable[[Result], Iterable[Problem]]
-
-#: Characters of a data value shown in the recipient table.
-CELL_LIMIT = 300
-
-#: The width LINE fetches an imagemap's base image at (`{baseUrl}/1040`).
-IMAGEMAP_WIDTH = 1040
 
 #: `images` values: draw a labelled placeholder (no network), or fetch the media too.
 IMAGES = ("placeholder", "fetch")
@@ -368,15 +389,15 @@ def _templates() -> Environment:
     """The page's Jinja environment: autoescape on, so every value is escaped."""
     env = Environment(loader=_PageLoader(), autoescape=True, auto_reload=False)
     env.filters.update(
-        cell=_cell,
-        css_url=_css_url,
-        duration=_duration,
-        file_name=_file_name,
-        imagemap=_imagemap,
-        is_carousel=_is_carousel,
-        has_carousel=_has_carousel,
-        message_template=_message_template,
-        pretty_json=_pretty_json,
+        cell=cell,
+        css_url=css_url,
+        duration=duration,
+        file_name=file_name,
+        imagemap=imagemap,
+        is_carousel=is_carousel,
+        has_carousel=has_carousel,
+        message_template=message_template,
+        pretty_json=pretty_json,
         recipient=_recipient_of,
     )
     env.tests["bad_record"] = lambda value: isinstance(value, BadRecord)
@@ -414,165 +435,3 @@ def _page_values(
 def _recipient_of(card: Card) -> str:
     fields = card.result.fields or {}
     return value_text(fields.get("to") or fields.get("user_id")) or "?"
-
-
-@dataclass(frozen=True, slots=True)
-class _Cell:
-    """A data value as the recipient table shows it."""
-
-    empty: bool
-    text: str = ""
-    more: str = ""
-
-
-def _cell(value: object) -> _Cell:
-    if is_empty(value):
-        return _Cell(empty=True)
-    text = value_text(value) or ""
-    if len(text) <= CELL_LIMIT:
-        return _Cell(False, text)
-    # A 5000-character field would push everything else off the screen.
-    return _Cell(False, text[:CELL_LIMIT], f"… ({grapheme_length(text)} characters in all)")
-
-
-def _pretty_json(body: object) -> str:
-    return json.dumps(body, ensure_ascii=False, indent=2)
-
-
-# --------------------------------------------------------------------------- #
-# Messages
-
-#: The partial in `page/messages/` that draws each message type.
-_MESSAGES = {
-    "TEXT": "text",
-    "IMAGE": "image",
-    "VIDEO": "video",
-    "AUDIO": "audio",
-    "LOCATION": "location",
-    "STICKER": "sticker",
-    "IMAGEMAP": "imagemap",
-    "TEMPLATE": "template",
-}
-
-
-def _message_template(message: Mapping[str, Any]) -> str:
-    return f"messages/{_MESSAGES.get(str(message.get('type', '')), 'unknown')}.html.j2"
-
-
-def _has_carousel(result: Result) -> bool:
-    body = result.body
-    return isinstance(body, dict) and _is_carousel(_mapping(body.get("message")))
-
-
-def _is_carousel(message: Mapping[str, Any]) -> bool:
-    """A carousel gets the chat's whole width (its cards scroll sideways)."""
-    return (
-        message.get("type") == "TEMPLATE"
-        and _mapping(message.get("template")).get("type") == "CAROUSEL"
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class _Area:
-    """An imagemap action area: where CSS puts it, its label and what it does."""
-
-    kind: str
-    style: str
-    label: str
-    does: str
-
-
-@dataclass(frozen=True, slots=True)
-class _Imagemap:
-    image: str
-    aspect: str
-    caption: str
-    areas: list[_Area]
-
-
-def _imagemap(message: Mapping[str, Any]) -> _Imagemap:
-    size = _mapping(message.get("baseSize"))
-    width = _number(size.get("width")) or IMAGEMAP_WIDTH
-    height = _number(size.get("height")) or width
-    base = str(message.get("baseUrl", "")).rstrip("/")
-    areas = [
-        _imagemap_area(action, width, height)
-        for action in message.get("actions") or []
-        if isinstance(action, dict)
-    ]
-    # LINE fetches `{baseUrl}/1040` for the widest screens: the image drawn here.
-    caption = (
-        f"{_file_name(base)}/{IMAGEMAP_WIDTH} · {_plain_number(width)} × {_plain_number(height)}"
-    )
-    aspect = f"aspect-ratio:{_plain_number(width)}/{_plain_number(height)}"
-    return _Imagemap(f"{base}/{IMAGEMAP_WIDTH}", aspect, caption, areas)
-
-
-def imagemap_box(area: Mapping[str, Any], width: float, height: float) -> dict[str, float]:
-    """An action area as percentages of the base size (what CSS positions it by)."""
-
-    def pct(key: str, total: float) -> float:
-        return round(100 * (_number(area.get(key)) or 0) / total, 4) if total else 0.0
-
-    return {
-        "left": pct("x", width),
-        "top": pct("y", height),
-        "width": pct("width", width),
-        "height": pct("height", height),
-    }
-
-
-def _imagemap_area(action: Mapping[str, Any], width: float, height: float) -> _Area:
-    area = _mapping(action.get("area"))
-    box = imagemap_box(area, width, height)
-    style = ";".join(f"{key}:{_plain_number(value)}%" for key, value in box.items())
-    kind = str(action.get("type", ""))
-    if kind == "URI":
-        uri = str(action.get("linkUri", ""))
-        return _Area(kind, style, "↗ " + (urlsplit(uri).hostname or uri), f"Opens {uri}")
-    text = str(action.get("text", ""))
-    return _Area(kind, style, "💬 " + text, f"Sends the message: {text}")
-
-
-def _mapping(value: object) -> Mapping[str, Any]:
-    """A nested object, or an empty one: a failed body may hold anything."""
-    return value if isinstance(value, dict) else {}
-
-
-# --------------------------------------------------------------------------- #
-# Small helpers
-
-
-def _css_url(url: str) -> str:
-    """The URL made safe inside url("…"): quotes, backslashes, spaces, newlines encoded."""
-    return quote(url, safe=":/?#[]@!$&'()*+,;=%~-._")
-
-
-def _file_name(url: str) -> str:
-    parts = urlsplit(url)
-    name = unquote(parts.path.rstrip("/").rsplit("/", 1)[-1])
-    return name or parts.hostname or url
-
-
-def _number(value: object) -> float | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        return float(value)
-    try:
-        return float(str(value))
-    except ValueError:
-        return None
-
-
-def _plain_number(value: float) -> str:
-    return f"{value:.4f}".rstrip("0").rstrip(".")
-
-
-def _duration(milliseconds: object) -> str:
-    """LINE's m:ss for an audio clip's length in milliseconds."""
-    number = _number(milliseconds)
-    if number is None or number < 0:
-        return "-:--"
-    seconds = int(number + 500) // 1000
-    return f"{seconds // 60}:{seconds % 60:02d}"

@@ -47,6 +47,14 @@ def new_definition(kind: str, path: Path, *, force: bool = False) -> list[Path]:
         raise UsageError(
             Problem(f"{path} is a folder; give a file name like {path / 'message.yaml'}")
         )
+    if path.suffix.lower() not in (".yaml", ".yml"):
+        raise UsageError(
+            Problem(
+                f"is not a YAML file name: a definition is YAML; name it {path.with_suffix('.yaml')}",
+                Location(str(path)),
+                code="usage",
+            )
+        )
     if path.exists() and not force:
         raise UsageError(
             Problem(

@@ -12,6 +12,7 @@ from linepress.cli.options import (
     data_options,
     finish,
     guard_paths,
+    info,
     parse_delimiter,
     report,
     report_options,
@@ -140,7 +141,7 @@ def preview_command(
         out=out,
     )
     log.limit = max_errors
-    click.echo(f"wrote {out}", err=True)
+    info(f"wrote {out}")
     if open_browser:
         click.launch(out.resolve().as_uri())
     finish(log, error_format, "preview")
@@ -168,7 +169,7 @@ def _serve(
         log.limit = max_errors
         report(log, "text", summary_line(log, "preview"))
         stamp = time.strftime("%H:%M:%S")
-        click.echo(f"[{stamp}] drawn: {server.url} (version {server.version})", err=True)
+        info(f"[{stamp}] drawn: {server.url} (version {server.version})")
 
     first = server.refresh()
     server.start()
@@ -202,7 +203,37 @@ def new_command(kind: str, file: Path, force: bool) -> None:
 
     try:
         written = new_definition(kind, file, force=force)
-    except UsageError as exc:
-        raise click.UsageError("; ".join(p.message for p in exc.problems)) from None
+    except UsageError as exc:  # with the file's name: which file would be overwritten
+        raise click.UsageError("; ".join(p.format() for p in exc.problems)) from None
     for path in written:
-        click.echo(f"wrote {path}", err=True)
+        info(f"wrote {path}")
+
+
+@click.command("vars")
+@click.argument("definition", type=click.Path(dir_okay=False))
+def vars_command(definition: str) -> None:
+    """List the data columns DEFINITION reads: what the recipient file must have.
+
+    One column a line, as a template writes it, with where it is first read.
+
+    \b
+    Example:
+      linepress vars campaigns/spring.yaml
+    """
+    from linepress.author.needs import needed_columns
+    from linepress.errors import LinepressError
+    from linepress.pipeline import Compiler
+
+    try:
+        needs, whole_row = needed_columns(Compiler(definition))
+    except LinepressError as exc:
+        for problem in exc.problems:
+            click.echo(problem.format(), err=True)
+        raise SystemExit(exc.exit_code) from None
+    if not needs:
+        info("no columns: the definition reads no recipient data")
+    for need in needs:
+        why = f" ({need.note})" if need.note else ""
+        click.echo(f"{need.written}\t{need.location}{why}")
+    if whole_row:
+        info("note: a template reads `row` as a whole: every column may be used")

@@ -43,6 +43,11 @@ from linepress.validate.schema import load_schema, schema_names
 @click.option(
     "--rejects", metavar="FILE", help="Write failed recipients, with their reasons, as JSONL."
 )
+@click.option(
+    "--rows",
+    metavar="1,7,20-25",
+    help="Only these recipients (numbered as in error messages): to look at one body.",
+)
 @click.option("--strict", is_flag=True, help="Lint too, and treat its warnings as errors.")
 @report_options
 def compile_command(
@@ -54,6 +59,7 @@ def compile_command(
     out_format: str,
     keep_going: bool,
     rejects: str | None,
+    rows: str | None,
     strict: bool,
     error_format: str,
     max_errors: int,
@@ -68,7 +74,9 @@ def compile_command(
       linepress compile welcome.yaml --data users.csv > bodies.jsonl
       linepress compile welcome.yaml --data users.csv --keep-going --rejects bad.jsonl -o ok.jsonl
       linepress compile static.yaml            # no data: one body
+      linepress compile welcome.yaml --data users.csv --rows 7 --format json   # row 7's body
     """
+    chosen = _rows(rows, data)
     options = CompileOptions(
         definition=definition,
         data=DataOptions(data, data_format, parse_delimiter(delimiter)),
@@ -79,11 +87,28 @@ def compile_command(
         max_errors=max_errors,
         strict=strict,
         remember=True,  # the proven schema verdict: see compiler/linepress/validate/verdicts.py
+        rows=chosen,
     )
     guard_paths(out, rejects)
     refuse_overwriting_inputs(outputs=[out, rejects], inputs=[definition, data])
     log = compile_definition(options)
     finish(log, error_format, "compile")
+
+
+def _rows(rows: str | None, data: str | None) -> list[int] | None:
+    if rows is None:
+        return None
+    from linepress.author.select import parse_rows
+    from linepress.errors import UsageError
+
+    if data is None:
+        raise click.UsageError("--rows picks recipients from --data: give --data too")
+    try:
+        return parse_rows(rows)
+    except UsageError as exc:
+        raise click.BadParameter(
+            "; ".join(p.message for p in exc.problems), param_hint="--rows"
+        ) from None
 
 
 @click.command("check")

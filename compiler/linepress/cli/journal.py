@@ -16,7 +16,7 @@ _JOURNAL = click.argument("journal", type=click.Path(dir_okay=False, path_type=P
 
 def _fail(exc: LinepressError) -> None:
     for problem in exc.problems:
-        click.echo(f"linepress: {problem.format()}", err=True)
+        click.echo(problem.format(), err=True)  # format() names linepress when it has no place
     sys.exit(exc.exit_code)
 
 

@@ -21,6 +21,7 @@ from typing import Any
 import click
 
 from linepress.cli import author, build, journal, sandbox, send
+from linepress.cli.options import reset_verbosity, verbosity_options
 from linepress.errors import LinepressError
 
 #: Exit code of an internal error: sysexits' EX_SOFTWARE, distinct from 1 and 2.
@@ -34,6 +35,16 @@ class _LastResort(click.Group):
     located. This catches only bugs, so that a user sees one readable line instead
     of a traceback, and `--debug` (or LINEPRESS_DEBUG=1) shows the traceback.
     """
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        reset_verbosity()  # each run starts at normal (tests invoke many in one process)
+        return super().make_context(info_name, args, parent, **extra)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -58,7 +69,7 @@ class _LastResort(click.Group):
 
 
 @click.group(cls=_LastResort, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="linepress")
+@click.version_option(None, "-V", "--version", package_name="linepress", prog_name="linepress")
 @click.option(
     "--debug",
     is_flag=True,
@@ -81,9 +92,11 @@ for _command in (
     build.schema_command,
     author.preview_command,
     author.new_command,
+    author.vars_command,
     send.send_command,
     send.merge_reports_command,
     journal.journal_group,
     sandbox.sandbox_command,
 ):
-    main.add_command(_command)
+    main.add_command(verbosity_options(_command))
+verbosity_options(main)  # `linepress -q check ...` as well as `linepress check -q ...`

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -110,11 +111,70 @@ def finish(log: ProblemLog, error_format: str, verb: str) -> None:
 
 
 def report(log: ProblemLog, error_format: str, summary: str) -> None:
-    """Print `log` on stderr; the text format in colour on a terminal (not with NO_COLOR)."""
+    """Print `log` on stderr; the text format in colour on a terminal (not with NO_COLOR).
+
+    `-q` leaves out warnings and the line saying all is well; `-v` shows the
+    file's line and a caret under every located problem, not only YAML ones.
+    """
+    if verbosity() < 0:
+        errors = {k: g for k, g in log.groups.items() if g.problem.severity == "error"}
+        log = replace(log, groups=errors)
+        if log.ok:
+            summary = ""
     if error_format == "text":
-        text_reporter(log, sys.stderr, summary, paint=terminal_paint())
+        text_reporter(
+            log, sys.stderr, summary, paint=terminal_paint(), every_source=verbosity() > 0
+        )
     else:
         REPORTERS[error_format](log, sys.stderr, summary)
+
+
+#: -1 with -q, 0 by default, 1 with -v (set by the options on every command).
+_VERBOSITY = [0]
+
+
+def verbosity() -> int:
+    """How much the commands say: -1 quiet, 0 normal, 1 verbose."""
+    return _VERBOSITY[0]
+
+
+def reset_verbosity() -> None:
+    """Back to normal, before a command line is read."""
+    _VERBOSITY[0] = 0
+
+
+def info(message: str) -> None:
+    """A progress line (`wrote FILE`) on stderr, unless -q."""
+    if verbosity() >= 0:
+        click.echo(message, err=True)
+
+
+def _set_verbosity(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value:
+        _VERBOSITY[0] = -1 if param.name == "quiet" else 1
+
+
+def verbosity_options(command: click.Command) -> click.Command:
+    """Add -q/--quiet and -v/--verbose to `command` (every command has them)."""
+    command.params += [
+        click.Option(
+            ["-q", "--quiet"],
+            is_flag=True,
+            expose_value=False,
+            is_eager=True,
+            callback=_set_verbosity,
+            help="Say only what went wrong: no warnings, no progress or ok lines.",
+        ),
+        click.Option(
+            ["-v", "--verbose"],
+            is_flag=True,
+            expose_value=False,
+            is_eager=True,
+            callback=_set_verbosity,
+            help="Show the file's line and a caret under every located problem.",
+        ),
+    ]
+    return command
 
 
 _COLOURS = {"error": "red", "warning": "yellow", "caret": "green", "gutter": "blue"}

@@ -42,6 +42,17 @@ import click
 )
 @click.option("--latency", type=click.FloatRange(min=0), help="Seconds added to every answer.")
 @click.option("--rate-limit", type=click.FloatRange(0, 1), help="Probability of a 429.")
+@click.option(
+    "--limit-rate",
+    type=click.FloatRange(min=0, min_open=True),
+    help="A token bucket: admit this many requests/s, 429 beyond (an account's limit).",
+)
+@click.option(
+    "--limit-burst",
+    type=click.FloatRange(min=1),
+    help="The bucket's size: requests admitted at once after a quiet spell "
+    "(default: a tenth of --limit-rate, at least 1).",
+)
 @click.option("--retry-after", type=click.IntRange(min=0), help="Send Retry-After with each 429.")
 @click.option("--server-errors", type=click.FloatRange(0, 1), help="Probability of a 500 or 503.")
 @click.option(
@@ -92,7 +103,27 @@ def sandbox_command(
         faults = Faults.from_dict(settings)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--faults") from None
+    if not _is_loopback(host):
+        click.echo(
+            f"warning: --host {host} listens beyond this machine: anyone who can reach it "
+            "can use the sandbox (and see what it recorded); use 127.0.0.1 unless you mean it",
+            err=True,
+        )
+    # The key to send with: the sandbox accepts exactly this one.
+    click.echo(f"send with INFOBIP_API_KEY={api_key}", err=True)
     try:
         serve(host, port, api_key=api_key, faults=faults, record_path=record, seed=seed)
     except OSError as exc:
         raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+
+
+def _is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1 or localhost: reachable from this machine only."""
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -82,7 +82,15 @@ from linepress.report import REPORTERS
 @click.option(
     "--rate",
     type=click.FloatRange(min=0, min_open=True),
-    help="Messages per second, evenly spaced.",
+    help="Messages per second at most, evenly spaced (a ceiling: below it the pace "
+    "adapts to the endpoint's 429s).",
+)
+@click.option(
+    "--adapt/--no-adapt",
+    default=True,
+    show_default=True,
+    help="Find the endpoint's rate limit from its 429s and pace just under it; "
+    "--no-adapt sends at --rate (or as fast as --concurrency allows).",
 )
 @click.option(
     "--max-attempts",
@@ -154,6 +162,7 @@ def send_command(
     report: Path | None,
     concurrency: int,
     rate: float | None,
+    adapt: bool,
     max_attempts: int,
     timeout: float,
     max_wait: float,
@@ -216,6 +225,7 @@ def send_command(
         settings=DispatchSettings(
             concurrency=concurrency,
             rate=rate,
+            adaptive=adapt,
             max_attempts=max_attempts,
             timeout=timeout,
             max_wait=max_wait,
@@ -240,7 +250,7 @@ def send_command(
         )
     except LinepressError as exc:  # usage, or a journal that cannot be written
         for problem in exc.problems:
-            click.echo(f"linepress: {problem.format()}", err=True)
+            click.echo(problem.format(), err=True)  # format() names linepress when it has no place
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:  # while planning: nothing was sent, the journal was rolled back
         click.echo("linepress send: interrupted while planning; nothing was sent", err=True)
@@ -288,7 +298,7 @@ def merge_reports_command(reports: tuple[Path, ...], out: Path) -> None:
         counts = merge_reports(list(reports), out)
     except LinepressError as exc:
         for problem in exc.problems:
-            click.echo(f"linepress: {problem.format()}", err=True)
+            click.echo(problem.format(), err=True)  # format() names linepress when it has no place
         sys.exit(exc.exit_code)
     parts = ", ".join(f"{status} {count}" for status, count in counts.items() if count)
     click.echo(

@@ -40,6 +40,8 @@ class CompileOptions:
     strict: bool = False
     #: Keep the proven schema verdict for the next run (`Compiler(remember=...)`).
     remember: bool = False
+    #: Only these data rows (numbered from 1, as in messages); None: every row.
+    rows: Sequence[int] | None = None
 
 
 class LintRun:
@@ -122,6 +124,17 @@ def _compile_all(
         _drain([compiler.compile()], log, writer, rejects, options.keep_going, lint)
         return
     with open_data(options.data.path, options.data.format, options.data.delimiter) as source:
+        if options.rows is not None:
+            # A few rows to look at (`compile --rows 7`): read up to the last one asked for.
+            from linepress.author.select import select_rows
+
+            picked = [s.record for s in select_rows(source, rows=options.rows)]
+            lint = LintRun(compiler, source, strict=True) if options.strict else None
+            records = (r for r in picked if r is not None)
+            _drain(
+                compiler.compile_records(records), log, writer, rejects, options.keep_going, lint
+            )
+            return
         if options.strict:
             lint = LintRun(compiler, source, strict=True)  # it looks at every result
             _drain(compiler.compile_records(source), log, writer, rejects, options.keep_going, lint)

@@ -233,6 +233,7 @@ def send(
             run_counts=dict(dispatcher.tally.by_status),
             shard=str(options.shard) if options.shard else None,
             journal=None if options.dry_run else journal.location,
+            throttled=dispatcher.tally.throttled,
         )
         if options.report is not None:
             write_report(

@@ -11,7 +11,8 @@ from __future__ import annotations
 import difflib
 import math
 import random
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Any, cast
 
@@ -20,6 +21,7 @@ __all__ = ["FaultPlan", "Faults"]
 _PROBABILITIES = frozenset({"rate_limit", "server_errors", "drop_before", "drop_after"})
 _SECONDS = frozenset({"latency", "jitter"})
 _COUNTS = frozenset({"rate_limit_every", "storm"})
+_RATES = frozenset({"limit_rate", "limit_burst"})
 
 
 @dataclass
@@ -29,8 +31,9 @@ class Faults:
     Probabilities are per request to the send endpoint, drawn from the server's
     seeded generator; only the faults that are switched on draw a number. Each request
     meets them in this order: drop_before; 401 (bad credentials or unauthorized_after);
-    429 (storm, every Nth, probability); 500/503; 400 (not JSON, schema); recorded;
-    drop_after; 200. Latency delays whatever the outcome is, drops included.
+    429 (storm, every Nth, probability, then the token bucket); 500/503; 400 (not JSON,
+    schema); recorded; drop_after; 200. Latency delays whatever the outcome is, drops
+    included.
     """
 
     #: Probability of a 429 TOO_MANY_REQUESTS.
@@ -41,6 +44,13 @@ class Faults:
     retry_after: int | None = None
     #: The next K requests all get a 429 (counted from when these faults are set).
     storm: int = 0
+    #: A token bucket, as Infobip and LINE limit an account: this many requests/s are
+    #: admitted, the rest get a 429 (None: no limit). Set mid-run, the bucket keeps its
+    #: tokens (up to the new burst), so a limit can change under a running sender.
+    limit_rate: float | None = None
+    #: The bucket's size: how many requests pass at once after a quiet spell. None: a
+    #: tenth of a second of `limit_rate`, at least 1. It starts full.
+    limit_burst: float | None = None
     #: Probability of a 500 or a 503 (half each).
     server_errors: float = 0.0
     #: Seconds added before answering, without blocking other connections.
@@ -90,6 +100,14 @@ def _check_fault(name: str, value: object) -> None:
     elif name in _SECONDS:
         ok = number and math.isfinite(cast(float, value)) and cast(float, value) >= 0
         expected = "a number of seconds >= 0"
+    elif name in _RATES:
+        finite = value is not None and number and math.isfinite(cast(float, value))
+        if name == "limit_rate":
+            ok = value is None or (finite and cast(float, value) > 0)
+            expected = "null or a number of requests/s > 0"
+        else:
+            ok = value is None or (finite and cast(float, value) >= 1)
+            expected = "null or a number of requests >= 1"
     elif name in _COUNTS:
         ok = integer and cast(int, value) >= 0
         expected = "an integer >= 0"
@@ -107,15 +125,28 @@ class FaultPlan:
     (the server draws from `rng` in the order `Faults` documents).
     """
 
-    def __init__(self, faults: Faults, seed: int) -> None:
+    def __init__(
+        self, faults: Faults, seed: int, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        """`clock`: seconds, for the token bucket (the server passes its loop's)."""
         self.faults = faults
         self.seed = seed
         self.rng = random.Random(seed)
         self.storm_left = faults.storm
         self._nth = 0
+        self.clock = clock
+        self._tokens = -1.0  # the bucket; < 0: full once a limit is set
+        self._filled_at = 0.0
 
     def apply(self, faults: Faults, seed: int | None) -> None:
-        """Replace the faults (restarting storm and every-Nth counts); optionally reseed."""
+        """Replace the faults (restarting storm and every-Nth counts); optionally reseed.
+
+        A token bucket carries on: refilled at the old rate until now, then the new.
+        """
+        if self.faults.limit_rate is not None and self._tokens >= 0:
+            self._refill(self.clock())
+        if faults.limit_rate is None:
+            self._tokens = -1.0
         self.faults = faults
         self.storm_left = faults.storm
         self._nth = 0
@@ -128,6 +159,7 @@ class FaultPlan:
         self.rng.seed(self.seed)
         self.storm_left = self.faults.storm
         self._nth = 0
+        self._tokens = -1.0
 
     def limited(self) -> bool:
         """Whether this request gets a 429: a storm, every Nth, or by probability."""
@@ -139,4 +171,39 @@ class FaultPlan:
             self._nth += 1
             if self._nth % faults.rate_limit_every == 0:
                 return True
-        return bool(faults.rate_limit) and self.rng.random() < faults.rate_limit
+        if faults.rate_limit and self.rng.random() < faults.rate_limit:
+            return True
+        if faults.limit_rate is not None:
+            self._refill(self.clock())
+            if self._tokens < 1.0:
+                return True
+            self._tokens -= 1.0
+        return False
+
+    @property
+    def burst(self) -> float:
+        """The bucket's size for the current faults."""
+        faults = self.faults
+        if faults.limit_burst is not None:
+            return faults.limit_burst
+        return max(1.0, (faults.limit_rate or 0.0) / 10)
+
+    def _refill(self, now: float) -> None:
+        burst = self.burst
+        if self._tokens < 0:
+            self._tokens = burst
+        else:
+            added = (now - self._filled_at) * (self.faults.limit_rate or 0.0)
+            self._tokens = min(burst, self._tokens + added)
+        self._filled_at = now
+
+    @property
+    def tokens(self) -> float | None:
+        """Tokens in the bucket now (None: no limit set)."""
+        rate = self.faults.limit_rate
+        if rate is None:
+            return None
+        if self._tokens < 0:
+            return self.burst
+        # Read-only (stats are read from other threads): what a refill would give.
+        return min(self.burst, self._tokens + (self.clock() - self._filled_at) * rate)

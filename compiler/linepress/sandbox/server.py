@@ -210,6 +210,7 @@ class SandboxServer:
             "connections": self._connections_total,
             "open_connections": len(self._connections),
             "storm_left": self._plan.storm_left,
+            "limit_tokens": self._plan.tokens,
         }
 
     @property

@@ -28,7 +28,7 @@ import gc
 import json
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -37,6 +37,7 @@ import httpx
 from linepress.send.breaker import DEFAULT_THRESHOLD, Breaker, classify
 from linepress.send.endpoint import Endpoint
 from linepress.send.journal import CampaignJournal, JournalWriteError, Outcome, Status
+from linepress.send.pacing import Pacer
 from linepress.send.transport import ExchangeTimeout, exchange, sending_transport
 
 ERROR_TEXT_LIMIT = 500
@@ -45,8 +46,11 @@ ERROR_TEXT_LIMIT = 500
 @dataclass(frozen=True, slots=True)
 class DispatchSettings:
     concurrency: int = 16
-    #: Messages per second, spread evenly; None: as fast as answers come.
+    #: Messages per second at most, spread evenly; None: no ceiling.
     rate: float | None = None
+    #: Find the endpoint's rate limit from its 429s (`pacing.Pacer`); False: pace at
+    #: `rate` exactly, or not at all.
+    adaptive: bool = True
     max_attempts: int = 5
     timeout: float = 30.0
     backoff_base: float = 0.5
@@ -208,54 +212,6 @@ def _wake(sleeper: asyncio.Future[None]) -> None:
         sleeper.set_result(None)
 
 
-class Pacer:
-    """Starts at most `rate` requests a second, evenly spaced, with no initial burst.
-
-    Falling behind never builds up credit (the next slot is never in the past), so
-    a slow patch is not followed by a burst. `pause_until` holds everyone back
-    after a 429 with `Retry-After`. `clock`/`sleep` are the event loop's by default.
-    """
-
-    def __init__(
-        self,
-        rate: float | None,
-        *,
-        clock: Callable[[], float] | None = None,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-    ) -> None:
-        self._interval = 1.0 / rate if rate else 0.0
-        self._next = 0.0
-        self._clock = clock
-        self._sleep = sleep
-        #: Counts `pause_until` calls: a request that slept through one takes a new slot.
-        self._pauses = 0
-
-    def now(self) -> float:
-        return self._clock() if self._clock is not None else asyncio.get_running_loop().time()
-
-    async def wait(self, stop: StopSignal | None = None) -> None:
-        """Until this request's slot; returns early when `stop` is set."""
-        while True:
-            now = self.now()
-            slot = max(self._next, now)
-            self._next = slot + self._interval
-            if slot <= now:
-                return
-            pauses = self._pauses
-            if stop is None:
-                await self._sleep(slot - now)
-            else:
-                await stop.sleep(slot - now)
-            if self._pauses == pauses or (stop is not None and stop.is_set()):
-                return
-            # A Retry-After came while this request waited: its slot was before the
-            # pause. It queues again, behind the pause, keeping the spacing.
-
-    def pause_until(self, when: float) -> None:
-        self._next = max(self._next, when)
-        self._pauses += 1
-
-
 class JournalWriter:
     """Groups journal writes made in one event-loop turn into one commit.
 
@@ -339,6 +295,10 @@ class Tally:
 
     by_status: dict[str, int] = field(default_factory=dict)
     done: int = 0
+    #: 429 answers (each retried through the pacer).
+    throttled: int = 0
+    #: The pace (requests/s) once 429s have shaped it; None before.
+    pace: float | None = None
 
     def add(self, status: Status) -> None:
         self.by_status[status] = self.by_status.get(status, 0) + 1
@@ -374,7 +334,7 @@ class Dispatcher:
         self._transport = transport
         self._rng = rng or random.Random()
         self._writer = JournalWriter(journal, self._journal_failed)
-        self._pacer = Pacer(settings.rate)
+        self._pacer = Pacer(settings.rate, adaptive=settings.adaptive)
         self.breaker = Breaker(settings.breaker_threshold)
         #: Requests sent and not yet answered (for the Ctrl-C message).
         self.in_flight = 0
@@ -487,7 +447,7 @@ class Dispatcher:
         """Send one message until it is settled; None when the run stopped first."""
         tries = 0
         while True:
-            await self._pacer.wait(self._stopping)
+            sent_at = await self._pacer.wait(self._stopping)
             if self.stopping:
                 return None  # still `pending` in the journal
             await self._writer.inflight(job.row)
@@ -529,6 +489,15 @@ class Dispatcher:
                     "pending; re-run the same command later"
                 )
                 verdict = replace(verdict, action="stop")
+            throttled = verdict.http_status == 429
+            self._pacer.answered(
+                sent_at,
+                accepted=verdict.action == "sent",
+                throttled=throttled,
+                retry_after=verdict.retry_after,
+            )
+            if throttled:
+                self.tally.throttled += 1
             if verdict.action == "sent":
                 return Outcome(
                     job.row, "sent", job.attempts, verdict.http_status, verdict.message_id
@@ -562,9 +531,18 @@ class Dispatcher:
             self._writer.record(
                 Outcome(job.row, "pending", job.attempts, verdict.http_status, error=verdict.error)
             )
-            await self._back_off(tries, verdict.retry_after)
+            await self._back_off(tries, verdict)
 
-    async def _back_off(self, tries: int, retry_after: float | None) -> None:
+    async def _back_off(self, tries: int, verdict: Verdict) -> None:
+        retry_after = verdict.retry_after
+        if verdict.http_status == 429 and self._pacer.adaptive:
+            # The pacer has slowed everyone (and paused for a Retry-After): the retry
+            # queues for a slot like any request, with no back-off of its own.
+            if retry_after is not None:
+                self._pacer.pause_until(
+                    self._pacer.now() + min(retry_after, self.settings.max_wait)
+                )
+            return
         if retry_after is not None:
             delay = retry_after  # at most max_wait: a longer one stopped the run
             # A Retry-After speaks for the whole account: everyone waits.
@@ -577,6 +555,8 @@ class Dispatcher:
     async def _tick(self, on_progress: Callable[[Tally], None]) -> None:
         while True:
             await asyncio.sleep(0.5)
+            if self._pacer.adapted:
+                self.tally.pace = self._pacer.rate_at(self._pacer.now())
             on_progress(self.tally)
 
 

@@ -47,6 +47,10 @@ class Progress:
         text = f"{bar}{done}/{self.total} {rate:,.0f}/s"
         if eta is not None and done < self.total:
             text += f" ETA {_clock(eta)}"
+        if tally.pace is not None:
+            text += f", pacing at {tally.pace:,.0f}/s after 429s"
+        if tally.throttled:
+            counts = f"{counts} throttled {tally.throttled}".lstrip()
         return f"{text}  {counts}".rstrip()
 
     def close(self) -> None:

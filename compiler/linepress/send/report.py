@@ -42,6 +42,8 @@ class Summary:
     shard: str | None = None
     #: The journal, to name in advice (None for a dry run).
     journal: str | None = None
+    #: 429 answers this run (each retried, so not a status of its own).
+    throttled: int = 0
 
     @property
     def total(self) -> int:
@@ -58,6 +60,8 @@ class Summary:
         head = "linepress send (dry run, nothing sent)" if self.dry_run else "linepress send"
         text = f"{head}: this run: {_counts(self.run_counts) or 'nothing to send'}"
         text += f" in {self.elapsed:.1f} s ({self.rate:,.0f} messages/s)"
+        if self.throttled:
+            text += f", {self.throttled:,} throttled answers (429)"
         text += f"; campaign: {self.total:,} recipients: {_counts(self.counts) or 'none'}"
         if self.stopped:
             text += f"\nlinepress send: stopped: {self.stopped}"
@@ -81,6 +85,7 @@ class Summary:
                 "this_run": dict(self.run_counts),
                 "elapsed_seconds": round(self.elapsed, 3),
                 "messages_per_second": round(self.rate, 1),
+                "throttled": self.throttled,
                 "dry_run": self.dry_run,
                 "stopped": self.stopped,
                 "shard": self.shard,

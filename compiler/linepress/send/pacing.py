@@ -1,0 +1,414 @@
+"""Pacing: when the next request may start, found from the endpoint's 429s.
+
+Infobip (like LINE) limits an account's requests per second with a token bucket and
+answers 429 beyond it; the number is never told. `Pacer` finds it:
+
+- **Slow start** (TCP): from `INITIAL_RATE`, the pace doubles every `DOUBLING` seconds
+  until the first 429, never above twice what was actually sent in the last second
+  (botocore's cap: a run bound by `--concurrency` or the CPU does not inflate the pace).
+- **On a 429** for a request sent after the last cut (one cut per reaction, as TCP cuts
+  once per window): the limit estimate becomes the lower of the pace and the rate the
+  endpoint *accepted* over the last second (while throttled, that is the bucket's refill
+  rate), and the pace drops to `BACKOFF` times it.
+- **Then CUBIC** (botocore's `throttling.py`, TCP CUBIC): a concave climb back towards the
+  estimate over `RECOVER` seconds, a plateau just below it, then a convex probe above it
+  whose gain is proportional to the estimate (scale-free: the same shape at 50/s and
+  1,000/s), so a limit that rises is found within seconds.
+- **`Retry-After`** pauses everyone (the server's word for the whole account); slots
+  resume spaced at the pace, never as a burst of what waited. After one, probing is
+  `CAREFUL` times slower, since every 429 then costs a whole pause.
+
+Requests wait in FIFO order; only the first sleeps, and the spacing is computed from
+the pace at the moment its slot comes, so a cut slows everyone at once. Falling behind
+never builds credit. `--rate` is a hard ceiling (and the starting pace: the user's word).
+
+The pacer's findings are a small `PaceState` (pace, limit estimate, last 429 as Unix
+time) that `state()` gives and `restore()` takes, so workers could share them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+__all__ = ["PaceState", "Pacer", "RateWindow"]
+
+#: Requests/s before anything is known (TCP's initial window, in time).
+INITIAL_RATE = 50.0
+#: Seconds per doubling in slow start.
+DOUBLING = 0.1
+#: The pace after a 429, as a share of the limit estimate.
+BACKOFF = 0.9
+#: The cut when the last one was less than `AGAIN` seconds ago.
+DEEP = 0.7
+AGAIN = 0.25
+#: The plateau, as a share of the limit estimate: probing above it is what costs 429s.
+PLATEAU = 0.98
+#: Seconds to climb back to the plateau after a cut.
+RECOVER = 1.0
+#: Seconds on the plateau before probing above it, and at least this many requests:
+#: each probe costs a few 429s, so at low rates they come less often.
+HOLD = 1.0
+HOLD_REQUESTS = 100
+HOLD_MAX = 3.0
+#: Seconds of probing for the pace to double the estimate (cubic: slow at first).
+PROBE = 1.5
+#: After a `Retry-After`, the climb, hold and probe take this many times longer.
+CAREFUL = 4.0
+#: Cut below this share of the last evidenced estimate, slow start again once answers
+#: come back 2xx (a storm of 429s is not a limit).
+COLLAPSE = 0.25
+#: Never slower than this (requests/s): a run always moves.
+MIN_RATE = 0.5
+#: Span (seconds) over which sent and accepted rates are measured.
+SPAN = 1.0
+#: Shortest time between two 429s from which the limit is estimated (seconds).
+MIN_SPAN = 0.3
+#: That estimate is trusted while the pace is at most this many times it.
+TRUST = 1.5
+#: Seconds before a 429 over which the accepted rate is read.
+RECENT = 0.5
+
+
+class Stop(Protocol):
+    """The run's stop flag (`dispatch.StopSignal`)."""
+
+    def is_set(self) -> bool: ...
+
+    def sleep(self, seconds: float) -> Awaitable[None]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class PaceState:
+    """What the pacer has found, small enough to save and share.
+
+    `rate`: the current pace, requests/s (None: not limited yet, still in slow start).
+    `limit`: the estimate of the endpoint's limit, requests/s (None: no 429 yet).
+    `throttled_at`: Unix time of the last 429 (None: never).
+    """
+
+    rate: float | None
+    limit: float | None
+    throttled_at: float | None
+
+
+class RateWindow:
+    """Events per second over the last `span` seconds, in `slots` fixed buckets.
+
+    Constant memory and O(1) per event: a count per bucket, not a timestamp per event.
+    """
+
+    __slots__ = ("_counts", "_ids", "_slots", "_width")
+
+    def __init__(self, span: float = SPAN, slots: int = 10) -> None:
+        self._width = span / slots
+        self._slots = slots
+        self._counts = [0] * slots
+        self._ids = [-1] * slots
+
+    def add(self, now: float, n: int = 1) -> None:
+        slot = int(now / self._width)
+        i = slot % self._slots
+        if self._ids[i] != slot:
+            self._ids[i] = slot
+            self._counts[i] = 0
+        self._counts[i] += n
+
+    def rate(self, now: float, since: float | None = None) -> float:
+        """Events per second over the span (or since `since`, if later), ending now.
+
+        Whole buckets only: the result is as fine as one bucket (`span / slots`).
+        """
+        slot = int(now / self._width)
+        oldest = slot - self._slots + 1
+        if since is not None:
+            oldest = max(oldest, int(since / self._width))
+        total = sum(c for c, s in zip(self._counts, self._ids, strict=True) if s >= oldest)
+        span = max(now - oldest * self._width, self._width)
+        return total / span
+
+
+class Pacer:
+    """Spaces request starts: adaptive by default, with `ceiling` (`--rate`) as a hard cap.
+
+    `await wait()` before each request (first attempts and retries alike), then
+    `answered()` with its outcome. `pause_until()` holds everyone back (Retry-After).
+    `clock`/`sleep` are the event loop's by default; tests pass a fake clock.
+    """
+
+    def __init__(
+        self,
+        ceiling: float | None = None,
+        *,
+        adaptive: bool = True,
+        clock: Callable[[], float] | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        initial_rate: float = INITIAL_RATE,
+    ) -> None:
+        self.ceiling = ceiling
+        self.adaptive = adaptive
+        self._clock = clock
+        self._sleep = sleep
+        self._initial = min(initial_rate, ceiling) if ceiling else initial_rate
+        self._next = 0.0
+        self._started: float | None = None
+        # After the first 429: the cut (time, pace), the limit estimate, the curve's pace.
+        self._cut_at: float | None = None
+        self._cut_rate = 0.0
+        self._limit: float | None = None
+        self._careful = 1.0
+        # The last estimate backed by evidence (accepted counts), not by cuts alone.
+        self._anchor = 0.0
+        self._rate = ceiling if (ceiling and not adaptive) else self._initial
+        if ceiling and adaptive:
+            self._rate = ceiling  # the user's own figure: start there, adapt down if told
+            self._initial = ceiling
+        self._throttled_at: float | None = None  # loop time of the last 429
+        # Accepted answers since the last 429 that counted (see `answered`).
+        self._throttled_before = False
+        self._counted_from = 0.0
+        self._accepted_since = 0
+        self._paused_since_count = 0.0
+        self._throttled_wall: float | None = None
+        #: Counts `pause_until` calls and cuts: a waiter that slept through one re-checks.
+        self._pauses = 0
+        self._sent = RateWindow()
+        self._accepted = RateWindow()
+        self.throttled = 0  # 429 answers seen
+        # FIFO of waiters: only the head sleeps.
+        self._busy = False
+        self._queue: deque[asyncio.Future[None]] = deque()
+
+    # --- the clock -------------------------------------------------------------------
+
+    def now(self) -> float:
+        return self._clock() if self._clock is not None else asyncio.get_running_loop().time()
+
+    # --- what the pace is ---------------------------------------------------------------
+
+    @property
+    def rate(self) -> float | None:
+        """The current pace, requests/s; None when unpaced (no ceiling, not adaptive)."""
+        if not self.adaptive:
+            return self.ceiling
+        return self._rate
+
+    @property
+    def adapted(self) -> bool:
+        """Whether a 429 has shaped the pace (the progress line says so)."""
+        return self._limit is not None
+
+    def rate_at(self, now: float) -> float | None:
+        """The pace at `now`, requests/s (None: unpaced)."""
+        if not self.adaptive:
+            return self.ceiling
+        if self._started is None:
+            self._started = now
+        if self._cut_at is None:  # slow start
+            if self.ceiling and self._initial >= self.ceiling:
+                rate = self.ceiling
+            else:
+                rate = self._initial * 2.0 ** min((now - self._started) / DOUBLING, 40.0)
+                # A run bound by --concurrency or the CPU stops climbing (over the last
+                # 0.2 s: a longer average lags an exponential climb too much).
+                recent = self._sent.rate(now, max(self._started, now - 0.2))
+                rate = min(rate, max(4.0 * recent, self._initial))
+        else:
+            rate = self._curve(now)
+        rate = max(rate, MIN_RATE)
+        if self.ceiling:
+            rate = min(rate, self.ceiling)
+        self._rate = rate
+        return rate
+
+    def _curve(self, now: float) -> float:
+        """CUBIC's shape after a cut: concave climb, plateau, convex probe."""
+        limit = self._limit or self._cut_rate
+        plateau = limit * PLATEAU
+        tau = now - (self._cut_at or now)
+        if tau <= 0:
+            return self._cut_rate
+        hold = min(max(HOLD, HOLD_REQUESTS / limit), HOLD_MAX)
+        recover, hold, probe = (x * self._careful for x in (RECOVER, hold, PROBE))
+        if tau < recover:
+            return plateau - (plateau - self._cut_rate) * (1.0 - tau / recover) ** 3
+        tau -= recover + hold
+        if tau <= 0:
+            return plateau
+        rate = plateau * (1.0 + (tau / probe) ** 3)
+        # Not above twice what is actually sent: a run bound elsewhere stops probing.
+        return min(rate, max(2.0 * self._sent.rate(now), plateau))
+
+    # --- waiting ---------------------------------------------------------------------
+
+    async def wait(self, stop: Stop | None = None) -> float:
+        """Until this request's slot (FIFO); the time it may start. Early when `stop` is set."""
+        if self._busy:
+            future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._queue.append(future)
+            try:
+                await future
+            except BaseException:
+                if future.done() and not future.cancelled():
+                    self._hand_over()  # we were made head, then cancelled: pass it on
+                raise
+        else:
+            self._busy = True
+        try:
+            while True:
+                now = self.now()
+                if stop is not None and stop.is_set():
+                    return now
+                delay = self.try_start(now)
+                if delay <= 0:
+                    return now
+                pauses = self._pauses
+                await (stop.sleep(delay) if stop is not None else self._sleep(delay))
+                if self._pauses != pauses:
+                    continue  # a pause or a cut moved the schedule: look again
+        finally:
+            self._hand_over()
+
+    def try_start(self, now: float) -> float:
+        """Take the slot if it has come (0.0), or the seconds until it comes.
+
+        The synchronous core of `wait()`, for the head of the queue (and simulations).
+        """
+        rate = self.rate_at(now)
+        if rate is None:
+            return 0.0
+        interval = 1.0 / rate
+        if now < self._next:
+            return self._next - now
+        # A timer that fires late keeps the schedule; a slow patch builds no credit.
+        slot = self._next if now - self._next < interval else now
+        self._next = slot + interval
+        self._sent.add(now)
+        return 0.0
+
+    def _hand_over(self) -> None:
+        while self._queue:
+            future = self._queue.popleft()
+            if not future.done():
+                future.set_result(None)
+                return
+        self._busy = False
+
+    def pause_until(self, when: float) -> None:
+        """Hold every request back until `when` (loop time); then resume at the pace."""
+        if when > self._next:
+            self._paused_since_count += when - max(self._next, self.now())
+            self._next = when
+            self._pauses += 1
+            if self._cut_at is not None and self._cut_at < when:
+                self._cut_at = when  # the climb starts when sending does
+
+    # --- what the endpoint said ------------------------------------------------------
+
+    def answered(
+        self, sent_at: float, *, accepted: bool, throttled: bool, retry_after: float | None = None
+    ) -> None:
+        """Record one answer to a request started at `sent_at` (loop time).
+
+        `accepted`: 2xx. `throttled`: 429 (with its `Retry-After` seconds, if any).
+        """
+        now = self.now()
+        if accepted:
+            self._accepted.add(now)
+            self._accepted_since += 1
+            if (
+                self._limit is not None
+                and self._limit < COLLAPSE * self._anchor
+                and self._cut_at is not None
+                and sent_at >= self._cut_at
+            ):
+                self._restart(now)
+            return
+        if not throttled:
+            return
+        self.throttled += 1
+        self._throttled_at = now
+        self._throttled_wall = time.time()
+        if not self.adaptive:
+            return
+        if retry_after:  # Retry-After: 0 costs no pause
+            self._careful = CAREFUL
+        if self._cut_at is not None and sent_at < self._cut_at:
+            return  # sent at the old pace: this cut already answered it
+        pace = self.rate_at(now) or self._initial
+        estimate = pace
+        anchored = False
+        # The bucket was empty at the last 429 and is empty again now: what it accepted
+        # in between is its refill rate times the time between them (less what it could
+        # not hold while we sent below the limit, or paused: then this reads low, and
+        # the probe corrects). The sharpest estimate there is, when long enough to count.
+        span = now - self._counted_from - self._paused_since_count
+        if not self._throttled_before and self._started is not None:
+            # The end of slow start: the bucket's burst let the pace overshoot unseen.
+            # What was accepted since the start reads near the limit when the pace grew
+            # well past it; TCP's halving bounds it when the climb was short.
+            since_start = self._accepted_since / max(now - self._started, MIN_SPAN)
+            estimate = min(pace, max(since_start, pace / 2))
+            anchored = True
+        elif span >= MIN_SPAN and self._accepted_since:
+            # A lower bound, off only by what overflowed: trusted unless far below the
+            # pace (then the limit rose since, and the pace is the better guess).
+            sample = self._accepted_since / span
+            if pace <= TRUST * sample:
+                # It reads low when the bucket overflowed (we ran below the limit);
+                # the accepted rate of the last moments, when we ran above it, does not.
+                recent = self._accepted.rate(now, now - RECENT)
+                estimate = min(pace, max(sample, recent))
+                anchored = True
+        self._throttled_before = True
+        self._counted_from = now
+        self._accepted_since = 0
+        self._paused_since_count = 0.0
+        # Cut again within a moment of the last cut: the pace is far off (the end of slow
+        # start, a limit that fell): cut deeper, as botocore's CUBIC does every time.
+        recent = self._cut_at is not None and now - self._cut_at < AGAIN * self._careful
+        self._limit = max(estimate, MIN_RATE)
+        if anchored:
+            self._anchor = self._limit
+        self._cut_rate = max(self._limit * (DEEP if recent else BACKOFF), MIN_RATE)
+        self._cut_at = now
+        self._rate = self._cut_rate
+        # Requests already waiting take slots at the new pace.
+        self._next = max(self._next, now + 1.0 / self._cut_rate)
+        self._pauses += 1
+
+    def _restart(self, now: float) -> None:
+        """Slow start again from the pace: cuts without evidence (a storm of 429s, not
+        a bucket) took it far below the last estimate, and the endpoint accepts again.
+        TCP does the same after a timeout."""
+        self._initial = max(self._rate, MIN_RATE)
+        self._started = now
+        self._cut_at = None
+        self._throttled_before = False
+        self._accepted_since = 0
+        self._anchor = 0.0
+        self._pauses += 1
+
+    # --- sharing ---------------------------------------------------------------------
+
+    def state(self) -> PaceState:
+        """The pacer's findings, to save or share."""
+        rate = self._rate if self._limit is not None else None
+        return PaceState(rate, self._limit, self._throttled_wall)
+
+    def restore(self, state: PaceState) -> None:
+        """Start from findings saved earlier (by this or another worker)."""
+        if state.limit is None or not self.adaptive:
+            return
+        now = self.now()
+        self._started = now
+        self._limit = state.limit
+        self._cut_rate = min(state.rate or state.limit * BACKOFF, state.limit * PLATEAU)
+        if self.ceiling:
+            self._cut_rate = min(self._cut_rate, self.ceiling)
+        self._cut_at = now
+        self._throttled_wall = state.throttled_at

@@ -1,0 +1,141 @@
+"""A deterministic simulation of the pacer against a token-bucket endpoint, in virtual time.
+
+Workers (`concurrency` of them) queue FIFO for the pacer's slots exactly as
+`Pacer.wait()` does (through its synchronous core `try_start`); each request reaches
+the endpoint after half the latency, where a token bucket (refill `rate`/s, `burst`)
+admits it or answers 429, and the answer arrives after the other half. Throttled
+messages queue again. No real time passes: the tests use it to assert convergence
+with no timed assertions, and it was used to choose the pacer's constants.
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from linepress.send.pacing import Pacer
+
+
+@dataclass
+class Bucket:
+    """The endpoint's limit: `limit(t)` tokens/s, at most `burst` saved; starts full."""
+
+    limit: Callable[[float], float]
+    burst: float
+    tokens: float = -1.0
+    at: float = 0.0
+
+    def admit(self, now: float) -> bool:
+        if self.tokens < 0:
+            self.tokens = self.burst
+        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.limit(now))
+        self.at = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return True
+        return False
+
+
+@dataclass
+class Run:
+    """What happened: per answer (time, accepted), per start (time, pace)."""
+
+    accepted_at: list[float] = field(default_factory=list)
+    throttled: int = 0
+    starts: list[tuple[float, float]] = field(default_factory=list)
+    end: float = 0.0
+    burst_max: int = 0  # most starts within any 10 ms
+
+    def delivered_rate(self, start: float, end: float) -> float:
+        return sum(start <= t < end for t in self.accepted_at) / (end - start)
+
+
+def simulate(
+    messages: int,
+    limit: Callable[[float], float],
+    *,
+    burst: float = 20.0,
+    latency: float = 0.02,
+    jitter: float = 0.002,
+    concurrency: int = 64,
+    retry_after: float | None = None,
+    ceiling: float | None = None,
+    seed: int = 0,
+    make_pacer: Callable[[Callable[[], float]], Pacer] | None = None,
+) -> Run:
+    """Send `messages` through a pacer to a token bucket; everything in virtual time."""
+    clock = [0.0]
+    now_fn = lambda: clock[0]  # noqa: E731
+    pacer = make_pacer(now_fn) if make_pacer else Pacer(ceiling, clock=now_fn)
+    rng = random.Random(seed)
+    bucket = Bucket(limit, burst)
+    run = Run()
+    events: list[tuple[float, int, str, object]] = []
+    seq = 0
+    fifo: list[int] = []  # workers waiting, as a count (they are interchangeable)
+    waiting = 0
+    wake_at: float | None = None
+    left = messages
+    done = 0
+
+    def push(at: float, kind: str, data: object = None) -> None:
+        nonlocal seq
+        seq += 1
+        heapq.heappush(events, (at, seq, kind, data))
+
+    def pump(now: float) -> None:
+        nonlocal waiting, wake_at
+        while waiting:
+            delay = pacer.try_start(now)
+            if delay > 0:
+                if wake_at is None or now + delay < wake_at:
+                    wake_at = now + delay
+                    push(wake_at, "wake")
+                return
+            waiting -= 1
+            run.starts.append((now, pacer.rate or 0.0))
+            there = latency / 2 + rng.random() * jitter / 2
+            push(now + there, "arrive", now)
+
+    del fifo
+    start_workers = min(concurrency, messages)
+    left -= start_workers
+    waiting = start_workers
+    pump(0.0)
+    while events and done < messages:
+        now, _, kind, data = heapq.heappop(events)
+        clock[0] = now
+        if kind == "wake":
+            if wake_at is not None and now >= wake_at:
+                wake_at = None
+            pump(now)
+        elif kind == "arrive":
+            ok = bucket.admit(now)
+            back = latency / 2 + rng.random() * jitter / 2
+            push(now + back, "answer", (data, ok))
+        else:
+            sent_at, ok = data  # type: ignore[misc]
+            if ok:
+                run.accepted_at.append(now)
+                pacer.answered(sent_at, accepted=True, throttled=False)
+                done += 1
+                if left:
+                    left -= 1
+                    waiting += 1
+            else:
+                run.throttled += 1
+                pacer.answered(sent_at, accepted=False, throttled=True, retry_after=retry_after)
+                if retry_after is not None:
+                    pacer.pause_until(now + retry_after)
+                waiting += 1
+            pump(now)
+    run.end = clock[0]
+    starts = [t for t, _ in run.starts]
+    j = 0
+    for i, t in enumerate(starts):
+        while starts[j] < t - 0.01:
+            j += 1
+        run.burst_max = max(run.burst_max, i - j + 1)
+    return run
