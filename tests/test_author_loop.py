@@ -135,8 +135,13 @@ def test_for_over_a_text_cell_says_it_needs_a_list(project: Path) -> None:
         "        label: '{{ i }}'\n        text: '{{ i }}'\n",
         "to,items\nU1,abc\n",
     )
-    assert "`$for` needs a list (found string 'abc')" in line
-    assert "null null" not in line
+    assert line.endswith(
+        "`$for` needs a list, not text (every CSV cell is text): give a JSON list (JSON or "
+        "JSONL data), or split the text, e.g. `$for: x in items.split(',')` (found string 'abc')"
+    )
+    (project / "data.jsonl").write_text('{"to": "U1", "items": null}\n')
+    result = run("check", "def.yaml", "--data", "data.jsonl")
+    assert "`$for` needs a list (found null)" in result.stderr  # not "found null null"
 
 
 # -- small things ---------------------------------------------------------------
@@ -212,8 +217,9 @@ def test_compile_rows_prints_that_rows_body(project: Path) -> None:
         '{"from":"APP","to":"U2","message":{"type":"TEXT","text":"Hi Bob, code "}}\n'
     )
     result = run("compile", "a.yaml", "--data", "list.csv", "--rows", "9")
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # a usage error: nothing compiled, nothing written
     assert "row 9 does not exist: the data has 2 rows" in result.stderr
+    assert result.stdout == ""
     assert run("compile", "a.yaml", "--rows", "1").exit_code == 2  # rows of what?
 
 

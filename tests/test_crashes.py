@@ -313,3 +313,50 @@ def test_symlinks_leading_outside_are_refused_like_dotdot(tmp_path: Path) -> Non
     result = run("compile", str(definition))
     assert result.exit_code == 0, result.output
     assert '"text":"hi"' in result.output
+
+
+# -- deep recipient data ---------------------------------------------------------
+
+
+def deep(depth: int, inner: str = "1") -> str:
+    return "[" * depth + inner + "]" * depth
+
+
+@pytest.mark.parametrize("chunk", [None, 16])
+@pytest.mark.parametrize("suffix", [".jsonl", ".json"])
+def test_deep_json_data_is_a_bad_record_and_the_others_go_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, suffix: str, chunk: int | None
+) -> None:
+    if chunk is not None:  # the array reader reads on while skipping the deep record
+        monkeypatch.setattr("linepress.recipients.records.CHUNK_SIZE", chunk)
+    definition = write(
+        tmp_path, "d.yaml", "from: F1\nmessage: {type: TEXT, text: 'hi {{ name }}'}\n"
+    )
+    tricky = '"]}\\\\\\"", ' * 3  # strings holding brackets, quotes and backslashes
+    records = [
+        '{"to": "U1", "name": "a"}',
+        '{"to": "U2", "name": ' + deep(6_000, tricky + "1") + "}",
+        '{"to": "U3", "name": "c"}',
+    ]
+    text = "\n".join(records) if suffix == ".jsonl" else "[\n" + ",\n".join(records) + "\n]"
+    data = write(tmp_path, "r" + suffix, text + "\n")
+    out = tmp_path / "out.jsonl"
+    result = run("compile", str(definition), "--data", str(data), "--keep-going", "-o", str(out))
+    line = 2 if suffix == ".jsonl" else 3  # the array's `[` has a line of its own
+    assert_located(result, f"r{suffix}:{line}:1: row 2 (", "nested too deeply")
+    assert "row 1" not in result.output and "row 3" not in result.output
+    assert [line.count("hi ") for line in out.read_text().splitlines()] == [1, 1]
+    assert "hi a" in out.read_text() and "hi c" in out.read_text()
+
+
+def test_a_deep_value_that_json_reads_is_refused_where_it_is_used(tmp_path: Path) -> None:
+    definition = write(
+        tmp_path, "d.yaml", "from: F1\nto: '{{ name }}'\nmessage: {type: TEXT, text: hi}\n"
+    )
+    data = write(tmp_path, "r.jsonl", '{"name": "U1"}\n{"name": ' + deep(900) + "}\n")
+    rejects = tmp_path / "rejects.jsonl"
+    result = run(
+        "compile", str(definition), "--data", str(data), "--keep-going", "--rejects", str(rejects)
+    )
+    assert_located(result, "d.yaml:2:5: row 2 (", "to: the value is nested too deeply")
+    assert '"row":2' in rejects.read_text()

@@ -210,8 +210,9 @@ def test_for_over_text_is_an_error_not_one_item_per_character(tmp_path: Path) ->
     compiler, data = write(tmp_path, CAROUSEL, 'to,name,coupon,products\nU1,A,,"Tea, Cup"\n')
     (result,) = compile_all(compiler, data)
     assert [p.format() for p in result.problems] == [
-        'def.yaml:8:15: row 1 (data.csv:2): message.template.columns[0]["$for"]: `$for` needs a list '
-        "(found string 'Tea, Cup')"
+        'def.yaml:8:15: row 1 (data.csv:2): message.template.columns[0]["$for"]: `$for` needs a list, '
+        "not text (every CSV cell is text): give a JSON list (JSON or JSONL data), or split the "
+        "text, e.g. `$for: x in items.split(',')` (found string 'Tea, Cup')"
     ]
 
 

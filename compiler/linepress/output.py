@@ -193,9 +193,14 @@ def reject_line(row: int | None, fields: Any, problems: list[Problem]) -> bytes:
     try:
         return orjson.dumps(record, default=str) + b"\n"
     except orjson.JSONEncodeError:
+        pass
+    try:
         # JSON data can spell a lone surrogate ("\\ud800"), which UTF-8 cannot carry:
         # written escaped, as it came (and NaN as null, as orjson would).
         return json.dumps(_finite(record), default=str, allow_nan=False).encode() + b"\n"
+    except RecursionError:  # data nested hundreds of levels: the row and reasons still go
+        record["fields"] = "(not written: nested too deeply)"
+        return orjson.dumps(record, default=str) + b"\n"
 
 
 def _finite(value: Any) -> Any:

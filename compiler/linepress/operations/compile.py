@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from linepress.errors import LinepressError, Problem
+from linepress.errors import LinepressError, Problem, UsageError
 from linepress.output import AtomicOutput, BodyWriter, OutputFormat, reject_line
 from linepress.pipeline import Compiler, Result, open_data
 from linepress.recipients.records import RecordSource
@@ -92,6 +92,11 @@ def compile_definition(options: CompileOptions) -> ProblemLog:
     unreadable = False
     try:
         _compile_all(compiler, options, log, writer, rejects)
+    except UsageError:  # `--rows` asked for rows the data does not have: exit 2, nothing written
+        out.abort()
+        if rejects is not None:
+            rejects.abort()
+        raise
     except LinepressError as exc:  # the data could not be read: nothing is written
         log.add(exc.problems)
         unreadable = True

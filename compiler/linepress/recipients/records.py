@@ -375,6 +375,10 @@ class _StreamSource(RecordSource):
                     buf, pos = cur.buf, cur.pos
                     try:
                         value, end = decode(buf, pos)
+                    except RecursionError:  # thousands of levels: skip it, a bad record
+                        value, end = _TOO_DEEP, _end_of_nested(cur)
+                        pos = cur.pos
+                        break
                     except json.JSONDecodeError as exc:
                         if not cur.eof and (
                             exc.pos >= len(buf) - _MAY_CONTINUE
@@ -390,7 +394,10 @@ class _StreamSource(RecordSource):
                     break
                 number += 1
                 line, col = cur.locate(pos)
-                yield _object_record(number, name, line, value, column=col)
+                if value is _TOO_DEEP:
+                    yield _bad(name, number, line, _TOO_DEEP_MESSAGE, "data-json-depth", column=col)
+                else:
+                    yield _object_record(number, name, line, value, column=col)
                 cur.pos = end
                 ch = cur.skip_space()
                 if ch == ",":
@@ -432,6 +439,9 @@ class _StreamSource(RecordSource):
             number += 1
             try:
                 value = decode(text)
+            except RecursionError:
+                yield _bad(name, number, lineno, _TOO_DEEP_MESSAGE, "data-json-depth", column=1)
+                continue
             except json.JSONDecodeError as exc:
                 yield _bad(
                     name,
@@ -582,6 +592,46 @@ def _csv_message(exc: csv.Error, start: int) -> str:
 _MAY_CONTINUE = 8
 
 _SPACE = re.compile(r"[ \t\r\n]*")
+
+
+#: Stands for a JSON record too deeply nested for Python's decoder.
+_TOO_DEEP = object()
+_TOO_DEEP_MESSAGE = (
+    "the record is nested too deeply (hundreds of levels of lists or objects); "
+    "recipient data is a few levels deep"
+)
+_NESTING = re.compile(r'[\[\]{}"]')
+_IN_STRING = re.compile(r'["\\]')
+
+
+def _end_of_nested(cur: _JsonCursor) -> int:
+    """Where the value at `cur.pos` ends, found by counting brackets (no recursion).
+
+    Reads more of the file as needed, as the decoding loop does.
+    """
+    while True:
+        buf, depth, at = cur.buf, 0, cur.pos
+        while True:
+            match = _NESTING.search(buf, at)
+            if match is None:
+                break
+            char, at = match.group(), match.end()
+            if char == '"':  # skip the string, escapes included
+                while (inner := _IN_STRING.search(buf, at)) is not None:
+                    at = inner.end() + (inner.group() == "\\")
+                    if inner.group() == '"':
+                        break
+                else:
+                    break
+            elif char in "[{":
+                depth += 1
+            else:
+                depth -= 1
+                if depth == 0:
+                    return at
+        if cur.eof:
+            raise cur.error("the file ends inside a record nested too deeply", cur.pos)
+        cur.fill(grow=True)
 
 
 class _JsonCursor:

@@ -365,12 +365,19 @@ class Renderer:
                 return []
             if isinstance(values, str | bytes | Mapping) or not hasattr(values, "__iter__"):
                 # A CSV cell is a string: iterating it would repeat per character.
+                if isinstance(values, str):
+                    # A CSV cell: the usual case. Say how to get a list.
+                    message = (
+                        "`$for` needs a list, not text (every CSV cell is text): give a JSON "
+                        "list (JSON or JSONL data), or split the text, e.g. "
+                        "`$for: x in items.split(',')`"
+                    )
+                else:
+                    message = "`$for` needs a list"
+                shown = describe(values)
+                found = shown if values is None else f"{type_name(values)} {shown}"
                 state.fail(
-                    LeafFailed(
-                        "`$for` needs a list",
-                        found=f"{type_name(values)} {describe(values)}",
-                        code="type",
-                    ),
+                    LeafFailed(message, found=found, code="type"),
                     leaf.path,
                     leaf.location,
                 )

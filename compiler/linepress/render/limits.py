@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Iterator
 from types import BuiltinFunctionType, BuiltinMethodType
 from typing import Any
 
-from jinja2 import nodes
+from jinja2 import nodes, pass_context
 from jinja2.filters import do_center, do_format, do_indent, do_join, do_replace, sync_do_slice
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.utils import generate_lorem_ipsum
@@ -69,6 +69,7 @@ class LimitedEnvironment(ImmutableSandboxedEnvironment):
             join=self._limited(do_join, None),
             slice=self._limited(sync_do_slice, _sliced),
         )
+        self.filters[_LOOP_FILTER] = _limited_loop
         self.globals["lipsum"] = _lipsum
 
     # -- the budget ---------------------------------------------------------
@@ -151,15 +152,11 @@ class LimitedEnvironment(ImmutableSandboxedEnvironment):
     def _generate(self, source: nodes.Template, *args: Any, **kwargs: Any) -> str:
         # Every `{% for %}` loops over `environment.limited_iter(...)`: a loop that does
         # nothing else (no call, no output) still spends a step per pass.
+        # (A filter, not a call: filters are called directly, calls through `call`.)
         for loop in source.find_all(nodes.For):
-            if not _is_limited(loop.iter, "limited_iter"):
-                loop.iter = nodes.Call(
-                    nodes.EnvironmentAttribute("limited_iter"),
-                    [loop.iter],
-                    [],
-                    None,
-                    None,
-                    lineno=loop.lineno,
+            if not (isinstance(loop.iter, nodes.Filter) and loop.iter.name == _LOOP_FILTER):
+                loop.iter = nodes.Filter(
+                    loop.iter, _LOOP_FILTER, [], [], None, None, lineno=loop.lineno
                 )
         for concat in source.find_all(nodes.Concat):
             # `a ~ b` as a call of `limited_concat`, so doubling a text in a loop stops.
@@ -205,6 +202,16 @@ class LimitedEnvironment(ImmutableSandboxedEnvironment):
         if passed is not None:
             limited.jinja_pass_arg = passed  # type: ignore[attr-defined]
         return limited
+
+
+#: The filter every `{% for %}` loops through (not a name a template can spell).
+_LOOP_FILTER = "linepress.loop"
+
+
+@pass_context
+def _limited_loop(context: Any, iterable: Iterable[Any]) -> Iterator[Any]:
+    # Passed the context, so Jinja never runs it while compiling (constant folding).
+    return context.environment.limited_iter(iterable)  # type: ignore[no-any-return]
 
 
 def _is_limited(node: nodes.Node, name: str) -> bool:
