@@ -53,7 +53,7 @@ def assert_located(result: Result, where: str, *words: str, code: int = 1) -> No
         ("vars: &a {x: [*a]}\n", ":1:15:", ["`*a`"]),
         ("? [a, b]\n: c\n", ":1:3:", ["a key must be a name, not a list"]),
         ("{a: 1}: c\n", ":1:1:", ["not a mapping"]),
-        ("%YAML 1.3\n---\nto: U1\n", ":", ["invalid YAML"]),
+        ("%YAML 1.3\n---\nto: U1\n", ":1:1:", ["unsupported `%YAML` version", "1.2"]),
     ],
 )
 def test_yaml_the_loader_does_not_expect_is_a_located_error(
@@ -360,3 +360,14 @@ def test_a_deep_value_that_json_reads_is_refused_where_it_is_used(tmp_path: Path
     )
     assert_located(result, "d.yaml:2:5: row 2 (", "to: the value is nested too deeply")
     assert '"row":2' in rejects.read_text()
+
+
+def test_a_constant_condition_that_explodes_is_caught_by_check(tmp_path: Path) -> None:
+    definition = write(
+        tmp_path,
+        "d.yaml",
+        "to: U1\nfrom: F1\nmessage:\n  type: TEMPLATE\n  altText: a\n  template:\n"
+        "    type: BUTTONS\n    text: t\n    actions:\n"
+        "      - {$if: '10**5000', type: URI, label: L, uri: 'https://a.example'}\n",
+    )
+    assert_located(run("check", str(definition)), "d.yaml:10:15: ", "digits")

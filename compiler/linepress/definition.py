@@ -8,10 +8,13 @@ position. Nothing here knows about Jinja or schemas.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import difflib
+import io
 import math
 import os
+import re
 import stat
 import warnings
 from collections.abc import Iterator, Mapping
@@ -372,8 +375,10 @@ def parse_definition(text: str, name: str = "<definition>") -> Definition:
         raise DefinitionError(_too_big(name))
     yaml = _yaml()
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # e.g. a reused anchor: not the author's concern
+        # ruamel warns about a reused anchor and prints odd comment layouts to stdout,
+        # where `compile` writes bodies: neither is the author's concern.
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
             documents = list(yaml.load_all(text))
     except _Refused as exc:
         mark = exc.problem_mark
@@ -387,7 +392,7 @@ def parse_definition(text: str, name: str = "<definition>") -> Definition:
     except MarkedYAMLError as exc:
         raise DefinitionError(yaml_problem(exc, name, text)) from None
     except (YAMLError, Exception) as exc:  # the YAML library failed in its own way
-        raise DefinitionError(_unexpected_yaml_problem(yaml, exc, name)) from None
+        raise DefinitionError(_unexpected_yaml_problem(yaml, exc, name, text)) from None
     documents = [d for d in documents if d is not None]
     if not documents:
         raise DefinitionError(
@@ -421,18 +426,31 @@ def parse_definition(text: str, name: str = "<definition>") -> Definition:
     return _split(tree, Path(name), copy.values, copy.keys)
 
 
-def _unexpected_yaml_problem(yaml: YAML, exc: Exception, name: str) -> Problem:
+_YAML_DIRECTIVE = re.compile(r"^%YAML\b", re.MULTILINE)
+
+
+def _unexpected_yaml_problem(yaml: YAML, exc: Exception, name: str, text: str) -> Problem:
     """A YAML failure without a position of its own (an assertion, a recursion deep in
     ruamel): placed where reading stopped, or at the last node begun."""
     stop = getattr(yaml, "_linepress_stop", None)
     mark = getattr(yaml, "_linepress_mark", None)
-    if stop is not None:
+    directive = _YAML_DIRECTIVE.search(text)
+    if directive is not None and "version" in str(exc):  # `%YAML 1.3`: ruamel asserts
+        location = Location(name, text.count("\n", 0, directive.start()) + 1, 1)
+    elif stop is not None:
         location = Location(name, stop[0] + 1, stop[1] + 1)
     elif mark is not None:
         location = Location(name, mark.line + 1, mark.column + 1)
     else:
         location = Location(name)
     detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if directive is not None and "version" in str(exc):
+        return Problem(
+            f"invalid YAML: unsupported `%YAML` version ({detail[:200]}); "
+            "write `%YAML 1.2` or leave the line out",
+            location,
+            code="yaml-syntax",
+        )
     return Problem(
         f"invalid YAML: the YAML reader stopped here ({detail[:200]})",
         location,

@@ -590,6 +590,20 @@ class Renderer:
         if isinstance(compiled, Problem):
             problems.append(compiled)
             return None
+        if self._is_constant(compiled):  # `$if: 10**5000`: every recipient fails alike
+            try:
+                evaluate_raw(compiled, self.context({}))
+            except LeafFailed as failure:
+                problems.append(
+                    Problem(
+                        failure.message,
+                        compiled.location,
+                        path=format_path(path),
+                        found=failure.found,
+                        code=failure.code,
+                    )
+                )
+                return None
         self.leaves.append(compiled)
         return compiled
 
