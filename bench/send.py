@@ -904,7 +904,21 @@ def main() -> None:
     parser.add_argument("--profile-rate", type=int, default=250, help="py-spy samples per second")
     parser.add_argument("--keep-profiles", metavar="DIR", help="keep py-spy's raw stacks here")
     parser.add_argument("--profile-child", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--pacing", action="store_true",
+        help="run the adaptive-pacing phases instead (bench/pacing.py: limits 50, 200, "
+        "1,000/s with and without Retry-After, and a changing one)",
+    )  # fmt: skip
+    parser.add_argument("--chart", type=Path, help="with --pacing: write the PNG chart here")
     args = parser.parse_args()
+    if args.pacing:
+        from pacing import main as pacing_main  # bench/ is on sys.path when run as a script
+
+        argv = ["--tiny"] if args.tiny else []
+        argv += ["--chart", str(args.chart)] if args.chart else []
+        argv += ["--json", str(args.json)] if args.json else []
+        pacing_main(argv)
+        return
     if args.profile_child:
         child(args.profile_child)
         return

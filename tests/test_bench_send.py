@@ -61,3 +61,23 @@ def test_tiny_run_prints_the_table(tmp_path: Path) -> None:
         assert rows[key]["messages"] > 0 and rows[key]["rate"] > 0, rows[key]
     assert result["details"]["cli@10"]["delivered"] == 100
     assert result["details"]["rate-50"]["deliveries"] == 60
+
+
+def test_tiny_pacing_run_prints_its_table(tmp_path: Path) -> None:
+    out = tmp_path / "pacing.json"
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "send.py"), "--pacing", "--tiny", "--json", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    for phase in ("limit-200", "limit-200+ra", "change"):
+        assert f"| `{phase}` |" in done.stdout, done.stdout
+    result = json.loads(out.read_text())
+    # Every message delivered (exactly once: the sandbox counts deliveries) in each phase.
+    for phase in result.values():
+        assert phase["delivered"] == phase["messages"], phase
+    assert len(result["change"]["settle"]) == 2

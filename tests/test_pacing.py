@@ -86,7 +86,7 @@ def test_without_a_limit_concurrency_is_the_bound_and_the_pace_does_not_run_away
     assert run.throttled == 0
     assert run.delivered_rate(3, 8) >= 190
     rate = pacers[0].rate
-    assert rate is not None and rate <= 4 * 200
+    assert rate is not None and rate <= 8 * 200  # slow start stops at 8x what was sent
 
 
 def test_a_storm_of_429s_is_not_mistaken_for_a_tiny_limit() -> None:
@@ -172,3 +172,45 @@ def test_the_progress_line_shows_the_pace_once_it_adapts() -> None:
     line = progress.line(tally, 1.0)
     assert "pacing at 187/s after 429s" in line
     assert "throttled 3" in line
+
+
+@pytest.mark.parametrize("ceiling", [None, 2000.0, 300.0])
+def test_many_waiters_all_get_through(ceiling: float | None) -> None:
+    # 200 tasks wait for slots again and again, as 200 workers would: none is left
+    # waiting with nobody to wake it (the guard is for a hang, not a timing).
+    async def main() -> int:
+        pacer = Pacer(ceiling)
+        starts = 0
+
+        async def worker() -> None:
+            nonlocal starts
+            for _ in range(3):
+                await pacer.wait()
+                starts += 1
+                await asyncio.sleep(0)
+
+        await asyncio.wait_for(asyncio.gather(*(worker() for _ in range(200))), timeout=120)
+        return starts
+
+    assert asyncio.run(main()) == 600
+
+
+def test_a_stop_releases_every_waiter() -> None:
+    from linepress.send.dispatch import StopSignal
+
+    async def main() -> int:
+        pacer, stop = Pacer(1.0), StopSignal()
+        done = 0
+
+        async def worker() -> None:
+            nonlocal done
+            await pacer.wait(stop)
+            done += 1
+
+        tasks = [asyncio.create_task(worker()) for _ in range(20)]
+        await asyncio.sleep(0.01)
+        stop.set()
+        await asyncio.wait_for(asyncio.gather(*tasks), timeout=60)
+        return done
+
+    assert asyncio.run(main()) == 20

@@ -30,7 +30,7 @@ from jinja2.runtime import Undefined
 from linepress.definition import FieldPath, Leaf, describe_integer, in_json_range
 from linepress.errors import Location, Problem, describe, format_path, type_name
 from linepress.render.limits import MAX_TEXT, LimitedEnvironment, RenderLimit
-from linepress.render.reach import ReachLoader, unknown_names
+from linepress.render.reach import OutsideReach, ReachLoader, unknown_names
 
 #: Variable name under which a template sees the whole recipient record.
 ROW = "row"
@@ -532,4 +532,6 @@ def _check_encodable(text: str) -> None:
 
 def _exception_text(exc: Exception) -> str:
     text = str(exc)
+    if isinstance(exc, OutsideReach):  # already a sentence for the author
+        return text
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -48,6 +48,8 @@ DEEP = 0.7
 AGAIN = 0.25
 #: The plateau, as a share of the limit estimate: probing above it is what costs 429s.
 PLATEAU = 0.98
+#: The plateau after a `Retry-After` (a probe then costs a whole pause).
+PLATEAU_CAREFUL = 0.95
 #: Seconds to climb back to the plateau after a cut.
 RECOVER = 1.0
 #: Seconds on the plateau before probing above it, and at least this many requests:
@@ -56,12 +58,16 @@ HOLD = 1.0
 HOLD_REQUESTS = 100
 HOLD_MAX = 3.0
 #: Seconds of probing for the pace to double the estimate (cubic: slow at first).
-PROBE = 1.5
+PROBE = 1.0
 #: After a `Retry-After`, the climb, hold and probe take this many times longer.
 CAREFUL = 4.0
 #: Cut below this share of the last evidenced estimate, slow start again once answers
 #: come back 2xx (a storm of 429s is not a limit).
 COLLAPSE = 0.25
+#: A slot may be taken this early (seconds): the event loop's timers are no finer (epoll
+#: counts milliseconds), and sleeping for less than that per request capped a fast run
+#: at a third below what it reached unpaced. The schedule is kept, so no rate changes.
+EARLY = 0.002
 #: Never slower than this (requests/s): a run always moves.
 MIN_RATE = 0.5
 #: Span (seconds) over which sent and accepted rates are measured.
@@ -213,10 +219,12 @@ class Pacer:
                 rate = self.ceiling
             else:
                 rate = self._initial * 2.0 ** min((now - self._started) / DOUBLING, 40.0)
-                # A run bound by --concurrency or the CPU stops climbing (over the last
-                # 0.2 s: a longer average lags an exponential climb too much).
-                recent = self._sent.rate(now, max(self._started, now - 0.2))
-                rate = min(rate, max(4.0 * recent, self._initial))
+                # A run bound by --concurrency or the CPU stops climbing: at most 8x what
+                # was sent over the last second (a second's average of a climb doubling
+                # every 0.1 s is a seventh of its end; on a loaded machine the sender runs
+                # in bursts, which a tighter cap would hold back).
+                recent = self._sent.rate(now, self._started)
+                rate = min(rate, max(8.0 * recent, self._initial))
         else:
             rate = self._curve(now)
         rate = max(rate, MIN_RATE)
@@ -228,7 +236,7 @@ class Pacer:
     def _curve(self, now: float) -> float:
         """CUBIC's shape after a cut: concave climb, plateau, convex probe."""
         limit = self._limit or self._cut_rate
-        plateau = limit * PLATEAU
+        plateau = limit * (PLATEAU if self._careful == 1.0 else PLATEAU_CAREFUL)
         tau = now - (self._cut_at or now)
         if tau <= 0:
             return self._cut_rate
@@ -246,32 +254,53 @@ class Pacer:
     # --- waiting ---------------------------------------------------------------------
 
     async def wait(self, stop: Stop | None = None) -> float:
-        """Until this request's slot (FIFO); the time it may start. Early when `stop` is set."""
-        if self._busy:
-            future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            self._queue.append(future)
-            try:
+        """Until this request's slot; the time it may start. Early when `stop` is set.
+
+        One waiter sleeps until the next slot; the others wait in line, and when the
+        sleeper's slot comes it wakes as many as have slots due (one loop turn for a
+        batch, not one per request), plus one to sleep for the rest.
+        """
+        queued = False
+        while True:
+            now = self.now()
+            if stop is not None and stop.is_set():
+                self._release(everyone=True)
+                return now
+            if self._busy:
+                future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+                if queued:
+                    self._queue.appendleft(future)  # woken but beaten to it: keep our place
+                else:
+                    self._queue.append(future)
+                queued = True
                 await future
-            except BaseException:
-                if future.done() and not future.cancelled():
-                    self._hand_over()  # we were made head, then cancelled: pass it on
-                raise
-        else:
+                continue
+            delay = self.try_start(now)
+            if delay <= 0:
+                if self._queue and not self._busy:
+                    self._release(one=True)  # nobody sleeps for those behind: pass it on
+                return now
             self._busy = True
-        try:
-            while True:
-                now = self.now()
-                if stop is not None and stop.is_set():
-                    return now
-                delay = self.try_start(now)
-                if delay <= 0:
-                    return now
-                pauses = self._pauses
+            try:
                 await (stop.sleep(delay) if stop is not None else self._sleep(delay))
-                if self._pauses != pauses:
-                    continue  # a pause or a cut moved the schedule: look again
-        finally:
-            self._hand_over()
+            finally:
+                self._busy = False
+                self._release(everyone=stop is not None and stop.is_set())
+
+    def _release(self, *, everyone: bool = False, one: bool = False) -> None:
+        """Wake the waiters whose slots are due now, and one more to sleep for the rest."""
+        wake = 1 if one else len(self._queue)
+        if not (everyone or one):
+            now = self.now()
+            rate = self.rate_at(now)
+            if rate is not None:
+                due = (now + EARLY - self._next) * rate
+                wake = 2 + max(int(due), 0)  # the sleeper itself takes a slot first
+        while self._queue and wake > 0:
+            future = self._queue.popleft()
+            if not future.done():
+                future.set_result(None)
+                wake -= 1
 
     def try_start(self, now: float) -> float:
         """Take the slot if it has come (0.0), or the seconds until it comes.
@@ -282,21 +311,13 @@ class Pacer:
         if rate is None:
             return 0.0
         interval = 1.0 / rate
-        if now < self._next:
+        if now + EARLY < self._next:
             return self._next - now
         # A timer that fires late keeps the schedule; a slow patch builds no credit.
         slot = self._next if now - self._next < interval else now
         self._next = slot + interval
         self._sent.add(now)
         return 0.0
-
-    def _hand_over(self) -> None:
-        while self._queue:
-            future = self._queue.popleft()
-            if not future.done():
-                future.set_result(None)
-                return
-        self._busy = False
 
     def pause_until(self, when: float) -> None:
         """Hold every request back until `when` (loop time); then resume at the pace."""
