@@ -8,6 +8,7 @@ checks one recipient at a time, as a stream, stamping each problem with its row.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -15,14 +16,15 @@ from typing import IO, TYPE_CHECKING, Any
 
 import orjson
 
-from linepress.definition import Definition, load_definition, paths_of
-from linepress.errors import DefinitionError, Location, Problem, format_path
+from linepress.definition import Definition, FieldPath, load_definition, paths_of
+from linepress.errors import DefinitionError, Location, Problem, describe, format_path
 from linepress.recipients.records import BadRecord, Record, RecordSource, open_records
 from linepress.render.builders import DYNAMIC, FAILED, Remap, Renderer
 from linepress.render.fastpath import BodyFunction, RowFunction, body_function, row_function
 from linepress.validate import verdicts
 from linepress.validate.fastcheck import LeafChecks
-from linepress.validate.schema import NUMERIC_FIELDS
+from linepress.validate.schema import NUMERIC_FIELDS, text_field_names
+from linepress.validate.values import is_link, is_url_part
 from linepress.yaml_errors import number_hint
 
 if TYPE_CHECKING:
@@ -63,7 +65,7 @@ class Compiler:
         if not isinstance(definition, Definition):
             definition = load_definition(definition)
         self.definition = definition
-        self.renderer = Renderer(definition, NUMERIC_FIELDS)
+        self.renderer = Renderer(definition, NUMERIC_FIELDS, text_field_names())
         self._validator: BodyValidator | None = None
         #: Per variant: checks of the per-recipient leaves only (None: full validation).
         self.leaf_checks: dict[str | None, LeafChecks | None] = {}
@@ -190,7 +192,7 @@ class Compiler:
             checks = self.leaf_checks.get(rendered.variant)
             # The leaf checks only ever accept; the full validator words every problem.
             if checks is None or not checks.accepts(body):
-                problems = self._problems(self.validator.issues(body), rendered.remaps)
+                problems = self._problems(self.validator.issues(body), rendered.remaps, fields)
         if row is not None:
             problems = [p.at_row(row, where) for p in problems]
         if problems:
@@ -198,12 +200,21 @@ class Compiler:
         return Result(row, where, fields, body, [])
 
     def _problems(
-        self, issues: Iterable[SchemaIssue], remaps: Sequence[Remap] = ()
+        self,
+        issues: Iterable[SchemaIssue],
+        remaps: Sequence[Remap] = (),
+        fields: Mapping[str, Any] | None = None,
     ) -> list[Problem]:
-        """Schema issues as located problems, in the order of the file."""
+        """Schema issues as located problems, in the order of the file.
+
+        With the recipient's `fields`, a bad link also names the expression that
+        brought in the bad part.
+        """
         problems = [
             Problem(
-                issue.message,
+                issue.message
+                if fields is None or issue.keyword != "x-url"
+                else issue.message + self._url_culprits(issue.path, remaps, fields),
                 # An unknown key is best shown at the key itself.
                 self.renderer.location(
                     issue.path, remaps, key=issue.keyword == "additionalProperties"
@@ -215,6 +226,27 @@ class Compiler:
             for issue in issues
         ]
         return sorted(problems, key=_file_order)
+
+    def _url_culprits(
+        self, path: FieldPath, remaps: Sequence[Remap], fields: Mapping[str, Any]
+    ) -> str:
+        """`; `{{ keyword }}` brought in '抹茶 ケーキ': end it with `| urlencode``, or ""."""
+        hints = []
+        for text, value in self.renderer.inserted_values(path, remaps, fields):
+            value = str(value)
+            if _URLENCODED.search(text) or is_url_part(value):
+                continue
+            if is_link(value):  # the whole link comes from the data: encoding it would break it
+                hints.append(f"`{{{{ {text} }}}}` brought in {describe(value)}: fix it in the data")
+            else:
+                hints.append(
+                    f"`{{{{ {text} }}}}` brought in {describe(value)}: "
+                    "end that expression with `| urlencode`"
+                )
+        return "".join("; " + hint for hint in hints)
+
+
+_URLENCODED = re.compile(r"\|\s*urlencode\s*$")
 
 
 def _number_as_text(problem: Problem) -> Problem:

@@ -13,6 +13,11 @@ Rules:
 - `lint-cut-text`: Jinja's `truncate` actually shortened a value for a recipient
   (per row), and how often over the whole list (at the end).
 - `lint-imagemap-area`: an imagemap action area reaching outside `baseSize`.
+- `lint-recipient-key`: a `to` from the data that looks like no LINE user ID, phone
+  number or UUID (damaged keys are schema errors, see `linepress.validate.values`).
+- `lint-empty-value`: a column empty for some recipients but printed outside an
+  `{% if %}` in a sentence or a link (`linepress.author.empty_values`), at the end.
+- `lint-placeholder`: a starter's placeholder left in (`linepress.author.placeholders`).
 - `lint-url-not-encoded`: a URL field that inserts recipient data after the host
   without `| urlencode`.
 
@@ -40,7 +45,9 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
+from linepress.author.empty_values import EmptyValues
 from linepress.author.lint_body import either, imagemap_overflows, media_links
+from linepress.author.placeholders import placeholder_problems
 from linepress.author.template_reads import referenced_names, url_insertions, uses_truncate
 from linepress.author.truncate_probe import (
     LISTENING,
@@ -54,6 +61,7 @@ from linepress.definition import FieldPath, paths_of
 from linepress.errors import Location, Problem, describe, format_path
 from linepress.pipeline import Compiler, Result
 from linepress.render.builders import DYNAMIC, Context, Remap
+from linepress.validate.values import key_problem, looks_like_key
 
 #: Fields that hold a link.
 URL_FIELDS = frozenset({"uri", "linkUri", "url", "thumbnailUrl", "thumbnailImageUrl", "baseUrl"})
@@ -106,6 +114,7 @@ class Linter:
         self._probe = install_probe(self.renderer) if self._truncating else None
         self._probe_seen = self._probe.cuts if self._probe is not None else 0
         self._items = self._list_items()
+        self._empty = EmptyValues(self.renderer, self.columns)
         self._rows = 0
         self._cuts: dict[tuple[FieldPath, int], CutCount] = {}
 
@@ -124,7 +133,12 @@ class Linter:
 
             problems += self._media(skeleton.body, known, locate)
             problems += self._imagemap(skeleton.body, known, locate)
-        return [*problems, *self._unencoded_urls(), *self._unused_columns()]
+        return [
+            *problems,
+            *self._unencoded_urls(),
+            *self._unused_columns(),
+            *placeholder_problems(self.definition, "warning"),
+        ]
 
     def row(self, result: Result) -> list[Problem]:
         """Warnings for one recipient (a result that did not compile is skipped).
@@ -138,6 +152,7 @@ class Linter:
             return []
         self._rows += 1
         variant = self._variant_of(result.fields)
+        self._empty.see(result.fields, result.row, variant)
 
         def per_recipient(paths: Iterable[FieldPath]) -> bool:
             return not self._known(paths, variant)
@@ -146,6 +161,7 @@ class Linter:
         problems = [
             *self._media(result.body, per_recipient, locate),
             *self._imagemap(result.body, per_recipient, locate),
+            *self._keys(result.body, lambda path: per_recipient([path]), locate),
             *(self._cut_texts(result.fields, result.row) if cut else ()),
         ]
         if result.row is None:
@@ -154,7 +170,10 @@ class Linter:
 
     def finish(self) -> list[Problem]:
         """Warnings about the whole list, after its last row."""
-        return [self._cut_summary(key, count) for key, count in self._cuts.items()]
+        return [
+            *(self._cut_summary(key, count) for key, count in self._cuts.items()),
+            *self._empty.summaries(),
+        ]
 
     # -- rules ------------------------------------------------------------
 
@@ -188,6 +207,27 @@ class Linter:
                 f"{start} + {size} = {overflow.end} but baseSize.{side} is {overflow.limit}; "
                 f"the part outside cannot be tapped, keep {start} + {size} at most "
                 f"{overflow.limit}",
+            )
+
+    def _keys(
+        self, body: Any, select: Callable[[FieldPath], bool], locate: _Locate
+    ) -> Iterator[Problem]:
+        """lint-recipient-key: a `to` from the data that looks like no LINE user ID (`U` +
+        32 hex), phone number or UUID. Damaged keys are errors (the schema's x-recipientKey);
+        `from` is an application key, whose form is Infobip's to decide."""
+        for key in ("to",):
+            value = body.get(key) if isinstance(body, Mapping) else None
+            if not isinstance(value, str) or not select((key,)) or looks_like_key(value):
+                continue
+            if key_problem(value) is not None or not value:
+                continue  # an error says what is wrong with it
+            yield _warning(
+                "recipient-key",
+                locate((key,)),
+                (key,),
+                f"`{key}` looks like none of a LINE user ID (U + 32 hex digits), a phone "
+                "number (digits, optional +) or a UUID: check the data",
+                found=describe(value),
             )
 
     def _unencoded_urls(self) -> Iterator[Problem]:

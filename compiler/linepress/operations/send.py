@@ -22,8 +22,16 @@ from typing import IO
 
 import httpx
 
+from linepress.author.placeholders import placeholder_problems
 from linepress.definition import load_definition
-from linepress.errors import LinepressError, Location, Problem, UsageError, format_path
+from linepress.errors import (
+    DefinitionError,
+    LinepressError,
+    Location,
+    Problem,
+    UsageError,
+    format_path,
+)
 from linepress.operations.compile import DataOptions
 from linepress.pipeline import Compiler, Result, open_data
 from linepress.recipients.records import BadRecord, open_records
@@ -423,6 +431,10 @@ def _results(options: SendOptions, stdin: Path | None) -> Iterator[Result]:
         return
     assert options.definition is not None
     compiler = Compiler(options.definition)
+    # A starter's placeholder left in would be sent as the sender key or to customers.
+    placeholders = placeholder_problems(compiler.definition, "error")
+    if placeholders:
+        raise DefinitionError(placeholders)
     if options.data.path is None:
         yield compiler.compile()
         return

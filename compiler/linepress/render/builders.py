@@ -16,18 +16,20 @@ the definition's source paths, so every problem still points at its YAML line.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from jinja2 import TemplateError, TemplateNotFound, nodes
+from jinja2 import TemplateError, TemplateNotFound, meta, nodes
 from jinja2 import TemplateSyntaxError as JinjaSyntaxError
+from jinja2.runtime import Undefined
 
 from linepress.definition import BODY_KEYS, Definition, FieldPath
 from linepress.errors import DefinitionError, Location, Problem, describe, format_path, type_name
 from linepress.render.limits import RenderLimit
 from linepress.render.reach import OutsideReach
 from linepress.render.templating import (
+    EXPRESSION,
     ROW,
     Context,
     LeafBatch,
@@ -116,6 +118,14 @@ class RenderState:
 Builder = Callable[[Context, RenderState], Any]
 
 
+class VarFailed(Exception):
+    """A var rendered per recipient failed for this recipient; carries its problems."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__("a var failed for this recipient")
+        self.problems = problems
+
+
 @dataclass(frozen=True, slots=True)
 class Rendered:
     """One recipient's body, its problems, and where moved parts came from."""
@@ -157,11 +167,23 @@ def _close_variant(value: str, names: Iterable[str]) -> str:
 class Renderer:
     """Renders a definition's body for one recipient's fields."""
 
-    def __init__(self, definition: Definition, numeric_fields: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        definition: Definition,
+        numeric_fields: Mapping[str, str],
+        text_fields: Collection[str] = frozenset(),
+    ) -> None:
+        """`numeric_fields`: field name -> "integer"/"number" where the API wants a number
+        (numeric text is converted); `text_fields`: names where it wants a string (a
+        number, boolean or null from JSON data is written as text)."""
         self.definition = definition
         self._numeric = numeric_fields
+        self._text = text_fields
         self.env = make_environment([definition.path.parent, resource_dir("templates")])
-        self.constants: dict[str, Any] = dict(definition.vars)
+        #: `vars` rendered once (see `_render_vars`).
+        self.constants: dict[str, Any] = {}
+        #: `vars` that use recipient fields: rendered per recipient, in order.
+        self._dynamic_vars: list[tuple[str, Builder]] = []
         #: Every compiled string leaf, for tools that inspect templates (lint).
         self.leaves: list[LeafRenderer] = []
         #: The body's string leaves by their path in the definition (for generated code).
@@ -177,6 +199,7 @@ class Renderer:
         self._scopes: dict[int, list[LeafRenderer]] = {0: []}
         self._scope: list[LeafRenderer] | None = self._scopes[0]
         self._scope_id = 0
+        self._render_vars(problems)
         self._load_imports(problems)
         self.fallback_keys = [key for key in ("from", "to") if key not in definition.body]
         built = [
@@ -189,6 +212,10 @@ class Renderer:
         self._build = _dict_builder(sorted(built, key=lambda kv: order[kv[0]]))
         if problems:
             raise DefinitionError(problems)
+        if self._dynamic_vars:
+            # A var no template reads is inert (say, a YAML anchor's home): never rendered.
+            read = set().union(*(self._names_in(leaf.source) for leaf in self.leaves))
+            self._dynamic_vars = [(n, b) for n, b in self._dynamic_vars if n in read]
         self._batches = {
             scope: LeafBatch(self.env, leaves)
             for scope, leaves in self._scopes.items()
@@ -198,14 +225,27 @@ class Renderer:
     # -- rendering --------------------------------------------------------
 
     def context(self, fields: Mapping[str, Any]) -> Context:
-        """The variables templates see for one recipient."""
+        """The variables templates see for one recipient.
+
+        Raises `VarFailed` when a var that uses the recipient's fields fails for them.
+        """
         ctx = {**self.constants, **fields}
         ctx[ROW] = fields
+        for name, build in self._dynamic_vars:
+            if name not in fields:  # a column of the same name wins, as over any var
+                state = RenderState()
+                value = build(ctx, state)
+                if state.problems:
+                    raise VarFailed(state.problems)
+                ctx[name] = value
         return ctx
 
     def render(self, fields: Mapping[str, Any]) -> Rendered:
         state = RenderState()
-        ctx = self.context(fields)
+        try:
+            ctx = self.context(fields)
+        except VarFailed as failure:
+            return Rendered(FAILED, failure.problems, [], None)
         self._render_batch(0, ctx, state)
         body = self._build(ctx, state)
         return Rendered(body, state.problems, state.remaps, state.variant)
@@ -227,16 +267,46 @@ class Renderer:
         self._skeletons = result
         return result
 
-    def location(
-        self, path: FieldPath, remaps: Sequence[Remap] = (), *, key: bool = False
-    ) -> Location:
-        """Where the value sent at `path` comes from in the definition (`key`: its key)."""
+    def source_path(self, path: FieldPath, remaps: Sequence[Remap] = ()) -> FieldPath:
+        """Where the value sent at `path` is written in the definition."""
         source = path
         best = -1
         for output, origin in remaps:
             if len(output) > best and path[: len(output)] == output:
                 best = len(output)
                 source = origin + path[len(output) :]
+        return source
+
+    def inserted_values(
+        self, path: FieldPath, remaps: Sequence[Remap], fields: Mapping[str, Any]
+    ) -> list[tuple[str, Any]]:
+        """Each `{{ expression }}` of the template sent at `path`, with its value for
+        this recipient (source text, value); expressions that cannot be evaluated
+        outside their template (a `$for` variable) are left out. For wording problems."""
+        leaf = self.leaf_at(self.source_path(path, remaps))
+        if leaf is None:
+            return []
+        try:
+            ctx = self.context(fields)
+        except VarFailed:
+            return []
+        found = []
+        for match in EXPRESSION.finditer(leaf.source):
+            text = match.group(1)
+            try:
+                self.env.start()  # a fresh render budget, as every evaluation has
+                value = self.env.compile_expression(text, undefined_to_none=False)(ctx)
+            except Exception:  # only a hint: a failing expression is worded elsewhere
+                continue
+            if not isinstance(value, Undefined):
+                found.append((text, value))
+        return found
+
+    def location(
+        self, path: FieldPath, remaps: Sequence[Remap] = (), *, key: bool = False
+    ) -> Location:
+        """Where the value sent at `path` comes from in the definition (`key`: its key)."""
+        source = self.source_path(path, remaps)
         if key and source in self.definition.keys:
             return self.definition.keys[source]
         for end in range(len(source), 0, -1):
@@ -447,6 +517,44 @@ class Renderer:
 
         return build_variant
 
+    def _render_vars(self, problems: list[Problem]) -> None:
+        """`vars` in file order. A var whose templates use only the vars above it is
+        rendered once, here; one that uses a recipient's fields is rendered for each
+        recipient (`context`), seeing the vars above it and the fields. Either way no
+        `{{` written in `vars` reaches a body."""
+        outer = self._scope
+        self._scope = None  # rendered in their own step: never in a body's batch
+        for name, value in self.definition.vars.items():
+            path: FieldPath = ("vars", name)
+            errors: list[Problem] = []
+            build = self._compile(value, path, errors)
+            if errors:
+                problems += errors
+                continue
+            if getattr(build, "static", False):
+                self.constants[name] = build({}, RenderState())
+                continue
+            known = set(self.constants) | set(self.env.globals) | {ROW}
+            if self._names_in(value) <= known:  # only earlier constants: render it now
+                state = RenderState()
+                rendered = build({**self.constants, ROW: {}}, state)
+                problems += state.problems
+                if not state.problems:
+                    self.constants[name] = rendered
+                continue
+            self._dynamic_vars.append((name, build))
+        self._scope = outer
+
+    def _names_in(self, value: Any) -> set[str]:
+        """The variables the templates in `value` read (undeclared names)."""
+        if isinstance(value, dict):
+            return set().union(*(self._names_in(child) for child in value.values()))
+        if isinstance(value, list):
+            return set().union(*(self._names_in(child) for child in value))
+        if isinstance(value, str) and has_markers(value):
+            return set(meta.find_undeclared_variables(self.env.parse(value)))
+        return set()
+
     def _load_imports(self, problems: list[Problem]) -> None:
         for alias, target in self.definition.imports.items():
             where = self.definition.values[("imports", alias)].location
@@ -512,7 +620,9 @@ class Renderer:
         if isinstance(default, str) and has_markers(default):
             default_leaf = self._leaf(default, path, problems)
         # The record's column is read like `{{ key }}`, so its value gets the same checks.
-        column = compile_leaf(self.env, f"{{{{ {key} }}}}", (key,), None, location, None)
+        column = compile_leaf(
+            self.env, f"{{{{ {key} }}}}", (key,), None, location, None, text=key in self._text
+        )
         assert isinstance(column, LeafRenderer)
 
         def build(ctx: Context, state: RenderState) -> Any:
@@ -540,9 +650,16 @@ class Renderer:
         return build
 
     def _leaf(self, source: str, path: FieldPath, problems: list[Problem]) -> LeafRenderer | None:
-        numeric = self._numeric.get(path[-1]) if path and isinstance(path[-1], str) else None
+        name = path[-1] if path and isinstance(path[-1], str) else None
+        numeric = self._numeric.get(name) if name is not None else None
         compiled = compile_leaf(
-            self.env, source, path, self.definition.values.get(path), self._where(path), numeric
+            self.env,
+            source,
+            path,
+            self.definition.values.get(path),
+            self._where(path),
+            numeric,
+            text=name in self._text,
         )
         if isinstance(compiled, Problem):
             problems.append(compiled)
@@ -551,7 +668,8 @@ class Renderer:
             # Every recipient renders it the same way: a failure (`{{ 10**5000 }}`, a
             # runaway loop) is the definition's, found by `check` without data too.
             try:
-                evaluate(compiled, self.context({}))
+                # Not `context({})`: vars rendered per recipient need a recipient.
+                evaluate(compiled, {**self.constants, ROW: {}})
             except LeafFailed as failure:
                 problems.append(
                     Problem(
@@ -592,7 +710,9 @@ class Renderer:
             return None
         if self._is_constant(compiled):  # `$if: 10**5000`: every recipient fails alike
             try:
-                evaluate_raw(compiled, self.context({}))
+                evaluate_raw(
+                    compiled, {**self.constants, ROW: {}}
+                )  # no recipient: no per-recipient vars
             except LeafFailed as failure:
                 problems.append(
                     Problem(

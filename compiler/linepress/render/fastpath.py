@@ -30,6 +30,7 @@ from linepress.limits import fits_graphemes, fits_utf16
 from linepress.render.builders import DYNAMIC, ROW, Renderer
 from linepress.render.templating import LeafRenderer, evaluate, has_markers, is_encodable, text_of
 from linepress.validate.fastcheck import LeafChecks, Rule
+from linepress.validate.values import BAD_ESCAPE, NUMBER_START, URL_START, is_recipient_key
 
 #: fields -> the checked body, or None: "render this recipient the careful way".
 BodyFunction = Callable[[Mapping[str, Any]], dict[str, Any] | None]
@@ -125,6 +126,10 @@ class _Writer:
             "_fits_utf16": fits_utf16,
             "_fits_graphemes": fits_graphemes,
             "_text": text_of,
+            "_number_start": NUMBER_START,
+            "_key_ok": is_recipient_key,
+            "_url_start": URL_START,
+            "_bad_escape": BAD_ESCAPE,
         }
         self._lines: list[str] = []
         self._count = 0
@@ -329,6 +334,17 @@ class _Writer:
             }.get(keyword)
         if known_str and keyword == "type" and value == "string":
             return  # a `str` is a string
+        # As `is_recipient_key` and `is_url` do, without the call.
+        if known_str and value is True and keyword == "x-recipientKey":
+            test = (
+                f"({var}.isascii() and {var}.isprintable() and {var}[:1] != ' ' "
+                f"and {var}[-1:] != ' ' and {var}[:1] not in _number_start) or _key_ok({var})"
+            )
+        if known_str and value is True and keyword == "x-url":
+            test = (
+                f"{var}.isascii() and {var}.isprintable() and ' ' not in {var} and "
+                f"_url_start({var}) is not None and ('%' not in {var} or _bad_escape({var}) is None)"
+            )
         if test is None:
             test = f"{self._bind('rule', rule.predicate)}({var})"
         self._lines += [f"if not ({test}):", "    return None"]

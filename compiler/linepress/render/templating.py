@@ -62,7 +62,32 @@ def make_environment(search_path: list[Path]) -> LimitedEnvironment:
         undefined=StrictUndefined,
         autoescape=False,
         keep_trailing_newline=True,
+        # JSON values print as a CSV cell would hold them, never as Python (`None`, `True`).
+        finalize=_printable,
     )
+
+
+class NotText(Exception):
+    """An object or a list was printed as text; `value` is what was printed."""
+
+    def __init__(self, value: Any) -> None:
+        super().__init__("an object or a list cannot be printed as text")
+        self.value = value
+
+
+def _printable(value: Any) -> Any:
+    """What `{{ value }}` prints in text: null as nothing, booleans as JSON writes them;
+    an object or a list is refused (it would print as Python: `{'first': 'A'}`)."""
+    kind = value.__class__
+    if kind is str or kind is int or kind is float:  # the common cases, without isinstance
+        return value
+    if value is None:
+        return ""
+    if kind is bool:
+        return "true" if value else "false"
+    if kind is dict or kind is list or isinstance(value, Mapping | list | tuple):
+        raise NotText(value)
+    return value
 
 
 def has_markers(text: str) -> bool:
@@ -86,6 +111,10 @@ class LeafRenderer:
     lookup: str | None = None
     #: Plain text and names (`Hello {{ name }}`): what `run` joins, for generated code.
     parts: tuple[tuple[bool, str], ...] | None = None
+    #: The API wants a string here: a number, boolean or null becomes its text.
+    text: bool = False
+    #: The environment it was compiled in (to word failures with its expressions).
+    env: LimitedEnvironment | None = None
 
 
 class LeafFailed(Exception):
@@ -105,8 +134,14 @@ def compile_leaf(
     leaf: Leaf | None,
     fallback_location: Location,
     numeric: str | None,
+    *,
+    text: bool = False,
 ) -> LeafRenderer | Problem:
-    """Compile a string leaf, or the located syntax problem."""
+    """Compile a string leaf, or the located syntax problem.
+
+    `numeric` ("integer"/"number"): numeric text is converted; `text`: the API wants
+    a string, so a single expression's number, boolean or null is written as text.
+    """
     location = leaf.location if leaf else fallback_location
     try:
         tree = env.parse(source)
@@ -154,6 +189,8 @@ def compile_leaf(
         batchable,
         lookup=expression if isinstance(expression, str) else None,
         parts=tuple(parts) if expression is None and parts is not None else None,
+        text=text,
+        env=env,
     )
 
 
@@ -183,6 +220,8 @@ def evaluate(leaf: LeafRenderer, ctx: Context, rendered: str | None = None) -> A
         value = to_json_value(value)
     except UndefinedError as exc:
         raise LeafFailed(_undefined_message(exc, ctx), code="undefined") from None
+    except NotText as exc:
+        raise _not_text(leaf, ctx, exc.value) from None
     except LeafFailed:
         raise
     except RenderLimit as exc:
@@ -191,9 +230,55 @@ def evaluate(leaf: LeafRenderer, ctx: Context, rendered: str | None = None) -> A
         raise LeafFailed(_RECURSION, code="render-limit") from None
     except Exception as exc:  # the author's template code failed: report, never crash
         raise LeafFailed(f"template failed: {_exception_text(exc)}") from None
-    if leaf.numeric is not None and isinstance(value, str):
-        value = to_number(value, leaf.numeric)
+    if value.__class__ is str:
+        if leaf.numeric is not None:
+            return to_number(value, leaf.numeric)
+    elif leaf.text:
+        # The mirror of numeric text becoming a number: JSON's 42, true, null as text.
+        if isinstance(value, list | dict):
+            raise _not_text(leaf, ctx, value)
+        value = _printable(value)
+        if value.__class__ is not str:
+            value = str(value)
     return value
+
+
+#: `{{ expression }}` in a leaf's source: group 1 is the expression.
+EXPRESSION = re.compile(r"\{\{[-+]?\s*(.*?)\s*[-+]?\}\}", re.DOTALL)
+
+
+def _not_text(leaf: LeafRenderer, ctx: Context, value: Any) -> LeafFailed:
+    """An object or list where text is wanted, worded with the expression that gave it."""
+    expression = None
+    for match in EXPRESSION.finditer(leaf.source if leaf.env is not None else ""):
+        try:
+            found = _expression(leaf.env, leaf.env.compile_expression(match.group(1)))(ctx)  # type: ignore[union-attr,arg-type]
+        except Exception:  # only for wording: an expression that fails is not the one
+            continue
+        if found is value or found == value:
+            expression = match.group(1)
+            break
+    shown = "the value" if expression is None else f"`{{{{ {expression} }}}}`"
+    if isinstance(value, Mapping):
+        names = [str(key) for key in value]
+        hint = (
+            f"; print one of them, e.g. `{{{{ {expression}.{names[0]} }}}}`"
+            if expression is not None and names
+            else ""
+        )
+        return LeafFailed(
+            f"{shown} is an object, not text (it has the fields {', '.join(names[:8]) or 'none'})"
+            + hint,
+            found=describe(value),
+            code="type",
+        )
+    example = expression or "items"
+    return LeafFailed(
+        f"{shown} is a list, not text: print one item (`{{{{ {example}[0] }}}}`) or join "
+        f"them (`{{{{ {example} | join(', ') }}}}`)",
+        found=describe(value),
+        code="type",
+    )
 
 
 def evaluate_raw(leaf: LeafRenderer, ctx: Context) -> Any:
@@ -341,12 +426,13 @@ def _concatenation(parts: list[tuple[bool, str]]) -> Callable[[Context], str]:
 
 
 def text_of(value: Any) -> str:
-    """What Jinja prints for a value in `Hello {{ name }}` (strict about undefined)."""
+    """What Jinja prints for a value in `Hello {{ name }}` (strict about undefined;
+    null prints nothing, booleans `true`/`false`, an object or a list raises `NotText`)."""
     if value.__class__ is str:
         return value  # type: ignore[no-any-return]
     if isinstance(value, Undefined):
         value._fail_with_undefined_error()
-    return str(value)
+    return str(_printable(value))
 
 
 def _undefined_error(exc: KeyError) -> UndefinedError:

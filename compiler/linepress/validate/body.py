@@ -32,6 +32,7 @@ from referencing.jsonschema import DRAFT202012
 from linepress.errors import Problem, describe, format_path
 from linepress.limits import fits_graphemes, fits_utf16, grapheme_length, utf16_length
 from linepress.validate.schema import cached_schema, resolve_name, schema_names
+from linepress.validate.values import key_problem, url_problem
 
 Path = tuple[str | int, ...]
 
@@ -45,6 +46,7 @@ _LIMIT_KEYWORDS = frozenset(
         "x-maxUtf16",
         "x-maxGraphemes",
         "x-uniformColumns",
+        "x-url",
         "minItems",
         "maxItems",
         "minimum",
@@ -103,6 +105,20 @@ def _max_graphemes(validator: Validator, limit: int, instance: Any, schema: Any)
         yield ValidationError(
             f"must be at most {limit} characters as LINE counts them (grapheme clusters)"
         )
+
+
+def _url(validator: Validator, on: bool, instance: Any, schema: Any) -> Iterator[Any]:
+    if on and isinstance(instance, str):
+        problem = url_problem(instance)
+        if problem is not None:
+            yield ValidationError(problem)
+
+
+def _recipient_key(validator: Validator, on: bool, instance: Any, schema: Any) -> Iterator[Any]:
+    if on and isinstance(instance, str):
+        problem = key_problem(instance)
+        if problem is not None:
+            yield ValidationError(problem)
 
 
 def _uniform_columns(validator: Validator, on: bool, instance: Any, schema: Any) -> Iterator[Any]:
@@ -197,6 +213,8 @@ LinepressValidator = extend(
         "x-maxUtf16": _max_utf16,
         "x-maxGraphemes": _max_graphemes,
         "x-uniformColumns": _uniform_columns,
+        "x-url": _url,
+        "x-recipientKey": _recipient_key,
         "required": _required,
         "additionalProperties": _additional,
     },

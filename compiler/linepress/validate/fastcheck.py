@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from linepress.definition import FieldPath, contains, paths_of
 from linepress.limits import fits_graphemes, fits_utf16
+from linepress.validate.values import is_recipient_key, is_url
 
 if TYPE_CHECKING:
     from referencing._core import Resolver
@@ -316,6 +317,10 @@ def _bound(bound: Any, compare: Callable[[Any, Any], bool]) -> Predicate:
     return _number_rule(lambda x: compare(x, bound))
 
 
+def _always(value: Any) -> bool:
+    return True
+
+
 _FACTORIES: dict[str, Callable[[Any], Predicate]] = {
     "type": _type,
     "minLength": lambda n: _string_rule(lambda s: len(s) >= n),
@@ -330,4 +335,6 @@ _FACTORIES: dict[str, Callable[[Any], Predicate]] = {
     "const": lambda c: lambda v: _equal(v, c),
     "enum": lambda options: lambda v: any(_equal(v, o) for o in options),
     "not": _not,
+    "x-url": lambda on: is_url if on else _always,
+    "x-recipientKey": lambda on: is_recipient_key if on else _always,
 }

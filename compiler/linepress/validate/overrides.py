@@ -19,6 +19,9 @@ Custom keywords (implemented in `linepress.validate.body`):
     x-uniformColumns  carousel columns agree on action count, thumbnail and title
     x-message         annotation: the message for the errors of the subschema it sits in
                       (keep such subschemas single-purpose, e.g. one `pattern` in an `allOf`)
+    x-url             a percent-encoded absolute link (see `linepress.validate.values`)
+    x-recipientKey    a `to`/`from` value no spreadsheet damaged (blank, stray spaces,
+                      `6.68123E+10`; see `linepress.validate.values`)
 """
 
 from __future__ import annotations
@@ -51,7 +54,7 @@ HTTPS_RULE: Json = {"pattern": "^https://", "x-message": "must start with https:
 
 
 def https_url(limit: int = 2000) -> Json:
-    return {**utf16(limit), "allOf": [HTTPS_RULE]}
+    return {**utf16(limit), "x-url": True, "allOf": [HTTPS_RULE]}
 
 
 #: LINE appends the width (/240, /300, /460, /700, /1040) to an imagemap's baseUrl,
@@ -70,7 +73,7 @@ URI_SCHEME_RULE: Json = {
 
 
 def uri(limit: int = 1000) -> Json:
-    return {**utf16(limit), "allOf": [URI_SCHEME_RULE]}
+    return {**utf16(limit), "x-url": True, "allOf": [URI_SCHEME_RULE]}
 
 
 def items(ref: str, low: int, high: int) -> Json:
@@ -186,7 +189,11 @@ LINKS: dict[str, dict[str, Json]] = {
 # --- 3. LINE's limits (line-limits.md) ---------------------------------------------
 
 LINE_LIMITS: dict[str, dict[str, Json]] = {
-    "request": {"from": {"minLength": 1}},
+    # Keys as a spreadsheet may have damaged them (not their format: that is lint's).
+    "request": {
+        "from": {"minLength": 1, "x-recipientKey": True},
+        "to": {"x-recipientKey": True},
+    },
     "message/text": {"text": utf16(5000)},
     "message/image": {"url": https_url(), "thumbnailUrl": https_url()},
     "message/video": {"url": https_url(), "thumbnailUrl": https_url()},

@@ -21,6 +21,7 @@ import orjson
 
 from linepress.validate.body import BodyValidator, body_validator
 from linepress.validate.schema import cached_schema, resolve_name
+from linepress.validate.values import is_recipient_key
 
 _ANNOTATIONS = frozenset({"$id", "$schema", "$comment", "title", "description"})
 _REQUEST_SHAPE = {
@@ -28,8 +29,8 @@ _REQUEST_SHAPE = {
     "additionalProperties": False,
     "required": ["from", "to", "message"],
     "properties": {
-        "from": {"type": "string", "minLength": 1},
-        "to": {"type": "string", "minLength": 1},
+        "from": {"type": "string", "minLength": 1, "x-recipientKey": True},
+        "to": {"type": "string", "minLength": 1, "x-recipientKey": True},
         "message": {"$ref": "message.json"},
     },
 }
@@ -97,11 +98,13 @@ class RequestChecker:
 
     def accepts(self, body: Any) -> bool:
         """True only for valid bodies; False: ask `full.issues(body)` why (maybe valid)."""
-        # Exactly from/to/message, non-empty strings, and a known message kind.
+        # Exactly from/to/message, non-empty undamaged keys, and a known message kind.
         if type(body) is not dict or len(body) != 3:
             return False
         to, sender, message = body.get("to"), body.get("from"), body.get("message")
         if type(to) is not str or not to or type(sender) is not str or not sender:
+            return False
+        if not (is_recipient_key(to) and is_recipient_key(sender)):
             return False
         if type(message) is not dict:
             return False

@@ -149,6 +149,27 @@ def numeric_fields(schemas: Iterable[Json]) -> dict[str, Numeric]:
     return found
 
 
+def text_fields(schemas: Iterable[Json]) -> frozenset[str]:
+    """Property names that are typed as a string wherever the schemas type them.
+
+    Where one of these wants text and a template's single `{{ expression }}` gives a
+    number or a boolean (JSON data), the value is written as its text.
+    """
+    seen: dict[str, set[str]] = {}
+    for schema in schemas:
+        for name, sub in iter_properties(schema):
+            kind = sub.get("type")
+            if isinstance(kind, str):
+                seen.setdefault(name, set()).add(kind)
+    return frozenset(name for name, kinds in seen.items() if kinds == {"string"})
+
+
+@cache
+def text_field_names() -> frozenset[str]:
+    """`text_fields` of the shipped request schemas (read on first use)."""
+    return text_fields(_all().values())
+
+
 class _NumericFields(Mapping[str, Numeric]):
     """Read from the files on first use, so importing this module does no I/O."""
 

@@ -146,6 +146,8 @@ def _fits(keyword: str, value: Any) -> bool:
         return type(value) is list
     if keyword == "not":
         return type(value) is dict
+    if keyword in ("x-url", "x-recipientKey"):
+        return type(value) is bool
     return keyword == "const"  # any JSON value; anything else: not a keyword we store
 
 

@@ -1,0 +1,59 @@
+"""lint-placeholder: a starter's placeholder still in a definition.
+
+`linepress new` writes definitions holding placeholders (`YOUR-APPLICATION-KEY`,
+`Your Shop`) for the author to replace. One left in is sent to customers (or as
+the sender key), so `check` warns and `send` refuses.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from linepress.definition import Definition, FieldPath
+from linepress.errors import Location, Problem, Severity, format_path
+
+#: What the starters in `templates/starters/` write for the author to replace, and the
+#: usual spellings of the kind (`YOUR_API_KEY`, `<YOUR-CHANNEL-ID>`).
+PLACEHOLDER = re.compile(r"\bYOUR[-_][A-Z0-9][A-Z0-9_-]*|\bYour Shop\b")
+
+
+def placeholder_problems(definition: Definition, severity: Severity) -> list[Problem]:
+    """One problem per value (body, `vars`, `defaults`, variants) holding a placeholder."""
+    problems = []
+    for path, text in _strings(definition):
+        match = PLACEHOLDER.search(text)
+        if match is None:
+            continue
+        leaf = definition.values.get(path)
+        problems.append(
+            Problem(
+                f"`{match.group(0)}` is a starter's placeholder: replace it with the real "
+                "value before sending",
+                leaf.location if leaf is not None else Location(definition.name, 1, 1),
+                path=format_path(path),
+                severity=severity,
+                code="lint-placeholder",
+            )
+        )
+    return problems
+
+
+def _strings(definition: Definition) -> Iterator[tuple[FieldPath, str]]:
+    yield from _walk(definition.body, ())
+    yield from _walk(definition.vars, ("vars",))
+    yield from _walk(definition.defaults, ("defaults",))
+    if definition.variants is not None:
+        yield from _walk(definition.variants.messages, ("variants", "messages"))
+
+
+def _walk(value: Any, path: FieldPath) -> Iterator[tuple[FieldPath, str]]:
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, dict):
+        for key, child in value.items():
+            yield from _walk(child, (*path, key))
+    elif isinstance(value, list):
+        for index, child in enumerate(value):
+            yield from _walk(child, (*path, index))

@@ -1,0 +1,205 @@
+"""JSON values reach a message as the author meant them, never printed as Python;
+`vars` are rendered, so no `{{` written in a definition reaches a body."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import tempfile
+from pathlib import Path
+
+from click.testing import CliRunner, Result
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from linepress.cli.main import main
+
+DEFINITION = """\
+from: APP
+to: "{{ user }}"
+message:
+  type: TEMPLATE
+  altText: "Hi {{ name }}, vip={{ vip }}, coupon={{ coupon }}."
+  template:
+    type: BUTTONS
+    text: "Order {{ order }}"
+    actions:
+      - {type: POSTBACK, label: "{{ size }}", data: "{{ order }}"}
+      - {type: MESSAGE, label: Points, text: "{{ points }}"}
+"""
+
+
+def run(tmp_path: Path, definition: str, data: str | None, *args: str) -> Result:
+    (tmp_path / "definition.yaml").write_text(definition, encoding="utf-8")
+    extra: list[str] = []
+    if data is not None:
+        (tmp_path / "data.jsonl").write_text(data, encoding="utf-8")
+        extra = ["--data", "data.jsonl"]
+    with contextlib.chdir(tmp_path):
+        return CliRunner().invoke(main, ["compile", "definition.yaml", *extra, *args])
+
+
+def jsonl(*records: dict[str, object]) -> str:
+    return "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records)
+
+
+def test_numbers_booleans_and_null_print_as_a_csv_cell_would_hold_them(tmp_path: Path) -> None:
+    record = {
+        "user": 66812345678,
+        "name": "Ann",
+        "vip": True,
+        "coupon": None,
+        "order": 884512,
+        "size": 42,
+        "points": 1.5,
+    }
+    result = run(tmp_path, DEFINITION, jsonl(record))
+    assert result.exit_code == 0, result.stderr
+    body = json.loads(result.stdout)
+    assert body["to"] == "66812345678"
+    assert body["message"]["altText"] == "Hi Ann, vip=true, coupon=."
+    actions = body["message"]["template"]["actions"]
+    assert actions[0] == {"type": "POSTBACK", "label": "42", "data": "884512"}
+    assert actions[1]["text"] == "1.5"
+
+
+def test_the_same_data_as_csv_and_as_json_gives_the_same_bodies(tmp_path: Path) -> None:
+    """Case 10: the thank-you campaign from two exports of one CRM."""
+    record = {"user": "U1", "name": "Ann", "vip": False, "order": 7, "size": 3, "points": 1200}
+    as_json = run(tmp_path, DEFINITION.replace("coupon={{ coupon }}", "x"), jsonl(record))
+    (tmp_path / "data.csv").write_text(
+        "user,name,vip,order,size,points\nU1,Ann,false,7,3,1200\n", encoding="utf-8"
+    )
+    with contextlib.chdir(tmp_path):
+        as_csv = CliRunner().invoke(main, ["compile", "definition.yaml", "--data", "data.csv"])
+    assert as_json.exit_code == as_csv.exit_code == 0, as_json.stderr + as_csv.stderr
+    assert as_json.stdout == as_csv.stdout
+
+
+def test_an_object_or_list_in_text_is_a_located_error_naming_its_fields(tmp_path: Path) -> None:
+    records = jsonl(
+        {"user": "U1", "name": {"first": "A", "last": "B"}, "vip": 1, "coupon": "", "order": 1,
+         "size": 1, "points": 1},
+        {"user": "U2", "name": "Bo", "vip": 1, "coupon": ["a", "b"], "order": 1, "size": 1,
+         "points": {"total": 3}},
+    )  # fmt: skip
+    result = run(tmp_path, DEFINITION, records)
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert (
+        "definition.yaml:5:12: row 1 (data.jsonl:1): message.altText: `{{ name }}` is an object, "
+        "not text (it has the fields first, last); print one of them, e.g. `{{ name.first }}`"
+    ) in result.stderr
+    assert (
+        "row 2 (data.jsonl:2): message.altText: `{{ coupon }}` is a list, not text: print one "
+        "item (`{{ coupon[0] }}`) or join them (`{{ coupon | join(', ') }}`)"
+    ) in result.stderr
+    assert (
+        "row 2 (data.jsonl:2): message.template.actions[1].text: `{{ points }}` is an object, "
+        "not text (it has the fields total)"
+    ) in result.stderr
+    assert "{'" not in result.stderr and "['" not in result.stderr.split("found")[0]
+
+
+SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**53), 2**53),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=10),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(value=SCALARS)
+def test_no_scalar_ever_prints_as_python(value: object) -> None:
+    definition = 'from: APP\nto: U1\nmessage: {type: TEXT, text: "[{{ v }}]"}\n'
+    with tempfile.TemporaryDirectory() as folder:
+        result = run(Path(folder), definition, jsonl({"v": value}))
+    assert result.exit_code == 0, result.stderr
+    text = json.loads(result.stdout)["message"]["text"]
+    if value is None:
+        assert text == "[]"
+    elif isinstance(value, bool):
+        assert text == ("[true]" if value else "[false]")
+    if not isinstance(value, str):
+        assert "None" not in text and "True" not in text and "False" not in text
+
+
+# --- vars ----------------------------------------------------------------------------
+
+
+def test_vars_are_rendered_in_order_and_never_sent_as_template_text(tmp_path: Path) -> None:
+    definition = """\
+from: APP
+to: U1
+vars:
+  shop: https://shop.example
+  sale: "{{ shop }}/sale"
+  links: {spring: "{{ sale }}?season=spring", count: "{{ 40 + 2 }}"}
+message: {type: TEXT, text: "{{ sale }} {{ links.spring }} {{ links.count }}"}
+"""
+    result = run(tmp_path, definition, None)
+    assert result.exit_code == 0, result.stderr
+    text = json.loads(result.stdout)["message"]["text"]
+    assert text == "https://shop.example/sale https://shop.example/sale?season=spring 42"
+    assert "{{" not in result.stdout
+
+
+def test_vars_that_need_each_other_are_a_located_error(tmp_path: Path) -> None:
+    definition = """\
+from: APP
+to: U1
+vars:
+  a: "{{ b }}/x"
+  b: "{{ a }}/y"
+message: {type: TEXT, text: "{{ a }}"}
+"""
+    result = run(tmp_path, definition, None)
+    assert result.exit_code == 1
+    assert "definition.yaml:4:6: vars.a: undefined variable `b`" in result.stderr, result.stderr
+    assert "{{" not in result.stdout
+
+
+def test_a_var_may_use_recipient_fields_and_is_rendered_for_each(tmp_path: Path) -> None:
+    definition = """\
+from: APP
+to: "{{ user }}"
+vars:
+  shop: https://shop.example
+  link: "{{ shop }}/u/{{ user | urlencode }}"
+  greeting: "Hello {{ name }}"
+message: {type: TEXT, text: "{{ greeting }}: {{ link }}"}
+"""
+    result = run(tmp_path, definition, jsonl({"user": "U1", "name": "Ann"}, {"user": "U2"}))
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr.startswith(
+        "definition.yaml:6:13: row 2 (data.jsonl:2): vars.greeting: undefined variable `name`"
+    ), result.stderr
+    result = run(
+        tmp_path, definition, jsonl({"user": "U1", "name": "Ann"}, {"user": "U2", "name": "Bo"})
+    )
+    assert result.exit_code == 0, result.stderr
+    texts = [json.loads(line)["message"]["text"] for line in result.stdout.splitlines()]
+    assert texts == ["Hello Ann: https://shop.example/u/U1", "Hello Bo: https://shop.example/u/U2"]
+
+
+def test_a_constant_condition_beside_a_per_recipient_var_compiles(tmp_path: Path) -> None:
+    definition = """\
+from: APP
+to: "{{ user }}"
+vars:
+  greeting: "Hello {{ name }}"
+message:
+  type: TEMPLATE
+  altText: "{{ greeting }}"
+  template:
+    type: BUTTONS
+    text: "{{ greeting }}{{ ' ' ~ (1 + 1) }}"
+    actions:
+      - {$if: "1 + 1 == 2", type: MESSAGE, label: Hi, text: "{{ greeting }}"}
+"""
+    result = run(tmp_path, definition, jsonl({"user": "U1", "name": "Ann"}))
+    assert result.exit_code == 0, result.stderr
+    assert '"text":"Hello Ann 2"' in result.stdout

@@ -1,0 +1,227 @@
+"""Links and recipient keys are checked as rendered, per recipient, whatever the data format.
+
+A link must be an absolute, percent-encoded URL (LINE wants percent-encoded UTF-8);
+`to`/`from` must not carry a spreadsheet's damage (blank, stray or invisible spaces,
+`6.68123E+10`). Both are located errors (definition line, row, field), never fixed silently.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from pathlib import Path
+
+from click.testing import CliRunner, Result
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from linepress import Compiler
+from linepress.cli.main import main
+from linepress.validate.values import _URL, is_recipient_key, is_url, key_problem, url_problem
+
+LINK_DEFINITION = """\
+from: APP
+to: "{{ user }}"
+message:
+  type: TEMPLATE
+  altText: "Sale"
+  template:
+    type: BUTTONS
+    thumbnailImageUrl: "{{ image }}"
+    text: "New in"
+    actions:
+      - {type: URI, label: Search, uri: "https://shop.example/search?q={{ word }}&src=line"}
+      - {type: URI, label: Safe, uri: "https://shop.example/search?q={{ word | urlencode }}"}
+"""
+
+
+def run(tmp_path: Path, definition: str, data: str, name: str = "data.csv", *args: str) -> Result:
+    (tmp_path / "definition.yaml").write_text(definition, encoding="utf-8")
+    (tmp_path / name).write_text(data, encoding="utf-8")
+    with contextlib.chdir(tmp_path):  # messages name the files as given
+        return CliRunner().invoke(main, ["compile", "definition.yaml", "--data", name, *args])
+
+
+def test_a_link_with_a_space_or_raw_japanese_from_the_data_is_a_located_error(
+    tmp_path: Path,
+) -> None:
+    data = (
+        "user,image,word\n"
+        "U1,https://cdn.example/a.jpg,matcha\n"
+        "U2,https://cdn.example/matcha cake.jpg,抹茶 ケーキ\n"
+        'U3,"https://cdn.example/gift.jpg ",100%\n'
+    )
+    result = run(tmp_path, LINK_DEFINITION, data)
+    assert result.exit_code == 1
+    assert result.stdout == ""  # nothing is written when a recipient fails
+    lines = result.stderr.splitlines()
+    # Row 2: a space inside the image link (from the data), raw Japanese in the search link.
+    assert any(
+        "definition.yaml:8:24: row 2 (data.csv:3): message.template.thumbnailImageUrl:" in line
+        and "a space at character 27" in line
+        and "https://cdn.example/matcha%20cake.jpg" in line
+        and "`{{ image }}` brought in" in line
+        and "fix it in the data" in line
+        for line in lines
+    ), result.stderr
+    assert any(
+        "row 2 (data.csv:3): message.template.actions[0].uri:" in line
+        and "https://shop.example/search?q=%E6%8A%B9%E8%8C%B6%20%E3%82%B1%E3%83%BC%E3%82%AD&src=line"
+        in line
+        and "`{{ word }}` brought in '抹茶 ケーキ': end that expression with `| urlencode`" in line
+        for line in lines
+    ), result.stderr
+    # Row 3: a trailing space, and a `%` that starts no escape.
+    assert any(
+        "row 3 (data.csv:4): message.template.thumbnailImageUrl: a link must not end with a space"
+        in line
+        for line in lines
+    ), result.stderr
+    assert any(
+        "row 3 (data.csv:4): message.template.actions[0].uri: `%` at character" in line
+        and "%25" in line
+        for line in lines
+    ), result.stderr
+    # The encoded expression never fails; row 1 is fine.
+    assert "actions[1]" not in result.stderr
+    assert "row 1 " not in result.stderr
+    assert "2 of 3 recipients failed" in result.stderr
+
+
+def test_a_constant_link_with_a_space_fails_before_any_recipient(tmp_path: Path) -> None:
+    definition = LINK_DEFINITION.replace("{{ image }}", "https://cdn.example/春の セール.jpg")
+    result = run(tmp_path, definition, "user,word\nU1,a\n")
+    assert result.exit_code == 1
+    assert (
+        "definition.yaml:8:24: message.template.thumbnailImageUrl: a link must be percent-encoded "
+        "UTF-8, and '春' (U+6625) at character 21 is not: write "
+        "https://cdn.example/%E6%98%A5%E3%81%AE%20%E3%82%BB%E3%83%BC%E3%83%AB.jpg"
+    ) in result.stderr
+    assert "row" not in result.stderr
+
+
+def test_links_from_json_data_get_the_same_check(tmp_path: Path) -> None:
+    data = json.dumps(
+        {"user": "U1", "image": "https://cdn.example/a b.jpg", "word": "ok"}, ensure_ascii=False
+    )
+    result = run(tmp_path, LINK_DEFINITION, data + "\n", "data.jsonl")
+    assert result.exit_code == 1
+    assert "row 1 (data.jsonl:1): message.template.thumbnailImageUrl: a link must be" in (
+        result.stderr
+    )
+
+
+def test_a_link_needs_a_host_after_its_slashes(tmp_path: Path) -> None:
+    result = run(tmp_path, LINK_DEFINITION, "user,image,word\nU1,https:///a.jpg,x\n")
+    assert result.exit_code == 1
+    assert "needs a host" in result.stderr
+
+
+def test_ordinary_links_of_every_scheme_compile(tmp_path: Path) -> None:
+    definition = LINK_DEFINITION.replace(
+        "https://shop.example/search?q={{ word }}&src=line", "{{ word }}"
+    )
+    data = (
+        "user,image,word\n"
+        "U1,https://cdn.example/a%20b.jpg,https://shop.example/p?id=1&x=%E6%8A%B9#top\n"
+        "U2,https://cdn.example/a.jpg,tel:+81312345678\n"
+        "U3,https://cdn.example/a.jpg,line://msg/text/?Hello%20World\n"
+    )
+    result = run(tmp_path, definition, data)
+    assert result.exit_code == 0, result.stderr
+    assert len(result.stdout.splitlines()) == 3
+
+
+KEY_DEFINITION = """\
+from: "{{ sender }}"
+to: "{{ recipient }}"
+message: {type: TEXT, text: "Hello {{ name }}"}
+"""
+
+
+def test_damaged_recipient_keys_are_located_errors_naming_the_damage(tmp_path: Path) -> None:
+    data = (
+        "sender,recipient,name\n"
+        'APP,"U1111111111111111111111111111111a ",Aiko\n'
+        "APP,\u00a0U2222222222222222222222222222222b,Budi\n"
+        'APP," ",Chai\n'
+        "APP,6.68123E+10,Dao\n"
+        "APP,812345678.0,Eko\n"
+        "APP,U66\u200b66,Fay\n"
+        "APP\u3000,U7777777777777777777777777777777c,Gus\n"
+        "APP,U8888888888888888888888888888888d,Hana\n"
+    )
+    result = run(tmp_path, KEY_DEFINITION, data)
+    assert result.exit_code == 1
+    expected = [
+        "row 1 (data.csv:2): to: has a trailing space",
+        "row 2 (data.csv:3): to: has a leading no-break space (U+00A0)",
+        "row 3 (data.csv:4): to: is blank: it holds only space",
+        "row 4 (data.csv:5): to: is a number a spreadsheet wrote in scientific notation",
+        "row 5 (data.csv:6): to: is a number a spreadsheet turned into a decimal",
+        "row 6 (data.csv:7): to: has a zero width space (U+200B) at character 4",
+        "row 7 (data.csv:8): from: has a trailing ideographic space (U+3000)",
+    ]
+    for text in expected:
+        assert text in result.stderr, (text, result.stderr)
+    assert "row 8" not in result.stderr
+    assert "definition.yaml:2:5: row 1" in result.stderr
+    assert "7 of 8 recipients failed" in result.stderr
+
+
+def test_a_damaged_key_in_a_json_number_or_a_to_column_is_caught_too(tmp_path: Path) -> None:
+    definition = 'from: APP\nmessage: {type: TEXT, text: "Hi"}\n'
+    data = '{"to": "U1 "}\n{"to": "\\ufeffU2"}\n{"to": "U3"}\n'
+    result = run(tmp_path, definition, data, "data.jsonl")
+    assert result.exit_code == 1
+    assert "row 1 (data.jsonl:1): to: has a trailing space" in result.stderr
+    assert "row 2 (data.jsonl:2): to: has a zero width no-break space (U+FEFF)" in result.stderr
+    assert "row 3" not in result.stderr
+
+
+# --- the fast checks agree with the worded ones -------------------------------------------
+
+TEXT = st.text(
+    st.one_of(
+        st.sampled_from(list("Uu0123456789abcdefABCDEF:/?#&=%.+-E \t\u00a0\u200b\ufeff\u3000春")),
+        st.characters(codec="utf-8"),
+    ),
+    max_size=40,
+)
+LINKS = st.builds(
+    lambda scheme, rest: scheme + rest,
+    st.sampled_from(["https://", "http://", "tel:", "line://", "", "https:///"]),
+    TEXT,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(LINKS)
+def test_link_predicate_agrees_with_its_wording_and_the_plain_rule(value: str) -> None:
+    assert is_url(value) == (url_problem(value) is None)
+    # The plain statement of the rule: percent-encoded ASCII, a scheme, a host after `//`.
+    assert is_url(value) == (value.isascii() and _URL.fullmatch(value) is not None)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.one_of(TEXT, st.from_regex(r"[+-]?\d(\.\d+)?[eE][+-]?\d+|\d+\.0*", fullmatch=True)))
+def test_key_predicate_agrees_with_its_wording(value: str) -> None:
+    assert is_recipient_key(value) == (key_problem(value) is None)
+
+
+@settings(max_examples=150, deadline=None)
+@given(image=LINKS, recipient=TEXT)
+def test_fast_and_full_validation_agree_on_links_and_keys(image: str, recipient: str) -> None:
+    definition = Path(__file__).parent / "data" / "links-and-keys.yaml"
+    fast, full = _compilers(definition)
+    fields = {"user": recipient, "image": image, "word": "x"}
+    assert fast.compile(fields).ok == full.compile(fields).ok
+
+
+_CACHE: dict[Path, tuple[Compiler, Compiler]] = {}
+
+
+def _compilers(path: Path) -> tuple[Compiler, Compiler]:
+    if path not in _CACHE:
+        _CACHE[path] = (Compiler(path), Compiler(path, fast=False))
+    return _CACHE[path]
