@@ -305,3 +305,22 @@ def test_preview_writes_a_page_for_the_chosen_rows(project: Path) -> None:
     assert "data-row='1'" in page and "data-row='2'" in page and "data-row='3'" not in page
     assert "must be at most 5000" in page
     assert run("preview", "def.yaml", "--rows", "x", "--out", "p.html").exit_code == 2
+
+
+def test_ctrl_c_is_one_line_and_exit_130(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Ctrl-C while a command works: `linepress: interrupted`, exit 130, no traceback."""
+    from click.testing import CliRunner
+
+    import linepress.author.needs
+    from linepress.cli.main import main
+
+    def interrupted(*_args: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(linepress.author.needs, "needed_columns", interrupted)
+    definition = tmp_path / "d.yaml"
+    definition.write_text("from: APP\nmessage: {type: TEXT, text: hi}\n")
+    result = CliRunner().invoke(main, ["vars", str(definition)])
+    assert result.exit_code == 130
+    assert "linepress: interrupted" in result.output
+    assert "Traceback" not in result.output and "Aborted" not in result.output

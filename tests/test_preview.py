@@ -14,6 +14,8 @@ from html import unescape
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
+from urllib.request import urlopen
 
 import pytest
 
@@ -696,20 +698,34 @@ def _serve(*args: str) -> tuple[subprocess.Popen[str], str]:
     )
     assert process.stderr is not None
     first = process.stderr.readline()
-    match = re.match(r"serving (http://127\.0\.0\.1:\d+/) ", first)
+    match = re.match(r"serving (http://127\.0\.0\.1:\d+/[\w-]+/) ", first)
     assert match, first
     return process, match[1]
 
 
-def test_watch_serves_on_loopback_and_the_page_follows_edits(
-    browser: Any, live_files: tuple[Path, Path, Path]
-) -> None:
+def _needs_watchfiles() -> None:
     try:
         import watchfiles  # noqa: F401  (a dependency: an older checkout's venv may lack it)
     except ImportError:
         if os.environ.get("CI") == "true":
             pytest.fail("CI needs watchfiles (a dependency) for preview --watch")
         pytest.skip("watchfiles is not installed: pip install -e '.[test]'")
+
+
+def _stop(process: subprocess.Popen[str]) -> str:
+    """Ctrl-C the server; what it printed on stderr after its first line."""
+    process.send_signal(signal.SIGINT)
+    process.wait(timeout=30)
+    assert process.stderr is not None
+    rest = process.stderr.read()
+    process.stderr.close()
+    return rest
+
+
+def test_watch_serves_on_loopback_and_the_page_follows_edits(
+    browser: Any, live_files: tuple[Path, Path, Path]
+) -> None:
+    _needs_watchfiles()
     definition, data, macros = live_files
     process, url = _serve(str(definition), "--data", str(data))
     page = browser.new_page()
@@ -769,6 +785,141 @@ def test_watch_needs_a_data_file_and_out_or_watch(live_files: tuple[Path, Path, 
     result = CliRunner().invoke(main, ["preview", str(definition), "--data", "-", "--watch"])
     assert result.exit_code == 2
     assert "give a file, not -" in result.output
+
+
+def _reset(url: str, request: str) -> None:
+    """Send `request` for `url`'s server, then drop the connection hard (a closed tab)."""
+    import socket
+    import struct
+
+    parts = urlsplit(url)
+    with socket.create_connection((parts.hostname, parts.port)) as client:
+        client.sendall(request.encode())
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+
+def _edit_until_drawn(process: subprocess.Popen[str], path: Path, old: str, new: str) -> None:
+    """Edit `path` until the server says it drew again.
+
+    The watcher starts just after the server prints its address, so one save may
+    come before it looks: save again while no redraw has been reported.
+    """
+    import select
+
+    assert process.stderr is not None
+    text = path.read_text()
+    path.write_text(text.replace(old, new))
+    while True:
+        ready, _, _ = select.select([process.stderr], [], [], 1.0)
+        if not ready:
+            path.write_text(text.replace(old, new) + "\n")  # another save event
+            continue
+        line = process.stderr.readline()
+        assert line, "the server stopped"
+        if "drawn:" in line and "(version 1)" not in line:
+            return
+
+
+def test_watch_is_silent_when_a_tab_goes_away(live_files: tuple[Path, Path, Path]) -> None:
+    """A closed or reloaded tab, mid-page or mid long poll, is normal: no traceback."""
+    _needs_watchfiles()
+    definition, data, _ = live_files
+    process, url = _serve(str(definition), "--data", str(data))
+    assert process.stderr is not None
+    try:
+        host = f"Host: {urlsplit(url).netloc}"
+        _reset(url, f"GET {urlsplit(url).path}wait?version=1 HTTP/1.1\r\n{host}\r\n\r\n")
+        _reset(url, f"GET {urlsplit(url).path} HTTP/1.1\r\n{host}\r\n\r\n")
+        _edit_until_drawn(process, definition, "spring sale", "summer sale")
+        with urlopen(url) as answer:  # still serving, the new text
+            assert "summer sale" in answer.read().decode()
+    finally:
+        rest = _stop(process)
+    assert "Traceback" not in rest and "Error" not in rest, rest
+    assert process.returncode == 0
+
+
+def test_watch_serves_only_its_secret_path_to_loopback_hosts(
+    live_files: tuple[Path, Path, Path],
+) -> None:
+    """DNS rebinding (a foreign Host) gets 403; a guessed path (no token) gets 404."""
+    import http.client
+
+    _needs_watchfiles()
+    definition, data, _ = live_files
+    process, url = _serve(str(definition), "--data", str(data))
+    parts = urlsplit(url)
+    assert parts.port is not None
+    try:
+
+        def status(path: str, host: str) -> int:
+            connection = http.client.HTTPConnection("127.0.0.1", parts.port, timeout=30)
+            connection.request("GET", path, headers={"Host": host})
+            code = connection.getresponse().status
+            connection.close()
+            return code
+
+        assert status(parts.path, parts.netloc) == 200
+        assert status(parts.path, f"localhost:{parts.port}") == 200
+        assert status(parts.path, f"attacker.example:{parts.port}") == 403
+        assert status(parts.path + "wait?version=0", "attacker.example") == 403
+        assert status("/", parts.netloc) == 404
+        assert status("/wait?version=0", parts.netloc) == 404
+    finally:
+        _stop(process)
+
+
+def test_watch_refuses_data_it_cannot_read_twice(
+    live_files: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    """A pipe or FIFO as --data would be empty (or block) on the second read: exit 2 up front."""
+    from click.testing import CliRunner
+
+    from linepress.cli.main import main
+
+    definition = live_files[0]
+    fifo = tmp_path / "people.fifo"
+    os.mkfifo(fifo)
+    result = CliRunner().invoke(main, ["preview", str(definition), "--data", str(fifo), "--watch"])
+    assert result.exit_code == 2, result.output
+    assert "is not a regular file" in result.output
+
+
+def test_preview_refuses_to_write_over_its_input(live_files: tuple[Path, Path, Path]) -> None:
+    """`--out` naming the data or the definition is a usage error (2), with --watch too."""
+    from click.testing import CliRunner
+
+    from linepress.cli.main import main
+
+    definition, data, _ = live_files
+    for extra in ([], ["--watch"]):
+        for target in (data, definition):
+            args = ["preview", str(definition), "--data", str(data), "--out", str(target)]
+            result = CliRunner().invoke(main, args + extra)
+            assert result.exit_code == 2, result.output
+            assert "is also an input of this command" in result.output
+    assert data.read_text() == "to,name\nU1,Hana\n"
+
+
+def test_watch_on_a_link_loop_shows_the_located_error(tmp_path: Path) -> None:
+    """A definition that is a symlink loop: the same located error as without --watch."""
+    _needs_watchfiles()
+    loop = tmp_path / "loop.yaml"
+    loop.symlink_to("loop.yaml")
+    data = tmp_path / "people.csv"
+    data.write_text("to,name\nU1,Hana\n")
+    process, _url = _serve(str(loop), "--data", str(data))
+    assert process.stderr is not None
+    try:
+        printed = ""
+        while "drawn:" not in printed:  # the first render is reported, then it watches
+            line = process.stderr.readline()
+            assert line, "the server stopped"
+            printed += line
+    finally:
+        rest = _stop(process)
+    assert "loop.yaml: cannot read: Too many levels of symbolic links" in printed
+    assert "internal error" not in rest and process.returncode == 0
 
 
 def test_warnings_and_row_labels_in_chromium(browser: Any, tmp_path: Path) -> None:

@@ -9,12 +9,17 @@ browser tab follows the files without being touched.
 `watch()` re-renders when the definition, its imported macro files or the data
 change (watchfiles: the OS's file events, with editors' save-by-rename handled).
 The server is the standard library's threading HTTP server: it serves one
-person's browser on loopback, nothing more, and binds to 127.0.0.1 only.
+person's browser on loopback, nothing more, and binds to 127.0.0.1 only. The
+page carries recipient data, so it is served only under a random path (other
+users of the machine cannot guess it) and only to a request whose Host is this
+loopback address (a web page cannot reach it through DNS rebinding).
 """
 
 from __future__ import annotations
 
+import os
 import secrets
+import socketserver
 import threading
 from collections.abc import Callable, Iterable
 from http import HTTPStatus
@@ -45,20 +50,38 @@ class LiveServer:
         self._page = ""
         self._mark = ""
         self._changed = threading.Condition()
-        self._http = ThreadingHTTPServer((HOST, port), _handler_for(self))
+        #: The page's secret folder, `/<token>/`: only who was told the URL can read it.
+        self.root = f"/{secrets.token_urlsafe(18)}/"
+        self._http = _QuietServer((HOST, port), _handler_for(self))
         self._http.daemon_threads = True
         self._thread: threading.Thread | None = None
 
     @property
+    def port(self) -> int:
+        """The port the page is served on."""
+        return int(self._http.server_address[1])
+
+    @property
     def url(self) -> str:
-        """`http://127.0.0.1:PORT/`: what to open in a browser."""
-        return f"http://{HOST}:{self._http.server_address[1]}/"
+        """`http://127.0.0.1:PORT/<token>/`: what to open in a browser."""
+        return f"http://{HOST}:{self.port}{self.root}"
+
+    def host_allowed(self, host: str | None) -> bool:
+        """Whether a request's Host header names this server (127.0.0.1 or localhost:PORT).
+
+        Anything else is a page reached through DNS rebinding or a misdirected client.
+        """
+        return host is not None and host.lower() in {
+            f"127.0.0.1:{self.port}",
+            f"localhost:{self.port}",
+        }
 
     def refresh(self) -> Rendered:
         """Render the preview again (a new version) and wake the waiting pages."""
         version = self.version + 1
         mark = _NONCE_MARK + secrets.token_hex(8)
-        rendered = render_preview(self.request, live=LivePage(version, mark))
+        live = LivePage(version, mark, wait_path=self.root + "wait")
+        rendered = render_preview(self.request, live=live)
         with self._changed:
             self._page, self._mark, self.version = rendered.page, mark, version
             self._changed.notify_all()
@@ -92,16 +115,30 @@ class LiveServer:
             return self.version
 
 
+class _QuietServer(ThreadingHTTPServer):
+    """A browser that closed or reloaded its tab mid-answer is normal: say nothing."""
+
+    def handle_error(self, request: socketserver._RequestType, client_address: object) -> None:
+        import sys
+
+        if isinstance(sys.exc_info()[1], ConnectionError | TimeoutError):
+            return  # broken pipe, reset, aborted: the client went away
+        super().handle_error(request, client_address)
+
+
 def _handler_for(server: LiveServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         server_version = "linepress-preview"
 
         def do_GET(self) -> None:
+            if not server.host_allowed(self.headers.get("Host")):
+                self.send_error(HTTPStatus.FORBIDDEN, "this page is served to 127.0.0.1 only")
+                return
             parts = urlsplit(self.path)
-            if parts.path == "/":
+            if parts.path == server.root:
                 page, nonce = server.page()
                 self._send(page, "text/html; charset=utf-8", nonce)
-            elif parts.path == "/wait":
+            elif parts.path == server.root + "wait":
                 try:
                     version = int(parse_qs(parts.query).get("version", ["0"])[0])
                 except ValueError:
@@ -143,10 +180,10 @@ def watch(
     """
     from watchfiles import watch as watch_changes  # only `--watch` pays for loading it
 
-    wanted = {p.resolve() for p in files}
+    wanted = {_real(p) for p in files}
 
     def relevant(_change: object, path: str) -> bool:
-        return Path(path).resolve() in wanted
+        return _real(path) in wanted
 
     while stop is None or not stop.is_set():
         folders = sorted({str(p.parent) for p in wanted if p.parent.is_dir()})
@@ -154,9 +191,18 @@ def watch(
             *folders, watch_filter=relevant, stop_event=stop, debounce=200, step=50
         ):
             rendered = server.refresh()
-            wanted |= {p.resolve() for p in rendered.files}
+            wanted |= {_real(p) for p in rendered.files}
             on_render(rendered)
             if {str(p.parent) for p in wanted if p.parent.is_dir()} - set(folders):
                 break  # a new import in another folder: watch that folder too
         else:
             return  # `stop` was set
+
+
+def _real(path: str | Path) -> Path:
+    """`path` with its links followed; a link loop stays as written (the render reports it).
+
+    Not `Path.resolve()`, which raises on a loop: a broken file is the preview's
+    error to show, and a fix to it must still be seen.
+    """
+    return Path(os.path.realpath(path))

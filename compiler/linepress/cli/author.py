@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -15,6 +17,7 @@ from linepress.cli.options import (
     info,
     parse_delimiter,
     reading_options,
+    refuse_overwriting_inputs,
     report,
     report_options,
 )
@@ -109,12 +112,9 @@ def preview_command(
         raise click.UsageError("give --out FILE.html to write the page, or --watch to serve it")
     if out is not None:
         guard_paths(str(out))
+        refuse_overwriting_inputs([out], [definition, data])
     if watch:
-        if data == "-":
-            raise click.BadParameter(
-                "--watch reads the data file again on every change: give a file, not -",
-                param_hint="--data",
-            )
+        _refuse_unwatchable(data)
         from linepress.author.preview import PreviewRequest
 
         request = PreviewRequest(
@@ -150,6 +150,30 @@ def preview_command(
     finish(log, error_format, "preview")
 
 
+def _refuse_unwatchable(data: str | None) -> None:
+    """--watch reads the data again on every save: only a regular file can be read twice.
+
+    `-`, a pipe (`<(cat list.csv)`) or a FIFO would be empty, or block, the second time.
+    """
+    if data is None:
+        return
+    if data == "-":
+        raise click.BadParameter(
+            "--watch reads the data file again on every change: give a file, not -",
+            param_hint="--data",
+        )
+    try:
+        mode = os.stat(data).st_mode
+    except OSError:
+        return  # missing or unreadable: the render says so, located, and a fix is seen
+    if not stat.S_ISREG(mode):
+        raise click.BadParameter(
+            f"{data} is not a regular file (a pipe or device can be read only once); "
+            "--watch reads the data again on every change: give a file",
+            param_hint="--data",
+        )
+
+
 def _serve(
     request: PreviewRequest, port: int, out: Path | None, open_browser: bool, max_errors: int
 ) -> None:
@@ -174,13 +198,13 @@ def _serve(
         stamp = time.strftime("%H:%M:%S")
         info(f"[{stamp}] drawn: {server.url} (version {server.version})")
 
-    first = server.refresh()
-    server.start()
-    click.echo(f"serving {server.url} (Ctrl-C stops)", err=True)
-    shown(first)
-    if open_browser:
-        click.launch(server.url)
-    try:
+    try:  # Ctrl-C is how --watch stops, at any moment: the first render included
+        first = server.refresh()
+        server.start()
+        click.echo(f"serving {server.url} (Ctrl-C stops)", err=True)
+        shown(first)
+        if open_browser:
+            click.launch(server.url)
         watch(server, first.files, shown)
     except KeyboardInterrupt:
         pass

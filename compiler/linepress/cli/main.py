@@ -26,6 +26,8 @@ from linepress.errors import LinepressError
 
 #: Exit code of an internal error: sysexits' EX_SOFTWARE, distinct from 1 and 2.
 INTERNAL_ERROR = 70
+#: Exit code after Ctrl-C: 128 + SIGINT, as shells report it.
+INTERRUPTED = 130
 
 
 class _LastResort(click.Group):
@@ -51,6 +53,9 @@ class _LastResort(click.Group):
             return super().invoke(ctx)
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
+        except KeyboardInterrupt:  # Ctrl-C: the user's choice, one line, the shell's code
+            click.echo("linepress: interrupted", err=True)
+            sys.exit(INTERRUPTED)
         except LinepressError as exc:  # a user's error that escaped its report: still shown
             for problem in exc.problems:
                 click.echo(problem.format(), err=True)
