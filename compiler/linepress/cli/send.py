@@ -15,7 +15,7 @@ from linepress.cli.options import (
     refuse_overwriting_inputs,
     report_options,
 )
-from linepress.errors import LinepressError, UsageError
+from linepress.errors import LinepressError
 from linepress.operations.compile import (
     DataOptions,
     summary_line,
@@ -119,7 +119,14 @@ from linepress.report import REPORTERS
     type=click.FloatRange(min=0, min_open=True),
     default=30.0,
     show_default=True,
-    help="Seconds per request.",
+    help="Seconds for each whole request and answer; after that its delivery is unknown.",
+)
+@click.option(
+    "--max-wait",
+    type=click.FloatRange(min=0),
+    default=60.0,
+    show_default=True,
+    help="The longest Retry-After to wait out; a longer one stops the run (the rest pending).",
 )
 @click.option(
     "--backoff-base",
@@ -175,6 +182,7 @@ def send_command(
     adapt: bool,
     max_attempts: int,
     timeout: float,
+    max_wait: float,
     backoff_base: float,
     backoff_cap: float,
     base_url: str | None,
@@ -250,6 +258,7 @@ def send_command(
             adaptive=adapt,
             max_attempts=max_attempts,
             timeout=timeout,
+            max_wait=max_wait,
             backoff_base=backoff_base,
             backoff_cap=backoff_cap,
         ),
@@ -269,7 +278,7 @@ def send_command(
             handle_signals=True,
             notify=lambda line: click.echo(line, err=True),
         )
-    except UsageError as exc:
+    except LinepressError as exc:  # usage, or a journal that cannot be written
         for problem in exc.problems:
             click.echo(problem.format(), err=True)  # format() names linepress when it has no place
         sys.exit(exc.exit_code)

@@ -253,11 +253,13 @@ def send(
             raise UsageError(Problem(str(exc), where, code="journal")) from None
         meter = Progress(total, progress, tty=progress.isatty()) if progress is not None else None
         started = time.monotonic()
-        interrupted = _run(dispatcher, meter, handle_signals)
+        interrupted = _run(dispatcher, meter, handle_signals, say)
         elapsed = time.monotonic() - started
         if meter is not None:
             meter.close()
         rate = dispatcher.tally.done / elapsed if elapsed > 0 else 0.0
+        if dispatcher.journal_failure is not None:
+            raise dispatcher.journal_failure  # what was recorded before stays
         try:
             if dispatcher.journal_error is not None:
                 raise dispatcher.journal_error
@@ -560,8 +562,17 @@ def _payload_results(path: Path) -> Iterator[Result]:
             yield Result(record.number, record.location, body, None if problems else body, problems)
 
 
-def _run(dispatcher: Dispatcher, meter: Progress | None, handle_signals: bool) -> bool:
-    """Run the dispatcher; True when a signal stopped it."""
+def _run(
+    dispatcher: Dispatcher,
+    meter: Progress | None,
+    handle_signals: bool,
+    say: Callable[[str], None],
+) -> bool:
+    """Run the dispatcher; True when a signal stopped it.
+
+    The first signal stops new work at once and says how many requests are
+    still out; a second one abandons them (they become `unknown`).
+    """
     interrupted = False
 
     async def main() -> None:
@@ -576,6 +587,16 @@ def _run(dispatcher: Dispatcher, meter: Progress | None, handle_signals: bool) -
                 return
             interrupted = True
             dispatcher.stop(f"interrupted by {name}")
+            waiting = dispatcher.in_flight
+            if meter is not None:
+                meter.close()
+            say(
+                f"linepress send: stopping: waiting for {waiting} request"
+                f"{'' if waiting == 1 else 's'} in flight (press Ctrl-C again to abandon "
+                "them; they will be marked unknown)"
+                if waiting
+                else "linepress send: stopping: no request in flight"
+            )
 
         if handle_signals:
             for sig in (signal.SIGINT, signal.SIGTERM):

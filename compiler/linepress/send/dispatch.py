@@ -12,6 +12,12 @@ Per message:
   credentials or a wrong base URL do not burn the list.
 - A request that may have reached the server (timeout or connection lost after
   sending) is `unknown`: without an idempotency key, resending could deliver twice.
+- The endpoint failing the same way again and again (refused, DNS, TLS, cut
+  connections) trips the breaker (`breaker.py`): the run stops, the rest pending.
+- A `Retry-After` longer than `max_wait` stops the run (the rest pending) rather
+  than wait longer than the user agreed to.
+- `--timeout` bounds each whole exchange, and at most `BODY_CAP` bytes of an
+  answer are read (`transport.exchange`).
 """
 
 from __future__ import annotations
@@ -23,15 +29,22 @@ import json
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import httpx
 
+from linepress.send.breaker import DEFAULT_THRESHOLD, Breaker, classify
 from linepress.send.endpoint import Endpoint
-from linepress.send.journal import CampaignJournal, JournalUnavailable, Outcome, Status
+from linepress.send.journal import (
+    CampaignJournal,
+    JournalUnavailable,
+    JournalWriteError,
+    Outcome,
+    Status,
+)
 from linepress.send.pacing import Pacer, PaceState
-from linepress.send.transport import sending_transport
+from linepress.send.transport import ExchangeTimeout, exchange, sending_transport
 
 ERROR_TEXT_LIMIT = 500
 
@@ -48,7 +61,10 @@ class DispatchSettings:
     timeout: float = 30.0
     backoff_base: float = 0.5
     backoff_cap: float = 30.0
-    retry_after_cap: float = 600.0
+    #: The longest Retry-After the run waits out; a longer one stops it (seconds).
+    max_wait: float = 60.0
+    #: Consecutive failures of one kind that stop the run (0: never); see breaker.py.
+    breaker_threshold: int = DEFAULT_THRESHOLD
 
 
 Action = Literal["sent", "retry", "failed", "unknown", "stop"]
@@ -88,6 +104,8 @@ _CANNOT_SEND = (httpx.UnsupportedProtocol, httpx.LocalProtocolError, httpx.Inval
 
 def judge_exception(exc: Exception) -> Verdict:
     name = type(exc).__name__
+    if isinstance(exc, ExchangeTimeout):
+        return Verdict("unknown", error=f"{exc}; it may have been delivered")
     if isinstance(exc, _NOT_SENT):
         return Verdict("retry", error=f"{name}: could not connect ({exc})")
     if isinstance(exc, _CANNOT_SEND):
@@ -214,10 +232,14 @@ class JournalWriter:
     def __init__(
         self,
         journal: CampaignJournal,
+        on_failure: Callable[[JournalWriteError], None] | None = None,
         on_lost: Callable[[JournalUnavailable], None] | None = None,
     ) -> None:
         self._journal = journal
         self._checkpointed = time.monotonic()
+        #: The first write that failed (a full disk): nothing more is written after it.
+        self.failure: JournalWriteError | None = None
+        self._on_failure = on_failure
         self._inflight: list[int] = []
         self._waiters: list[asyncio.Future[None]] = []
         self._outcomes: list[Outcome] = []
@@ -250,8 +272,14 @@ class JournalWriter:
         try:
             if self.lost is not None:
                 raise self.lost
+            if self.failure is not None:
+                raise self.failure
             # Outcomes first: a retried message's `pending` comes before its new `inflight`.
             self._journal.apply(outcomes, inflight)
+            now = time.monotonic()
+            if now - self._checkpointed >= self.CHECKPOINT_EVERY:
+                self._checkpointed = now
+                self._journal.checkpoint()
         except JournalUnavailable as exc:
             # A shared journal's database went away (or took our rows): no request may
             # leave without its mark, so the waiting ones fail, and the run stops. What
@@ -264,6 +292,17 @@ class JournalWriter:
                 if self._on_lost is not None:
                     self._on_lost(exc)
             return
+        except JournalWriteError as exc:
+            # Not raised from this callback (the loop would only log it): the run stops,
+            # no request leaves unrecorded, and `send` reports it.
+            first = self.failure is None
+            self.failure = exc
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_exception(exc)
+            if first and self._on_failure is not None:
+                self._on_failure(exc)
+            return
         except BaseException as exc:
             for waiter in waiters:
                 if not waiter.done():
@@ -272,10 +311,6 @@ class JournalWriter:
         for waiter in waiters:
             if not waiter.done():
                 waiter.set_result(None)
-        now = time.monotonic()
-        if now - self._checkpointed >= self.CHECKPOINT_EVERY:
-            self._checkpointed = now
-            self._journal.checkpoint()
 
 
 @dataclass(slots=True)
@@ -322,10 +357,15 @@ class Dispatcher:
         self.stop_reason: str | None = None
         self._transport = transport
         self._rng = rng or random.Random()
-        self._writer = JournalWriter(journal, self._journal_lost)
+        self._writer = JournalWriter(
+            journal, on_failure=self._journal_failed, on_lost=self._journal_lost
+        )
         #: Why the journal could not be used (a shared journal's database went away).
         self.journal_error: JournalUnavailable | None = None
         self._pacer = Pacer(settings.rate, adaptive=settings.adaptive)
+        self.breaker = Breaker(settings.breaker_threshold)
+        #: Requests sent and not yet answered (for the Ctrl-C message).
+        self.in_flight = 0
         self._stopping = StopSignal()
         self._headers = {"Content-Type": "application/json", "Accept": "application/json"}
         if endpoint.credentials is not None:
@@ -344,6 +384,14 @@ class Dispatcher:
     @property
     def stopping(self) -> bool:
         return self._stopping.is_set()
+
+    @property
+    def journal_failure(self) -> JournalWriteError | None:
+        """Why the journal could not be written, when that stopped the run."""
+        return self._writer.failure
+
+    def _journal_failed(self, exc: JournalWriteError) -> None:
+        self.stop("the journal could not be written")
 
     async def run(self, on_progress: Callable[[Tally], None] | None = None) -> None:
         limits = httpx.Limits(
@@ -431,6 +479,8 @@ class Dispatcher:
                 continue  # drain: queued jobs stay `pending` in the journal
             try:
                 outcome = await self._deliver(client, job)
+            except JournalWriteError:
+                continue  # its in-flight mark failed: nothing was sent, the row stays as it was
             except Exception as exc:  # a bug of ours must not hang the run or lose the row
                 self.stop(f"unexpected {type(exc).__name__}; the run stopped")
                 outcome = Outcome(
@@ -453,15 +503,42 @@ class Dispatcher:
                 return None  # not sent: the run stops (`Dispatcher.journal_error`)
             job.attempts += 1
             tries += 1
+            self.in_flight += 1
             try:
-                response = await client.post(
-                    self.endpoint.send_url, content=job.body, headers=self._headers
+                response = await exchange(
+                    client,
+                    self.endpoint.send_url,
+                    content=job.body,
+                    headers=self._headers,
+                    deadline=self.settings.timeout,
                 )
                 verdict = judge_response(response)
+                self.breaker.answered()
             except Exception as exc:  # every failure gets a verdict: no row is left in flight
                 verdict = judge_exception(exc)
                 if not isinstance(exc, httpx.HTTPError):
                     self.stop(f"unexpected {type(exc).__name__}; the run stopped")
+                outage = classify(exc, self.endpoint.base_url)
+                if outage is not None and self.breaker.failed(outage):
+                    self.stop(self.breaker.reason(self.endpoint.base_url))
+            finally:
+                self.in_flight -= 1
+            if verdict.error is not None:
+                # An endpoint may echo the Authorization header in an error body.
+                verdict = replace(verdict, error=self.endpoint.redact(verdict.error))
+            if verdict.action == "retry" and self.breaker.tripped is not None:
+                verdict = replace(verdict, action="stop")  # the breaker stopped the run
+            if (
+                verdict.action == "retry"
+                and verdict.retry_after is not None
+                and verdict.retry_after > self.settings.max_wait
+            ):
+                self.stop(
+                    f"the endpoint asked to wait {_duration(verdict.retry_after)} (Retry-After), "
+                    f"more than --max-wait {_duration(self.settings.max_wait)}: the rest stay "
+                    "pending; re-run the same command later"
+                )
+                verdict = replace(verdict, action="stop")
             throttled = verdict.http_status == 429
             self._pacer.answered(
                 sent_at,
@@ -513,11 +590,11 @@ class Dispatcher:
             # queues for a slot like any request, with no back-off of its own.
             if retry_after is not None:
                 self._pacer.pause_until(
-                    self._pacer.now() + min(retry_after, self.settings.retry_after_cap)
+                    self._pacer.now() + min(retry_after, self.settings.max_wait)
                 )
             return
         if retry_after is not None:
-            delay = min(retry_after, self.settings.retry_after_cap)
+            delay = retry_after  # at most max_wait: a longer one stopped the run
             # A Retry-After speaks for the whole account: everyone waits.
             self._pacer.pause_until(self._pacer.now() + delay)
         else:
@@ -571,3 +648,16 @@ class Dispatcher:
             if self._pacer.adapted:
                 self.tally.pace = self._pacer.rate_at(self._pacer.now())
             on_progress(self.tally)
+
+
+def _duration(seconds: float) -> str:
+    """`99999999` -> `1157 days 9 h`, `90` -> `90 s`: a wait as a person reads it."""
+    if seconds < 120:
+        return f"{seconds:g} s"
+    minutes = seconds / 60
+    if minutes < 120:
+        return f"{minutes:.0f} min"
+    hours = minutes / 60
+    if hours < 48:
+        return f"{hours:.1f} h"
+    return f"{hours // 24:.0f} days {hours % 24:.0f} h"

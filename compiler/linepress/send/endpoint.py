@@ -29,9 +29,18 @@ class Credentials:
 
     scheme: str  # "App" or "Basic"
     _header: str = field(repr=False)
+    #: Every form the secret could be echoed in (key, token, password), for `redact`.
+    _secrets: tuple[str, ...] = field(default=(), repr=False)
 
     def header(self) -> str:
         return self._header
+
+    def redact(self, text: str) -> str:
+        """`text` with every form of the secret replaced by `<redacted>`."""
+        for secret in sorted({self._header, *self._secrets}, key=len, reverse=True):
+            if len(secret) >= 4:
+                text = text.replace(secret, "<redacted>")
+        return text
 
     def __repr__(self) -> str:
         return f"Credentials(scheme={self.scheme!r}, <hidden>)"
@@ -48,6 +57,10 @@ class Endpoint:
     def send_url(self) -> str:
         return self.base_url.rstrip("/") + SEND_PATH
 
+    def redact(self, text: str) -> str:
+        """Error text from the endpoint, with the credentials taken out before it is stored."""
+        return self.credentials.redact(text) if self.credentials is not None else text
+
 
 def normalize_base_url(value: str) -> str:
     """`xyz.api.infobip.com` -> `https://xyz.api.infobip.com` (a bare host gets https).
@@ -61,19 +74,36 @@ def normalize_base_url(value: str) -> str:
     try:
         url = httpx.URL(value)
         port = url.port  # parsing the port is where a bad one fails
-    except (httpx.InvalidURL, ValueError) as exc:
+    except (httpx.InvalidURL, ValueError):
         raise UsageError(
-            _problem(f"the Infobip base URL is not a valid URL ({exc}): {value!r}")
+            _problem(f"the Infobip base URL is not a valid URL: {_masked(value)!r}")
         ) from None
+    if url.userinfo:
+        # httpx would send it as Basic credentials, and it would show in messages.
+        shown = f"{url.scheme}://…@{url.host}" + (f":{port}" if port else "")
+        raise UsageError(
+            _problem(
+                "the Infobip base URL must not hold a user name or password "
+                f"(found {shown}): use INFOBIP_API_KEY, INFOBIP_USERNAME/INFOBIP_PASSWORD "
+                "or --basic-auth-file"
+            )
+        )
     if (
         url.scheme not in ("http", "https")
         or not url.host
         or (port is not None and not 0 < port < 65536)
     ):
         raise UsageError(
-            _problem(f"the Infobip base URL must be http(s)://host[:port] (found {value!r})")
+            _problem(
+                f"the Infobip base URL must be http(s)://host[:port] (found {_masked(value)!r})"
+            )
         )
     return value
+
+
+def _masked(url: str) -> str:
+    """A URL for messages: anything between `//` and `@` could be a password."""
+    return re.sub(r"//[^/]*@", "//…@", url)
 
 
 def resolve_endpoint(
@@ -133,12 +163,12 @@ def api_key(key: str) -> Credentials:
                 "the API key holds characters an HTTP header cannot carry (spaces, line breaks or non-ASCII)"
             )
         )
-    return Credentials("App", f"App {key}")
+    return Credentials("App", f"App {key}", (key,))
 
 
 def basic(user: str, password: str) -> Credentials:
     token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
-    return Credentials("Basic", f"Basic {token}")
+    return Credentials("Basic", f"Basic {token}", (token, f"{user}:{password}", password))
 
 
 def _read_secret(path: str | Path, option: str) -> str:

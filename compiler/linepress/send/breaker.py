@@ -1,0 +1,125 @@
+"""The outage breaker: stop a run when the endpoint itself is failing, and say why.
+
+With the endpoint down (connection refused, a host name that does not resolve,
+TLS spoken to a plain-HTTP port, connections cut after every request) each
+message would fail the same way after its retries, for minutes, and the list
+would end up `failed` or `unknown`. The breaker counts consecutive failures of
+one kind with no answer in between; at `threshold` the run stops, the rest stay
+`pending`, and the summary names the cause and what to check.
+
+Any HTTP answer (a 400 for one recipient, a 429) shows the endpoint is up and
+resets the count: per-recipient failures never trip it.
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+from dataclasses import dataclass
+
+import httpx
+
+#: Consecutive failures of one kind, with no answer between them, that stop a run.
+DEFAULT_THRESHOLD = 8
+
+
+@dataclass(frozen=True, slots=True)
+class Outage:
+    """A kind of endpoint failure and what a person should check."""
+
+    kind: str
+    advice: str
+
+
+def classify(exc: BaseException, base_url: str) -> Outage | None:
+    """The outage an exchange's failure points at, or None when it says nothing about the endpoint."""
+    causes = _chain(exc)
+    https = base_url.startswith("https://")
+    for cause in causes:
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return Outage(
+                "TLS certificate rejected",
+                "the server's certificate is not valid for this host: check the base URL's host",
+            )
+        if isinstance(cause, ssl.SSLError):
+            if "WRONG_VERSION_NUMBER" in str(cause) or "wrong version number" in str(cause):
+                return Outage(
+                    "TLS handshake answered in plain HTTP",
+                    "the base URL says https:// but the server speaks plain http: "
+                    "use http:// for it, or check the port",
+                )
+            return Outage("TLS handshake failed", "check the base URL's scheme, host and port")
+        if isinstance(cause, socket.gaierror):
+            return Outage(
+                "host name not found (DNS)",
+                "check the host in the base URL (INFOBIP_BASE_URL / --base-url) and the "
+                "machine's DNS",
+            )
+        if isinstance(cause, ConnectionRefusedError):
+            return Outage(
+                "connection refused",
+                "nothing listens at the base URL's host and port: check the port, and that "
+                "the server is running" + (" (and that it speaks https)" if https else ""),
+            )
+    if isinstance(exc, httpx.ConnectTimeout):
+        return Outage(
+            "connection timed out",
+            "the host does not answer: check the host and port, a firewall or a proxy",
+        )
+    if isinstance(exc, httpx.ConnectError):
+        return Outage("cannot connect", "check the base URL's host and port")
+    if isinstance(exc, httpx.TimeoutException):
+        return Outage(
+            "no answer in time",
+            "the endpoint accepts requests but does not answer: check its status, or raise "
+            "--timeout",
+        )
+    if isinstance(exc, httpx.TransportError):
+        return Outage(
+            "connection lost after sending",
+            "the endpoint (or a proxy before it) cuts connections: check its status",
+        )
+    return None
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    seen: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in seen:
+        seen.append(current)
+        current = current.__cause__ or current.__context__
+    return seen
+
+
+class Breaker:
+    """Counts consecutive failures of one kind; trips at `threshold` (0: never)."""
+
+    def __init__(self, threshold: int = DEFAULT_THRESHOLD) -> None:
+        self.threshold = threshold
+        self._kind: str | None = None
+        self._count = 0
+        self.tripped: Outage | None = None
+
+    def answered(self) -> None:
+        """An HTTP answer came back: the endpoint is up."""
+        self._kind = None
+        self._count = 0
+
+    def failed(self, outage: Outage) -> bool:
+        """Count one failure; True when this one trips the breaker."""
+        if outage.kind != self._kind:
+            self._kind, self._count = outage.kind, 0
+        self._count += 1
+        if self.threshold and self._count >= self.threshold and self.tripped is None:
+            self.tripped = outage
+            return True
+        return False
+
+    def reason(self, base_url: str) -> str:
+        """The stop reason for the summary."""
+        assert self.tripped is not None
+        return (
+            f"the endpoint {base_url} failed {self._count} times in a row "
+            f"({self.tripped.kind}) with no answer in between; {self.tripped.advice}. "
+            "The rest stay pending: re-run the same command once it is reachable"
+        )

@@ -1,0 +1,327 @@
+"""Systemic failures stop the run and say why (issue 15, items 4-8, 11, 12).
+
+The real CLI in a subprocess, against the sandbox or a small loopback server of
+the test's own (a raw socket server, so it can misbehave: drip, flood, hang,
+echo the credentials).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import socketserver
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+
+import pytest
+
+from linepress.sandbox.server import running_sandbox
+from linepress.send.sqlite_journal import SqliteJournal
+
+KEY = "outage-secret-key-0042"
+DEFINITION = "from: APP\nmessage:\n  type: TEXT\n  text: 'Hello {{ name }}'\n"
+
+
+@pytest.fixture
+def campaign(tmp_path: Path) -> Path:
+    (tmp_path / "def.yaml").write_text(DEFINITION)
+    users = "".join(f"U{i:04d},Name {i}\n" for i in range(1, 61))
+    (tmp_path / "users.csv").write_text("to,name\n" + users)
+    return tmp_path
+
+
+def send(folder: Path, base_url: str, *extra: str) -> subprocess.CompletedProcess[str]:
+    argv = [
+        sys.executable, "-m", "linepress", "send", "def.yaml", "--data", "users.csv",
+        "--base-url", base_url, "--no-progress", "--concurrency", "4",
+        "--backoff-base", "0.01", "--backoff-cap", "0.05", *extra,
+    ]  # fmt: skip
+    return subprocess.run(
+        argv,
+        cwd=folder,
+        env={**os.environ, "INFOBIP_API_KEY": KEY},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def statuses(folder: Path) -> dict[str, int]:
+    journal = SqliteJournal(folder / ".linepress" / "def.db", read_only=True)
+    try:
+        return {k: v for k, v in journal.counts().items() if v}
+    finally:
+        journal.close()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+Handler = Callable[[socket.socket, bytes], None]
+
+
+@contextmanager
+def raw_server(handler: Handler) -> Iterator[str]:
+    """A loopback HTTP/1.1 server that reads one request per connection and calls `handler`."""
+
+    class Handle(socketserver.BaseRequestHandler):
+        def handle(self) -> None:
+            data = b""
+            while b"\r\n\r\n" not in data:
+                chunk = self.request.recv(65536)
+                if not chunk:
+                    return
+                data += chunk
+            head, _, body = data.partition(b"\r\n\r\n")
+            length = next(
+                (int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")),
+                0,
+            )  # fmt: skip
+            while len(body) < length:
+                body += self.request.recv(65536)
+            with suppress(OSError):
+                handler(self.request, head)
+
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handle)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def ok_answer(body: bytes = b'{"messageId": "m1"}', status: str = "200 OK") -> bytes:
+    return (
+        f"HTTP/1.1 {status}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    ).encode() + body
+
+
+# -- 4. the outage breaker ----------------------------------------------------------
+
+
+def test_connection_refused_stops_the_run_and_a_rerun_sends_everyone_once(
+    campaign: Path,
+) -> None:
+    port = free_port()
+    down = send(campaign, f"http://127.0.0.1:{port}", "--report", "report.jsonl")
+    assert down.returncode == 1, down.stderr
+    assert "connection refused" in down.stderr
+    assert "the server is running" in down.stderr
+    assert "Traceback" not in down.stderr
+    counts = statuses(campaign)
+    assert counts.get("sent", 0) == 0 and counts.get("unknown", 0) == 0
+    assert counts["pending"] >= 50  # stopped after a few failures, not after 60 x 5
+    with running_sandbox(api_key=KEY, port=port) as sandbox:
+        up = send(campaign, sandbox.url)
+        assert up.returncode == 0, up.stderr
+        assert sorted(sandbox.count_by_to().values()) == [1] * 60
+
+
+def test_tls_to_a_plain_http_port_names_the_scheme(campaign: Path) -> None:
+    with running_sandbox(api_key=KEY) as sandbox:
+        result = send(campaign, sandbox.url.replace("http://", "https://"))
+        assert sandbox.count_by_to() == {}
+    assert result.returncode == 1
+    assert "speaks plain http" in result.stderr and "use http://" in result.stderr
+    assert statuses(campaign) == {"pending": 60}
+
+
+def test_a_host_that_does_not_resolve_names_dns(campaign: Path) -> None:
+    result = send(campaign, "https://no-such-host.invalid")
+    assert result.returncode == 1
+    assert "host name not found" in result.stderr
+    assert statuses(campaign) == {"pending": 60}
+
+
+def test_per_recipient_failures_never_trip_the_breaker(campaign: Path) -> None:
+    def refuse(conn: socket.socket, head: bytes) -> None:
+        conn.sendall(
+            ok_answer(b'{"requestError": {"serviceException": {"text": "bad"}}}', "400 Bad Request")
+        )
+
+    with raw_server(refuse) as url:
+        result = send(campaign, url)
+    assert result.returncode == 1
+    assert "stopped" not in result.stderr
+    assert statuses(campaign) == {"failed": 60}
+
+
+# -- 5. the whole exchange has a deadline; answers are read up to a cap ------------------
+
+
+def test_a_dripping_server_cannot_hold_a_send_past_its_timeout(campaign: Path) -> None:
+    (campaign / "users.csv").write_text("to,name\nU1,A\nU2,B\n")
+
+    def drip(conn: socket.socket, head: bytes) -> None:
+        for byte in b"HTTP/1.1 200 OK\r\n":
+            conn.sendall(bytes([byte]))
+            time.sleep(0.4)
+
+    with raw_server(drip) as url:
+        result = send(campaign, url, "--timeout", "1", "--report", "report.jsonl")
+    assert result.returncode == 1
+    rows = [json.loads(line) for line in (campaign / "report.jsonl").read_text().splitlines()]
+    assert [r["status"] for r in rows[:2]] == ["unknown", "unknown"]
+    assert "--timeout 1 s" in rows[0]["error"]
+
+
+@pytest.mark.parametrize("kind", ["huge", "garbled"])
+def test_a_2xx_with_a_huge_or_garbled_body_is_sent(campaign: Path, kind: str) -> None:
+    (campaign / "users.csv").write_text("to,name\nU1,A\nU2,B\n")
+
+    def answer(conn: socket.socket, head: bytes) -> None:
+        if kind == "huge":
+            size = 20 * 1024 * 1024
+            conn.sendall(f"HTTP/1.1 200 OK\r\nContent-Length: {size}\r\n\r\n".encode())
+            chunk = b"x" * 65536
+            for _ in range(size // len(chunk)):
+                conn.sendall(chunk)
+        else:
+            conn.sendall(
+                b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 9\r\n\r\nnot gzip!"
+            )
+
+    with raw_server(answer) as url:
+        result = send(campaign, url, "--report", "report.jsonl")
+    assert result.returncode == 0, result.stderr
+    assert statuses(campaign) == {"sent": 2}
+
+
+# -- 6. waits the user did not agree to -------------------------------------------------
+
+
+def test_a_retry_after_beyond_max_wait_stops_the_run(campaign: Path) -> None:
+    def limited(conn: socket.socket, head: bytes) -> None:
+        conn.sendall(
+            b"HTTP/1.1 429 Too Many Requests\r\nRetry-After: 99999999\r\n"
+            b"Content-Length: 0\r\nConnection: close\r\n\r\n"
+        )
+
+    with raw_server(limited) as url:
+        result = send(campaign, url)
+    assert result.returncode == 1
+    assert "asked to wait 1157 days" in result.stderr and "--max-wait 60 s" in result.stderr
+    assert statuses(campaign) == {"pending": 60}
+
+
+# -- 7. Ctrl-C answers at once ----------------------------------------------------------
+
+
+def test_the_first_ctrl_c_says_what_it_waits_for_and_the_second_abandons(
+    campaign: Path,
+) -> None:
+    arrived = threading.Semaphore(0)
+    release = threading.Event()
+
+    def hang(conn: socket.socket, head: bytes) -> None:
+        arrived.release()
+        release.wait(60)
+
+    with raw_server(hang) as url:
+        argv = [
+            sys.executable, "-m", "linepress", "send", "def.yaml", "--data", "users.csv",
+            "--base-url", url, "--no-progress", "--concurrency", "4",
+        ]  # fmt: skip
+        process = subprocess.Popen(
+            argv,
+            cwd=campaign,
+            env={**os.environ, "INFOBIP_API_KEY": KEY},
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4):
+            assert arrived.acquire(timeout=60)
+        process.send_signal(signal.SIGINT)
+        assert process.stderr is not None
+        line = process.stderr.readline()
+        assert "stopping: waiting for 4 requests in flight" in line
+        assert "press Ctrl-C again to abandon them; they will be marked unknown" in line
+        process.send_signal(signal.SIGINT)
+        _, rest = process.communicate(timeout=60)
+        release.set()
+    assert process.returncode == 130, rest
+    counts = statuses(campaign)
+    assert counts["unknown"] == 4 and counts["pending"] == 56
+
+
+# -- 8 and 12: credentials never leave -----------------------------------------------
+
+
+def test_a_base_url_with_credentials_is_a_usage_error(campaign: Path) -> None:
+    result = send(campaign, "https://user:hunter2-pass@api.example.test")
+    assert result.returncode == 2
+    assert "must not hold a user name or password" in result.stderr
+    assert "hunter2" not in result.stderr + result.stdout
+    assert not (campaign / ".linepress" / "def.db").exists()
+
+
+def test_error_text_that_echoes_the_credentials_is_redacted(campaign: Path) -> None:
+    def echo(conn: socket.socket, head: bytes) -> None:
+        auth = next(
+            line for line in head.split(b"\r\n") if line.lower().startswith(b"authorization")
+        )
+        body = json.dumps({"requestError": {"serviceException": {"text": auth.decode()}}}).encode()
+        conn.sendall(ok_answer(body, "400 Bad Request"))
+
+    with raw_server(echo) as url:
+        result = send(campaign, url, "--report", "report.csv")
+    assert result.returncode == 1
+    report = (campaign / "report.csv").read_text()
+    assert "<redacted>" in report
+    for path in (p for p in campaign.rglob("*") if p.is_file()):
+        assert KEY.encode() not in path.read_bytes(), path
+    assert KEY not in result.stderr
+
+
+# -- 11. a journal that cannot be written -------------------------------------------------
+
+
+def test_a_full_disk_while_sending_is_a_located_error_that_keeps_what_was_recorded(
+    tmp_path: Path,
+) -> None:
+    import asyncio
+
+    import httpx
+
+    from linepress.send.dispatch import Dispatcher, DispatchSettings
+    from linepress.send.endpoint import Endpoint
+    from linepress.send.journal import JournalWriteError
+
+    journal = SqliteJournal(tmp_path / "j.db")
+    journal.claim("f", "b")
+    journal.plan([(n, f"U{n}", f"U{n}", b'{"to": "x"}', None) for n in range(1, 2001)])
+    pages = journal._db.execute("PRAGMA page_count").fetchone()[0]
+    journal._db.execute(f"PRAGMA max_page_count = {pages + 2}")  # SQLite's own "disk full"
+
+    def accepted(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"messageId": "m" * 500})  # rows grow
+
+    dispatcher = Dispatcher(
+        journal,
+        Endpoint("http://x", None),
+        DispatchSettings(concurrency=4),
+        transport=httpx.MockTransport(accepted),
+    )
+    asyncio.run(dispatcher.run())
+    failure = dispatcher.journal_failure
+    assert isinstance(failure, JournalWriteError)
+    assert "database or disk is full" in str(failure) and str(tmp_path / "j.db") in str(failure)
+    journal.close()
+    reopened = SqliteJournal(tmp_path / "j.db")
+    counts = reopened.counts()
+    reopened.close()
+    assert counts["sent"] > 0 and sum(counts.values()) == 2000
