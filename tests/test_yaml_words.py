@@ -171,3 +171,22 @@ def test_colour_on_a_terminal_and_none_with_no_color(tmp_path: Path) -> None:
         check=False,
     )
     assert "\x1b[" not in piped.stderr and "  5 | →text: hi" in piped.stderr
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    value=st.integers(min_value=1, max_value=10**9),
+    spelling=st.sampled_from(["{:#x}", "{:#o}", "{:_}", "{}e3", "{}.5", "+{}", "0o{:o}", "{:#b}"]),
+    key=st.sampled_from(["from", "to"]),
+)
+def test_a_number_is_quoted_as_written(value: int, spelling: str, key: str) -> None:
+    """Hex, octal, binary, `1_000`, `1e3`: the hint quotes the token the author typed."""
+    import tempfile
+
+    written = spelling.format(value)
+    other = "to" if key == "from" else "from"
+    text = f"{key}: {written}\n{other}: U1\nmessage: {{type: TEXT, text: hi}}\n"
+    with tempfile.TemporaryDirectory() as folder:
+        first = check(Path(folder), text)[0]
+    assert f"YAML read {written} as a number" in first, first
+    assert f'"{written}"' in first, first

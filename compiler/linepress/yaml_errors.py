@@ -25,7 +25,13 @@ from typing import Any
 from linepress.errors import Location, Problem
 
 _KEY_VALUE = re.compile(r"^(?P<indent>\s*(?:-\s+)?)(?P<key>[^\s#'\"][^:#]*?):\s+(?P<value>.*)$")
-_NUMBER = re.compile(r"[-+]?(?:\d[\d_]*)(?:\.\d*)?(?:[eE][-+]?\d+)?")
+#: A plain value as written: up to a space, a comment or a flow-collection mark.
+_PLAIN_TOKEN = re.compile(r"[^\s,\[\]{}#]+")
+#: The numbers YAML (1.1 and 1.2) reads: decimal, 0x/0o/0b, sexagesimal, .inf, .nan.
+_YAML_NUMBER = re.compile(
+    r"[-+]?(?:0x[0-9a-fA-F_]+|0o?[0-7_]+|0b[01_]+|\.inf|\.Inf|\.INF|\.nan|\.NaN|\.NAN"
+    r"|(?=\.?\d)[\d_]*(?::[0-5]?\d)*(?:\.[\d_]*)?(?:[eE][-+]?\d+)?)"
+)
 
 
 def yaml_problem(exc: Any, name: str, text: str) -> Problem:
@@ -107,10 +113,10 @@ def number_hint(source_line: str, column: int) -> str | None:
 
     `source_line` is the file's line and `column` (from 1) where the value starts.
     """
-    match = _NUMBER.match(source_line, max(column - 1, 0))
-    if match is None:
+    match = _PLAIN_TOKEN.match(source_line, max(column - 1, 0))
+    if match is None or not _YAML_NUMBER.fullmatch(match[0]):
         return None
-    written = match[0]
+    written = match[0]  # as the author wrote it (0x1F, 1_000, 1e3), not as YAML read it
     digits = written.lstrip("+-")
     if len(digits) > 1 and digits[0] == "0" and digits[1].isdigit():
         return (
