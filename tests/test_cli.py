@@ -324,3 +324,31 @@ def test_ctrl_c_is_one_line_and_exit_130(tmp_path, monkeypatch) -> None:  # type
     assert result.exit_code == 130
     assert "linepress: interrupted" in result.output
     assert "Traceback" not in result.output and "Aborted" not in result.output
+
+
+def test_usage_errors_journal_verbosity_and_a_definition_named_twice(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """One `Error:` prefix, -q/-v on journal subcommands, `A.yaml ./A.yaml` checked once."""
+    from click.testing import CliRunner
+
+    from linepress.cli.main import main
+
+    runner = CliRunner()
+    result = runner.invoke(main, ["new", "bogus", str(tmp_path / "y.yaml")])
+    assert result.exit_code == 2
+    assert "Error: no starter for 'bogus'" in result.output
+    assert "linepress: no starter" not in result.output
+
+    for sub in ("status", "report", "settle"):
+        for flag in ("-q", "-v"):
+            result = runner.invoke(main, ["journal", sub, flag, "--help"])
+            assert result.exit_code == 0, (sub, flag, result.output)
+
+    definition = tmp_path / "A.yaml"
+    definition.write_text("from: APP\nmessage: {type: TEXT, text: 'hi {{ name }}'}\n")
+    data = tmp_path / "e.csv"
+    data.write_text("to,name,extra\nU1,A,x\n")
+    args = ["check", str(definition), str(tmp_path / "." / "A.yaml"), "--data", str(data)]
+    result = runner.invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert "A.yaml or " not in result.output and "ok: 1 definition," in result.output
+    assert result.output.count("`extra` is not used") == 1

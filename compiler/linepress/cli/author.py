@@ -20,6 +20,7 @@ from linepress.cli.options import (
     refuse_overwriting_inputs,
     report,
     report_options,
+    usage_text,
 )
 from linepress.errors import UsageError
 
@@ -231,7 +232,7 @@ def new_command(kind: str, file: Path, force: bool) -> None:
     try:
         written = new_definition(kind, file, force=force)
     except UsageError as exc:  # with the file's name: which file would be overwritten
-        raise click.UsageError("; ".join(p.format() for p in exc.problems)) from None
+        raise click.UsageError(usage_text(exc.problems)) from None
     for path in written:
         info(f"wrote {path}")
 

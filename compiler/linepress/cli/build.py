@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 
 from linepress.cli.options import (
@@ -139,6 +141,11 @@ def check_command(
       linepress check campaigns/*.yaml
       linepress check welcome.yaml --data users.csv --error-format github
     """
+    # The same file named twice (`A.yaml A.yaml`, `./A.yaml`, a link) is checked once.
+    unique: dict[str, str] = {}
+    for named in definitions:
+        unique.setdefault(os.path.realpath(named), named)
+    definitions = tuple(unique.values())
     log = check_definitions(
         definitions,
         DataOptions(data, data_format, parse_delimiter(delimiter), reading_options()),

@@ -104,4 +104,7 @@ for _command in (
     sandbox.sandbox_command,
 ):
     main.add_command(verbosity_options(_command))
+    if isinstance(_command, click.Group):  # `journal status -q` too: every command has them
+        for _sub in _command.commands.values():
+            verbosity_options(_sub)
 verbosity_options(main)  # `linepress -q check ...` as well as `linepress check -q ...`

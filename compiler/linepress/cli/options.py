@@ -5,14 +5,14 @@ from __future__ import annotations
 import os
 import re
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import click
 
-from linepress.errors import UsageError
+from linepress.errors import Problem, UsageError
 from linepress.operations.compile import (
     summary_line,
 )
@@ -157,7 +157,7 @@ def refuse_overwriting_inputs(
         try:
             refuse_inputs(output, inputs)
         except UsageError as exc:
-            raise click.UsageError(exc.problems[0].format()) from None
+            raise click.UsageError(usage_text(exc.problems[:1])) from None
 
 
 def guard_paths(*paths: str | None) -> None:
@@ -218,6 +218,11 @@ def info(message: str) -> None:
 def _set_verbosity(ctx: click.Context, param: click.Parameter, value: bool) -> None:
     if value:
         _VERBOSITY[0] = -1 if param.name == "quiet" else 1
+
+
+def usage_text(problems: Iterable[Problem]) -> str:
+    """Problems as one click usage message: click adds `Error: `, so no `linepress: ` too."""
+    return "; ".join(p.format().removeprefix("linepress: ") for p in problems)
 
 
 def verbosity_options(command: click.Command) -> click.Command:
