@@ -324,6 +324,38 @@ def deep(depth: int, inner: str = "1") -> str:
 
 @pytest.mark.parametrize("chunk", [None, 16])
 @pytest.mark.parametrize("suffix", [".jsonl", ".json"])
+@pytest.mark.parametrize("digits", [4_301, 50_000])
+def test_a_number_past_pythons_digit_limit_is_a_bad_record_and_the_others_go_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, suffix: str, chunk: int | None, digits: int
+) -> None:
+    # Python refuses to convert integers of more than 4,300 digits (a ValueError that
+    # is not a JSONDecodeError): even in a field no template reads, it is one bad row.
+    if chunk is not None:
+        monkeypatch.setattr("linepress.recipients.records.CHUNK_SIZE", chunk)
+    definition = write(
+        tmp_path, "d.yaml", "from: F1\nmessage: {type: TEXT, text: 'hi {{ name }}'}\n"
+    )
+    huge = "-" + "9" * digits
+    records = [
+        '{"to": "U1", "name": "a"}',
+        '{"to": "U2", "name": "b", "unused": [' + huge + "]}",
+        '{"to": "U3", "name": "c"}',
+    ]
+    if suffix == ".json":
+        records.insert(2, huge)  # a bare element too: skipped, a bad record of its own
+    text = "\n".join(records) if suffix == ".jsonl" else "[\n" + ",\n".join(records) + "\n]"
+    data = write(tmp_path, "r" + suffix, text + "\n")
+    out = tmp_path / "out.jsonl"
+    result = run("compile", str(definition), "--data", str(data), "--keep-going", "-o", str(out))
+    line = 2 if suffix == ".jsonl" else 3
+    assert_located(result, f"r{suffix}:{line}:1: row 2 (", "more than 4,300 digits")
+    assert "internal error" not in result.output
+    assert out.read_text().count("hi ") == 2
+    assert "hi a" in out.read_text() and "hi c" in out.read_text()
+
+
+@pytest.mark.parametrize("chunk", [None, 16])
+@pytest.mark.parametrize("suffix", [".jsonl", ".json"])
 def test_deep_json_data_is_a_bad_record_and_the_others_go_on(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, suffix: str, chunk: int | None
 ) -> None:

@@ -41,8 +41,9 @@ def data_options(command: Callable[..., Any]) -> Callable[..., Any]:
             click.option(
                 "--delimiter",
                 metavar="CHAR",
-                help="CSV field delimiter (default , and tab for .tsv; a header that is "
-                "clearly ;-, tab- or |-separated is read so, with a warning).",
+                help="CSV field delimiter (default , and tab for .tsv). A .csv/.tsv whose "
+                "header is clearly ;-, tab- or |-separated is refused with the flag to pass; "
+                "a .txt export or stdin is read so, with a warning.",
             ),
             # The three below reach the command through reading_options(), so that
             # every command taking --data accepts them without a parameter of its own.

@@ -57,7 +57,7 @@ def read_json(raw: IO[bytes], name: str, chunk_size: int) -> Reader:
                     value, end = _TOO_DEEP, _end_of_nested(cur)
                     pos = cur.pos
                     break
-                except json.JSONDecodeError as exc:
+                except json.JSONDecodeError as exc:  # (before ValueError: a subclass)
                     if not cur.eof and (
                         exc.pos >= len(buf) - _MAY_CONTINUE
                         or exc.msg.startswith("Unterminated string")
@@ -65,6 +65,10 @@ def read_json(raw: IO[bytes], name: str, chunk_size: int) -> Reader:
                         cur.fill(grow=True)
                         continue
                     raise cur.error(f"invalid JSON: {exc.msg}", exc.pos) from None
+                except ValueError:  # an integer past Python's digit limit: a bad record
+                    value, end = _TOO_LONG, _end_of_value(cur)
+                    pos = cur.pos
+                    break
                 # A number or literal ending at the buffer's end may go on.
                 if end >= len(buf) - _MAY_CONTINUE and not cur.eof:
                     cur.fill(grow=True)
@@ -75,6 +79,10 @@ def read_json(raw: IO[bytes], name: str, chunk_size: int) -> Reader:
             if value is _TOO_DEEP:
                 yield bad_record(
                     name, number, line, _TOO_DEEP_MESSAGE, "data-json-depth", column=col
+                )
+            elif value is _TOO_LONG:
+                yield bad_record(
+                    name, number, line, _TOO_LONG_MESSAGE, "data-json-number", column=col
                 )
             else:
                 yield object_record(number, name, line, value, column=col)
@@ -136,6 +144,9 @@ def read_jsonl(raw: IO[bytes], name: str) -> Reader:
                 found=_found_at(text, exc.pos, "the end of the line"),
             )
             continue
+        except ValueError:  # an integer past Python's digit limit (after JSONDecodeError)
+            yield bad_record(name, number, lineno, _TOO_LONG_MESSAGE, "data-json-number", column=1)
+            continue
         yield object_record(number, name, lineno, value)
 
 
@@ -152,8 +163,28 @@ _TOO_DEEP_MESSAGE = (
     "the record is nested too deeply (hundreds of levels of lists or objects); "
     "recipient data is a few levels deep"
 )
+#: Stands for a JSON record holding an integer Python will not convert (over 4,300 digits).
+_TOO_LONG = object()
+_TOO_LONG_MESSAGE = (
+    "the record holds a number of more than 4,300 digits, more than Python converts; "
+    "recipient data holds IDs and amounts: write such a value as a string"
+)
+_NUMBER = re.compile(r"[-+0-9.eE]*")
+
 _NESTING = re.compile(r'[\[\]{}"]')
 _IN_STRING = re.compile(r'["\\]')
+
+
+def _end_of_value(cur: _JsonCursor) -> int:
+    """Where the array element at `cur.pos` ends: an object or list, or a bare number."""
+    if cur.buf[cur.pos] in "[{":
+        return _end_of_nested(cur)
+    while True:
+        match = _NUMBER.match(cur.buf, cur.pos)
+        end = match.end() if match is not None else cur.pos
+        if end < len(cur.buf) or cur.eof:
+            return end
+        cur.fill(grow=True)
 
 
 def _end_of_nested(cur: _JsonCursor) -> int:
