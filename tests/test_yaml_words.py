@@ -190,3 +190,52 @@ def test_a_number_is_quoted_as_written(value: int, spelling: str, key: str) -> N
         first = check(Path(folder), text)[0]
     assert f"YAML read {written} as a number" in first, first
     assert f'"{written}"' in first, first
+
+
+@pytest.mark.parametrize(
+    ("text", "where", "quote"),
+    [
+        ('from: APP\nto: "U1\nmessage:\n  type: TEXT\n  text: "hello"\n', "2:5", '"'),
+        ("from: APP\nto: 'U1\nmessage:\n  type: TEXT\n  text: 'hello'\n", "2:5", "'"),
+        (
+            'from: APP\nto: U1\nmessage:\n  type: TEXT\n  text: "Hi {{ name }}\n  altText: "x"\n',
+            "5:9",
+            '"',
+        ),
+    ],
+    ids=["double", "single", "later-key"],
+)
+def test_an_unclosed_quote_is_found_where_it_opens(
+    tmp_path: Path, text: str, where: str, quote: str
+) -> None:
+    """A quote left open until a later quote: the error points at the opening quote."""
+    first = check(tmp_path, text)[0]
+    assert first.startswith(f"sale.yaml:{where}: invalid YAML: this {quote} is never closed"), first
+
+
+@pytest.mark.parametrize(
+    ("line", "fixed"),
+    [
+        ("  text: {{ name }}", '  text: "{{ name }}"'),
+        ("  text: {{ name }} see you # greeting", '  text: "{{ name }} see you"'),
+        ("  text: {{ name }}, hello", '  text: "{{ name }}, hello"'),
+    ],
+)
+def test_unquoted_jinja_says_quote_it_and_the_fix_works(
+    tmp_path: Path, line: str, fixed: str
+) -> None:
+    """`text: {{ name }}` reads as a mapping: the message gives the quoted line to paste."""
+    head = "from: APP\nto: U1\nmessage:\n  type: TEXT\n"
+    out = check(tmp_path, head + line + "\n")
+    assert out[0].startswith(
+        "sale.yaml:5:9: invalid YAML: text that starts with {{ must be in quotes"
+    )
+    assert out[0].endswith(fixed.strip()), out[0]
+    assert out[1] == f"  5 | {line}"
+    (tmp_path / "sale.yaml").write_text(head + fixed + "\n")
+    assert CliRunner().invoke(main, ["check", str(tmp_path / "sale.yaml")]).exit_code == 0
+
+
+def test_unquoted_jinja_in_a_flow_mapping(tmp_path: Path) -> None:
+    out = check(tmp_path, "from: APP\nto: U1\nmessage: {type: TEXT, text: {{ name }} hi}\n")
+    assert out[0].endswith('text: "{{ name }} hi"'), out[0]

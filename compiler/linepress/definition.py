@@ -33,7 +33,7 @@ from ruamel.yaml.reader import Reader
 from ruamel.yaml.scalarstring import FoldedScalarString, LiteralScalarString
 
 from linepress.errors import DefinitionError, Location, Problem, describe, format_path, type_name
-from linepress.yaml_errors import yaml_problem
+from linepress.yaml_errors import unquoted_jinja, yaml_problem
 
 #: A field path from the top of the request body: ("message", "actions", 0, "area").
 FieldPath = tuple[str | int, ...]
@@ -382,6 +382,10 @@ def parse_definition(text: str, name: str = "<definition>") -> Definition:
             documents = list(yaml.load_all(text))
     except _Refused as exc:
         mark = exc.problem_mark
+        if str(exc.problem).endswith("not a mapping"):
+            jinja = unquoted_jinja(name, text, mark.line, mark.column)
+            if jinja is not None:
+                raise DefinitionError(jinja) from None
         raise DefinitionError(
             Problem(
                 str(exc.problem),

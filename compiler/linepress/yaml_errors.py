@@ -63,10 +63,39 @@ def yaml_problem(exc: Any, name: str, text: str) -> Problem:
         # ruamel: 'found duplicate key "text" with value "Bye" (original value: "Hello")'
         key = problem.split('"')[1] if '"' in problem else ""
         message = f"duplicate key `{key}`; a key may appear once in a mapping"
+    if message is None and line is not None:
+        # A quote left open swallows the lines below it up to the next quote, and
+        # the parser trips there: point at the quote that was never closed.
+        opened = _unclosed_quote(lines, line)
+        if opened is not None:
+            line, column, quote = opened
+            message = (
+                f"this {quote} is never closed: the lines below became part of its text; "
+                f"end the text with {quote} on the same line"
+            )
     if message is None:
         message = f"{problem} ({context})" if context else problem
     location = Location(name, line + 1, (column or 0) + 1) if line is not None else Location(name)
     return Problem(f"invalid YAML: {message}", location, code="yaml-syntax", show_source=True)
+
+
+def unquoted_jinja(name: str, text: str, line: int, column: int) -> Problem | None:
+    """`text: {{ name }}` made a mapping key at 0-based `line`/`column`: the fix, or None.
+
+    YAML reads a bare `{` as a mapping, so unquoted Jinja becomes a key that is a
+    mapping; say so in the template's terms, with the quoted line to paste.
+    """
+    lines = text.splitlines()
+    source = lines[line] if 0 <= line < len(lines) else ""
+    if "{{" not in source:
+        return None
+    message, start = _jinja_message(source, column)
+    return Problem(
+        f"invalid YAML: {message}",
+        Location(name, line + 1, (start or 0) + 1),
+        code="yaml-syntax",
+        show_source=True,
+    )
 
 
 def _colon_message(
@@ -96,6 +125,54 @@ def _colon_message(
                 f"({there}); keys of one mapping line up: indent it {there}"
             ), here
     return "a `: ` here reads as a new key; put text holding `: ` in quotes", column
+
+
+_OPENING_QUOTE = re.compile(r"^\s*(?:-\s+)?[^\s#'\"][^:#]*?:\s+(?P<quote>[\"'])")
+
+
+def _unclosed_quote(lines: list[str], line: int) -> tuple[int, int, str] | None:
+    """The first `key: "text` at or above `line` whose quote the line does not close.
+
+    Returns its 0-based line and column and the quote character, or None.
+    """
+    for index in range(0, min(line + 1, len(lines))):
+        match = _OPENING_QUOTE.match(lines[index])
+        if match is None:
+            continue
+        quote = match["quote"]
+        rest = lines[index][match.end() :]
+        if quote == '"':
+            closed = re.search(r'(?<!\\)"', rest.replace("\\\\", "")) is not None
+        else:
+            closed = "'" in rest.replace("''", "")
+        if not closed:
+            return index, match.start("quote"), quote
+    return None
+
+
+def _jinja_message(source: str, column: int | None) -> tuple[str, int | None]:
+    """`text: {{ name }}`: YAML read `{` as a mapping; the value must be quoted.
+
+    Returns the message (with the quoted line to paste) and the column of the `{{`.
+    """
+    start = source.find("{{", max((column or 0) - 1, 0))
+    if start < 0:
+        start = source.find("{{")
+    before = source[:start]
+    key = re.search(r"([^\s{,:]+):\s*$", before)
+    value = source[start:].rstrip()
+    if before.count("{") <= before.count("}"):  # a block mapping: the value runs to the line's end
+        value = re.sub(r"\s+#.*$", "", value)
+    else:  # in `{...}`: up to the `,` or `}` after the last `}}`
+        end = source.find("}}", start)
+        after = re.search(r"[,}]", source[end + 2 :]) if end >= 0 else None
+        value = source[start : end + 2 + after.start()].rstrip() if after else value
+    quoted = '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    fix = f"{key[1]}: {quoted}" if key else quoted
+    return (
+        "text that starts with {{ must be in quotes (YAML reads a bare { as the start "
+        f"of a mapping): {fix}"
+    ), start
 
 
 def _line_above(lines: list[str], line: int | None) -> int | None:
