@@ -239,3 +239,21 @@ def test_unquoted_jinja_says_quote_it_and_the_fix_works(
 def test_unquoted_jinja_in_a_flow_mapping(tmp_path: Path) -> None:
     out = check(tmp_path, "from: APP\nto: U1\nmessage: {type: TEXT, text: {{ name }} hi}\n")
     assert out[0].endswith('text: "{{ name }} hi"'), out[0]
+
+
+@pytest.mark.parametrize(
+    ("value", "cells"),
+    [
+        ("日本語", 6),  # East Asian Wide: two cells each
+        ("ＳＡＬＥ", 8),  # Fullwidth Latin
+        ("ｾｰﾙ", 3),  # halfwidth katakana: one cell
+        ("สวัสดี", 4),  # Thai: two of the six characters are combining marks
+        ("cafe\u0301", 4),  # e + combining acute
+    ],
+)
+def test_caret_counts_terminal_cells(tmp_path: Path, value: str, cells: int) -> None:
+    """The caret sits under the `:` however wide the characters before it are."""
+    out = check(tmp_path, HEAD + f"  text: {value}: 20% off\n")
+    source, caret = out[1], out[2]
+    assert source == f"  5 |   text: {value}: 20% off"
+    assert caret.index("^") == len("  5 |   text: ") + cells

@@ -9,6 +9,7 @@ Reporters are chosen by name from `REPORTERS`, which also feeds the CLI's
 from __future__ import annotations
 
 import json
+import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import IO
@@ -147,9 +148,24 @@ def source_excerpt(problem: Problem, paint: Paint = _plain) -> list[str]:
     gutter = " " * len(number)
     lines = [paint(f"  {number} | ", "gutter") + text]
     if where.column is not None:
-        caret = " " * (where.column - 1) + "^"
+        # Pad by terminal cells, not characters: 日 takes two, a Thai vowel mark none.
+        caret = " " * display_cells(text[: where.column - 1]) + "^"
         lines.append(paint(f"  {gutter} | ", "gutter") + paint(caret, "caret"))
     return lines
+
+
+def display_cells(text: str) -> int:
+    """How many terminal columns `text` takes: East Asian Wide/Fullwidth 2, combining 0.
+
+    What wcwidth computes, from the standard library's Unicode tables (enough to
+    place a caret; emoji sequences may be off by a cell).
+    """
+    cells = 0
+    for ch in text:
+        if unicodedata.combining(ch) or unicodedata.category(ch) in ("Mn", "Me", "Cf"):
+            continue
+        cells += 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
+    return cells
 
 
 def json_reporter(log: ProblemLog, out: IO[str], summary: str) -> None:
