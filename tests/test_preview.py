@@ -946,3 +946,24 @@ def test_warnings_and_row_labels_in_chromium(browser: Any, tmp_path: Path) -> No
         assert requested == []  # the tracking-style links were not fetched
     finally:
         page.close()
+
+
+@pytest.mark.parametrize("command", ["preview", "compile"])
+def test_rows_report_the_csv_error_that_swallowed_them(tmp_path: Path, command: str) -> None:
+    """An unclosed quote on line 2 eats the rows after it: `--rows 1,2` names that error."""
+    from click.testing import CliRunner
+
+    from linepress.cli.main import main
+
+    definition = tmp_path / "d.yaml"
+    definition.write_text("from: APP\nmessage: {type: TEXT, text: 'hi {{ name }}'}\n")
+    data = tmp_path / "people.csv"
+    data.write_text('to,name\n"U1,Hana\nU2,Yuki\n')
+    args = [command, str(definition), "--data", str(data), "--rows", "1,2"]
+    args += ["-o", str(tmp_path / ("p.html" if command == "preview" else "b.jsonl"))]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1, result.output
+    lines = result.output.splitlines()
+    unclosed = next(i for i, line in enumerate(lines) if "is never closed" in line)
+    missing = next(i for i, line in enumerate(lines) if "row 2 does not exist" in line)
+    assert f"{data}:2:" in lines[unclosed] and unclosed < missing

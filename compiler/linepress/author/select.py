@@ -14,11 +14,13 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
-from linepress.errors import Location, Problem, UsageError
+from linepress.errors import DataError, Location, Problem, UsageError
 from linepress.limits import grapheme_length
 from linepress.recipients.records import BadRecord, Record
 
 Item = Record | BadRecord
+#: Unreadable records named when rows asked for are missing (the first ones explain it).
+MAX_UNREADABLE_SHOWN = 5
 
 #: Rows shown when no selection is asked for.
 FIRST_ROWS = 10
@@ -144,9 +146,12 @@ def _pick_rows(source: Iterable[Item], wanted: Sequence[int], name: str | None) 
         raise UsageError(Problem("--rows needs at least one row number", code="usage"))
     want = set(wanted)
     found: list[Selected] = []
+    unreadable: list[Problem] = []  # a CSV quote never closed can swallow the rows asked for
     seen = 0
     for item in source:
         seen = item.number
+        if isinstance(item, BadRecord) and len(unreadable) < MAX_UNREADABLE_SHOWN:
+            unreadable.append(item.problem)
         if item.number in want:
             found.append(Selected(item, ["asked for"]))
             want.discard(item.number)
@@ -155,13 +160,15 @@ def _pick_rows(source: Iterable[Item], wanted: Sequence[int], name: str | None) 
     missing = ", ".join(map(str, sorted(want)))
     noun = "row" if len(want) == 1 else "rows"
     verb = "does" if len(want) == 1 else "do"
-    raise UsageError(
-        Problem(
-            f"{noun} {missing} {verb} not exist: the data has {seen} row{'s' if seen != 1 else ''}",
-            Location(name) if name else None,
-            code="row-missing",
-        )
+    message = (
+        f"{noun} {missing} {verb} not exist: the data has {seen} row{'s' if seen != 1 else ''}"
     )
+    if unreadable:  # the data's own error is the one to fix: a content error (exit 1)
+        message += "; the data's error above may have swallowed the rest"
+        raise DataError(
+            [*unreadable, Problem(message, Location(name) if name else None, code="row-missing")]
+        )
+    raise UsageError(Problem(message, Location(name) if name else None, code="row-missing"))
 
 
 def _sample(source: Iterable[Item], size: int) -> list[Selected]:
