@@ -386,3 +386,26 @@ def test_repeated_items_are_located_at_their_template_item() -> None:
         "def.yaml:11:16: message.template.columns[0].title: warning: text was cut by "
         "truncate(10) for 1 of 2 recipients (row 1)"
     ]
+
+
+def test_a_comment_after_unquoted_text_is_a_warning_with_the_fix(tmp_path: Path) -> None:
+    """`text: 50% off # today only` sends "50% off": check warns and quotes the line."""
+    import json
+
+    from click.testing import CliRunner
+
+    from linepress.cli.main import main
+
+    head = "from: APP\nto: U1\nmessage:\n  type: TEXT\n"
+    definition = tmp_path / "c.yaml"
+    definition.write_text(head + "  text: 50% off # today only\n")
+    result = CliRunner().invoke(main, ["check", str(definition)])
+    assert result.exit_code == 0
+    assert "c.yaml:5:9: message.text: warning: ` #` starts a YAML comment" in result.output
+    assert 'text: "50% off # today only"' in result.output
+    definition.write_text(head + '  text: "50% off # today only"  # a real comment\n')
+    result = CliRunner().invoke(main, ["check", str(definition)])
+    assert "warning" not in result.output
+    out = tmp_path / "b.json"
+    CliRunner().invoke(main, ["compile", str(definition), "-o", str(out)])
+    assert "50% off # today only" in json.dumps(json.loads(out.read_text().splitlines()[0]))

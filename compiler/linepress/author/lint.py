@@ -136,6 +136,7 @@ class Linter:
         return [
             *problems,
             *self._unencoded_urls(),
+            *self._comments_cutting_text(),
             *self._unused_columns(),
             *placeholder_problems(self.definition, "warning"),
         ]
@@ -245,6 +246,42 @@ class Linter:
                     "`| urlencode`: a space, `&`, `?`, `#` or `/` in it would change the link; "
                     "end that expression with `| urlencode`",
                 )
+
+    def _comments_cutting_text(self) -> Iterator[Problem]:
+        """lint-comment-cuts-text: `text: 50% off # today only` sends "50% off".
+
+        In YAML ` #` after an unquoted value starts a comment, so the rest of the
+        line silently leaves the message. Reads the definition file once.
+        """
+        try:
+            lines = self.definition.path.read_text(encoding="utf-8-sig").splitlines()
+        except (OSError, UnicodeDecodeError):
+            return
+        for path, leaf in self.definition.values.items():
+            where = leaf.location
+            if leaf.block or not path or path[0] not in ("message", "variants"):
+                continue
+            if where.line is None or where.column is None or not 0 < where.line <= len(lines):
+                continue
+            value = self._raw(path)
+            if not isinstance(value, str) or not value:
+                continue
+            line = lines[where.line - 1]
+            start = where.column - 1
+            if line[start : start + 1] in ("'", '"') or not line.startswith(value, start):
+                continue  # quoted, or not laid out on one line as written
+            rest = line[start + len(value) :]
+            if not re.match(r"\s+#", rest):
+                continue
+            whole = line[start:].rstrip()
+            quoted = '"' + whole.replace("\\", "\\\\").replace('"', '\\"') + '"'
+            yield _warning(
+                "comment-cuts-text",
+                where,
+                path,
+                f"` #` starts a YAML comment: the text ends before it and sends {value!r}; "
+                f"to keep the rest, put the whole text in quotes: {path[-1]}: {quoted}",
+            )
 
     def _unused_columns(self) -> Iterator[Problem]:
         """lint-unused-column: a data column no template reads."""
