@@ -257,3 +257,30 @@ def test_caret_counts_terminal_cells(tmp_path: Path, value: str, cells: int) -> 
     source, caret = out[1], out[2]
     assert source == f"  5 |   text: {value}: 20% off"
     assert caret.index("^") == len("  5 |   text: ") + cells
+
+
+@pytest.mark.parametrize(
+    ("line", "words", "fixed"),
+    [
+        ("  text: [SALE] today", "starts with [ must be in quotes", '  text: "[SALE] today"'),
+        ("  text: @channel sale", "starts with @ must be in quotes", '  text: "@channel sale"'),
+        ("  text: - sale", "starts with - must be in quotes", '  text: "- sale"'),
+        ("  text: `x` sale", "starts with ` must be in quotes", '  text: "`x` sale"'),
+        (
+            '  text: "He said "hi" today"',
+            'a " inside text in double quotes ends it early',
+            "  text: 'He said \"hi\" today'",
+        ),
+        (" text: hi", "this key is indented 1 space, the key above 2", "  text: hi"),
+    ],
+)
+def test_common_slips_in_plain_words_and_the_fix_works(
+    tmp_path: Path, line: str, words: str, fixed: str
+) -> None:
+    out = check(tmp_path, HEAD + line + "\n")
+    assert words in out[0], out[0]
+    assert out[1] == f"  5 | {line}"
+    if "indented" not in words:
+        assert out[0].endswith(fixed.strip()), out[0]
+    (tmp_path / "sale.yaml").write_text(HEAD + fixed + "\n")
+    assert CliRunner().invoke(main, ["check", str(tmp_path / "sale.yaml")]).exit_code == 0

@@ -64,6 +64,8 @@ def yaml_problem(exc: Any, name: str, text: str) -> Problem:
         key = problem.split('"')[1] if '"' in problem else ""
         message = f"duplicate key `{key}`; a key may appear once in a mapping"
     if message is None and line is not None:
+        message, column = _slip_message(lines, line, column, problem)
+    if message is None and line is not None:
         # A quote left open swallows the lines below it up to the next quote, and
         # the parser trips there: point at the quote that was never closed.
         opened = _unclosed_quote(lines, line)
@@ -173,6 +175,48 @@ def _jinja_message(source: str, column: int | None) -> tuple[str, int | None]:
         "text that starts with {{ must be in quotes (YAML reads a bare { as the start "
         f"of a mapping): {fix}"
     ), start
+
+
+#: Characters that mean something to YAML at the start of a value.
+_INDICATORS = "[{@`-!&*|>%"
+
+
+def _slip_message(
+    lines: list[str], line: int, column: int | None, problem: str
+) -> tuple[str | None, int | None]:
+    """Common slips on the failing line: a value starting with a YAML mark, a quote
+    inside quoted text, a key out of line with the one above. (None, column) otherwise.
+    """
+    source = lines[line] if 0 <= line < len(lines) else ""
+    match = _KEY_VALUE.match(source)
+    if match and match["value"]:
+        value = re.sub(r"\s+#.*$", "", match["value"]).rstrip()
+        start = match.start("value")
+        first = value[0]
+        if first == '"' and value.count('"') > 2 and not value.startswith('"""'):
+            inner = value[1:-1] if value.endswith('"') else value[1:]
+            return (
+                'a " inside text in double quotes ends it early; write the inner quotes as '
+                '\\" or put the text in single quotes: '
+                f"{match['key']}: '{inner.replace(chr(39), chr(39) * 2)}'"
+            ), start
+        if first in _INDICATORS and not (first == "-" and value[1:2] not in ("", " ")):
+            quoted = '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+            return (
+                f"text that starts with {first} must be in quotes (YAML gives {first} a "
+                f"meaning of its own): {match['key']}: {quoted}"
+            ), start
+    if "expected <block end>" in problem:
+        above = _line_above(lines, line)
+        if above is not None:
+            here = len(source) - len(source.lstrip())
+            there = len(lines[above]) - len(lines[above].lstrip())
+            if here != there and here > 0:
+                return (
+                    f"this key is indented {here} space{'s' if here != 1 else ''}, the key "
+                    f"above {there}; keys of one mapping line up: indent it {there}"
+                ), here
+    return None, column
 
 
 def _line_above(lines: list[str], line: int | None) -> int | None:
