@@ -47,6 +47,7 @@ from urllib.parse import urlsplit
 
 from linepress.author.empty_values import EmptyValues
 from linepress.author.lint_body import either, imagemap_overflows, media_links
+from linepress.author.needs import raw_value
 from linepress.author.placeholders import placeholder_problems
 from linepress.author.template_reads import referenced_names, url_insertions, uses_truncate
 from linepress.author.truncate_probe import (
@@ -263,7 +264,7 @@ class Linter:
                 continue
             if where.line is None or where.column is None or not 0 < where.line <= len(lines):
                 continue
-            value = self._raw(path)
+            value = raw_value(self.definition, path)
             if not isinstance(value, str) or not value:
                 continue
             line = lines[where.line - 1]
@@ -411,7 +412,7 @@ class Linter:
         for path in leaves:
             if path[-1] not in _ITEM_KEYS or path[:-1] in items:
                 continue
-            spec = self._raw((*path[:-1], "$for"))
+            spec = raw_value(self.definition, (*path[:-1], "$for"))
             match = _FOR.match(spec) if isinstance(spec, str) else None
             items[path[:-1]] = ListItem(
                 match.group(1) if match else None,
@@ -419,20 +420,6 @@ class Linter:
                 leaves.get((*path[:-1], "$if")),
             )
         return items
-
-    def _raw(self, path: FieldPath) -> Any:
-        """The value the definition file has at `path` (body or variants), or None."""
-        variants = self.definition.variants
-        node: Any = {
-            **self.definition.body,
-            "variants": {"messages": variants.messages if variants else {}},
-        }
-        for part in path:
-            try:
-                node = node[part]
-            except (KeyError, IndexError, TypeError):
-                return None
-        return node
 
     def _used_names(self) -> tuple[set[str], bool]:
         """Names the templates read, and whether one reads the record as a whole."""

@@ -41,7 +41,7 @@ def needed_columns(compiler: Compiler) -> tuple[list[Need], bool]:
     loops: set[str] = set()
     for leaf in renderer.leaves:
         if leaf.path and leaf.path[-1] == "$for":
-            spec = _raw(definition, leaf.path)  # `product in products`: the leaf is the list
+            spec = raw_value(definition, leaf.path)  # `product in products`: the leaf is the list
             match = _FOR.match(spec) if isinstance(spec, str) else None
             if match:
                 loops.add(match.group(1))
@@ -72,7 +72,7 @@ def needed_columns(compiler: Compiler) -> tuple[list[Need], bool]:
     return list(found.values()), whole_row
 
 
-def _raw(definition: Any, path: tuple[Any, ...]) -> Any:
+def raw_value(definition: Any, path: tuple[Any, ...]) -> Any:
     """The value the definition file has at `path` (body or variants), or None."""
     variants = definition.variants
     node: Any = {

@@ -664,26 +664,42 @@ class Renderer:
         if isinstance(compiled, Problem):
             problems.append(compiled)
             return None
-        if self._is_constant(compiled):
-            # Every recipient renders it the same way: a failure (`{{ 10**5000 }}`, a
-            # runaway loop) is the definition's, found by `check` without data too.
-            try:
-                # Not `context({})`: vars rendered per recipient need a recipient.
-                evaluate(compiled, {**self.constants, ROW: {}})
-            except LeafFailed as failure:
-                problems.append(
-                    Problem(
-                        failure.message,
-                        compiled.location,
-                        path=format_path(path),
-                        found=failure.found,
-                        code=failure.code,
-                    )
-                )
-                return None
+        # A constant leaf renders the same for every recipient: a failure (`{{ 10**5000 }}`,
+        # a runaway loop) is the definition's, found by `check` without data too.
+        if self._is_constant(compiled) and self._fails_for_everyone(
+            evaluate, compiled, path, problems
+        ):
+            return None
         self.leaves.append(compiled)
         self._leaf_at[path] = compiled
         return compiled
+
+    def _fails_for_everyone(
+        self,
+        run: Callable[[LeafRenderer, Context], Any],
+        leaf: LeafRenderer,
+        path: FieldPath,
+        problems: list[Problem],
+    ) -> bool:
+        """Evaluate a constant leaf once, with no recipient; a failure is the definition's.
+
+        Not `context({})`: vars rendered per recipient need a recipient, so only the
+        constant vars are given.
+        """
+        try:
+            run(leaf, {**self.constants, ROW: {}})
+        except LeafFailed as failure:
+            problems.append(
+                Problem(
+                    failure.message,
+                    leaf.location,
+                    path=format_path(path),
+                    found=failure.found,
+                    code=failure.code,
+                )
+            )
+            return True
+        return False
 
     def _is_constant(self, leaf: LeafRenderer) -> bool:
         """Whether a leaf reads nothing a recipient can supply (only Jinja's globals and
@@ -708,22 +724,11 @@ class Renderer:
         if isinstance(compiled, Problem):
             problems.append(compiled)
             return None
-        if self._is_constant(compiled):  # `$if: 10**5000`: every recipient fails alike
-            try:
-                evaluate_raw(
-                    compiled, {**self.constants, ROW: {}}
-                )  # no recipient: no per-recipient vars
-            except LeafFailed as failure:
-                problems.append(
-                    Problem(
-                        failure.message,
-                        compiled.location,
-                        path=format_path(path),
-                        found=failure.found,
-                        code=failure.code,
-                    )
-                )
-                return None
+        # `$if: 10**5000`: every recipient fails alike.
+        if self._is_constant(compiled) and self._fails_for_everyone(
+            evaluate_raw, compiled, path, problems
+        ):
+            return None
         self.leaves.append(compiled)
         return compiled
 
