@@ -14,7 +14,7 @@ from typing import IO
 
 from linepress.errors import LinepressError, Location, Problem, UsageError
 from linepress.operations.duplicates import RepeatedRecipients
-from linepress.output import AtomicOutput, BodyWriter, OutputFormat, reject_line
+from linepress.output import AtomicOutput, BodyWriter, OutputError, OutputFormat, reject_line
 from linepress.pipeline import Compiler, NoteRecipient, Result, open_data
 from linepress.recipients.records import ReadOptions, RecordSource
 from linepress.report import DEFAULT_LIMIT, ProblemLog
@@ -89,6 +89,8 @@ def compile_definition(options: CompileOptions) -> ProblemLog:
 
     Without `keep_going`, the output appears only if every recipient compiled.
     With it, the good bodies are written and the failed rows go to `rejects`.
+    An output that cannot be written to the end (a full disk) is an error at its
+    path, and no partial file is left.
     """
     log = ProblemLog(limit=options.max_errors)
     try:
@@ -100,32 +102,45 @@ def compile_definition(options: CompileOptions) -> ProblemLog:
     out = AtomicOutput(options.out, inputs=inputs)
     rejects = AtomicOutput(options.rejects, inputs=inputs) if options.rejects is not None else None
     writer = BodyWriter(out, options.format)
+    outputs = [out] if rejects is None else [out, rejects]
     unreadable = False
     try:
         _compile_all(compiler, options, log, writer, rejects)
     except UsageError:  # `--rows` asked for rows the data does not have: exit 2, nothing written
-        out.abort()
-        if rejects is not None:
-            rejects.abort()
+        _abort(outputs)
         raise
     except LinepressError as exc:  # the data could not be read: nothing is written
         log.add(exc.problems)
         unreadable = True
+    except OSError as exc:  # an output cannot take more (a full disk): say which
+        broken = next((o for o in outputs if o.broken()), None)
+        _abort(outputs)
+        if broken is None:
+            raise
+        log.add(broken.failed(exc).problems)
+        return log
     except BaseException:
-        out.abort()
-        if rejects is not None:
-            rejects.abort()
+        _abort(outputs)
         raise
     if log.ok or (options.keep_going and not unreadable):
-        writer.finish()
-        out.commit()
-        if rejects is not None:
-            rejects.commit()
+        try:
+            try:
+                writer.finish()
+            except OSError as exc:
+                raise out.failed(exc) from None
+            for output in outputs:
+                output.commit()
+        except OutputError as exc:
+            _abort(outputs)
+            log.add(exc.problems)
     else:
-        out.abort()
-        if rejects is not None:
-            rejects.abort()
+        _abort(outputs)
     return log
+
+
+def _abort(outputs: list[AtomicOutput]) -> None:
+    for output in outputs:
+        output.abort()
 
 
 def _compile_all(

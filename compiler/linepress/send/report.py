@@ -170,7 +170,8 @@ def write_report(
     `summary` (a `Summary`, or a dict `{"summary": {"total": N, "sent": N, …, "shard": "K/N"}}`)
     closes either kind; None leaves it out.
 
-        Written whole or not at all. Raises `UsageError` when `path` is one of `inputs`.
+        Written whole or not at all. Raises `UsageError` when `path` is one of `inputs`,
+    `OutputError` when it cannot be written to the end (a full disk).
     """
     out = AtomicOutput(path, inputs=inputs)
     try:
@@ -192,6 +193,8 @@ def write_report(
                 handle.write(json.dumps(closing, ensure_ascii=False) + "\n")
         handle.flush()
         handle.detach()
+    except OSError as exc:  # a full disk: no partial report is left
+        raise out.failed(exc) from None
     except BaseException:
         out.abort()
         raise
