@@ -4,12 +4,13 @@
 there; `check` and `compile` say so beforehand ("row 9: same recipient as row 4").
 
 Cheap per row and small for big lists: no `to` string is kept for long. Each
-row is queued as (row, line, to); every few thousand rows the queue becomes three
-flat arrays of 64-bit ints (the recipient's string hash, the row, the line: 24
-bytes a row). At the end the hashes are sorted (in runs of a million, merged, so
-sorting holds at most ~40 MB) to find those seen twice, and the rows holding them
-are named. About 0.3 µs a row in all; two different IDs with the same 64-bit
-hash would count as one person: about one chance in 10^7 for a million rows.
+row is queued as (row, line, to); every few thousand rows the queue becomes
+three flat arrays (the recipient's 64-bit string hash, the row and the line as
+32-bit numbers: 16 bytes a row). At the end the hashes are sorted in runs of
+256k (a sorted run is a list of Python ints, ~10 MB while it sorts; kept as an
+array, 8 bytes a row) and merged, which finds those seen twice; the rows holding
+them are named. Two different IDs with the same 64-bit hash would count as one
+person: about one chance in 10^7 for a million rows.
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ from array import array
 
 from linepress.errors import Location, Problem, Severity
 
-#: Hashes sorted at once when the run ends (a list of this many ints is ~40 MB).
-CHUNK = 1 << 20
+#: Hashes sorted at once when the run ends (a list of this many ints is ~10 MB).
+CHUNK = 1 << 18
 #: Rows queued before they are packed into the arrays.
 _BATCH = 4096
 _ROW, _LINE, _RECIPIENT = (operator.itemgetter(i) for i in range(3))
@@ -39,17 +40,17 @@ class RepeatedRecipients:
         self._name = data_name
         self._severity: Severity = severity
         self._hashes = array("q")
-        self._rows = array("q")
-        self._lines = array("q")
+        self._rows = array("I")  # 32 bits: four billion rows is more than any list
+        self._lines = array("I")
         self._queue: list[tuple[int, int, str]] = []
 
     def note(self, row: int, line: int | None, to: object) -> None:
         """Record that data row `row` (starting at file line `line`, if known) is for `to`.
 
-        `to` is a checked body's recipient, a string (anything else counts as its `str`).
+        `to` is a checked body's recipient: a string (the schema says so).
         """
         queue = self._queue
-        queue.append((row, line or 0, to if type(to) is str else str(to)))
+        queue.append((row, line or 0, to))  # type: ignore[arg-type]
         if len(queue) >= _BATCH:
             self._pack()
 
