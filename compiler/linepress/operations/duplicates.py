@@ -19,6 +19,7 @@ import heapq
 import itertools
 import operator
 from array import array
+from typing import Any
 
 from linepress.errors import Location, Problem, Severity
 
@@ -42,23 +43,26 @@ class RepeatedRecipients:
         self._hashes = array("q")
         self._rows = array("I")  # 32 bits: four billion rows is more than any list
         self._lines = array("I")
-        self._queue: list[tuple[int, int, str]] = []
+        #: Rows not packed yet, (row, line or 0, to); the compiler appends here directly.
+        self.queue: list[tuple[int, int, Any]] = []
+        #: How many rows `queue` holds before `pack()`.
+        self.batch = _BATCH
 
     def note(self, row: int, line: int | None, to: object) -> None:
         """Record that data row `row` (starting at file line `line`, if known) is for `to`.
 
         `to` is a checked body's recipient: a string (the schema says so).
         """
-        queue = self._queue
-        queue.append((row, line or 0, to))  # type: ignore[arg-type]
+        queue = self.queue
+        queue.append((row, line or 0, to))
         if len(queue) >= _BATCH:
-            self._pack()
+            self.pack()
 
-    def _pack(self) -> None:
+    def pack(self) -> None:
         """Move the queue into the arrays, at C speed."""
-        if not self._queue:
+        queue = self.queue
+        if not queue:
             return
-        queue = self._queue
         self._hashes.extend(map(hash, map(_RECIPIENT, queue)))
         self._rows.extend(map(_ROW, queue))
         self._lines.extend(map(_LINE, queue))
@@ -66,7 +70,7 @@ class RepeatedRecipients:
 
     def problems(self, chunk: int = CHUNK) -> list[Problem]:
         """One problem per row whose recipient an earlier row has, in row order."""
-        self._pack()
+        self.pack()
         repeated = self._repeated_hashes(chunk)
         if not repeated:
             return []
