@@ -19,6 +19,7 @@ import heapq
 import itertools
 import operator
 from array import array
+from collections.abc import Iterator
 from typing import Any
 
 from linepress.errors import Location, Problem, Severity
@@ -68,21 +69,23 @@ class RepeatedRecipients:
         self._lines.extend(map(_LINE, queue))
         queue.clear()
 
-    def problems(self, chunk: int = CHUNK) -> list[Problem]:
-        """One problem per row whose recipient an earlier row has, in row order."""
+    def problems(self, chunk: int = CHUNK) -> Iterator[Problem]:
+        """One problem per row whose recipient an earlier row has, in row order.
+
+        A generator: a list of one person on every row yields a million problems
+        that the caller's `ProblemLog` counts without keeping.
+        """
         self.pack()
         repeated = self._repeated_hashes(chunk)
         if not repeated:
-            return []
+            return
         hashes = self._hashes
         first: dict[int, int] = {}
-        found = []
         for index in itertools.compress(itertools.count(), map(repeated.__contains__, hashes)):
             row, key = self._rows[index], hashes[index]
             earlier = first.setdefault(key, row)
             if earlier != row:
-                found.append(self._problem(row, self._lines[index] or None, earlier))
-        return found
+                yield self._problem(row, self._lines[index] or None, earlier)
 
     def _repeated_hashes(self, chunk: int) -> set[int]:
         """The hashes noted more than once: sorted runs of `chunk`, merged."""
