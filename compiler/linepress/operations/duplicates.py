@@ -8,8 +8,9 @@ row is queued as (row, line, to); every few thousand rows the queue becomes
 three flat arrays (the recipient's 64-bit string hash, the row and the line as
 32-bit numbers: 16 bytes a row). At the end the hashes are sorted in runs of
 256k (a sorted run is a list of Python ints, ~10 MB while it sorts; kept as an
-array, 8 bytes a row) and merged, which finds those seen twice; the rows holding
-them are named. Two different IDs with the same 64-bit hash would count as one
+array, 8 bytes a row): equal neighbours are repeats within a run; across runs,
+one run's set (~15 MB) is checked against the later ones in C, or for more than
+8 runs (2M rows) the runs are merged. The rows holding a repeat are named. Two different IDs with the same 64-bit hash would count as one
 person: about one chance in 10^7 for a million rows.
 """
 
@@ -26,6 +27,8 @@ from linepress.errors import Location, Problem, Severity
 
 #: Hashes sorted at once when the run ends (a list of this many ints is ~10 MB).
 CHUNK = 1 << 18
+#: Up to this many runs are compared pairwise as sets; more are merged.
+_FEW_RUNS = 8
 #: Rows queued before they are packed into the arrays.
 _BATCH = 4096
 _ROW, _LINE, _RECIPIENT = (operator.itemgetter(i) for i in range(3))
@@ -88,15 +91,22 @@ class RepeatedRecipients:
                 yield self._problem(row, self._lines[index] or None, earlier)
 
     def _repeated_hashes(self, chunk: int) -> set[int]:
-        """The hashes noted more than once: sorted runs of `chunk`, merged."""
+        """The hashes noted more than once, found in runs of `chunk` without a Python loop
+        per row where the runs are few."""
         hashes = self._hashes
-        if len(hashes) <= chunk:
-            ordered = sorted(hashes)
-            # Equal neighbours in sorted order, compared without a Python loop.
-            return set(itertools.compress(ordered, map(operator.eq, ordered, ordered[1:])))
+        # Sorted runs kept as arrays (8 bytes a row); one run is a list while it sorts.
         runs = [array("q", sorted(hashes[i : i + chunk])) for i in range(0, len(hashes), chunk)]
         repeated: set[int] = set()
-        previous: int | None = None
+        for run in runs:  # within a run: equal neighbours
+            repeated.update(itertools.compress(run, map(operator.eq, run, run[1:])))
+        if len(runs) <= _FEW_RUNS:
+            # Across runs: one run's set (~15 MB) against the later runs, lookups in C.
+            for index, run in enumerate(runs[:-1]):
+                seen = set(run)
+                for later in runs[index + 1 :]:
+                    repeated.update(filter(seen.__contains__, later))
+            return repeated
+        previous: int | None = None  # many runs: merge them (a Python step per row)
         for key in heapq.merge(*runs):
             if key == previous:
                 repeated.add(key)
