@@ -313,9 +313,14 @@ class PgJournal:
                 "RETURNING r.row, r.body, r.attempts",
                 (self._id, self._id, min(limit, self.claim_size), self.worker, self._id),
             )
+            if self._lease is not None:
+                # Who else is sending, in the same round trip: a worker learns of those
+                # who joined since its last beat before it sends at their share's pace.
+                counted = self._lease.count_statement(self._db)
         rows = claimed.fetchall()
         if self._lease is not None:
             self._lease.sending = bool(rows)
+            self._lease.learned(counted.fetchone())
         return sorted((int(r), bytes(b), int(a)) for r, b, a in rows)
 
     def more_later(self) -> float | None:

@@ -116,17 +116,24 @@ class Lease:
                 db.close()
 
     def _learn(self, db: psycopg.Connection[Any]) -> None:
-        """Count the sending workers and add up their findings, in one statement.
+        self.learned(self.count_statement(db).fetchone())
+
+    def count_statement(self, db: psycopg.Connection[Any]) -> psycopg.Cursor[Any]:
+        """Count the sending workers and add up their findings, in one statement
+        (its row goes to `learned`; in a pipeline, after the sync).
 
         A worker that missed three beats no longer counts (its claims still hold until
         its lease runs out), nor one with nothing left to send.
         """
-        found = db.execute(
+        return db.execute(
             "SELECT count(*), sum(pace_limit), max(throttled_at) FROM linepress.workers "
             "WHERE campaign = %s AND sending AND expires_at > clock_timestamp() "
             "AND beat_at > clock_timestamp() - %s * interval '1 second'",
             (self.campaign, 3 * self.beat),
-        ).fetchone()
+        )
+
+    def learned(self, found: tuple[Any, ...] | None) -> None:
+        """Take in a row of `count_statement`: the sending workers, their findings."""
         if found is None:
             return
         count, limit, throttled_at = found
