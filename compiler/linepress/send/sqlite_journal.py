@@ -78,6 +78,8 @@ class SqliteJournal:
     #: what its pacer finds (nothing to share).
     live_workers = 1
     campaign_pace: tuple[float, float | None] | None = None
+    #: A local commit (WAL, no fsync) is quicker than handing it to a thread.
+    commits_wait = False
 
     def share_pace(self, limit: float | None, throttled_at: float | None) -> None:
         return None
@@ -163,6 +165,8 @@ class SqliteJournal:
                 _migrate_v1(db)
         except sqlite3.DatabaseError as exc:
             db.close()
+            if getattr(exc, "sqlite_errorname", "").startswith(("SQLITE_FULL", "SQLITE_IOERR")):
+                raise JournalWriteError.at(self.location, str(exc)) from None  # a full disk
             raise NotAJournal(f"is not a linepress journal ({exc})") from None
         except NotAJournal:
             db.close()
