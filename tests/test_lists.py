@@ -414,16 +414,17 @@ def test_a_record_is_refused_exactly_when_an_object_in_it_repeats_a_key(
             assert item.fields == json.loads(text), data  # type: ignore[union-attr]
 
 
-def test_a_quoted_record_over_the_cap_is_a_bad_row(project: Path) -> None:
+def test_a_quoted_record_over_the_cap_stops_the_file(project: Path) -> None:
+    # Where an oversized quoted cell ends is not known without reading it: the file
+    # stops there (located), since reading on would take the cell's lines for rows.
     big = "z" * 3000
     (project / "list.csv").write_text(f'to,name\nU1,"{big}\n{big}"\nU2,Bob\n')
     result = run(
         "compile", "def.yaml", "--data", "list.csv", "--max-record-size", "4K", "--keep-going"
     )
     assert result.exit_code == 1
-    assert texts(result) == ["Hi Bob"]
-    # (the field or the whole record, whichever the reader meets first)
-    assert result.stderr.startswith("list.csv:2: row 1: ")
+    assert texts(result) == []
+    assert result.stderr.startswith("list.csv:2: ")
     assert "larger than the cap on one record (4,096 characters" in result.stderr
 
 
@@ -658,3 +659,49 @@ def test_cell_text_and_column_letters() -> None:
     assert cell_text(datetime.datetime(2024, 5, 6)) == "2024-05-06"
     assert cell_text(datetime.time(8, 15)) == "08:15:00"
     assert [column_letter(i) for i in (0, 25, 26, 701, 702)] == ["A", "Z", "AA", "ZZ", "AAA"]
+
+
+def test_a_codec_that_refuses_the_whole_file_is_a_located_error(tmp_path: Path) -> None:
+    # `--encoding utf-16` on a file without a byte order mark: the codec refuses the
+    # stream as a whole (UnicodeError, not UnicodeDecodeError).
+    data = tmp_path / "nobom.csv"
+    data.write_bytes("to,name\nU2f82285c433b51a87559a7c55318b9c9,Ken\n".encode("utf-16-le"))
+    definition = tmp_path / "d.yaml"
+    definition.write_text('message: {type: TEXT, text: "Hi {{ name }}"}\nfrom: "@s"\n')
+    done = CliRunner().invoke(
+        main, ["compile", str(definition), "--data", str(data), "--encoding", "utf-16"]
+    )
+    assert done.exit_code == 1, done.output
+    assert f"{data}:1: cannot be read as utf-16 text" in done.output
+    assert "--encoding utf-16-le" in done.output
+    assert "internal error" not in done.output
+
+
+def test_a_cell_over_the_cap_stops_the_file_instead_of_reading_the_cell_as_rows(
+    tmp_path: Path,
+) -> None:
+    # The rest of an oversized quoted cell must never become rows (or recipients).
+    pasted = "".join("x" * 400 + "\n" for _ in range(1500))
+    data = tmp_path / "paste.csv"
+    data.write_text(
+        'to,name\nU2f82285c433b51a87559a7c55318b9c9,"'
+        + pasted
+        + 'Udeadbeefdeadbeefdeadbeefdeadbeef,Eve\n"\n'
+    )
+    definition = tmp_path / "d.yaml"
+    definition.write_text('message: {type: TEXT, text: "Hi {{ name }}"}\nfrom: "@s"\n')
+    command = ["compile", str(definition), "--data", str(data), "--keep-going"]
+    done = CliRunner().invoke(main, [*command, "--max-record-size", "500K"])
+    assert done.exit_code == 1, done.output
+    assert "Udeadbeef" not in done.output
+    assert f"{data}:2: a field is larger than the cap on one record" in done.output
+    assert done.output.count("\n") < 5  # one error, not one per line of the cell
+
+
+@pytest.mark.parametrize("size", ["99999999999G", "3G", "0"])
+def test_a_record_cap_out_of_range_is_a_usage_error(tmp_path: Path, size: str) -> None:
+    definition = tmp_path / "d.yaml"
+    definition.write_text('message: {type: TEXT, text: "Hi"}\nfrom: "@s"\nto: U1\n')
+    done = CliRunner().invoke(main, ["compile", str(definition), "--max-record-size", size])
+    assert done.exit_code == 2, done.output
+    assert "from 1 byte to 2G" in done.output

@@ -17,7 +17,7 @@ from linepress.operations.compile import (
     summary_line,
 )
 from linepress.output import refuse_inputs
-from linepress.recipients.encoding import check_encoding
+from linepress.recipients.encoding import MAX_RECORD_CAP, check_encoding
 from linepress.recipients.records import ReadOptions
 from linepress.report import DEFAULT_LIMIT, REPORTERS, Paint, ProblemLog, text_reporter
 
@@ -68,7 +68,7 @@ def data_options(command: Callable[..., Any]) -> Callable[..., Any]:
                 metavar="SIZE",
                 expose_value=False,
                 callback=_remember_size,
-                help="Cap on one line or record of --data, in bytes or with K/M/G (default 16M).",
+                help="Cap on one line or record of --data, in bytes or with K/M/G (default 16M, at most 2G).",
             ),
         ]
     ):
@@ -89,9 +89,9 @@ def _remember_size(ctx: click.Context, param: click.Parameter, value: str | None
         return
     match = re.fullmatch(r"\s*(\d+)\s*([KMG]?)i?B?\s*", value, re.IGNORECASE)
     size = int(match[1]) << _SHIFTS[match[2].upper()] if match else 0
-    if size < 1:
+    if size < 1 or size > MAX_RECORD_CAP:
         raise click.BadParameter(
-            f"expected a positive size such as 16M, 500K or 1048576 (found {value!r})",
+            f"expected a size from 1 byte to 2G, such as 16M, 500K or 1048576 (found {value!r})",
             ctx=ctx,
             param=param,
         )

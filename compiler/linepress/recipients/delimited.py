@@ -63,10 +63,10 @@ def read_csv(
         header_line = len(skipped) + 1
     if delimiter is None:
         delimiter = _choose(first, default, name, header_line, tally, declared=declared)
-    # Fields may be as long as a record may be (Python's default is 131,072).
-    # The limit is process-wide, so only ever raised.
-    if csv.field_size_limit() < limit:
-        csv.field_size_limit(limit)
+    # Fields may be as long as a record may be (Python's default is 131,072). The
+    # limit is process-wide: set for each reading, so a smaller cap after a larger
+    # one (a library user, a test run) still holds.
+    csv.field_size_limit(limit)
     reader = csv.reader(chain(skipped, (first,), lines), delimiter=delimiter, strict=True)
 
     header: list[str] | None = None
@@ -116,6 +116,12 @@ def read_csv(
             break
         except csv.Error as exc:
             start = prev + 1
+            if "field larger than field limit" in str(exc):
+                # The reader stopped inside a quoted cell: going on would read the
+                # rest of that cell as rows (and maybe recipients). Stop the file.
+                raise DataError(
+                    Problem(_csv_message(exc, start, limit), Location(name, start), code="data-csv")
+                ) from None
             if reader.line_num < start:  # no progress: never loop on one error
                 raise DataError(
                     Problem(f"is not valid CSV: {exc}", Location(name, start), code="data-csv")

@@ -19,6 +19,9 @@ from linepress.errors import DataError, Location, Problem, UsageError, describe
 
 #: The default cap on one line (and one record) of recipient data, in bytes.
 DEFAULT_MAX_RECORD = 16 * 1024 * 1024
+#: The largest cap accepted (bytes): past it "bounded memory" means nothing, and Python's
+#: csv field limit is a C long.
+MAX_RECORD_CAP = 2 * 1024 * 1024 * 1024
 
 #: Byte order marks and the codec each one means (UTF-32 first: its LE mark starts like UTF-16's).
 _BOMS = (

@@ -30,7 +30,13 @@ from typing import IO
 
 from linepress.errors import DataError, Location, Problem, UsageError, describe
 from linepress.recipients.delimited import read_csv
-from linepress.recipients.encoding import DEFAULT_MAX_RECORD, Replay, check_encoding, text_lines
+from linepress.recipients.encoding import (
+    DEFAULT_MAX_RECORD,
+    MAX_RECORD_CAP,
+    Replay,
+    check_encoding,
+    text_lines,
+)
 from linepress.recipients.guess import SAMPLE_SIZE
 from linepress.recipients.jsonrecords import read_json, read_jsonl
 from linepress.recipients.source import (
@@ -120,9 +126,12 @@ def open_records(
         )
     if encoding is not None:
         encoding = check_encoding(encoding)
-    if not isinstance(max_record_size, int) or max_record_size < 1:
+    if not isinstance(max_record_size, int) or not 1 <= max_record_size <= MAX_RECORD_CAP:
         raise UsageError(
-            Problem("the record size cap must be a positive number of bytes", found=None)
+            Problem(
+                "the record size cap must be from 1 byte to 2 GiB",
+                found=describe(max_record_size),
+            )
         )
     options = _Options(delimiter, encoding, max_record_size, sheet)
     if source is None or source == "-":
@@ -284,6 +293,23 @@ class _StreamSource(RecordSource):
                     yield from read_jsonl(stream, self.name, self._options.limit)
         except OSError as exc:
             raise DataError(_open_problem(self.name, exc)) from None
+        except UnicodeError as exc:  # a codec's own refusal (`utf-16` with no BOM, `punycode`)
+            # Decoding errors with a position are located where they happen; this is
+            # what a codec raises about the whole stream.
+            hint = ""
+            if "BOM" in str(exc):  # UTF-16/32 with no byte order mark: name the order
+                hint = "; name the byte order, e.g. --encoding utf-16-le (Excel on Windows)"
+            raise DataError(
+                Problem(
+                    f"cannot be read as {self._options.encoding or 'its encoding'} text: "
+                    f"{exc}{hint}",
+                    Location(self.name, 1),
+                    found=f"--encoding {self._options.encoding}"
+                    if self._options.encoding
+                    else None,
+                    code="data-encoding",
+                )
+            ) from None
 
     def _csv(self, stream: IO[bytes]) -> Reader:
         options = self._options
