@@ -8,6 +8,7 @@ import json
 import tempfile
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner, Result
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -203,3 +204,142 @@ message:
     result = run(tmp_path, definition, jsonl({"user": "U1", "name": "Ann"}))
     assert result.exit_code == 0, result.stderr
     assert '"text":"Hello Ann 2"' in result.stdout
+
+
+# --- however a value reaches the text --------------------------------------------------
+
+#: Ways a value reaches a message's text other than `{{ v }}`.
+ROUTES = [
+    "{{ v ~ '!' }}",
+    "{{ v | string }}",
+    "{{ v | urlencode }}",
+    "{{ v | upper }}",
+    "{{ v | replace('x', 'y') }}",
+    "{{ v | trim }}",
+    "{{ '%s' % v }}",
+    "{{ '%s' | format(v) }}",
+    "{{ '{}'.format(v) }}",
+    "{{ [v, v] | join('/') }}",
+    "{% set s = v %}{{ s }}",
+]
+
+
+@settings(max_examples=40, deadline=None)
+@given(route=st.sampled_from(ROUTES), value=st.sampled_from([None, True, False]))
+def test_null_and_booleans_print_the_same_through_filters_and_joins(
+    route: str, value: object
+) -> None:
+    definition = f'from: APP\nto: U1\nmessage: {{type: TEXT, text: "[{route}]"}}\n'
+    with tempfile.TemporaryDirectory() as folder:
+        result = run(Path(folder), definition, jsonl({"v": value}))
+    assert result.exit_code == 0, result.stderr
+    text = json.loads(result.stdout)["message"]["text"]
+    word = {None: "", True: "true", False: "false"}[value]  # type: ignore[index]
+    if "upper" in route:
+        word = word.upper()
+    assert text.strip("[]!").split("/")[0] == word, (route, text)
+    assert "None" not in text and "True" not in text and "False" not in text
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    route=st.sampled_from([r for r in ROUTES if "urlencode" not in r]),
+    value=st.sampled_from([{"first": "A", "last": "B"}, ["a", "b"]]),
+)
+def test_an_object_or_list_through_a_filter_is_a_located_error(route: str, value: object) -> None:
+    definition = f'from: APP\nto: U1\nmessage: {{type: TEXT, text: "[{route}]"}}\n'
+    with tempfile.TemporaryDirectory() as folder:
+        result = run(Path(folder), definition, jsonl({"v": value}))
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    kind = (
+        "an object, not text (it has the fields first, last)"
+        if isinstance(value, dict)
+        else ("a list, not text")
+    )
+    shown = "the value" if "set s" in route else "`{{ v }}`"  # a local name: not traced back
+    where = "definition.yaml:3:29: row 1 (data.jsonl:1): message.text: "
+    assert f"{where}{shown} is {kind}" in result.stderr, result.stderr
+    assert "{'" not in result.stderr and "['" not in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_an_object_urlencodes_as_a_query_and_a_list_is_an_error(tmp_path: Path) -> None:
+    definition = 'from: APP\nto: U1\nmessage: {type: TEXT, text: "?{{ v | urlencode }}"}\n'
+    result = run(tmp_path, definition, jsonl({"v": {"q": "春 セール", "vip": True, "n": None}}))
+    assert result.exit_code == 0, result.stderr
+    assert (
+        json.loads(result.stdout)["message"]["text"]
+        == "?q=%E6%98%A5+%E3%82%BB%E3%83%BC%E3%83%AB&vip=true&n="
+    )
+    result = run(tmp_path, definition, jsonl({"v": ["a", "b"]}))
+    assert result.exit_code == 1
+    assert "`{{ v }}` is a list, not text" in result.stderr
+    assert "ValueError" not in result.stderr and "unpack" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("template", "said"),
+    [
+        ("{{ cycler('a', 'b') }}", "is a cycler (print `.next()` or `.current`), not text"),
+        ("{{ joiner(', ') }}", "is a function (call it: add `()`), not text"),
+        ("{{ namespace(a=1) }}", "is a namespace (print one of its attributes), not text"),
+        ("{{ range(3) }}", "is a list, not text"),
+    ],
+)
+def test_jinja_objects_never_print_their_python_repr(
+    tmp_path: Path, template: str, said: str
+) -> None:
+    definition = f'from: APP\nto: U1\nmessage: {{type: TEXT, text: "x {template}"}}\n'
+    for command in ("compile", "check"):
+        (tmp_path / "definition.yaml").write_text(definition, encoding="utf-8")
+        with contextlib.chdir(tmp_path):
+            result = CliRunner().invoke(main, [command, "definition.yaml"])
+        assert result.exit_code == 1, result.output
+        assert "definition.yaml:3:29: message.text: the value " + said in result.stderr
+        assert "object at 0x" not in result.output and "range(" not in result.stderr
+
+
+# --- filter and test failures in the author's words ------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("template", "said"),
+    [
+        ("{{ items | map('uppr') | join(', ') }}", "unknown filter `uppr`; did you mean `upper`?"),
+        ("{{ items | select('od') | join(', ') }}", "unknown test `od`; did you mean `odd`?"),
+        (
+            "{{ items | rejectattr('a', 'sameas_') | list | length }}",
+            "unknown test `sameas_`; did you mean `sameas`?",
+        ),
+    ],
+)
+def test_a_filter_or_test_named_by_argument_is_checked_without_data(
+    tmp_path: Path, template: str, said: str
+) -> None:
+    definition = f'from: APP\nto: U1\nmessage: {{type: TEXT, text: "x {template}"}}\n'
+    (tmp_path / "definition.yaml").write_text(definition, encoding="utf-8")
+    with contextlib.chdir(tmp_path):
+        result = CliRunner().invoke(main, ["check", "definition.yaml"])
+    assert result.exit_code == 1
+    assert f"definition.yaml:3:29: message.text: {said}" in result.stderr, result.stderr
+
+
+def test_a_filter_failing_on_a_recipient_value_names_the_filter_not_python(
+    tmp_path: Path,
+) -> None:
+    definition = """\
+from: APP
+to: U1
+message: {type: TEXT, text: "{{ items | map(how) | join(', ') }} {{ n | join }}"}
+"""
+    result = run(tmp_path, definition, jsonl({"items": ["a"], "how": "uppr", "n": 1}))
+    assert result.exit_code == 1
+    assert "message.text: unknown filter `uppr`; did you mean `upper`?" in result.stderr
+    result = run(tmp_path, definition, jsonl({"items": ["a"], "how": "upper", "n": 1}))
+    assert (
+        "message.text: the filter `join` failed: it joins the items of a list, and a whole "
+        "number has none (found 1)" in result.stderr
+    ), result.stderr
+    for python in ("TypeError", "ValueError", "TemplateRuntimeError", "'int' object"):
+        assert python not in result.stderr

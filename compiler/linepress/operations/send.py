@@ -22,7 +22,7 @@ from typing import IO
 
 import httpx
 
-from linepress.author.placeholders import placeholder_problems
+from linepress.author.placeholders import leftovers_in_body, placeholder_problems
 from linepress.definition import load_definition
 from linepress.errors import (
     DefinitionError,
@@ -558,6 +558,13 @@ def _payload_results(path: Path) -> Iterator[Result]:
                     code=issue.code,
                 ).at_row(record.number, record.location)
                 for issue in ([] if checker.accepts(body) else checker.full.issues(body))
+            ]
+            # What `send` from a definition refuses, a payload file must not carry either.
+            problems += [
+                Problem(
+                    message, record.location, path=format_path(at), code="payload-leftover"
+                ).at_row(record.number, record.location)
+                for at, message, _ in leftovers_in_body(body)
             ]
             yield Result(record.number, record.location, body, None if problems else body, problems)
 

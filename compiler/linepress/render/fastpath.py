@@ -28,7 +28,8 @@ from typing import Any
 from linepress.definition import FieldPath, contains
 from linepress.limits import fits_graphemes, fits_utf16
 from linepress.render.builders import DYNAMIC, ROW, Renderer
-from linepress.render.templating import LeafRenderer, evaluate, has_markers, is_encodable, text_of
+from linepress.render.jsontext import text_of
+from linepress.render.templating import LeafRenderer, evaluate, has_markers, is_encodable
 from linepress.validate.fastcheck import LeafChecks, Rule
 from linepress.validate.values import BAD_ESCAPE, NUMBER_START, URL_START, is_recipient_key
 

@@ -24,11 +24,19 @@ from typing import Any
 
 from jinja2 import StrictUndefined, Template, nodes
 from jinja2 import TemplateSyntaxError as JinjaSyntaxError
-from jinja2.exceptions import UndefinedError
+from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.runtime import Undefined
 
 from linepress.definition import FieldPath, Leaf, describe_integer, in_json_range
 from linepress.errors import Location, Problem, describe, format_path, type_name
+from linepress.render.jsontext import (
+    FilterFailed,
+    NotText,
+    describe_kind,
+    plain_reason,
+    printable,
+    text_of,
+)
 from linepress.render.limits import MAX_TEXT, LimitedEnvironment, RenderLimit
 from linepress.render.reach import OutsideReach, ReachLoader, unknown_names
 
@@ -63,31 +71,8 @@ def make_environment(search_path: list[Path]) -> LimitedEnvironment:
         autoescape=False,
         keep_trailing_newline=True,
         # JSON values print as a CSV cell would hold them, never as Python (`None`, `True`).
-        finalize=_printable,
+        finalize=printable,
     )
-
-
-class NotText(Exception):
-    """An object or a list was printed as text; `value` is what was printed."""
-
-    def __init__(self, value: Any) -> None:
-        super().__init__("an object or a list cannot be printed as text")
-        self.value = value
-
-
-def _printable(value: Any) -> Any:
-    """What `{{ value }}` prints in text: null as nothing, booleans as JSON writes them;
-    an object or a list is refused (it would print as Python: `{'first': 'A'}`)."""
-    kind = value.__class__
-    if kind is str or kind is int or kind is float:  # the common cases, without isinstance
-        return value
-    if value is None:
-        return ""
-    if kind is bool:
-        return "true" if value else "false"
-    if kind is dict or kind is list or isinstance(value, Mapping | list | tuple):
-        raise NotText(value)
-    return value
 
 
 def has_markers(text: str) -> bool:
@@ -222,6 +207,8 @@ def evaluate(leaf: LeafRenderer, ctx: Context, rendered: str | None = None) -> A
         raise LeafFailed(_undefined_message(exc, ctx), code="undefined") from None
     except NotText as exc:
         raise _not_text(leaf, ctx, exc.value) from None
+    except FilterFailed as exc:
+        raise _filter_failed(exc) from None
     except LeafFailed:
         raise
     except RenderLimit as exc:
@@ -237,7 +224,7 @@ def evaluate(leaf: LeafRenderer, ctx: Context, rendered: str | None = None) -> A
         # The mirror of numeric text becoming a number: JSON's 42, true, null as text.
         if isinstance(value, list | dict):
             raise _not_text(leaf, ctx, value)
-        value = _printable(value)
+        value = printable(value)
         if value.__class__ is not str:
             value = str(value)
     return value
@@ -247,17 +234,30 @@ def evaluate(leaf: LeafRenderer, ctx: Context, rendered: str | None = None) -> A
 EXPRESSION = re.compile(r"\{\{[-+]?\s*(.*?)\s*[-+]?\}\}", re.DOTALL)
 
 
+#: A name and its attributes or items inside an expression (`name.first`, `row["a b"]`).
+_OPERAND = re.compile(r"""[A-Za-z_]\w*(?:\.[A-Za-z_]\w*|\[[^\]]*\])*""")
+
+
+def _culprit(leaf: LeafRenderer, ctx: Context, value: Any) -> str | None:
+    """The expression in the leaf that gives `value`: a whole `{{ … }}`, else a name in one."""
+    if leaf.env is None:
+        return None
+    for match in EXPRESSION.finditer(leaf.source):
+        candidates = [match.group(1), *dict.fromkeys(_OPERAND.findall(match.group(1)))]
+        for candidate in candidates:
+            try:
+                found = _expression(leaf.env, leaf.env.compile_expression(candidate))(ctx)
+            except Exception:  # only for wording: an expression that fails is not the one
+                continue
+            if found is value or (found.__class__ is value.__class__ and found == value):
+                return str(candidate)
+    return None
+
+
 def _not_text(leaf: LeafRenderer, ctx: Context, value: Any) -> LeafFailed:
-    """An object or list where text is wanted, worded with the expression that gave it."""
-    expression = None
-    for match in EXPRESSION.finditer(leaf.source if leaf.env is not None else ""):
-        try:
-            found = _expression(leaf.env, leaf.env.compile_expression(match.group(1)))(ctx)  # type: ignore[union-attr,arg-type]
-        except Exception:  # only for wording: an expression that fails is not the one
-            continue
-        if found is value or found == value:
-            expression = match.group(1)
-            break
+    """An object, a list or another non-text value where text is wanted, worded with
+    the expression that gave it."""
+    expression = _culprit(leaf, ctx, value)
     shown = "the value" if expression is None else f"`{{{{ {expression} }}}}`"
     if isinstance(value, Mapping):
         names = [str(key) for key in value]
@@ -272,6 +272,9 @@ def _not_text(leaf: LeafRenderer, ctx: Context, value: Any) -> LeafFailed:
             found=describe(value),
             code="type",
         )
+    kind = describe_kind(value)
+    if kind != "a list":
+        return LeafFailed(f"{shown} is {kind}, not text", code="type")
     example = expression or "items"
     return LeafFailed(
         f"{shown} is a list, not text: print one item (`{{{{ {example}[0] }}}}`) or join "
@@ -279,6 +282,14 @@ def _not_text(leaf: LeafRenderer, ctx: Context, value: Any) -> LeafFailed:
         found=describe(value),
         code="type",
     )
+
+
+def _filter_failed(exc: FilterFailed) -> LeafFailed:
+    """A filter or test that raised, named, with what it was given."""
+    if exc.reason.startswith("unknown "):  # a filter named in `map('uppr')`: that is all
+        return LeafFailed(exc.reason)
+    found = None if isinstance(exc.value, Undefined) else describe(exc.value)
+    return LeafFailed(f"the {exc.kind} `{exc.name}` failed: {exc.reason}", found=found)
 
 
 def evaluate_raw(leaf: LeafRenderer, ctx: Context) -> Any:
@@ -290,6 +301,10 @@ def evaluate_raw(leaf: LeafRenderer, ctx: Context) -> Any:
         return value
     except UndefinedError as exc:
         raise LeafFailed(_undefined_message(exc, ctx), code="undefined") from None
+    except NotText as exc:
+        raise _not_text(leaf, ctx, exc.value) from None
+    except FilterFailed as exc:
+        raise _filter_failed(exc) from None
     except RenderLimit as exc:
         raise LeafFailed(str(exc), code="render-limit") from None
     except RecursionError:
@@ -423,16 +438,6 @@ def _concatenation(parts: list[tuple[bool, str]]) -> Callable[[Context], str]:
     exec(compile(source, "<linepress text>", "exec"), namespace)  # built from repr() only
     run: Callable[[Context], str] = namespace["run"]
     return run
-
-
-def text_of(value: Any) -> str:
-    """What Jinja prints for a value in `Hello {{ name }}` (strict about undefined;
-    null prints nothing, booleans `true`/`false`, an object or a list raises `NotText`)."""
-    if value.__class__ is str:
-        return value  # type: ignore[no-any-return]
-    if isinstance(value, Undefined):
-        value._fail_with_undefined_error()
-    return str(_printable(value))
 
 
 def _undefined_error(exc: KeyError) -> UndefinedError:
@@ -620,4 +625,6 @@ def _exception_text(exc: Exception) -> str:
     text = str(exc)
     if isinstance(exc, OutsideReach):  # already a sentence for the author
         return text
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    if isinstance(exc, SecurityError):  # the sandbox's own words say what was refused
+        return f"SecurityError: {text}"
+    return plain_reason(exc)
