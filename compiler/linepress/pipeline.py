@@ -30,7 +30,7 @@ from linepress.render.fastpath import BodyFunction, RowFunction, body_function, 
 from linepress.validate import verdicts
 from linepress.validate.fastcheck import LeafChecks
 from linepress.validate.schema import NUMERIC_FIELDS, text_field_names
-from linepress.validate.values import is_link, is_url_part
+from linepress.validate.values import KeyForms, is_link, is_url_part
 from linepress.yaml_errors import number_hint
 
 if TYPE_CHECKING:
@@ -297,6 +297,8 @@ class BodyRun:
         #: Set False to stop writing bodies (e.g. once a failure voids the output);
         #: the failed recipients still come out.
         self.writing = True
+        #: The written bodies whose `to` has no known form (for a warning).
+        self.key_forms = KeyForms()
 
     def __iter__(self) -> Iterator[Result]:
         records, compiler = self._records, self._compiler
@@ -310,6 +312,7 @@ class BodyRun:
         write, dumps, newline = self._write_line, orjson.dumps, orjson.OPT_APPEND_NEWLINE
         name = records.name  # type: ignore[attr-defined]
         number = 0
+        note_key, key_form = self.key_forms.note, KeyForms.plain
         try:
             for item in lane:
                 if isinstance(item, BadRecord):
@@ -326,6 +329,9 @@ class BodyRun:
                         yield result
                         continue
                     body = result.body
+                to = body.get("to")  # type: ignore[union-attr]
+                if to.__class__ is not str or key_form(to) is None:
+                    note_key(to, number, Location(name, line))
                 if self.writing:
                     write(dumps(body, option=newline))
         finally:
@@ -337,7 +343,9 @@ class BodyRun:
             self.rows += 1
             if not result.ok:
                 yield result
-            elif self.writing:
+                continue
+            self.key_forms.note(result.body.get("to"), result.row, result.data_location)  # type: ignore[union-attr]
+            if self.writing:
                 write(dumps(result.body, option=newline))
 
 

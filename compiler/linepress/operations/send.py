@@ -32,7 +32,7 @@ from linepress.errors import (
     UsageError,
     format_path,
 )
-from linepress.operations.compile import DataOptions, note_reading
+from linepress.operations.compile import DataOptions, key_form_warnings, note_reading
 from linepress.pipeline import Compiler, Result
 from linepress.recipients.records import BadRecord, ReadOptions, open_records
 from linepress.report import DEFAULT_LIMIT, ProblemLog
@@ -50,6 +50,7 @@ from linepress.send.journal import (
 from linepress.send.progress import Progress
 from linepress.send.report import Summary, entry_row, write_report
 from linepress.validate.request_check import RequestChecker
+from linepress.validate.values import KeyForms
 
 Plan = Iterator[tuple[int, str, str | None, bytes | None, str | None]]
 
@@ -491,10 +492,13 @@ class _Abort(Exception):
 
 
 def _planned(options: SendOptions, log: ProblemLog, stdin: Path | None) -> Plan:
-    for result in _results(options, stdin, log):
+    key_forms = KeyForms()  # `to`s of no known form: one warning, sending goes on
+    compilers: list[Compiler] = []
+    for result in _results(options, stdin, log, compilers):
         log.rows += 1
         if result.ok:
             assert result.body is not None
+            key_forms.note(result.body.get("to"), result.row, result.data_location)
             recipient = str(result.body.get("to"))
             if options.shard is not None and not options.shard.holds(recipient):
                 continue
@@ -513,18 +517,25 @@ def _planned(options: SendOptions, log: ProblemLog, stdin: Path | None) -> Plan:
         if mine:
             error = "; ".join(p.format() for p in result.problems)[:2000]
             yield result.row or 1, f"invalid#{result.row}", invalid_to, None, error
+    log.add(key_form_warnings(compilers[0] if compilers else None, key_forms))
     if not log.ok and not options.keep_going:
         raise _Abort
 
 
 def _results(
-    options: SendOptions, stdin: Path | None, log: ProblemLog | None = None
+    options: SendOptions,
+    stdin: Path | None,
+    log: ProblemLog | None = None,
+    compilers: list[Compiler] | None = None,
 ) -> Iterator[Result]:
+    """Each recipient's result; the definition's compiler is appended to `compilers`."""
     if options.payloads is not None:
         yield from _payload_results(options.payloads)
         return
     assert options.definition is not None
     compiler = Compiler(options.definition)
+    if compilers is not None:
+        compilers.append(compiler)
     # A starter's placeholder left in would be sent as the sender key or to customers.
     placeholders = placeholder_problems(compiler.definition, "error")
     if placeholders:

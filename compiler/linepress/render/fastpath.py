@@ -31,7 +31,13 @@ from linepress.render.builders import DYNAMIC, ROW, Renderer
 from linepress.render.jsontext import text_of
 from linepress.render.templating import LeafRenderer, evaluate, has_markers, is_encodable
 from linepress.validate.fastcheck import LeafChecks, Rule
-from linepress.validate.values import BAD_ESCAPE, NUMBER_START, URL_START, is_recipient_key
+from linepress.validate.values import (
+    NUMBER_START,
+    UNSAFE,
+    URL_START,
+    escapes_ok,
+    is_recipient_key,
+)
 
 #: fields -> the checked body, or None: "render this recipient the careful way".
 BodyFunction = Callable[[Mapping[str, Any]], dict[str, Any] | None]
@@ -130,7 +136,8 @@ class _Writer:
             "_number_start": NUMBER_START,
             "_key_ok": is_recipient_key,
             "_url_start": URL_START,
-            "_bad_escape": BAD_ESCAPE,
+            "_unsafe": UNSAFE,
+            "_escapes_ok": escapes_ok,
         }
         self._lines: list[str] = []
         self._count = 0
@@ -344,7 +351,8 @@ class _Writer:
         if known_str and value is True and keyword == "x-url":
             test = (
                 f"{var}.isascii() and {var}.isprintable() and ' ' not in {var} and "
-                f"_url_start({var}) is not None and ('%' not in {var} or _bad_escape({var}) is None)"
+                f"_url_start({var}) is not None and _unsafe({var}) is None and "
+                f"('%' not in {var} or _escapes_ok({var}))"
             )
         if test is None:
             test = f"{self._bind('rule', rule.predicate)}({var})"
