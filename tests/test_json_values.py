@@ -156,10 +156,42 @@ vars:
   b: "{{ a }}/y"
 message: {type: TEXT, text: "{{ a }}"}
 """
+    for command in ("compile", "check"):
+        (tmp_path / "definition.yaml").write_text(definition, encoding="utf-8")
+        with contextlib.chdir(tmp_path):
+            result = CliRunner().invoke(main, [command, "definition.yaml"])
+        assert result.exit_code == 1
+        assert (
+            "definition.yaml:4:6: vars.a: vars a -> b -> a form a cycle (a at line 4, b at "
+            "line 5): a var may use the vars above it, never itself through others"
+        ) in result.stderr, result.stderr
+        assert "undefined" not in result.stderr
+        assert result.stdout == ""
+
+
+def test_every_cycle_between_vars_is_named_once_with_its_lines(tmp_path: Path) -> None:
+    definition = """\
+from: APP
+to: U1
+vars:
+  shop: https://shop.example
+  a: "{{ shop }}/{{ c }}"
+  b: "{{ a }}"
+  c: "{{ b | upper }}"
+  me: "{% if me %}{{ me }}{% endif %}"
+  fine: "{{ shop }}/ok"
+message: {type: TEXT, text: "{{ a }} {{ me }} {{ fine }}"}
+"""
     result = run(tmp_path, definition, None)
     assert result.exit_code == 1
-    assert "definition.yaml:4:6: vars.a: undefined variable `b`" in result.stderr, result.stderr
-    assert "{{" not in result.stdout
+    lines = result.stderr.splitlines()
+    assert lines[:2] == [
+        "definition.yaml:5:6: vars.a: vars a -> c -> b -> a form a cycle (a at line 5, c at "
+        "line 7, b at line 6): a var may use the vars above it, never itself through others",
+        "definition.yaml:8:7: vars.me: vars me -> me form a cycle (me at line 8): a var may "
+        "use the vars above it, never itself through others",
+    ], result.stderr
+    assert "fine" not in result.stderr and "shop" not in result.stderr
 
 
 def test_a_var_may_use_recipient_fields_and_is_rendered_for_each(tmp_path: Path) -> None:
@@ -343,3 +375,64 @@ message: {type: TEXT, text: "{{ items | map(how) | join(', ') }} {{ n | join }}"
     ), result.stderr
     for python in ("TypeError", "ValueError", "TemplateRuntimeError", "'int' object"):
         assert python not in result.stderr
+
+
+# --- a bad link in a var is the var's -------------------------------------------------
+
+VAR_LINK = """\
+from: APP
+to: "{{ user }}"
+vars:
+  shop: https://shop.example
+  link: "https://x.jp/春 セール"
+  mine: "{{ shop }}/u/{{ user }}"
+message:
+  type: TEMPLATE
+  altText: Sale
+  template:
+    type: BUTTONS
+    text: New in
+    actions:
+      - {type: URI, label: A, uri: "{{ link }}"}
+      - {type: URI, label: B, uri: "{{ shop }}/a b"}
+      - {type: URI, label: C, uri: "{{ mine }}"}
+"""
+
+
+def test_a_bad_link_in_a_var_is_blamed_on_the_var_and_found_without_data(tmp_path: Path) -> None:
+    (tmp_path / "definition.yaml").write_text(VAR_LINK, encoding="utf-8")
+    for command in (["check", "definition.yaml"], ["compile", "definition.yaml"]):
+        with contextlib.chdir(tmp_path):
+            result = CliRunner().invoke(main, command)
+        assert result.exit_code == 1
+        lines = result.stderr.splitlines()
+        assert lines[0] == (
+            "definition.yaml:5:9: vars.link: a link must be percent-encoded UTF-8, and '春' "
+            "(U+6625) at character 14 is not: write "
+            "https://x.jp/%E6%98%A5%20%E3%82%BB%E3%83%BC%E3%83%AB (the var `link`, used by "
+            "`message.template.actions[0].uri` at line 14: fix the link here)"
+        ), result.stderr
+        # The var is fine, the field's own text is not: the field's line.
+        assert lines[1].startswith(
+            "definition.yaml:15:36: message.template.actions[1].uri: a link must be "
+            "percent-encoded UTF-8, and a space at character 23"
+        ), result.stderr
+        assert "data" not in result.stderr and "row" not in result.stderr
+
+
+def test_a_var_made_per_recipient_is_named_when_its_link_is_bad(tmp_path: Path) -> None:
+    definition = VAR_LINK.replace('  link: "https://x.jp/春 セール"\n', "").replace(
+        '      - {type: URI, label: A, uri: "{{ link }}"}\n      - {type: URI, label: B, uri: '
+        '"{{ shop }}/a b"}\n',
+        "",
+    )
+    result = run(tmp_path, definition, jsonl({"user": "U1"}, {"user": "a b"}))
+    assert result.exit_code == 1
+    assert (
+        "row 2 (data.jsonl:2): message.template.actions[0].uri: a link must be percent-encoded "
+        "UTF-8, and a space at character 25 is not: write https://shop.example/u/a%20b; "
+        "`{{ mine }}` is the var `mine` (definition.yaml:5:9), which made "
+        "'https://shop.example/u/a b': fix it there (a recipient value inside it needs "
+        "`| urlencode`)"
+    ) in result.stderr, result.stderr
+    assert "row 1 " not in result.stderr.replace("row 1 (data.jsonl:1): to: warning", "")

@@ -27,6 +27,7 @@ from linepress.recipients.records import (
 )
 from linepress.render.builders import DYNAMIC, FAILED, Remap, Renderer
 from linepress.render.fastpath import BodyFunction, RowFunction, body_function, row_function
+from linepress.render.var_links import var_link_problems
 from linepress.validate import verdicts
 from linepress.validate.fastcheck import LeafChecks
 from linepress.validate.schema import NUMERIC_FIELDS, text_field_names
@@ -72,6 +73,10 @@ class Compiler:
             definition = load_definition(definition)
         self.definition = definition
         self.renderer = Renderer(definition, NUMERIC_FIELDS, text_field_names())
+        # A link made of `vars` only is the same bad link for everyone: the var's.
+        bad_var_links = var_link_problems(self.renderer)
+        if bad_var_links:
+            raise DefinitionError(bad_var_links)
         self._validator: BodyValidator | None = None
         #: Per variant: checks of the per-recipient leaves only (None: full validation).
         self.leaf_checks: dict[str | None, LeafChecks | None] = {}
@@ -238,11 +243,20 @@ class Compiler:
     ) -> str:
         """`; `{{ keyword }}` brought in '抹茶 ケーキ': end it with `| urlencode``, or ""."""
         hints = []
+        variables = self.definition.vars
         for text, value in self.renderer.inserted_values(path, remaps, fields):
             value = str(value)
             if _URLENCODED.search(text) or is_url_part(value):
                 continue
-            if is_link(value):  # the whole link comes from the data: encoding it would break it
+            if text in variables and text not in fields:  # made by a var: blame the var
+                leaf = self.definition.values.get(("vars", text))
+                where = f" ({leaf.location})" if leaf is not None else ""
+                hints.append(
+                    f"`{{{{ {text} }}}}` is the var `{text}`{where}, which made "
+                    f"{describe(value)}: fix it there (a recipient value inside it needs "
+                    "`| urlencode`)"
+                )
+            elif is_link(value):  # the whole link comes from the data: encoding it would break it
                 hints.append(f"`{{{{ {text} }}}}` brought in {describe(value)}: fix it in the data")
             else:
                 hints.append(

@@ -214,7 +214,7 @@ class Renderer:
             raise DefinitionError(problems)
         if self._dynamic_vars:
             # A var no template reads is inert (say, a YAML anchor's home): never rendered.
-            read = set().union(*(self._names_in(leaf.source) for leaf in self.leaves))
+            read = set().union(*(self.names_in(leaf.source) for leaf in self.leaves))
             self._dynamic_vars = [(n, b) for n, b in self._dynamic_vars if n in read]
         self._batches = {
             scope: LeafBatch(self.env, leaves)
@@ -524,7 +524,10 @@ class Renderer:
         `{{` written in `vars` reaches a body."""
         outer = self._scope
         self._scope = None  # rendered in their own step: never in a body's batch
+        in_cycle = self._var_cycles(problems)
         for name, value in self.definition.vars.items():
+            if name in in_cycle:
+                continue
             path: FieldPath = ("vars", name)
             errors: list[Problem] = []
             build = self._compile(value, path, errors)
@@ -535,7 +538,7 @@ class Renderer:
                 self.constants[name] = build({}, RenderState())
                 continue
             known = set(self.constants) | set(self.env.globals) | {ROW}
-            if self._names_in(value) <= known:  # only earlier constants: render it now
+            if self.names_in(value) <= known:  # only earlier constants: render it now
                 state = RenderState()
                 rendered = build({**self.constants, ROW: {}}, state)
                 problems += state.problems
@@ -545,12 +548,60 @@ class Renderer:
             self._dynamic_vars.append((name, build))
         self._scope = outer
 
-    def _names_in(self, value: Any) -> set[str]:
+    def _var_cycles(self, problems: list[Problem]) -> set[str]:
+        """Vars that read each other round (`a: "{{ b }}"`, `b: "{{ a }}"`): one problem per
+        cycle, at its first var, naming the cycle and the lines; returns the vars in one."""
+        names = list(self.definition.vars)
+        reads: dict[str, list[str]] = {}
+        for name in names:
+            try:
+                used = self.names_in(self.definition.vars[name])
+            except Exception:  # a syntax error: reported when the var is compiled
+                used = set()
+            reads[name] = [other for other in names if other in used]
+        in_cycle: set[str] = set()
+        seen_cycles: set[frozenset[str]] = set()
+
+        def visit(name: str, trail: list[str]) -> None:
+            if name in trail:
+                cycle = trail[trail.index(name) :]
+                if frozenset(cycle) not in seen_cycles:
+                    seen_cycles.add(frozenset(cycle))
+                    problems.append(self._cycle_problem([*cycle, name]))
+                in_cycle.update(cycle)
+                return
+            if name in done:
+                return
+            for other in reads[name]:
+                visit(other, [*trail, name])
+            done.add(name)
+
+        done: set[str] = set()
+        for name in names:
+            visit(name, [])
+        return in_cycle
+
+    def _cycle_problem(self, cycle: list[str]) -> Problem:
+        lines = []
+        for name in dict.fromkeys(cycle):
+            leaf = self.definition.values.get(("vars", name))
+            line = leaf.location.line if leaf is not None else None
+            lines.append(f"{name} at line {line}" if line else name)
+        start = self.definition.values.get(("vars", cycle[0]))
+        return Problem(
+            f"vars {' -> '.join(cycle)} form a cycle ({', '.join(lines)}): a var may use "
+            "the vars above it, never itself through others",
+            start.location if start is not None else self._where(("vars", cycle[0])),
+            path=format_path(("vars", cycle[0])),
+            code="var-cycle",
+        )
+
+    def names_in(self, value: Any) -> set[str]:
         """The variables the templates in `value` read (undeclared names)."""
         if isinstance(value, dict):
-            return set().union(*(self._names_in(child) for child in value.values()))
+            return set().union(*(self.names_in(child) for child in value.values()))
         if isinstance(value, list):
-            return set().union(*(self._names_in(child) for child in value))
+            return set().union(*(self.names_in(child) for child in value))
         if isinstance(value, str) and has_markers(value):
             return set(meta.find_undeclared_variables(self.env.parse(value)))
         return set()
