@@ -428,7 +428,16 @@ _CATEGORIES: list[tuple[str, tuple[str, ...]]] = [
     ("httpx AsyncClient (Request, headers, URL, cookies)", ("httpx/",)),
     ("JSON (response.json)", ("json/",)),
     ("asyncio loop + socket syscalls", ("asyncio/", "selectors.py", "ssl.py", "socket.py")),
-    ("dispatch.py (workers, pacer, verdicts)", ("compiler/linepress/send/dispatch.py",)),
+    (
+        "dispatch.py, answers.py, pacing.py (workers, verdicts, pacer)",
+        (
+            "compiler/linepress/send/dispatch.py",
+            "compiler/linepress/send/answers.py",
+            "compiler/linepress/send/pacing.py",
+            "compiler/linepress/send/stopsignal.py",
+            "compiler/linepress/send/journal_writer.py",
+        ),
+    ),
 ]
 _FAILED_IMPORT = "failed `import sniffio` per httpcore lock"
 
@@ -455,8 +464,8 @@ _INCLUSIVE = {
     "AsyncClient.post": ("post", "httpx/_client.py"),
     "the transport": ("handle_async_request", ""),
     "Journal.apply": ("apply", "compiler/linepress/send/sqlite_journal.py"),
-    "judge_response + response.json": ("judge_response", "compiler/linepress/send/dispatch.py"),
-    "Pacer.wait": ("wait", "compiler/linepress/send/dispatch.py"),
+    "judge_response + response.json": ("judge_response", "compiler/linepress/send/answers.py"),
+    "Pacer.wait": ("wait", "compiler/linepress/send/pacing.py"),
 }
 
 

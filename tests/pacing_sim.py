@@ -10,12 +10,16 @@ with no timed assertions, and it was used to choose the pacer's constants.
 
 from __future__ import annotations
 
+import asyncio
 import heapq
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from linepress.send.pacing import Pacer
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -139,3 +143,46 @@ def simulate(
             j += 1
         run.burst_max = max(run.burst_max, i - j + 1)
     return run
+
+
+class VirtualTime:
+    """Virtual time for asyncio code: `sleep` parks a task until `run` advances the clock.
+
+    `run(main)` drives `main` on a real event loop, but whenever every task is parked it
+    jumps the clock to the earliest wake-up, so sleeps take no real time and what a test
+    asserts about time is exact on any machine. Also a stop flag (`pacing.Stop`) that is
+    never set, for `Pacer.wait(stop)`.
+    """
+
+    def __init__(self) -> None:
+        self.clock = 0.0
+        self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._seq = 0
+
+    def now(self) -> float:
+        return self.clock
+
+    async def sleep(self, seconds: float) -> None:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._seq += 1
+        heapq.heappush(self._sleepers, (self.clock + max(seconds, 0.0), self._seq, future))
+        await future
+
+    # The `Stop` protocol: never set; its sleeps are virtual.
+    def is_set(self) -> bool:
+        return False
+
+    def run(self, main: Coroutine[Any, Any, T]) -> T:
+        async def drive() -> T:
+            task = asyncio.ensure_future(main)
+            while not task.done():
+                for _ in range(50):  # let every runnable task run until it parks
+                    await asyncio.sleep(0)
+                if task.done() or not self._sleepers:
+                    continue
+                at, _, future = heapq.heappop(self._sleepers)
+                self.clock = max(self.clock, at)
+                future.set_result(None)
+            return task.result()
+
+        return asyncio.run(drive())

@@ -84,7 +84,7 @@ def test_deep_yaml_is_nested_too_deeply(tmp_path: Path, depth: int, shape: str) 
 def test_too_many_values_stop_while_parsing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("linepress.definition.MAX_NODES", 1_000)  # the real one takes seconds
+    monkeypatch.setattr("linepress.yaml_reader.MAX_NODES", 1_000)  # the real one takes seconds
     lines = "".join(f"  k{i}: {i}\n" for i in range(5_000))
     definition = write(tmp_path, "many.yaml", BODY + "vars:\n" + lines)
     assert_located(run("check", str(definition)), "many.yaml:", "more than 1,000 values")

@@ -196,7 +196,7 @@ def test_many_waiters_all_get_through(ceiling: float | None) -> None:
 
 
 def test_a_stop_releases_every_waiter() -> None:
-    from linepress.send.dispatch import StopSignal
+    from linepress.send.stopsignal import StopSignal
 
     async def main() -> int:
         pacer, stop = Pacer(1.0), StopSignal()

@@ -15,19 +15,17 @@ from pathlib import Path
 
 import httpx
 import pytest
+from pacing_sim import VirtualTime
 
 from linepress.errors import UsageError
 from linepress.operations.compile import DataOptions
 from linepress.operations.send import SendOptions, SendResult, Shard, send
-from linepress.send.dispatch import (
-    DispatchSettings,
-    Pacer,
-    StopSignal,
-    judge_exception,
-    judge_response,
-)
+from linepress.send.answers import judge_exception, judge_response
+from linepress.send.dispatch import DispatchSettings
+from linepress.send.pacing import Pacer
 from linepress.send.report import merge_reports, read_report
 from linepress.send.sqlite_journal import SqliteJournal as Journal
+from linepress.send.stopsignal import StopSignal
 
 SECRET = "s3cr3t-api-key-never-shown"
 ENV = {"INFOBIP_BASE_URL": "api.example.test", "INFOBIP_API_KEY": SECRET}
@@ -150,29 +148,29 @@ def test_pacer_spaces_requests_evenly_without_an_initial_burst() -> None:
 
 
 def test_a_retry_after_holds_back_requests_already_waiting_for_their_slot() -> None:
-    # Six workers wait for slots 50 ms apart; the first answer is a 429 with
-    # Retry-After: the five still waiting must not go out during the pause, and
-    # after it they keep the spacing (no burst).
+    # Six workers wait for slots 50 ms apart; the first answer (after a 20 ms round
+    # trip) is a 429 with Retry-After: the five still waiting must not go out during
+    # the pause, and after it they keep the spacing (no burst). Virtual time: exact.
+    time = VirtualTime()
+
     async def main() -> list[float]:
-        pacer, stop = Pacer(20), StopSignal()
-        loop = asyncio.get_running_loop()
-        start = loop.time()
+        pacer = Pacer(20, clock=time.now, sleep=time.sleep)
         sent: list[float] = []
 
         async def worker() -> None:
-            await pacer.wait(stop)
-            sent.append(loop.time() - start)
+            await pacer.wait(time)
+            sent.append(time.now())
             if len(sent) == 1:
-                await asyncio.sleep(0.02)  # the round trip; the answer: 429, Retry-After
-                pacer.pause_until(loop.time() + 0.3)
+                await time.sleep(0.02)  # the round trip; the answer: 429, Retry-After
+                pacer.pause_until(time.now() + 0.3)
 
         await asyncio.gather(*(worker() for _ in range(6)))
         return sent
 
-    sent = asyncio.run(main())
-    assert sent[0] < 0.02
-    assert all(t >= 0.31 for t in sent[1:]), sent
-    assert all(b - a >= 0.04 for a, b in itertools.pairwise(sent[1:])), sent
+    sent = time.run(main())
+    assert sent[0] == 0.0
+    assert all(t >= 0.32 for t in sent[1:]), sent
+    assert all(b - a >= 0.05 - 1e-9 for a, b in itertools.pairwise(sent[1:])), sent
 
 
 # -- outcomes in the journal and report -----------------------------------------

@@ -8,7 +8,7 @@ import socket
 import httpx
 import pytest
 
-from linepress.send.dispatch import judge_exception
+from linepress.send.answers import judge_exception
 from linepress.send.transport import sending_transport
 
 

@@ -22,7 +22,9 @@ from typing import Any
 from jinja2 import nodes
 
 from linepress.errors import Problem, format_path
-from linepress.render.builders import _FOR, ROW, LeafRenderer, Renderer, VarFailed
+from linepress.render.builders import ROW, LeafRenderer, Renderer
+from linepress.render.building import VarFailed
+from linepress.render.items import FOR_SPEC
 from linepress.render.templating import LeafFailed, evaluate_raw
 from linepress.report import SAMPLE_ROWS
 
@@ -202,7 +204,7 @@ def _scopes(
             here = path[:depth]
             repeat = None
             if "$for" in node:
-                match = _FOR.match(node["$for"]) if isinstance(node["$for"], str) else None
+                match = FOR_SPEC.match(node["$for"]) if isinstance(node["$for"], str) else None
                 leaf = expressions.get((*here, "$for"))
                 if match is None or leaf is None:
                     return None

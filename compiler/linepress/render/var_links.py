@@ -12,6 +12,7 @@ from typing import Any
 from linepress.definition import FieldPath
 from linepress.errors import Location, Problem, format_path
 from linepress.render.builders import Renderer
+from linepress.render.reads import names_read
 from linepress.render.templating import ROW, LeafFailed, LeafRenderer, evaluate
 from linepress.validate.values import is_link, is_url_part, url_problem
 
@@ -31,7 +32,7 @@ def var_link_problems(renderer: Renderer) -> list[Problem]:
     for leaf in renderer.leaves:
         if not leaf.path or leaf.path[-1] not in LINK_FIELDS:
             continue
-        names = renderer.names_in(leaf.source)
+        names = names_read(renderer.env, leaf.source)
         if not names or not names <= known or not names & set(constants):
             continue  # reads a recipient's fields: checked per recipient
         try:

@@ -1,5 +1,8 @@
 """Sending planned messages: concurrency, pacing, retries, and the journal as we go.
 
+What an answer means is `answers.py`; the journal writes are grouped by
+`journal_writer.py`; when requests may start is `pacing.py`.
+
 Per message:
 
     pending --mark inflight (committed)--> request --> sent | failed | unknown
@@ -23,17 +26,14 @@ Per message:
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import gc
-import json
 import random
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
 
 import httpx
 
+from linepress.send.answers import Verdict, judge_exception, judge_response
 from linepress.send.breaker import DEFAULT_THRESHOLD, Breaker, classify
 from linepress.send.endpoint import Endpoint
 from linepress.send.journal import (
@@ -43,10 +43,12 @@ from linepress.send.journal import (
     Outcome,
     Status,
 )
+from linepress.send.journal_writer import JournalWriter
 from linepress.send.pacing import Pacer, PaceState
-from linepress.send.transport import ExchangeTimeout, exchange, sending_transport
+from linepress.send.stopsignal import StopSignal
+from linepress.send.transport import exchange, sending_transport
 
-ERROR_TEXT_LIMIT = 500
+__all__ = ["DispatchSettings", "Dispatcher", "Job", "Tally"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,252 +67,6 @@ class DispatchSettings:
     max_wait: float = 60.0
     #: Consecutive failures of one kind that stop the run (0: never); see breaker.py.
     breaker_threshold: int = DEFAULT_THRESHOLD
-
-
-Action = Literal["sent", "retry", "failed", "unknown", "stop"]
-
-
-@dataclass(frozen=True, slots=True)
-class Verdict:
-    """What one HTTP exchange means for its message."""
-
-    action: Action
-    http_status: int | None = None
-    message_id: str | None = None
-    error: str | None = None
-    retry_after: float | None = None
-
-
-def judge_response(response: httpx.Response) -> Verdict:
-    status = response.status_code
-    if 200 <= status < 300:
-        return Verdict("sent", status, message_id=_message_id(response))
-    error = f"HTTP {status}: {_error_text(response)}"
-    if status == 429 or status >= 500:
-        return Verdict("retry", status, error=error, retry_after=_retry_after(response))
-    if status in (401, 403, 407):
-        return Verdict("stop", status, error=f"{error} (check the credentials)")
-    if 300 <= status < 400 or status in (404, 405):
-        # Every other recipient would get the same answer: do not burn the list.
-        return Verdict("stop", status, error=f"{error} (check the base URL)")
-    return Verdict("failed", status, error=error)
-
-
-#: Failures that happen before any byte of the request is sent: safe to retry.
-_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
-#: Failures of the request itself (bad URL, bad header), also before sending: stop.
-_CANNOT_SEND = (httpx.UnsupportedProtocol, httpx.LocalProtocolError, httpx.InvalidURL)
-
-
-def judge_exception(exc: Exception) -> Verdict:
-    name = type(exc).__name__
-    if isinstance(exc, ExchangeTimeout):
-        return Verdict("unknown", error=f"{exc}; it may have been delivered")
-    if isinstance(exc, _NOT_SENT):
-        return Verdict("retry", error=f"{name}: could not connect ({exc})")
-    if isinstance(exc, _CANNOT_SEND):
-        # Not str(exc): a LocalProtocolError quotes the offending header, credentials included.
-        return Verdict(
-            "stop",
-            error=f"{name}: the request could not be made; check the base URL and credentials",
-        )
-    # Anything else may have happened after the request reached Infobip (a timeout,
-    # a dropped connection, an answer that cannot be decoded): never resend blindly.
-    return Verdict(
-        "unknown",
-        error=f"{name}: no usable answer after the request was sent; it may have been delivered",
-    )
-
-
-def _message_id(response: httpx.Response) -> str | None:
-    try:
-        data = response.json()
-    except ValueError:
-        return None
-    if isinstance(data, dict):
-        if isinstance(data.get("messageId"), str):
-            return str(data["messageId"])
-        messages = data.get("messages")
-        if isinstance(messages, list) and messages and isinstance(messages[0], dict):
-            found = messages[0].get("messageId")
-            return str(found) if found is not None else None
-    return None
-
-
-def _error_text(response: httpx.Response) -> str:
-    """Infobip's own words: classic `requestError` bodies and the newer `errorCode` ones."""
-    try:
-        data: Any = response.json()
-    except ValueError:
-        return (response.text or response.reason_phrase)[:ERROR_TEXT_LIMIT]
-    text = ""
-    if isinstance(data, dict):
-        exception = (
-            data.get("requestError", {}).get("serviceException")
-            if isinstance(data.get("requestError"), dict)
-            else None
-        )
-        if isinstance(exception, dict):
-            text = " ".join(str(exception.get(k, "")) for k in ("messageId", "text")).strip()
-            errors = exception.get("validationErrors")
-            if errors:
-                text += " " + json.dumps(errors, ensure_ascii=False)
-        elif "errorCode" in data or "description" in data:
-            text = " ".join(str(data.get(k, "")) for k in ("errorCode", "description")).strip()
-            if data.get("violations"):
-                text += " " + json.dumps(data["violations"], ensure_ascii=False)
-    return (text or json.dumps(data, ensure_ascii=False))[:ERROR_TEXT_LIMIT]
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
-
-
-class StopSignal:
-    """A run's stop flag, with timed waits that end early when it is set.
-
-    Like `asyncio.Event` plus `wait_for(event.wait(), timeout)`, without the task
-    and the TimeoutError that costs per wait: the pacer waits once per request,
-    and those per-request exceptions (reference cycles) kept the garbage
-    collector busy enough to show as gaps in `--rate`.
-    """
-
-    def __init__(self) -> None:
-        self._set = False
-        self._sleepers: set[asyncio.Future[None]] = set()
-
-    def set(self) -> None:
-        self._set = True
-        for sleeper in self._sleepers:
-            _wake(sleeper)
-
-    def is_set(self) -> bool:
-        return self._set
-
-    async def sleep(self, seconds: float) -> None:
-        """Sleep `seconds`, or until set."""
-        if self._set or seconds <= 0:
-            return
-        loop = asyncio.get_running_loop()
-        sleeper: asyncio.Future[None] = loop.create_future()
-        timer = loop.call_later(seconds, _wake, sleeper)
-        self._sleepers.add(sleeper)
-        try:
-            await sleeper
-        finally:
-            timer.cancel()
-            self._sleepers.discard(sleeper)
-
-
-def _wake(sleeper: asyncio.Future[None]) -> None:
-    if not sleeper.done():
-        sleeper.set_result(None)
-
-
-class JournalWriter:
-    """Groups journal writes made in one event-loop turn into one commit.
-
-    `inflight()` returns only once the mark is committed, so no request leaves
-    before the journal knows about it; outcomes are written on the next turn.
-    """
-
-    #: Seconds between WAL checkpoints: a journal copied without its `-wal` file
-    #: then lacks at most this much (an attack run lost 411 of 2,000 records).
-    CHECKPOINT_EVERY = 2.0
-
-    def __init__(
-        self,
-        journal: CampaignJournal,
-        on_failure: Callable[[JournalWriteError], None] | None = None,
-        on_lost: Callable[[JournalUnavailable], None] | None = None,
-    ) -> None:
-        self._journal = journal
-        self._checkpointed = time.monotonic()
-        #: The first write that failed (a full disk): nothing more is written after it.
-        self.failure: JournalWriteError | None = None
-        self._on_failure = on_failure
-        self._inflight: list[int] = []
-        self._waiters: list[asyncio.Future[None]] = []
-        self._outcomes: list[Outcome] = []
-        self._scheduled = False
-        self._on_lost = on_lost
-        #: Set once the journal could not be written: nothing more is sent.
-        self.lost: JournalUnavailable | None = None
-
-    async def inflight(self, row: int) -> None:
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._inflight.append(row)
-        self._waiters.append(future)
-        self._schedule()
-        await future
-
-    def record(self, outcome: Outcome) -> None:
-        self._outcomes.append(outcome)
-        self._schedule()
-
-    def _schedule(self) -> None:
-        if not self._scheduled:
-            self._scheduled = True
-            asyncio.get_running_loop().call_soon(self.flush)
-
-    def flush(self) -> None:
-        self._scheduled = False
-        outcomes, self._outcomes = self._outcomes, []
-        inflight, self._inflight = self._inflight, []
-        waiters, self._waiters = self._waiters, []
-        try:
-            if self.lost is not None:
-                raise self.lost
-            if self.failure is not None:
-                raise self.failure
-            # Outcomes first: a retried message's `pending` comes before its new `inflight`.
-            self._journal.apply(outcomes, inflight)
-            now = time.monotonic()
-            if now - self._checkpointed >= self.CHECKPOINT_EVERY:
-                self._checkpointed = now
-                self._journal.checkpoint()
-        except JournalUnavailable as exc:
-            # A shared journal's database went away (or took our rows): no request may
-            # leave without its mark, so the waiting ones fail, and the run stops. What
-            # was in flight stays `inflight` there and becomes `unknown`.
-            for waiter in waiters:
-                if not waiter.done():
-                    waiter.set_exception(exc)
-            if self.lost is None:
-                self.lost = exc
-                if self._on_lost is not None:
-                    self._on_lost(exc)
-            return
-        except JournalWriteError as exc:
-            # Not raised from this callback (the loop would only log it): the run stops,
-            # no request leaves unrecorded, and `send` reports it.
-            first = self.failure is None
-            self.failure = exc
-            for waiter in waiters:
-                if not waiter.done():
-                    waiter.set_exception(exc)
-            if first and self._on_failure is not None:
-                self._on_failure(exc)
-            return
-        except BaseException as exc:
-            for waiter in waiters:
-                if not waiter.done():
-                    waiter.set_exception(exc)
-            raise
-        for waiter in waiters:
-            if not waiter.done():
-                waiter.set_result(None)
 
 
 @dataclass(slots=True)

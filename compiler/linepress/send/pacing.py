@@ -81,7 +81,7 @@ RECENT = 0.5
 
 
 class Stop(Protocol):
-    """The run's stop flag (`dispatch.StopSignal`)."""
+    """The run's stop flag (`stopsignal.StopSignal`)."""
 
     def is_set(self) -> bool: ...
 
