@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime
 import io
 import json
+import random
 import tracemalloc
 from pathlib import Path
 
@@ -271,6 +272,157 @@ def test_a_line_over_the_cap_is_a_located_error_in_bounded_memory(project: Path)
     assert too_small.exit_code == 2
 
 
+#: (file name, what comes before the huge part, the huge part (repeated 64 times), the error)
+HUGE_JSON = [
+    (
+        "list.jsonl",
+        b'{"to": "U1", "name": "Ann"}\n{"to": "U2", "name": "',
+        b"y" * (128 * 1024),
+        "list.jsonl:2: line 2 is longer than 256 KiB, the cap on one record: raise it with "
+        "--max-record-size if the line is right (is this a JSON Lines file?)",
+    ),
+    (
+        "list.json",
+        b'[{"to": "U1", "name": "Ann"},\n  {"to": "U2",\n "name": "',
+        b"y" * (128 * 1024),
+        "list.json:2:3: record 2 is larger than 256 KiB, the cap on one record",
+    ),
+    (  # many small values: the decoder succeeds on none until the end
+        "list.json",
+        b'[{"to": "U1", "name": "Ann"}, {"to": "U2", "names": [',
+        b'"y", ' * (128 * 1024 // 5),
+        "list.json:1:31: record 2 is larger than 256 KiB, the cap on one record",
+    ),
+    (  # too deep for Python's decoder: measured by counting brackets
+        "list.json",
+        b'[{"to": "U1", "name": "Ann"}, {"to": "U2", "deep": ',
+        b"[" * (128 * 1024),
+        "list.json:1:31: record 2 is larger than 256 KiB, the cap on one record",
+    ),
+    (  # a number past Python's digit limit: measured digit by digit
+        "list.json",
+        b'[{"to": "U1", "name": "Ann"},\n',
+        b"7" * (128 * 1024),
+        "list.json:2:1: record 2 is larger than 256 KiB, the cap on one record",
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "head", "huge", "error"), HUGE_JSON)
+def test_a_json_record_over_the_cap_is_a_located_error_in_bounded_memory(
+    project: Path, name: str, head: bytes, huge: bytes, error: str
+) -> None:
+    with (project / name).open("wb") as out:
+        out.write(head)
+        for _ in range(64):  # 8 MiB, and the record never ends
+            out.write(huge)
+    tracemalloc.start()
+    try:
+        result = run("compile", "def.yaml", "--data", name, "--max-record-size", "256K")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert result.exit_code == 1
+    assert result.stderr.startswith(error), result.stderr[:400]
+    assert "Hi Ann" not in result.stdout  # a file-level error: nothing is compiled
+    assert peak < 4 * 1024 * 1024  # the cap, not the 8 MiB record
+
+
+def test_the_json_cap_counts_bytes_and_spares_records_within_it(project: Path) -> None:
+    wide = "名前" * 700  # 1,400 characters, 4,200 bytes of UTF-8
+    (project / "list.json").write_text(
+        json.dumps([{"to": "U1", "name": "Ann"}, {"to": "U2", "name": wide}], ensure_ascii=False)
+    )
+    over = run("compile", "def.yaml", "--data", "list.json", "--max-record-size", "4K")
+    assert over.exit_code == 1
+    assert "record 2 is larger than 4 KiB" in over.stderr
+    within = run("compile", "def.yaml", "--data", "list.json", "--max-record-size", "5K")
+    assert within.exit_code == 0, within.stderr
+    assert texts(within) == ["Hi Ann", f"Hi {wide}"]
+    (project / "list.jsonl").write_text(
+        f'{{"to": "U1", "name": "{wide}"}}\n{{"to": "U2", "name": "Bob"}}\n', encoding="utf-8"
+    )
+    lines = run("compile", "def.yaml", "--data", "list.jsonl", "--max-record-size", "4K")
+    assert lines.stderr.startswith("list.jsonl:1: line 1 is longer than 4 KiB")
+    assert run("compile", "def.yaml", "--data", "list.jsonl").exit_code == 0
+
+
+# ------------------------------------------------------------ repeated JSON keys
+
+
+def test_a_repeated_key_in_a_json_record_is_a_located_bad_row(project: Path) -> None:
+    (project / "list.jsonl").write_text(
+        '{"to": "U1", "name": "Ann"}\n'
+        '{"to": "U1", "name": "Bob", "to": "U2"}\n'
+        '{"to": "U3", "name": "Cy", "link": "https://x/y", "address": {"city": "A", "city": "B"}}\n'
+        '{"to": "U4", "name": "Di", "at": "10:00", "\\u0074o": "U4"}\n'
+        '{"to": "U5", "name": "Eve", "at": "10:00", "nested": {"to": "U9"}}\n'
+    )
+    lines = run("compile", "def.yaml", "--data", "list.jsonl", "--keep-going")
+    assert lines.exit_code == 1
+    assert texts(lines) == ["Hi Ann", "Hi Eve"]
+    errors = lines.stderr.splitlines()
+    assert errors[0] == (
+        "list.jsonl:2:29: row 2 (list.jsonl:2): to: has the key 'to' twice in one object "
+        "(first 'U1', then 'U2'): JSON would keep only the last, and the other would be lost "
+        "without a word; remove or rename one"
+    )
+    assert errors[1].startswith("list.jsonl:3:76: row 3 (list.jsonl:3): address.city: ")
+    assert "(first 'A', then 'B')" in errors[1]
+    # Written with an escape: found all the same, placed at the record's start.
+    assert errors[2].startswith("list.jsonl:4:1: row 4 (list.jsonl:4): to: has the key 'to'")
+    (project / "list.json").write_text(
+        '[{"to": "U1", "name": "Ann"},\n {"to": "U1",\n  "name": "Bob",\n  "to": "U2"},'
+        ' {"to": "U5", "name": "E", "x": [{"a": 1, "a": 2}]}]'
+    )
+    array = run("compile", "def.yaml", "--data", "list.json", "--keep-going")
+    assert array.exit_code == 1
+    assert texts(array) == ["Hi Ann"]
+    errors = array.stderr.splitlines()
+    assert errors[0].startswith("list.json:4:3: row 2 (list.json:2): to: has the key 'to' twice")
+    assert errors[1].startswith("list.json:4:57: row 3 (list.json:4): x[0].a: has the key 'a'")
+    for command in (["check"], ["preview", "--out", "p.html"], ["send", "--dry-run"]):
+        other = run(command[0], "def.yaml", "--data", "list.jsonl", *command[1:])
+        assert other.exit_code == 1, (command, other.stderr)
+        assert "has the key 'to' twice" in other.stderr, command
+
+
+def _json_object(draw: st.DrawFn, depth: int) -> tuple[str, bool]:
+    """(JSON text of an object whose keys may repeat, whether any object in it repeats one)."""
+    keys = draw(st.lists(st.sampled_from(["to", "name", "a", "é", "x:y"]), max_size=5))
+    repeats = len(set(keys)) != len(keys)
+    parts = []
+    for key in keys:
+        if depth < 2 and draw(st.booleans()):
+            text, inner = _json_object(draw, depth + 1)
+            repeats = repeats or inner
+        else:
+            text = json.dumps(draw(st.sampled_from(["U1", "a:b", 7, None, [1, ":"]])))
+        parts.append(f"{json.dumps(key, ensure_ascii=draw(st.booleans()))}: {text}")
+    return "{" + ", ".join(parts) + "}", repeats
+
+
+@st.composite
+def json_objects(draw: st.DrawFn) -> tuple[str, bool]:
+    return _json_object(draw, 0)
+
+
+@given(record=json_objects())
+@settings(max_examples=200, deadline=None)
+def test_a_record_is_refused_exactly_when_an_object_in_it_repeats_a_key(
+    record: tuple[str, bool],
+) -> None:
+    text, repeats = record
+    for data, fmt in ((text, "jsonl"), (f"[{text}]", "json")):
+        source = open_records("-", format=fmt, stdin=io.BytesIO(data.encode()))  # type: ignore[arg-type]
+        with source:
+            (item,) = list(source)
+        if repeats:
+            assert item.problem.code == "data-json-duplicate-key", data  # type: ignore[union-attr]
+        else:
+            assert item.fields == json.loads(text), data  # type: ignore[union-attr]
+
+
 def test_a_quoted_record_over_the_cap_is_a_bad_row(project: Path) -> None:
     big = "z" * 3000
     (project / "list.csv").write_text(f'to,name\nU1,"{big}\n{big}"\nU2,Bob\n')
@@ -366,10 +518,41 @@ def test_shared_strings_past_the_in_memory_part_come_from_disk(
     workbook(project / "list.xlsx", rows)
     in_memory = run("compile", "def.yaml", "--data", "list.xlsx")
     monkeypatch.setattr(xlsx_strings, "IN_MEMORY", 5)
+    monkeypatch.setattr(xlsx_strings, "BLOCK", 4)  # many blocks, more than the cache holds
+    monkeypatch.setattr(xlsx_strings, "CACHED_BLOCKS", 2)
     spilled = run("compile", "def.yaml", "--data", "list.xlsx")
     assert spilled.exit_code == 0, spilled.stderr
     assert spilled.stdout == in_memory.stdout
     assert texts(spilled)[38] == "Hi 名前 38 名前 38 "  # row 39: past the 5 kept in memory
+
+
+@given(
+    strings=st.lists(st.text(alphabet=st.characters(exclude_categories=["Cs", "Cc"])), max_size=60),
+    in_memory=st.integers(0, 8),
+    block=st.integers(1, 5),
+    order=st.randoms(use_true_random=False),
+)
+def test_spilled_strings_answer_any_index_in_any_order(
+    strings: list[str], in_memory: int, block: int, order: random.Random
+) -> None:
+    from xml.sax.saxutils import escape
+
+    ns = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+    items = "".join(f'<si><t xml:space="preserve">{escape(s)}</t></si>' for s in strings)
+    xml = f'<sst xmlns="{ns}">{items}</sst>'.encode()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(xlsx_strings, "BLOCK", block)
+        patch.setattr(xlsx_strings, "CACHED_BLOCKS", 2)
+        table = xlsx_strings.SpilledStrings(io.BytesIO(xml), in_memory=in_memory)
+        try:
+            assert len(table) == len(strings)
+            indexes = list(range(len(strings))) * 2
+            order.shuffle(indexes)
+            assert [table[i] for i in indexes] == [strings[i] for i in indexes]
+            with pytest.raises(IndexError):
+                table[len(strings)]
+        finally:
+            table.close()
 
 
 def test_cell_text_and_column_letters() -> None:

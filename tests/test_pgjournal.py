@@ -216,3 +216,32 @@ def test_pacer_findings_are_shared_through_the_heartbeat(
     assert b.live_workers == 2
     a.close()
     b.close()
+
+
+@pytest.mark.parametrize(
+    ("query", "environment", "expected"),
+    [
+        ("", None, "10"),
+        ("&connect_timeout=3", None, "3"),
+        ("", "7", "7"),
+        ("&connect_timeout=4", "7", "4"),
+    ],
+)
+def test_a_connect_timeout_the_user_gives_is_the_one_used(
+    pg_cluster: Cluster,
+    pg_database: str,
+    monkeypatch: pytest.MonkeyPatch,
+    query: str,
+    environment: str | None,
+    expected: str,
+) -> None:
+    # The DSN's own connect_timeout, or PGCONNECT_TIMEOUT, wins over our default of 10 s.
+    if environment is None:
+        monkeypatch.delenv("PGCONNECT_TIMEOUT", raising=False)
+    else:
+        monkeypatch.setenv("PGCONNECT_TIMEOUT", environment)
+    journal = PgJournal(dsn(pg_cluster, pg_database) + query, "c")
+    try:
+        assert journal._db.info.get_parameters()["connect_timeout"] == expected
+    finally:
+        journal.close()

@@ -133,11 +133,11 @@ def _batches(
         # A line without its break may go on in the next chunk.
         pending = lines.pop() if chunk and not lines[-1].endswith(b"\n") else b""
         if len(pending) > limit:
-            raise _too_long(name, done + len(lines) + 1, limit)
+            raise too_long(name, done + len(lines) + 1, limit)
         if lines and max(map(len, lines)) > limit:
             for index, line in enumerate(lines):
                 if len(line.rstrip(b"\r\n")) > limit:
-                    raise _too_long(name, done + index + 1, limit)
+                    raise too_long(name, done + index + 1, limit)
         try:
             texts = list(map(decode, lines))
         except UnicodeDecodeError:
@@ -184,22 +184,23 @@ def _wide_lines(raw: IO[bytes], name: str, codec: str, limit: int) -> Iterator[s
         pending = lines.pop()
         for line in lines:
             if len(line) > limit:
-                raise _too_long(name, lineno, limit)
+                raise too_long(name, lineno, limit)
             lineno += 1
             yield line + "\n"
         if len(pending) > limit:
-            raise _too_long(name, lineno, limit)
+            raise too_long(name, lineno, limit)
         if not data:
             if pending:
                 yield pending
             return
 
 
-def _too_long(name: str, line: int, limit: int) -> DataError:
+def too_long(name: str, line: int, limit: int, kind: str = "a CSV") -> DataError:
+    """The located error for a line longer than the cap on one record (`kind`: of file)."""
     return DataError(
         Problem(
             f"line {line} is longer than {size_text(limit)}, the cap on one record: "
-            "raise it with --max-record-size if the line is right (is this a CSV file?)",
+            f"raise it with --max-record-size if the line is right (is this {kind} file?)",
             Location(name, line),
             found=f"more than {limit:,} bytes before a line break",
             code="data-too-large",

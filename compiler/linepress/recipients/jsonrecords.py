@@ -4,20 +4,33 @@ from __future__ import annotations
 
 import json
 import re
+from functools import partial
 from typing import IO
 
 from linepress.errors import DataError, Location, Problem, describe
-from linepress.recipients.encoding import Utf8Chunks, check_bom, not_utf8
-from linepress.recipients.source import Reader, Ready, bad_record, object_record
+from linepress.recipients.encoding import (
+    DEFAULT_MAX_RECORD,
+    Utf8Chunks,
+    check_bom,
+    not_utf8,
+    size_text,
+    too_long,
+)
+from linepress.recipients.jsonkeys import RepeatedKey, repeated_key
+from linepress.recipients.source import BadRecord, Reader, Ready, bad_record, object_record
 
 
-def read_json(raw: IO[bytes], name: str, chunk_size: int) -> Reader:
+def read_json(
+    raw: IO[bytes], name: str, chunk_size: int, limit: int = DEFAULT_MAX_RECORD
+) -> Reader:
     """Records of the JSON array `raw`, read `chunk_size` bytes at a time.
 
     Yields `Ready()` once the opening `[` is found, then a `Record` per object and
-    a `BadRecord` per other element. Broken JSON syntax raises `DataError`, located.
+    a `BadRecord` per other element. Broken JSON syntax, or an element larger than
+    `limit` bytes (found while reading it: the rest is never held), raise
+    `DataError`, located at the element's first line.
     """
-    cur = _JsonCursor(Utf8Chunks(raw, name), chunk_size)
+    cur = _JsonCursor(Utf8Chunks(raw, name), chunk_size, limit)
     decode = json.JSONDecoder().raw_decode
 
     ch = cur.skip_space()
@@ -46,6 +59,7 @@ def read_json(raw: IO[bytes], name: str, chunk_size: int) -> Reader:
                 raise cur.error("the file ends inside the JSON array: expected a record", cur.pos)
             if ch == "]":
                 raise cur.error(f"expected a record after ',' following record {number}", cur.pos)
+            cur.record = number + 1
             # Decode one element; if it may run past what is buffered,
             # read more and retry. The buffer at least doubles on each
             # retry, so a huge element costs linear time, not quadratic.
@@ -84,6 +98,9 @@ def read_json(raw: IO[bytes], name: str, chunk_size: int) -> Reader:
                 yield bad_record(
                     name, number, line, _TOO_LONG_MESSAGE, "data-json-number", column=col
                 )
+            elif type(value) is dict and (repeated := repeated_key(value, buf, pos, end)):
+                at_line, at_col = cur.locate(repeated.offset)
+                yield _repeated(name, number, line, repeated, at_line, at_col)
             else:
                 yield object_record(number, name, line, value, column=col)
             cur.pos = end
@@ -107,17 +124,20 @@ def read_json(raw: IO[bytes], name: str, chunk_size: int) -> Reader:
         raise cur.error("unexpected data after the end of the JSON array", cur.pos)
 
 
-def read_jsonl(raw: IO[bytes], name: str) -> Reader:
+def read_jsonl(raw: IO[bytes], name: str, limit: int = DEFAULT_MAX_RECORD) -> Reader:
     """Records of the JSON Lines `raw`: one per non-blank line.
 
     Yields `Ready()` at once, then a `Record` per object line and a `BadRecord` per
-    line that is not JSON or not an object. Bytes that are not UTF-8 raise `DataError`.
+    line that is not JSON or not an object. Bytes that are not UTF-8, or a line
+    longer than `limit` bytes (read no further), raise `DataError`.
     """
     decode = json.JSONDecoder().decode
     yield Ready()
     number = 0
     offset = 0  # file offset of the current line, for encoding errors
-    for lineno, line in enumerate(raw, 1):
+    for lineno, line in enumerate(iter(partial(raw.readline, limit + 2), b""), 1):
+        if len(line) > limit and len(line.rstrip(b"\r\n")) > limit:
+            raise too_long(name, lineno, limit, "a JSON Lines")
         bom = check_bom(line, name) if lineno == 1 else 0
         try:
             # Without its line break, an error at the end stays on this line.
@@ -147,7 +167,26 @@ def read_jsonl(raw: IO[bytes], name: str) -> Reader:
         except ValueError:  # an integer past Python's digit limit (after JSONDecodeError)
             yield bad_record(name, number, lineno, _TOO_LONG_MESSAGE, "data-json-number", column=1)
             continue
+        if type(value) is dict and (repeated := repeated_key(value, text, 0, len(text))):
+            yield _repeated(name, number, lineno, repeated, lineno, repeated.offset + 1)
+            continue
         yield object_record(number, name, lineno, value)
+
+
+def _repeated(
+    name: str, number: int, line: int, repeated: RepeatedKey, at_line: int, at_col: int
+) -> BadRecord:
+    """Record `number` (from `line`) as a bad record: it repeats a key, at `at_line:at_col`."""
+    return bad_record(
+        name,
+        number,
+        line,
+        repeated.message(),
+        "data-json-duplicate-key",
+        column=at_col,
+        path=repeated.path,
+        problem_line=at_line,
+    )
 
 
 #: How near the end of the buffer a JSON error (or a successful decode) must
@@ -222,14 +261,30 @@ class _JsonCursor:
 
     `buf[pos]` is the next character to look at; `base` is the absolute offset
     of `buf[0]`. Line counting is incremental: newlines are counted once, from
-    the last located position to the next, so it stays linear.
+    the last located position to the next, so it stays linear. The window from
+    `pos` never grows past `limit` bytes: record `record` is too large then.
     """
 
-    __slots__ = ("_chunk", "_line", "_line_start", "_mark", "_text", "base", "buf", "eof", "pos")
+    __slots__ = (
+        "_chunk",
+        "_limit",
+        "_line",
+        "_line_start",
+        "_mark",
+        "_text",
+        "base",
+        "buf",
+        "eof",
+        "pos",
+        "record",
+    )
 
-    def __init__(self, text: Utf8Chunks, chunk_size: int) -> None:
+    def __init__(self, text: Utf8Chunks, chunk_size: int, limit: int) -> None:
         self._text = text
         self._chunk = chunk_size
+        self._limit = limit
+        #: The number of the record being read, for the error when it is too large.
+        self.record = 0
         self.buf = ""
         self.pos = 0
         self.base = 0
@@ -239,7 +294,12 @@ class _JsonCursor:
         self._mark = 0
 
     def fill(self, *, grow: bool = False) -> None:
-        """Drop what has been consumed and read more; `grow` doubles the window."""
+        """Drop what has been consumed and read more; `grow` doubles the window.
+
+        Growing a window already holding more than the cap raises `DataError`.
+        """
+        if grow and self._over_limit():
+            raise self._too_large()
         self.locate(self.pos)
         self.buf = self.buf[self.pos :]
         self.base += self.pos
@@ -249,6 +309,27 @@ class _JsonCursor:
             self.buf += more
         else:
             self.eof = True
+
+    def _over_limit(self) -> bool:
+        chars = len(self.buf) - self.pos
+        if chars > self._limit:
+            return True
+        # A character is 1 to 4 bytes of UTF-8: count the bytes only when that matters.
+        if chars * 4 <= self._limit:
+            return False
+        return len(self.buf[self.pos :].encode("utf-8", "surrogatepass")) > self._limit
+
+    def _too_large(self) -> DataError:
+        line, col = self.locate(self.pos)
+        return DataError(
+            Problem(
+                f"record {self.record} is larger than {size_text(self._limit)}, the cap on one "
+                "record: raise it with --max-record-size if the record is right",
+                Location(self._text.name, line, col),
+                found=f"more than {self._limit:,} bytes without the record ending",
+                code="data-too-large",
+            )
+        )
 
     def skip_space(self) -> str:
         """Move to the next non-space character and return it ("" at the end)."""

@@ -279,9 +279,9 @@ class _StreamSource(RecordSource):
                 elif fmt == "csv":
                     yield from self._csv(stream)
                 elif fmt == "json":
-                    yield from read_json(stream, self.name, CHUNK_SIZE)
+                    yield from read_json(stream, self.name, CHUNK_SIZE, self._options.limit)
                 else:
-                    yield from read_jsonl(stream, self.name)
+                    yield from read_jsonl(stream, self.name, self._options.limit)
         except OSError as exc:
             raise DataError(_open_problem(self.name, exc)) from None
 

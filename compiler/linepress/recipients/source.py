@@ -184,12 +184,19 @@ def bad_record(
     *,
     column: int | None = None,
     found: str | None = None,
+    path: str = "",
+    problem_line: int | None = None,
 ) -> BadRecord:
-    """A `BadRecord` for record `number` starting on `line`, its problem located there."""
+    """A `BadRecord` for record `number` starting on `line`, its problem located there.
+
+    `problem_line` places the problem on a later line of the record (with `column`);
+    `path` is the field it concerns (`address.city`).
+    """
     where = Location(file, line)
     problem = Problem(
         message,
-        Location(file, line, column),
+        Location(file, problem_line or line, column),
+        path=path,
         found=found,
         row=number,
         data_location=where,

@@ -1,7 +1,9 @@
 """The .xlsx reader: the first (or a named) worksheet, a header row, one `Row` per record.
 
-Read as a stream with openpyxl's read-only mode (see the commit that added it
-for the comparison with python-calamine, which loads the whole sheet). Cells
+Read as a stream: openpyxl opens the workbook (sheets, styles, dates) and parses
+each cell, driven row by row by `_sheet_rows` so that a parsed row is dropped at
+once; the shared strings wait on disk (`xlsx_strings`). python-calamine reads
+faster but loads the whole sheet (bench/compile.py compares them). Cells
 become text as a person sees them in Excel: whole numbers without `.0`, dates
 as ISO dates, booleans as `true`/`false`. A `to` or `from` cell holding a
 number is a located error naming the cell (`Sheet1!A7`): it is an ID or phone
@@ -77,7 +79,7 @@ def _read_book(
                     code="data-xlsx",
                 )
             )
-        yield from _rows(worksheet.iter_rows(values_only=True), worksheet.title, name, tally)
+        yield from _rows(_sheet_rows(worksheet, book), worksheet.title, name, tally)
     finally:
         book.close()
         reader.close_strings()
@@ -102,14 +104,56 @@ def _excel_reader() -> type:
     return Reader
 
 
-def _rows(cells: Iterator[tuple[object, ...]], title: str, name: str, tally: Tally) -> Reader:
-    excel_row = 0
+def _sheet_rows(worksheet: Any, book: Any) -> Iterator[tuple[int, list[object]]]:
+    """(Excel row number, cell values) of each row the sheet holds, in constant memory.
+
+    openpyxl's read-only rows keep every parsed `<row>` element (emptied) under
+    `<sheetData>` and every row's height and style in a dict: about 100 bytes a
+    row, 100 MB at a million rows. Its own cell parser is used here, by a loop
+    that also drops the emptied rows and ignores row formatting.
+    """
+    # Not public API: pyproject holds openpyxl to 3.1.x, where the tests prove it.
+    from openpyxl.worksheet._reader import ROW_TAG, WorkSheetParser
+    from openpyxl.xml.constants import SHEET_MAIN_NS
+    from openpyxl.xml.functions import iterparse
+
+    sheet_data = "{%s}sheetData" % SHEET_MAIN_NS  # noqa: UP031 - openpyxl's own spelling
+    with worksheet._get_source() as source:
+        parser = WorkSheetParser(
+            source,
+            worksheet._shared_strings,
+            data_only=True,
+            epoch=book.epoch,
+            date_formats=book._date_formats,
+            timedelta_formats=book._timedelta_formats,
+        )
+        parent = None
+        number = 0
+        for event, element in iterparse(source, events=("start", "end")):
+            if event == "start":
+                if element.tag == sheet_data:
+                    parent = element
+                continue
+            if element.tag != ROW_TAG:
+                continue
+            given = element.get("r")
+            number = int(float(given)) if given else number + 1
+            parser.row_counter, parser.col_counter = number, 0
+            cells = [parser.parse_cell(cell) for cell in element]
+            (parent if parent is not None else element).clear()
+            values: list[object] = [None] * (max((c["column"] for c in cells), default=0))
+            for cell in cells:
+                values[cell["column"] - 1] = cell["value"]
+            yield number, values
+
+
+def _rows(cells: Iterator[tuple[int, list[object]]], title: str, name: str, tally: Tally) -> Reader:
+    header_row = 0
     header: list[str] | None = None
-    for values in cells:
-        excel_row += 1
+    for number, values in cells:
         texts = [cell_text(v) for v in values]
         if any(t.strip() for t in texts):
-            header = texts
+            header, header_row = texts, number
             break
     if header is None:
         raise DataError(
@@ -121,14 +165,13 @@ def _rows(cells: Iterator[tuple[object, ...]], title: str, name: str, tally: Tal
         )
     while header and not header[-1].strip():  # Excel's used range may run past the header
         header.pop()
-    columns = check_header(header, Location(name, excel_row))
+    columns = check_header(header, Location(name, header_row))
     yield Ready(columns)
 
     ncols = len(columns)
     keys = [(i, c) for i, c in enumerate(columns) if c in KEY_COLUMNS]
     number = 0
-    for values in cells:
-        excel_row += 1
+    for excel_row, values in cells:
         row = [cell_text(v) for v in values[:ncols]]
         if not any(t.strip() for t in row) and not any(
             v is not None and cell_text(v).strip() for v in values[ncols:]

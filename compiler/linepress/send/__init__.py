@@ -8,5 +8,5 @@ without passwords),
 `endpoint` (base URL and credentials), `transport` (httpx over aiohttp), `report` (the
 send report and merging), `progress` (the bar and the plain lines).
 May import: the core only (errors, definition, limits, resources, and `output`/`report` for
-writing files and problems). Planning, which compiles bodies, is `linepress.operations.send`.
+writing files and problems). Planning, which compiles bodies, is `linepress.operations.planning`.
 """

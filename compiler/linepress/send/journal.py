@@ -185,6 +185,10 @@ class CampaignJournal(Protocol):
         """Publish this worker's pacer findings to the others (a no-op unless shared)."""
         ...
 
+    #: True when `apply` waits on a server (a durable commit over the network): the
+    #: sender then calls it from a thread, one call at a time, and keeps sending meanwhile.
+    commits_wait: bool
+
     def apply(self, outcomes: Iterable[Outcome], inflight: Iterable[int] = ()) -> None:
         """Record outcomes, then mark rows `inflight` (counting an attempt each), in one commit."""
         ...

@@ -78,6 +78,8 @@ class SqliteJournal:
     #: what its pacer finds (nothing to share).
     live_workers = 1
     campaign_pace: tuple[float, float | None] | None = None
+    #: A local commit (WAL, no fsync) is quicker than handing it to a thread.
+    commits_wait = False
 
     def share_pace(self, limit: float | None, throttled_at: float | None) -> None:
         return None
