@@ -343,9 +343,10 @@ class BodyRun:
                         yield result
                         continue
                     body = result.body
-                to = body.get("to")  # type: ignore[union-attr]
-                if to.__class__ is not str or key_form(to) is None:
-                    note_key(to, number, Location(name, line))
+                    # The fast way takes only keys of a known form: others come here.
+                    to = body.get("to")  # type: ignore[union-attr]
+                    if to.__class__ is not str or key_form(to) is None:
+                        note_key(to, number, Location(name, line))
                 if self.writing:
                     write(dumps(body, option=newline))
         finally:

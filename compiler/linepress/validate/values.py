@@ -41,6 +41,22 @@ _SHOWN = 300
 _ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
 #: Runs of escapes of non-ASCII bytes (`%E6%98%A5`): each must be whole UTF-8.
 _HIGH_ESCAPES = re.compile(r"(?:%[89A-Fa-f][0-9A-Fa-f])+")
+# One escaped UTF-8 character, exactly as Python's strict decoder takes it (no
+# overlong forms, no surrogates, nothing past U+10FFFF); `_C` is a continuation byte.
+_C = r"%[89ABab][0-9A-Fa-f]"
+_UTF8_ESCAPE = (
+    r"%[0-7][0-9A-Fa-f]"
+    rf"|%[Cc][2-9A-Fa-f]{_C}|%[Dd][0-9A-Fa-f]{_C}"
+    rf"|%[Ee]0%[ABab][0-9A-Fa-f]{_C}|%[Ee][1-9A-Ca-cEFef]{_C}{_C}|%[Ee][Dd]%[89][0-9A-Fa-f]{_C}"
+    rf"|%[Ff]0%[9ABab][0-9A-Fa-f]{_C}{_C}|%[Ff][1-3]{_C}{_C}{_C}|%[Ff]4%8[0-9A-Fa-f]{_C}{_C}"
+)
+#: The whole `x-url` rule for an ASCII string in one match: a scheme (and a host after
+#: `//`), then printable ASCII without space or `\\ " < > { } | ^` backtick, `%` only
+#: in escapes that spell whole UTF-8 characters. (`is_url` is `isascii` and this.)
+URL_FULL = re.compile(
+    r"[A-Za-z][A-Za-z0-9+.\-]*+:(?://[^/?#\x00-\x20\x7f%\\\"<>{}|^`]|(?!//))"
+    rf"(?:[^\x00-\x20\x7f%\\\"<>{{}}|^`]++|{_UTF8_ESCAPE})*+"
+).fullmatch
 
 # What a spreadsheet makes of a long number: `6.68123E+10`, `1.2e10`, `1,2E+10` (a
 # decimal comma), `6681234567e0` (digits lost or not: never a key's form), `812345678.0`.
@@ -80,14 +96,7 @@ def is_url(value: Any) -> bool:
     `\\ " < > { } | ^` and backtick, a scheme (and a host after `//`), and `%` only
     in `%XX` escapes that spell whole UTF-8 characters.
     """
-    return value.__class__ is not str or (
-        value.isascii()
-        and value.isprintable()
-        and " " not in value
-        and URL_START(value) is not None
-        and UNSAFE(value) is None
-        and ("%" not in value or escapes_ok(value))
-    )
+    return value.__class__ is not str or (value.isascii() and URL_FULL(value) is not None)
 
 
 def escapes_ok(value: str) -> bool:
