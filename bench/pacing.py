@@ -11,6 +11,10 @@ The sandbox runs in its own process with a token bucket (`limit_rate` R, `limit_
 - `limit-R`, `limit-R+ra`: R = 50, 200, 1,000; 429s without and with `Retry-After: 1`.
 - `change`: the limit moves 200 -> 50 -> 400 (each for a third of `--seconds`, at
   least 8 s) while the sender runs, set through `POST /sandbox/faults`.
+- `unpaced`, first and last: no limit at all, the same sender and sandbox: what this
+  machine can deliver right now (the ceiling). Each phase's ratio is also given against
+  min(R, ceiling), a ratio of ratios: on a loaded machine, R = 1,000 may be above what
+  the sender and the sandbox can do together, and that is not the pacer's gap.
 
 From the sandbox's record (`received_at` of every delivery) and its counters:
 delivered/s over the run (first to last delivery) as a ratio of R; throttled requests
@@ -58,7 +62,7 @@ def send_payloads(sandbox: Sandbox, payloads: Path, folder: Path) -> subprocess.
     )
 
 
-def faults(limit: float, retry_after: int | None) -> dict[str, Any]:
+def faults(limit: float | None, retry_after: int | None) -> dict[str, Any]:
     return {
         "latency": LATENCY,
         "limit_rate": limit,
@@ -166,11 +170,50 @@ def phase(
     return result
 
 
+def unpaced(sandbox: Sandbox, folder: Path, name: str, messages: int, log: Any) -> dict[str, Any]:
+    """The ceiling: the same send with no limit; delivered/s from first to last delivery."""
+    payloads = write_payloads(folder / f"{name}.jsonl", make_bodies(messages))
+    sandbox.control.post("/sandbox/faults", json=faults(None, None))
+    sandbox.control.post("/sandbox/reset").raise_for_status()
+    log(f"{name}: {messages} messages, no limit")
+    process = send_payloads(sandbox, payloads, folder)
+    _, stderr = process.communicate(timeout=3600)
+    if process.returncode != 0:
+        raise SystemExit(f"linepress send failed ({process.returncode}): {stderr[-2000:]}")
+    times = sandbox.received()
+    rate = len(times) / max(times[-1] - times[0], 1e-9)
+    log(f"{name}: {rate:,.0f}/s")
+    return {
+        "messages": messages,
+        "delivered": len(times),
+        "seconds": times[-1] - times[0],
+        "rate": rate,
+        "throttled": sandbox.stats()["status"].get("429", 0),
+        "series": series(times, times[0]),
+    }
+
+
+def against_ceiling(results: dict[str, Any], ceiling: float) -> None:
+    """Each phase's delivered/s as a share of min(limit, ceiling) over the run."""
+    for r in results.values():
+        if "limits" not in r:
+            continue
+        bounds = [*[at for at, _ in r["limits"][1:]], r["seconds"]]
+        allowed = sum(
+            min(limit, ceiling) * max(0.0, min(end, r["seconds"]) - max(at, 0.0))
+            for (at, limit), end in zip(r["limits"], bounds, strict=True)
+        )
+        r["ceiling"] = ceiling
+        r["ratio_ceiling"] = r["delivered"] / allowed if allowed else None
+
+
 def run(seconds: float, tiny: bool, log: Any, folder: Path, limits: list[int]) -> dict[str, Any]:
     record = folder / "record.jsonl"
     sandbox = Sandbox(record)
     results: dict[str, Any] = {}
+    ceiling_messages = 300 if tiny else max(int(1000 * seconds / 5), 3000)
     try:
+        ceilings = [unpaced(sandbox, folder, "unpaced", ceiling_messages, log)]
         limits = [200] if tiny else limits
         for limit in limits:
             for retry_after in (None, 1):
@@ -190,25 +233,41 @@ def run(seconds: float, tiny: bool, log: Any, folder: Path, limits: list[int]) -
             messages,
             log,
         )
+        ceilings.append(unpaced(sandbox, folder, "unpaced-end", ceiling_messages, log))
     finally:
         sandbox.close()
+    # The machine's load drifts: the phases ran between the two measures.
+    ceiling = sum(c["rate"] for c in ceilings) / len(ceilings)
+    against_ceiling(results, ceiling)
+    results["unpaced"], results["unpaced-end"] = ceilings
     return results
 
 
 def table(results: dict[str, Any], when: str) -> str:
     lines = [
-        "| phase | delivered/s ÷ limit | throttled ÷ messages | settle after each change | target |",
-        "| --- | ---: | ---: | --- | --- |",
+        "| phase | delivered/s ÷ limit | ÷ min(limit, unpaced) | throttled ÷ messages "
+        "| settle after each change | target |",
+        "| --- | ---: | ---: | ---: | --- | --- |",
     ]
     for name, r in results.items():
+        if name.startswith("unpaced"):
+            continue
         target = "≥ 0.80, ≤ 3%" if r["retry_after"] else "≥ 0.90, ≤ 3%"
         settle = ""
         if "settle" in r:
             settle = ", ".join("never" if s is None else f"{s:.1f} s" for s in r["settle"])
             target += ", ≤ 5 s"
+        of_ceiling = r.get("ratio_ceiling")
         lines.append(
-            f"| `{name}` | {r['ratio']:.2f} | {r['throttled_share']:.1%} "
+            f"| `{name}` | {r['ratio']:.2f} | "
+            f"{'' if of_ceiling is None else f'{of_ceiling:.2f}'} | {r['throttled_share']:.1%} "
             f"({r['throttled']:,}/{r['messages']:,}) | {settle} | {target} |"
+        )
+    first, last = results.get("unpaced"), results.get("unpaced-end")
+    if first and last:
+        lines.append(
+            f"\nUnpaced (no limit, same sender and sandbox): {first['rate']:,.0f}/s before the "
+            f"phases, {last['rate']:,.0f}/s after; their mean is the ceiling."
         )
     lines.append(f"\n{when}")
     return "\n".join(lines)
@@ -223,7 +282,7 @@ def chart(results: dict[str, Any], path: Path) -> bool:
         import matplotlib.pyplot as plt
     except ImportError:
         return False
-    names = list(results)
+    names = [name for name in results if not name.startswith("unpaced")]
     columns = 2
     rows = -(-len(names) // columns)
     figure, axes = plt.subplots(rows, columns, figsize=(11, 2.6 * rows), squeeze=False)
@@ -240,6 +299,11 @@ def chart(results: dict[str, Any], path: Path) -> bool:
             ax.hlines(
                 limit, max(at, 0.0), stop, colors="black", linestyles="--", linewidth=0.9,
                 label="limit" if i == 0 else None,
+            )  # fmt: skip
+        if r.get("ceiling") and r["ceiling"] < 1.5 * max(limit for _, limit in limits):
+            ax.axhline(
+                r["ceiling"], color="grey", linestyle=":", linewidth=0.9,
+                label="unpaced (this machine)",
             )  # fmt: skip
         ax.set_title(
             f"{name}: {r['ratio']:.2f} of the limit, {r['throttled_share']:.1%} throttled",

@@ -68,13 +68,24 @@ def simulate(
     ceiling: float | None = None,
     seed: int = 0,
     make_pacer: Callable[[Callable[[], float]], Pacer] | None = None,
+    stalls: float = 0.0,
+    stall_length: float = 0.03,
 ) -> Run:
-    """Send `messages` through a pacer to a token bucket; everything in virtual time."""
+    """Send `messages` through a pacer to a token bucket; everything in virtual time.
+
+    `stalls`: how often (per second, on average) the endpoint's process is not
+    scheduled for about `stall_length` seconds (exponential), as on a loaded machine:
+    what arrives meanwhile reaches the bucket at once when it runs again, so a limit
+    of 1,000/s with a burst of 20 answers 429 to a sender that never exceeded it.
+    """
     clock = [0.0]
     now_fn = lambda: clock[0]  # noqa: E731
     pacer = make_pacer(now_fn) if make_pacer else Pacer(ceiling, clock=now_fn)
     rng = random.Random(seed)
     bucket = Bucket(limit, burst)
+    frozen = random.Random(seed + 1)
+    stall_end = 0.0  # the endpoint runs again at this time
+    next_stall = frozen.expovariate(stalls) if stalls else float("inf")
     run = Run()
     events: list[tuple[float, int, str, object]] = []
     seq = 0
@@ -116,6 +127,12 @@ def simulate(
                 wake_at = None
             pump(now)
         elif kind == "arrive":
+            while next_stall <= now:  # the endpoint was descheduled in between
+                stall_end = max(stall_end, next_stall + frozen.expovariate(1 / stall_length))
+                next_stall += frozen.expovariate(stalls)
+            if now < stall_end:
+                push(stall_end, "arrive", data)
+                continue
             ok = bucket.admit(now)
             back = latency / 2 + rng.random() * jitter / 2
             push(now + back, "answer", (data, ok))

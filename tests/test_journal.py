@@ -205,7 +205,8 @@ def test_the_journal_report_is_written_from_the_journal_at_any_time(campaign: Pa
     lines = (campaign / "r.csv").read_text().splitlines()
     assert lines[0] == "row,to,status,http_status,attempts,message_id,error"
     assert lines[1].startswith("1,U1,inflight,200,2,")
-    assert len(lines) == 5
+    assert len(lines) == 6  # the header, four rows, the totals
+    assert lines[-1] == 'summary,,"total 4: sent 1, unknown 2, inflight 1",,,,'
 
 
 def test_journal_commands_on_something_else_are_usage_errors(campaign: Path) -> None:

@@ -163,7 +163,8 @@ def test_merge_reports_writes_csv_for_a_csv_output(tmp_path: Path) -> None:
     assert code == 0, output
     lines = (tmp_path / "m.csv").read_text().splitlines()
     assert lines[0].startswith("row,to,status")
-    assert [line.split(",")[0] for line in lines[1:]] == ["1", "2", "3"]
+    assert [line.split(",")[0] for line in lines[1:-1]] == ["1", "2", "3"]
+    assert lines[-1] == "summary,,total 3: sent 3,,,,"  # the merged totals
 
 
 @pytest.mark.parametrize(

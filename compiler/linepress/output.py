@@ -9,6 +9,8 @@ merged reports and previews all go through `AtomicOutput`.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import math
 import os
@@ -22,10 +24,25 @@ from typing import IO, Any, Literal
 
 import orjson
 
-from linepress.errors import Location, Problem, UsageError
+from linepress.errors import LinepressError, Location, Problem, UsageError
 from linepress.report import problem_dict
 
 OutputFormat = Literal["jsonl", "json"]
+
+
+class OutputError(LinepressError):
+    """An output could not be written to the end (a full disk, a file size limit).
+
+    Nothing is left at the output's path: the temporary file is removed.
+    """
+
+
+#: What a write error means for the person at the keyboard.
+_WRITE_ERRORS = {
+    errno.ENOSPC: "the disk is full",
+    errno.EDQUOT: "the disk quota is used up",
+    errno.EFBIG: "the file is larger than this system allows",
+}
 
 _BUFFER = 1 << 20  # 1 MiB: writing many small lines is otherwise syscall-bound
 
@@ -51,6 +68,8 @@ class AtomicOutput:
         self._temp: str | None = None
         self._device: Path | None = None
         self._stdout = target is None or str(target) == "-"
+        #: The path as the user gave it, for messages.
+        self._name = None if self._stdout else str(target)
         if not self._stdout:
             assert target is not None
             path = Path(target)
@@ -81,8 +100,35 @@ class AtomicOutput:
         """The binary file being written (to wrap in a text layer, say)."""
         return self._file
 
+    def broken(self) -> bool:
+        """True when the buffered bytes cannot be written out (after a write raised OSError)."""
+        try:
+            self._file.flush()
+        except OSError:
+            return True
+        except ValueError:  # closed already
+            return False
+        return False
+
+    def failed(self, error: OSError) -> OutputError:
+        """Throw the output away and say, at its path, why it could not be written."""
+        self.abort()
+        what = _WRITE_ERRORS.get(error.errno or 0, "the write failed")
+        target = self._name or "standard output (its temporary spool)"
+        return OutputError(
+            Problem(
+                f"cannot write: {what} ({error.strerror or error}); nothing was written "
+                "there (the partial file is removed)",
+                Location(str(target)),
+                code="io",
+            )
+        )
+
     def commit(self) -> None:
-        """Put the output in place: rename, or copy to stdout or the device."""
+        """Put the output in place: rename, or copy to stdout or the device.
+
+        Raises `OutputError` (temporary file removed) when the last bytes cannot be written.
+        """
         if self._path is None:
             self._file.seek(0)
             try:
@@ -98,13 +144,18 @@ class AtomicOutput:
             finally:
                 self._file.close()
             return
-        self._file.close()
         assert self._temp is not None
-        os.replace(self._temp, self._path)
+        try:
+            self._file.close()  # the last buffered bytes: a full disk shows here
+            os.replace(self._temp, self._path)
+        except OSError as exc:
+            raise self.failed(exc) from None
 
     def abort(self) -> None:
         """Throw the output away; the target is left as it was."""
-        self._file.close()
+        # A close that fails (its buffer cannot reach a full disk) still closes the file.
+        with contextlib.suppress(OSError):
+            self._file.close()
         if self._temp is not None and os.path.exists(self._temp):
             os.unlink(self._temp)
 

@@ -160,15 +160,19 @@ class Compiler:
             yield self.compile_record(record)
 
     def write_bodies(
-        self, records: Iterable[Record | BadRecord], write_line: Callable[[bytes], object]
+        self,
+        records: Iterable[Record | BadRecord],
+        write_line: Callable[[bytes], object],
+        note: NoteRecipient | None = None,
     ) -> BodyRun:
         """Compile every record, for writers: each good body goes to `write_line` as one
         JSON line, in input order; iterating the run yields the failed recipients' Results.
 
         The same bodies as `compile_records`, but a good CSV row never becomes a dict,
         a `Record` or a `Result`: what `linepress compile` spends per recipient.
+        `note(row, line, to)` hears of each good body's recipient (for duplicates).
         """
-        return BodyRun(self, records, write_line)
+        return BodyRun(self, records, write_line, note)
 
     def row_function(self, columns: Sequence[str]) -> RowFunction | None:
         """The generated fast path reading CSV rows with these columns (cached).
@@ -294,6 +298,10 @@ def _number_as_text(problem: Problem) -> Problem:
     return replace(problem, message=f"{problem.message}: {hint}", show_source=True)
 
 
+#: `note(row, line, to)`: one good body's recipient, its data row and the file line it starts on.
+NoteRecipient = Callable[[int, int | None, Any], None]
+
+
 class BodyRun:
     """One pass of `Compiler.write_bodies`: iterate it for the failed recipients."""
 
@@ -302,10 +310,12 @@ class BodyRun:
         compiler: Compiler,
         records: Iterable[Record | BadRecord],
         write_line: Callable[[bytes], object],
+        note: NoteRecipient | None = None,
     ) -> None:
         self._compiler = compiler
         self._records = records
         self._write_line = write_line
+        self._note = note
         #: Records read (complete once iteration ends, however it ends).
         self.rows = 0
         #: Set False to stop writing bodies (e.g. once a failure voids the output);
@@ -324,6 +334,7 @@ class BodyRun:
             return
         assert row_body is not None and columns is not None
         write, dumps, newline = self._write_line, orjson.dumps, orjson.OPT_APPEND_NEWLINE
+        note = self._note
         name = records.name  # type: ignore[attr-defined]
         number = 0
         note_key, key_form = self.key_forms.note, KeyForms.plain
@@ -343,10 +354,13 @@ class BodyRun:
                         yield result
                         continue
                     body = result.body
+                    assert body is not None
                     # The fast way takes only keys of a known form: others come here.
-                    to = body.get("to")  # type: ignore[union-attr]
+                    to = body.get("to")
                     if to.__class__ is not str or key_form(to) is None:
                         note_key(to, number, Location(name, line))
+                if note is not None:
+                    note(number, line, body["to"])
                 if self.writing:
                     write(dumps(body, option=newline))
         finally:
@@ -359,7 +373,13 @@ class BodyRun:
             if not result.ok:
                 yield result
                 continue
-            self.key_forms.note(result.body.get("to"), result.row, result.data_location)  # type: ignore[union-attr]
+            assert result.body is not None
+            self.key_forms.note(result.body.get("to"), result.row, result.data_location)
+            if self._note is not None:
+                where = result.data_location
+                self._note(
+                    result.row or self.rows, where.line if where else None, result.body["to"]
+                )
             if self.writing:
                 write(dumps(result.body, option=newline))
 

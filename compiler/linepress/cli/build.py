@@ -52,6 +52,11 @@ from linepress.validate.schema import load_schema, schema_names
     help="Only these recipients (numbered as in error messages): to look at one body.",
 )
 @click.option("--strict", is_flag=True, help="Lint too, and treat its warnings as errors.")
+@click.option(
+    "--allow-duplicates",
+    is_flag=True,
+    help="Rows repeating an earlier row's recipient (`to`) are intended: no warning.",
+)
 @report_options
 def compile_command(
     definition: str,
@@ -64,13 +69,15 @@ def compile_command(
     rejects: str | None,
     rows: str | None,
     strict: bool,
+    allow_duplicates: bool,
     error_format: str,
     max_errors: int,
 ) -> None:
     """Write one request body per recipient, in input order.
 
     Exit 0 when every recipient compiled; 1 when any failed, with nothing written
-    (unless --keep-going).
+    (unless --keep-going). Rows repeating an earlier row's recipient and data
+    without recipients are warnings (errors with --strict).
 
     \b
     Examples:
@@ -91,6 +98,7 @@ def compile_command(
         strict=strict,
         remember=True,  # the proven schema verdict: see compiler/linepress/validate/verdicts.py
         rows=chosen,
+        allow_duplicates=allow_duplicates,
     )
     guard_paths(out, rejects)
     refuse_overwriting_inputs(outputs=[out, rejects], inputs=[definition, data])
@@ -118,6 +126,11 @@ def _rows(rows: str | None, data: str | None) -> list[int] | None:
 @click.argument("definitions", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @data_options
 @click.option("--strict", is_flag=True, help="Treat lint warnings as errors.")
+@click.option(
+    "--allow-duplicates",
+    is_flag=True,
+    help="Rows repeating an earlier row's recipient (`to`) are intended: no warning.",
+)
 @report_options
 def check_command(
     definitions: tuple[str, ...],
@@ -125,6 +138,7 @@ def check_command(
     data_format: str | None,
     delimiter: str | None,
     strict: bool,
+    allow_duplicates: bool,
     error_format: str,
     max_errors: int,
 ) -> None:
@@ -135,6 +149,8 @@ def check_command(
     Lint warnings (valid but probably wrong: a media URL without its file
     extension, an unused column, text cut by truncate, an imagemap area outside
     the image, recipient data in a URL without urlencode) fail only with --strict.
+    So do rows repeating an earlier row's recipient (`send` would skip them;
+    --allow-duplicates when intended) and data without any recipient.
 
     \b
     Examples:
@@ -152,6 +168,7 @@ def check_command(
         max_errors,
         strict=strict,
         remember=True,
+        allow_duplicates=allow_duplicates,
     )
     if log.ok:
         summary = check_ok_line(log, len(definitions), data is not None)

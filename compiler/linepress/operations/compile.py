@@ -12,9 +12,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO
 
-from linepress.errors import LinepressError, Problem, UsageError
-from linepress.output import AtomicOutput, BodyWriter, OutputFormat, reject_line
-from linepress.pipeline import Compiler, Result, open_data
+from linepress.errors import LinepressError, Location, Problem, UsageError
+from linepress.operations.duplicates import RepeatedRecipients
+from linepress.output import AtomicOutput, BodyWriter, OutputError, OutputFormat, reject_line
+from linepress.pipeline import Compiler, NoteRecipient, Result, open_data
 from linepress.recipients.records import ReadOptions, RecordSource
 from linepress.render.templating import has_markers
 from linepress.report import DEFAULT_LIMIT, ProblemLog
@@ -52,6 +53,8 @@ class CompileOptions:
     remember: bool = False
     #: Only these data rows (numbered from 1, as in messages); None: every row.
     rows: Sequence[int] | None = None
+    #: Rows repeating an earlier row's `to` are fine (no warning).
+    allow_duplicates: bool = False
 
 
 class LintRun:
@@ -88,6 +91,8 @@ def compile_definition(options: CompileOptions) -> ProblemLog:
 
     Without `keep_going`, the output appears only if every recipient compiled.
     With it, the good bodies are written and the failed rows go to `rejects`.
+    An output that cannot be written to the end (a full disk) is an error at its
+    path, and no partial file is left.
     """
     log = ProblemLog(limit=options.max_errors)
     try:
@@ -99,32 +104,45 @@ def compile_definition(options: CompileOptions) -> ProblemLog:
     out = AtomicOutput(options.out, inputs=inputs)
     rejects = AtomicOutput(options.rejects, inputs=inputs) if options.rejects is not None else None
     writer = BodyWriter(out, options.format)
+    outputs = [out] if rejects is None else [out, rejects]
     unreadable = False
     try:
         _compile_all(compiler, options, log, writer, rejects)
     except UsageError:  # `--rows` asked for rows the data does not have: exit 2, nothing written
-        out.abort()
-        if rejects is not None:
-            rejects.abort()
+        _abort(outputs)
         raise
     except LinepressError as exc:  # the data could not be read: nothing is written
         log.add(exc.problems)
         unreadable = True
+    except OSError as exc:  # an output cannot take more (a full disk): say which
+        broken = next((o for o in outputs if o.broken()), None)
+        _abort(outputs)
+        if broken is None:
+            raise
+        log.add(broken.failed(exc).problems)
+        return log
     except BaseException:
-        out.abort()
-        if rejects is not None:
-            rejects.abort()
+        _abort(outputs)
         raise
     if log.ok or (options.keep_going and not unreadable):
-        writer.finish()
-        out.commit()
-        if rejects is not None:
-            rejects.commit()
+        try:
+            try:
+                writer.finish()
+            except OSError as exc:
+                raise out.failed(exc) from None
+            for output in outputs:
+                output.commit()
+        except OutputError as exc:
+            _abort(outputs)
+            log.add(exc.problems)
     else:
-        out.abort()
-        if rejects is not None:
-            rejects.abort()
+        _abort(outputs)
     return log
+
+
+def _abort(outputs: list[AtomicOutput]) -> None:
+    for output in outputs:
+        output.abort()
 
 
 def _compile_all(
@@ -139,41 +157,92 @@ def _compile_all(
         _drain([compiler.compile()], log, writer, rejects, options.keep_going, lint)
         return
     with options.data.open() as source:
+        repeats = _repeats(source, options.strict, options.allow_duplicates)
         try:
-            if options.rows is not None:
-                # A few rows to look at (`compile --rows 7`): read up to the last one asked for.
-                from linepress.author.select import select_rows
-
-                picked = [s.record for s in select_rows(source, rows=options.rows)]
-                lint = LintRun(compiler, source, strict=True) if options.strict else None
-                records = (r for r in picked if r is not None)
-                _drain(
-                    compiler.compile_records(records),
-                    log,
-                    writer,
-                    rejects,
-                    options.keep_going,
-                    lint,
-                    compiler,
-                )
-                return
-            if options.strict:
-                lint = LintRun(compiler, source, strict=True)  # it looks at every result
-                _drain(
-                    compiler.compile_records(source), log, writer, rejects, options.keep_going, lint
-                )
-                return
-            run = compiler.write_bodies(source, writer.line_writer())
-            try:
-                for failed in run:
-                    _failed(failed, failed.problems, log, rejects)
-                    # Without --keep-going one failure voids the output: stop paying to write.
-                    run.writing = options.keep_going
-            finally:
-                log.rows += run.rows  # also when the data turns unreadable part-way
-            log.add(key_form_warnings(compiler, run.key_forms))
+            _compile_rows(compiler, options, log, writer, rejects, source, repeats)
         finally:
             note_reading(log, source)
+        # Only for data read to its end: an unreadable file has said so already.
+        if repeats is not None:
+            log.add(repeats.problems())
+        if options.rows is None:
+            log.add(_empty_list(log, source, options.strict))
+
+
+def _compile_rows(
+    compiler: Compiler,
+    options: CompileOptions,
+    log: ProblemLog,
+    writer: BodyWriter,
+    rejects: AtomicOutput | None,
+    source: RecordSource,
+    repeats: RepeatedRecipients | None,
+) -> None:
+    note = repeats.note if repeats is not None else None
+    if options.rows is not None:
+        # A few rows to look at (`compile --rows 7`): read up to the last one asked for.
+        from linepress.author.select import select_rows
+
+        picked = [s.record for s in select_rows(source, rows=options.rows)]
+        lint = LintRun(compiler, source, strict=True) if options.strict else None
+        records = (r for r in picked if r is not None)
+        _drain(
+            compiler.compile_records(records),
+            log,
+            writer,
+            rejects,
+            options.keep_going,
+            lint,
+            note,
+            compiler,
+        )
+        return
+    if options.strict:
+        lint = LintRun(compiler, source, strict=True)  # it looks at every result
+        _drain(
+            compiler.compile_records(source),
+            log,
+            writer,
+            rejects,
+            options.keep_going,
+            lint,
+            note,
+        )
+        return
+    run = compiler.write_bodies(source, writer.line_writer(), note)
+    try:
+        for failed in run:
+            _failed(failed, failed.problems, log, rejects)
+            # Without --keep-going one failure voids the output: stop paying to write.
+            run.writing = options.keep_going
+    finally:
+        log.rows += run.rows  # also when the data turns unreadable part-way
+    log.add(key_form_warnings(compiler, run.key_forms))
+
+
+def _repeats(
+    source: RecordSource, strict: bool, allow_duplicates: bool
+) -> RepeatedRecipients | None:
+    """What finds repeated recipients in `source` (None when they are allowed)."""
+    if allow_duplicates:
+        return None
+    return RepeatedRecipients(source.name, severity="error" if strict else "warning")
+
+
+def _empty_list(log: ProblemLog, source: RecordSource, strict: bool) -> list[Problem]:
+    """A warning (an error when `strict`) for data that held no recipient at all."""
+    if log.rows:
+        return []
+    blank = f" ({_plural(log.blank_rows, 'blank row')})" if log.blank_rows else ""
+    return [
+        Problem(
+            f"the data holds no recipients{blank}: nothing would be sent "
+            "(`send` fails on an empty list unless --allow-empty)",
+            Location(source.name),
+            severity="error" if strict else "warning",
+            code="empty-list",
+        )
+    ]
 
 
 def note_reading(log: ProblemLog, source: RecordSource) -> None:
@@ -189,6 +258,7 @@ def _drain(
     rejects: AtomicOutput | None,
     keep_going: bool,
     lint: LintRun | None = None,
+    note: NoteRecipient | None = None,
     compiler: Compiler | None = None,
 ) -> None:
     if lint is not None:
@@ -199,6 +269,8 @@ def _drain(
         problems = result.problems
         if lint is not None:
             problems = problems + lint.row(result)
+        if note is not None and result.ok:
+            _note(note, result)
         if not problems:
             if lint is None:
                 key_forms.note(result.body.get("to"), result.row, result.data_location)  # type: ignore[union-attr]
@@ -226,6 +298,12 @@ def key_form_warnings(compiler: Compiler | None, key_forms: KeyForms) -> list[Pr
     return [problem] if problem is not None else []
 
 
+def _note(note: NoteRecipient, result: Result) -> None:
+    assert result.body is not None
+    where = result.data_location
+    note(result.row or 1, where.line if where else None, result.body.get("to"))
+
+
 def _failed(
     result: Result, problems: list[Problem], log: ProblemLog, rejects: AtomicOutput | None
 ) -> None:
@@ -242,6 +320,7 @@ def check_definitions(
     *,
     strict: bool = False,
     remember: bool = False,
+    allow_duplicates: bool = False,
 ) -> ProblemLog:
     """Validate and lint definitions without writing anything.
 
@@ -249,10 +328,13 @@ def check_definitions(
     too. Lint findings are warnings, or errors when `strict`. Several definitions
     over one data file share its columns: a column is unused only when no
     definition reads it, and the warning names them all. `log.recipients` is the
-    number of data rows (each definition reads the same ones).
+    number of data rows (each definition reads the same ones). Rows repeating an
+    earlier row's `to` are warnings (errors when `strict`) unless `allow_duplicates`;
+    so is data without any recipient.
     """
     log = ProblemLog(limit=max_errors)
     unused = _UnusedColumns()
+    read: RecordSource | None = None  # the data, once a definition read all of it
     for definition in definitions:
         try:
             compiler = Compiler(definition, remember=remember)
@@ -262,20 +344,29 @@ def check_definitions(
             with data.open() as source:
                 lint = LintRun(compiler, source, strict=strict)
                 log.add(unused.hold(compiler.name, lint.static(), several=len(definitions) > 1))
+                # Each definition may say `to` its own way: each is checked for repeats.
+                repeats = _repeats(source, strict, allow_duplicates)
                 rows = 0
                 for result in compiler.compile_records(source):
                     rows += 1
                     problems = result.problems + lint.row(result)
                     if not result.ok or any(p.severity == "error" for p in problems):
                         log.failed_rows += 1
+                    elif repeats is not None:
+                        _note(repeats.note, result)
                     log.add(problems)
                 log.rows += rows
                 log.recipients = max(log.recipients, rows)
                 log.add(lint.finish())
                 note_reading(log, source)
+                if repeats is not None:
+                    log.add(repeats.problems())
+                read = source
         except LinepressError as exc:
             log.add(exc.problems)
     log.add(unused.by_all())
+    if read is not None and not log.recipients:
+        log.add(_empty_list(log, read, strict))
     return log
 
 

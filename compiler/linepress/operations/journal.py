@@ -8,6 +8,7 @@ itself, like a run.
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,12 +76,15 @@ def journal_report(
     """
     with _opened(location, read_only=True, campaign=campaign) as journal:
         counts = journal.counts()
+        binding = journal.meta("binding")
         summary = {
             "summary": {
                 "total": sum(counts.values()),
                 **counts,
                 "journal": journal.location,
-                "binding": journal.meta("binding"),
+                "binding": binding,
+                # A shard's journal: its report merges with the other shards' (merge-reports).
+                "shard": _shard_of(binding),
             }
         }
         write_report(
@@ -90,6 +94,12 @@ def journal_report(
             inputs=(*inputs, location if isinstance(location, Path) else None),
         )
         return counts
+
+
+def _shard_of(binding: str | None) -> str | None:
+    """`2/4` from a binding like `base URL https://…, shard 2/4` (None when not a shard)."""
+    match = re.search(r", shard (\d+/\d+)$", binding or "")
+    return match[1] if match else None
 
 
 def journal_settle(

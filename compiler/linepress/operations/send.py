@@ -13,7 +13,7 @@ import contextlib
 import signal
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO
 
@@ -32,6 +32,7 @@ from linepress.operations.campaign import (
 )
 from linepress.operations.planning import plan_recipients
 from linepress.operations.send_options import JOURNAL_FOLDER, SendOptions, Shard
+from linepress.output import OutputError
 from linepress.report import ProblemLog
 from linepress.send.dispatch import Dispatcher
 from linepress.send.endpoint import resolve_endpoint
@@ -187,15 +188,34 @@ def send(
                 throttled=dispatcher.tally.throttled,
             )
             if options.report is not None:
-                write_report(
-                    options.report,
-                    (entry_row(e, dry_run=options.dry_run) for e in journal.entries()),
-                    summary,
-                    inputs=(options.definition, options.payloads, options.data.path),
-                )
+                _report(options, journal, summary, log)
         except JournalUnavailable as exc:
             return _lost(options, journal, dispatcher, log, exc, elapsed, rate, interrupted, plan)
         return SendResult(log, summary, _kept(options, journal), interrupted, plan)
+
+
+def _report(
+    options: SendOptions, journal: CampaignJournal, summary: Summary, log: ProblemLog
+) -> None:
+    """Write the report; one that cannot be written (a full disk) is an error in `log`."""
+    assert options.report is not None
+    try:
+        write_report(
+            options.report,
+            (entry_row(e, dry_run=options.dry_run) for e in journal.entries()),
+            summary,
+            inputs=(options.definition, options.payloads, options.data.path),
+        )
+    except OutputError as exc:
+        again = (
+            ""
+            if options.dry_run
+            else (
+                f"; the journal keeps every result: `linepress journal report {journal.location} "
+                f"-o {options.report}` writes it again"
+            )
+        )
+        log.add(replace(p, message=p.message + again) for p in exc.problems)
 
 
 def _lost(

@@ -257,14 +257,31 @@ class JournalWriteError(LinepressError):
 
     @classmethod
     def at(cls, location: str, reason: str) -> JournalWriteError:
+        # SQLite says SQLITE_FULL (ENOSPC) as "database or disk is full"; name the usual
+        # cause. A file size limit (EFBIG) is only "disk I/O error": say when one is set.
+        if "disk is full" in reason or "No space left" in reason:
+            reason = f"the disk is full: {reason}"
+        elif "disk I/O error" in reason and _file_size_limit() is not None:
+            reason += f"; a file size limit is set: `ulimit -f` is {_file_size_limit()} bytes"
         return cls(
             Problem(
-                f"cannot write the journal ({reason}); what it recorded before is kept, "
+                f"cannot write the journal ({reason}); "
+                "what it recorded before is kept, "
                 "and re-running the command after fixing this resumes from there",
                 Location(location),
                 code="journal-write",
             )
         )
+
+
+def _file_size_limit() -> int | None:
+    """This process's file size limit in bytes (RLIMIT_FSIZE), None when unlimited."""
+    try:
+        import resource  # POSIX only
+    except ImportError:
+        return None
+    soft, _ = resource.getrlimit(resource.RLIMIT_FSIZE)
+    return None if soft == resource.RLIM_INFINITY else soft
 
 
 def open_journal(

@@ -8,15 +8,23 @@ answers 429 beyond it; the number is never told. `Pacer` finds it:
   (botocore's cap: a run bound by `--concurrency` or the CPU does not inflate the pace).
 - **On a 429** for a request sent after the last cut (one cut per reaction, as TCP cuts
   once per window): the limit estimate becomes the lower of the pace and the rate the
-  endpoint *accepted* over the last second (while throttled, that is the bucket's refill
-  rate), and the pace drops to `BACKOFF` times it.
+  endpoint *accepted* (since the last 429 or over the last `RECENT` s, whichever is
+  more; while throttled, that is the bucket's refill rate), and the pace drops to
+  `BACKOFF` times it.
 - **Then CUBIC** (botocore's `throttling.py`, TCP CUBIC): a concave climb back towards the
   estimate over `RECOVER` seconds, a plateau just below it, then a convex probe above it
   whose gain is proportional to the estimate (scale-free: the same shape at 50/s and
-  1,000/s), so a limit that rises is found within seconds.
+  1,000/s). Past `FAST` times the plateau with no 429 the limit has clearly risen, and the
+  probe doubles every `FAST_DOUBLING` s (CUBIC's fast convergence, as slow start): a limit
+  that moves from 50/s to 400/s is found within about 3 s.
+- **Noise is not a limit**: a few 429s (under `NOISE` of the answers) while the pace is at
+  or under the estimate come from a burst on the way (a stall of the endpoint, the
+  network, or the machine, after which what queued reaches the bucket at once): the
+  estimate stays (`KEEP`), the pace eases to `EASE` of it.
 - **`Retry-After`** pauses everyone (the server's word for the whole account); slots
   resume spaced at the pace, never as a burst of what waited. After one, probing is
-  `CAREFUL` times slower, since every 429 then costs a whole pause.
+  `CAREFUL` times slower, since every 429 then costs a whole pause, and each probe that
+  finds the limit where it was doubles the hold (up to `PATIENCE` times).
 
 Requests wait in FIFO order; only the first sleeps, and the spacing is computed from
 the pace at the moment its slot comes, so a cut slows everyone at once. Falling behind
@@ -55,8 +63,15 @@ RECOVER = 1.0
 #: Seconds on the plateau before probing above it, and at least this many requests:
 #: each probe costs a few 429s, so at low rates they come less often.
 HOLD = 1.0
-HOLD_REQUESTS = 100
+HOLD_REQUESTS = 50
 HOLD_MAX = 3.0
+#: After a `Retry-After`, each probe that finds the limit where it was (within `SAME`)
+#: doubles the hold, up to `PATIENCE` times: a stable limit is probed less and less.
+SAME = 0.1
+PATIENCE = 8.0
+#: A probe past this many times the plateau with no 429 doubles every `FAST_DOUBLING` s.
+FAST = 1.5
+FAST_DOUBLING = 0.25
 #: Seconds of probing for the pace to double the estimate (cubic: slow at first).
 PROBE = 1.0
 #: After a `Retry-After`, the climb, hold and probe take this many times longer.
@@ -74,8 +89,14 @@ MIN_RATE = 0.5
 SPAN = 1.0
 #: Shortest time between two 429s from which the limit is estimated (seconds).
 MIN_SPAN = 0.3
-#: That estimate is trusted while the pace is at most this many times it.
-TRUST = 1.5
+#: 429s under this share of the answers over the last `RECENT` seconds, while the pace
+#: is at most the estimate, are noise (a stall on the way delivered a burst): the
+#: estimate keeps `KEEP` of itself, the pace eases to `EASE` of it. Without this, every
+#: such 429 cut the estimate to the pace of the moment, and at 1,000/s with a bucket of
+#: 20 (20 ms of sending) a loaded machine's stalls walked the pace down to 600-800/s.
+NOISE = 0.05
+EASE = 0.95
+KEEP = 0.99
 #: Seconds before a 429 over which the accepted rate is read.
 RECENT = 0.5
 
@@ -168,6 +189,8 @@ class Pacer:
         self._cut_rate = 0.0
         self._limit: float | None = None
         self._careful = 1.0
+        # After a Retry-After, holds grow while probes keep finding the same limit.
+        self._patience = 1.0
         # The last estimate backed by evidence (accepted counts), not by cuts alone.
         self._anchor = 0.0
         self._rate = ceiling if (ceiling and not adaptive) else self._initial
@@ -185,6 +208,7 @@ class Pacer:
         self._pauses = 0
         self._sent = RateWindow()
         self._accepted = RateWindow()
+        self._refused = RateWindow()  # 429 answers
         self.throttled = 0  # 429 answers seen
         # FIFO of waiters: only the head sleeps.
         self._busy = False
@@ -248,12 +272,21 @@ class Pacer:
             return self._cut_rate
         hold = min(max(HOLD, HOLD_REQUESTS / limit), HOLD_MAX)
         recover, hold, probe = (x * self._careful for x in (RECOVER, hold, PROBE))
+        hold *= self._patience
         if tau < recover:
             return plateau - (plateau - self._cut_rate) * (1.0 - tau / recover) ** 3
         tau -= recover + hold
         if tau <= 0:
             return plateau
-        rate = plateau * (1.0 + (tau / probe) ** 3)
+        # Cubic until `FAST` times the plateau with no 429: the limit has risen, and
+        # it is found by doubling every `FAST_DOUBLING` (CUBIC's convex region grown
+        # steeper, as slow start); the cap below still binds it to what is sent.
+        fast_at = probe * (FAST - 1.0) ** (1 / 3)
+        if tau <= fast_at:
+            rate = plateau * (1.0 + (tau / probe) ** 3)
+        else:
+            doublings = min((tau - fast_at) / (FAST_DOUBLING * self._careful), 40.0)
+            rate = plateau * FAST * 2.0**doublings
         # Not above twice what is actually sent: a run bound elsewhere stops probing.
         return min(rate, max(2.0 * self._sent.rate(now), plateau))
 
@@ -361,6 +394,7 @@ class Pacer:
         if not throttled:
             return
         self.throttled += 1
+        self._refused.add(now)
         self._throttled_at = now
         self._throttled_wall = time.time()
         if not self.adaptive:
@@ -370,6 +404,18 @@ class Pacer:
         if self._cut_at is not None and sent_at < self._cut_at:
             return  # sent at the old pace: this cut already answered it
         pace = self.rate_at(now) or self._initial
+        if not retry_after and self._limit is not None and pace <= self._limit and self._noise(now):
+            # A few 429s while we kept under the estimate: a burst on the way (the
+            # endpoint or the network stalled, then took what queued at once), not a
+            # lower limit. Keep the estimate; ease off a little so the bucket refills.
+            # (With a Retry-After each 429 costs a pause: those are all taken seriously.)
+            self._limit *= KEEP  # an estimate a little high looks the same: let it sink
+            self._cut_rate = max(min(pace, self._limit * EASE), MIN_RATE)
+            self._cut_at = now
+            self._rate = self._cut_rate
+            self._next = max(self._next, now + 1.0 / self._cut_rate)
+            self._pauses += 1
+            return
         estimate = pace
         anchored = False
         # The bucket was empty at the last 429 and is empty again now: what it accepted
@@ -385,15 +431,13 @@ class Pacer:
             estimate = min(pace, max(since_start, pace / 2))
             anchored = True
         elif span >= MIN_SPAN and self._accepted_since:
-            # A lower bound, off only by what overflowed: trusted unless far below the
-            # pace (then the limit rose since, and the pace is the better guess).
+            # What the endpoint accepted: since the last 429 (a lower bound, reading low
+            # when the bucket overflowed while we ran below the limit), or over the last
+            # moments (when we ran above it; a probe's rise makes it lag, never lead).
             sample = self._accepted_since / span
-            if pace <= TRUST * sample:
-                # It reads low when the bucket overflowed (we ran below the limit);
-                # the accepted rate of the last moments, when we ran above it, does not.
-                recent = self._accepted.rate(now, now - RECENT)
-                estimate = min(pace, max(sample, recent))
-                anchored = True
+            recent = self._accepted.rate(now, now - RECENT)
+            estimate = min(pace, max(sample, recent))
+            anchored = True
         self._throttled_before = True
         self._counted_from = now
         self._accepted_since = 0
@@ -401,7 +445,13 @@ class Pacer:
         # Cut again within a moment of the last cut: the pace is far off (the end of slow
         # start, a limit that fell): cut deeper, as botocore's CUBIC does every time.
         recent = self._cut_at is not None and now - self._cut_at < AGAIN * self._careful
+        previous = self._limit
         self._limit = max(estimate, MIN_RATE)
+        if retry_after and previous is not None and abs(self._limit - previous) <= SAME * previous:
+            # The probe found what we knew and cost a pause: probe half as often.
+            self._patience = min(self._patience * 2.0, PATIENCE)
+        else:
+            self._patience = 1.0
         if anchored:
             self._anchor = self._limit
         self._cut_rate = max(self._limit * (DEEP if recent else BACKOFF), MIN_RATE)
@@ -410,6 +460,11 @@ class Pacer:
         # Requests already waiting take slots at the new pace.
         self._next = max(self._next, now + 1.0 / self._cut_rate)
         self._pauses += 1
+
+    def _noise(self, now: float) -> bool:
+        """Whether the 429s of the last moments are a small share of the answers."""
+        refused = self._refused.rate(now, now - RECENT)
+        return refused < NOISE * (refused + self._accepted.rate(now, now - RECENT))
 
     def _restart(self, now: float) -> None:
         """Slow start again from the pace: cuts without evidence (a storm of 429s, not

@@ -4,6 +4,11 @@ Reports go through `AtomicOutput` (a temporary file renamed into place), so a
 killed run never leaves half a report at the final path. CSV cells that a
 spreadsheet would execute (a leading `=`, `+`, `-`, `@`, tab or CR: OWASP's
 CSV-injection list) are written with a leading `'`.
+
+Both kinds end with the totals and the shard, so `merge-reports` can tell a
+missing shard or a report cut short: JSONL with a `{"summary": {...}}` line,
+CSV with a last row whose `row` is `summary` and whose `status` reads
+`total 312: sent 300, failed 12; shard 2/4`.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import csv
 import heapq
 import io
 import json
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +30,10 @@ from linepress.send.journal import STATUSES, Entry
 COLUMNS = ("row", "to", "status", "http_status", "attempts", "message_id", "error")
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+#: The `row` cell of a CSV report's closing row.
+SUMMARY_ROW = "summary"
+_CSV_SUMMARY = re.compile(r"total (?P<total>\d+)(?:: [^;]*)?(?:; shard (?P<shard>\d+/\d+))?")
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +129,35 @@ def csv_cell(value: Any) -> Any:
     return value
 
 
+def csv_summary(summary: dict[str, Any]) -> str:
+    """A summary as a CSV report's closing `status` cell: `total 3: sent 2, failed 1; shard 1/2`."""
+    counts = {s: summary[s] for s in STATUSES if isinstance(summary.get(s), int) and summary[s]}
+    total = summary.get("total")
+    text = f"total {total if isinstance(total, int) else sum(counts.values())}"
+    if counts:
+        text += ": " + ", ".join(f"{status} {count}" for status, count in counts.items())
+    shard = summary.get("shard")
+    if isinstance(shard, str) and shard:
+        text += f"; shard {shard}"
+    return text
+
+
+def _csv_summary_of(path: Path, line: int, record: dict[str, Any]) -> dict[str, Any]:
+    """A CSV report's closing row read back as a summary (`total`, maybe `shard`)."""
+    match = _CSV_SUMMARY.fullmatch(str(record.get("status") or ""))
+    if match is None:
+        raise _bad(
+            path,
+            line,
+            "not a report's summary row: expected `total N: …; shard K/N` in `status` "
+            f"(found {json.dumps(record.get('status'))[:60]})",
+        )
+    summary: dict[str, Any] = {"total": int(match["total"])}
+    if match["shard"]:
+        summary["shard"] = match["shard"]
+    return summary
+
+
 def write_report(
     path: Path,
     rows: Iterable[dict[str, Any]],
@@ -126,9 +165,13 @@ def write_report(
     *,
     inputs: Sequence[Path | str | None] = (),
 ) -> None:
-    """`.csv`: a header and one line per recipient; otherwise JSONL ending with a summary line.
+    """`.csv`: a header, one line per recipient, a summary row; otherwise JSONL, then a summary line.
 
-    Written whole or not at all. Raises `UsageError` when `path` is one of `inputs`.
+    `summary` (a `Summary`, or a dict `{"summary": {"total": N, "sent": N, …, "shard": "K/N"}}`)
+    closes either kind; None leaves it out.
+
+        Written whole or not at all. Raises `UsageError` when `path` is one of `inputs`,
+    `OutputError` when it cannot be written to the end (a full disk).
     """
     out = AtomicOutput(path, inputs=inputs)
     try:
@@ -138,6 +181,10 @@ def write_report(
             writer.writerow(COLUMNS)
             for row in rows:
                 writer.writerow([csv_cell(row.get(k)) for k in COLUMNS])
+            if summary is not None:
+                closing = summary.as_dict() if isinstance(summary, Summary) else summary
+                cells = [SUMMARY_ROW, "", csv_summary(closing.get("summary") or {})]
+                writer.writerow(cells + [""] * (len(COLUMNS) - len(cells)))
         else:
             for row in rows:
                 handle.write(json.dumps(row, ensure_ascii=False) + "\n")
@@ -146,6 +193,8 @@ def write_report(
                 handle.write(json.dumps(closing, ensure_ascii=False) + "\n")
         handle.flush()
         handle.detach()
+    except OSError as exc:  # a full disk: no partial report is left
+        raise out.failed(exc) from None
     except BaseException:
         out.abort()
         raise
@@ -172,6 +221,9 @@ def _read(source: _Source) -> Iterator[tuple[int, dict[str, Any]]]:
     for line, record in _records(path):
         if "summary" in record and isinstance(record["summary"], dict):
             source.summary = record["summary"]
+            continue
+        if record.get("row") == SUMMARY_ROW:  # a CSV report's closing row
+            source.summary = _csv_summary_of(path, line, record)
             continue
         row = record.get("row")
         if isinstance(row, str) and row.strip().isdigit():
@@ -259,29 +311,25 @@ def merge_reports(paths: Sequence[Path], out: Path) -> dict[str, int]:
             yield record
 
     closing: dict[str, Any] = {"summary": {}}
-    rows = merged()
-    if out.suffix.lower() == ".csv":
-        write_report(out, _checked(rows, sources), None, inputs=paths)
-    else:
-        write_report(out, _checked(rows, sources, closing, counts), closing, inputs=paths)
+    write_report(out, _checked(merged(), sources, closing, counts), closing, inputs=paths)
     return counts
 
 
 def _checked(
     rows: Iterator[dict[str, Any]],
     sources: list[_Source],
-    closing: dict[str, Any] | None = None,
-    counts: dict[str, int] | None = None,
+    closing: dict[str, Any],
+    counts: dict[str, int],
 ) -> Iterator[dict[str, Any]]:
-    """Pass the rows on, then check the reports' shards and totals (before anything is kept)."""
+    """Pass the rows on, then check the reports' shards and totals (before anything is kept)
+    and fill in the merged report's summary."""
     yield from rows
     _check_shards(sources)
-    if closing is not None and counts is not None:
-        closing["summary"] = {
-            "total": sum(counts.values()),
-            **counts,
-            "merged_from": len(sources),
-        }
+    closing["summary"] = {
+        "total": sum(counts.values()),
+        **counts,
+        "merged_from": len(sources),
+    }
 
 
 def _check_shards(sources: list[_Source]) -> None:

@@ -165,6 +165,8 @@ class SqliteJournal:
                 _migrate_v1(db)
         except sqlite3.DatabaseError as exc:
             db.close()
+            if getattr(exc, "sqlite_errorname", "").startswith(("SQLITE_FULL", "SQLITE_IOERR")):
+                raise JournalWriteError.at(self.location, str(exc)) from None  # a full disk
             raise NotAJournal(f"is not a linepress journal ({exc})") from None
         except NotAJournal:
             db.close()
