@@ -142,17 +142,21 @@ message:
 """
 
 
+#: Three recipients (one key each: a repeated key is a warning of its own).
+USERS = ["U" + digit * 32 for digit in "123"]
+
+
 def test_empty_values_are_found_inside_if_items_and_for_loops(tmp_path: Path) -> None:
     def product(note: object, sku: str) -> str:
         return json.dumps({"name": "A", "price": 1, "note": note, "sku": sku})
 
     lines = [
         # vip with an empty coupon: the `$if: vip` item says "Your coupon  is ready".
-        f'{{"user": "{USER}", "vip": true, "coupon": "", "products": [{product("x", "a")}, '
+        f'{{"user": "{USERS[0]}", "vip": true, "coupon": "", "products": [{product("x", "a")}, '
         f"{product('', 'b')}]}}",
         # not vip: that item is left out, so its empty coupon is no one's problem.
-        f'{{"user": "{USER}", "vip": false, "coupon": "", "products": [{product(None, "")}]}}',
-        f'{{"user": "{USER}", "vip": true, "coupon": "C1", "products": [{product("ok", "c")}]}}',
+        f'{{"user": "{USERS[1]}", "vip": false, "coupon": "", "products": [{product(None, "")}]}}',
+        f'{{"user": "{USERS[2]}", "vip": true, "coupon": "C1", "products": [{product("ok", "c")}]}}',
     ]
     (tmp_path / "data.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
     result = invoke(tmp_path, ["check", "definition.yaml", "--data", "data.jsonl"], ITEMS)
