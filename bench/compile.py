@@ -4,6 +4,7 @@
     .venv/bin/python bench/compile.py --tiny          # a few hundred rows, no 1M run (for CI)
     .venv/bin/python bench/compile.py --skip-big --json results.json
     .venv/bin/python bench/compile.py --check         # only check that the designs agree
+    .venv/bin/python bench/compile.py --lists-only    # TEXT's (d) on CSV, its memory, then .xlsx
 
 Two message shapes, generated into a temporary folder with a fixed seed:
 
@@ -32,8 +33,14 @@ Designs, each reading that CSV and writing one JSON body per line to a file:
 Then .xlsx recipient lists: the same rows in a workbook (`points` as numbers,
 `joined` as dates, as Excel holds them), `linepress compile` on it beside (d) on
 the CSV (the bodies must be byte-identical), its peak memory at 10k and 1M rows,
-and the two streaming-capable readers compared on the same file: openpyxl's
-read-only mode (which linepress uses) and python-calamine (when installed).
+and the readers alone on the same files at 10k, 100k and 1M rows: openpyxl's
+read-only mode, python-calamine (when installed: `pip install -e '.[bench]'`)
+and linepress's own (openpyxl's cell parser driven row by row).
+
+Every peak memory figure is the child's own high-water mark (VmHWM from
+/proc/self/status, printed at its exit), never wait4's ru_maxrss: Linux carries
+the parent's high-water mark into a child started by vfork+exec, so that figure
+is floored at this (large) process's peak.
 
 Set-up (parsing the definition, building validators) is outside the timings of
 (a), (b), (c) and (e); (d) pays for everything. Every design reports the best of up
@@ -509,7 +516,12 @@ def linepress_command() -> list[str]:
 def run_command(
     definition: Path, data: Path, out: Path, env: dict[str, str] | None = None
 ) -> ChildRun:
-    """(d) `linepress compile` as a child process: wall time and the child's own peak RSS."""
+    """(d) `linepress compile` as a child process: wall time (and wait4's ru_maxrss).
+
+    The ru_maxrss is no measure of the child: Linux carries this process's
+    high-water mark into a child started by vfork+exec, so it is floored at this
+    process's peak. Peak memory comes from `own_peak` (the child's VmHWM).
+    """
     argv = [
         *linepress_command(),
         "compile",
@@ -639,9 +651,16 @@ def startup(definition: Path, data: Path, out: Path, repeat: int = 3) -> tuple[f
 
 
 def memory(definition: Path, data: Path, out: Path) -> ChildRun:
-    """`linepress compile` once, for the child's peak RSS; the output is deleted."""
+    """`linepress compile` once in a fresh interpreter, for its own peak RSS; the output is deleted.
+
+    Its VmHWM, not wait4's ru_maxrss, which is floored at this process's peak (see
+    `run_command`): the run of 2026-11-27 printed 39.8 MB at 10k and at 1M rows, this
+    process's figure, not linepress's.
+    """
     try:
-        return run_command(definition, data, out)
+        return own_peak(
+            LINEPRESS_MAIN, "compile", str(definition), "--data", str(data), "--out", str(out)
+        )
     finally:
         out.unlink(missing_ok=True)
 
@@ -810,6 +829,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=SEED)
     p.add_argument("--tiny", action="store_true", help="a few hundred rows and no memory run (CI)")
     p.add_argument(
+        "--lists-only",
+        action="store_true",
+        help="only TEXT's (d) on CSV, its memory runs and the .xlsx phase (the list readers)",
+    )
+    p.add_argument(
         "--check", action="store_true", help="only compare the designs' bodies, then exit"
     )
     p.add_argument("--json", metavar="FILE", type=Path, help="also write the results as JSON")
@@ -897,10 +921,10 @@ def benchmark(args: argparse.Namespace, folder: Path, info: dict[str, Any]) -> d
     }
     results: dict[str, dict[str, Measure]] = {}
     startups: dict[str, tuple[float, float]] = {}
-    for shape in SHAPES:
+    for shape in SHAPES[:1] if args.lists_only else SHAPES:
         definition = definitions[shape.name]
         results[shape.name] = res = {}
-        for key in DESIGNS:
+        for key in ("d",) if args.lists_only else DESIGNS:
             out = folder / f"out-{shape.name.lower()}-{key}.jsonl"
             # Every design gets the same best-of-N (within the time budget), so the
             # ratios compare like with like.
@@ -930,7 +954,7 @@ def benchmark(args: argparse.Namespace, folder: Path, info: dict[str, Any]) -> d
 
     verdicts = print_table(results, startups)
     memory_report = memory_runs(args, folder, definitions, data, results)
-    xlsx_report = xlsx_runs(args, folder, definitions, data, results)
+    xlsx_report = xlsx_runs(args, folder, definitions, data, results, memory_report)
     failed = any(m.error for res in results.values() for m in res.values()) or any(
         m["verdict"] == "FAILED" for m in memory_report
     )
@@ -969,13 +993,15 @@ def memory_runs(
 ) -> list[dict[str, Any]]:
     """Peak RSS of `linepress compile` at 10k rows and at --big-rows, per shape (time allowing)."""
     print(
-        f"\npeak memory of `linepress compile` (child max RSS), {MEMORY_SMALL_ROWS:,} vs {args.big_rows:,} rows"
+        f"\npeak memory of `linepress compile` (the child's own VmHWM), {MEMORY_SMALL_ROWS:,} vs {args.big_rows:,} rows"
     )
     if args.skip_big:
         print("  skipped (--skip-big or --tiny)")
         return []
     report = []
     for shape in SHAPES:
+        if shape.name not in results:  # --lists-only
+            continue
         d = results[shape.name].get("d")
         estimate = args.big_rows / d.rate if d is not None and d.rate else None
         if shape.name != "TEXT" and (estimate is None or estimate > args.big_budget):
@@ -1162,8 +1188,13 @@ def xlsx_runs(
     definitions: dict[str, Path],
     data: dict[int, Path],
     results: dict[str, dict[str, Measure]],
+    csv_memory: list[dict[str, Any]],
 ) -> dict[str, Any]:
-    """`linepress compile` on .xlsx beside CSV, its memory at 10k and --big-rows, the readers."""
+    """`linepress compile` on .xlsx beside CSV, its memory at 10k and --big-rows, the readers.
+
+    The readers alone (openpyxl's read-only mode, python-calamine, linepress's) at
+    10k, --rows and --big-rows. Every peak is the child's own VmHWM (see `own_peak`).
+    """
     print("\n.xlsx lists (TEXT shape; the same rows, points as numbers, joined as dates)")
     report: dict[str, Any] = {"failed": False}
     definition = definitions["TEXT"]
@@ -1205,8 +1236,9 @@ def xlsx_runs(
     report["csv_rows_per_s"] = csv_d.rate if csv_d else None
     report["failed"] = report["failed"] or bool(measure.error)
     sizes = [MEMORY_SMALL_ROWS, args.big_rows] if not args.skip_big else [args.rows]
+    reader_sizes = sorted({*sizes, args.rows})
     books = {args.rows: book}
-    for n in sizes:
+    for n in reader_sizes:
         if n not in books:
             start = time.perf_counter()
             books[n] = write_xlsx(folder / f"recipients-{n}.xlsx", n, args.seed)
@@ -1229,7 +1261,7 @@ def xlsx_runs(
         report["failed"] = report["failed"] or bool(child.returncode)
     report["readers"] = []
     for library in XLSX_READERS:
-        for n in sizes:
+        for n in reader_sizes:
             child = own_peak(XLSX_READERS[library], str(books[n]))
             if child.returncode:
                 print(f"  {library:<37} not measured: {child.stderr.strip().splitlines()[-1:]}")
@@ -1245,7 +1277,30 @@ def xlsx_runs(
                     "max_rss_mb": child.max_rss_mb,
                 }
             )
+    print_lists_table(report, csv_d, csv_memory, args.rows)
     return report
+
+
+def print_lists_table(
+    report: dict[str, Any], csv_d: Measure | None, csv_memory: list[dict[str, Any]], rows: int
+) -> None:
+    """CSV and .xlsx side by side: (d)'s rows/s at `rows`, peak RSS at 10k and --big-rows."""
+    text = next((m for m in csv_memory if m["shape"] == "TEXT"), None)
+    xlsx = {m["rows"]: m["max_rss_mb"] for m in report.get("memory", [])}
+    print(f"\n  TEXT shape   rows/s ({rows:,} rows)   peak RSS by rows (own VmHWM)")
+    csv_peaks = (
+        f"{text['small_rows']:,}: {text['small_max_rss_mb']:.1f} MB, "
+        f"{text['big_rows']:,}: {text['big_max_rss_mb']:.1f} MB"
+        if text
+        else "-"
+    )
+    print(f"  CSV     {fmt_rate(csv_d):>16}   {csv_peaks}")
+    xlsx_peaks = ", ".join(f"{n:,}: {mb:.1f} MB" for n, mb in sorted(xlsx.items())) or "-"
+    print(f"  .xlsx   {fmt_rate_value(report.get('xlsx_rows_per_s')):>16}   {xlsx_peaks}")
+
+
+def fmt_rate_value(rate: float | None) -> str:
+    return f"{rate:,.0f}" if rate else "-"
 
 
 if __name__ == "__main__":

@@ -70,6 +70,7 @@ def simulate(
     make_pacer: Callable[[Callable[[], float]], Pacer] | None = None,
     stalls: float = 0.0,
     stall_length: float = 0.03,
+    sender: Callable[[float], float] | None = None,
 ) -> Run:
     """Send `messages` through a pacer to a token bucket; everything in virtual time.
 
@@ -77,6 +78,8 @@ def simulate(
     scheduled for about `stall_length` seconds (exponential), as on a loaded machine:
     what arrives meanwhile reaches the bucket at once when it runs again, so a limit
     of 1,000/s with a burst of 20 answers 429 to a sender that never exceeded it.
+    `sender(t)`: the most requests/s the sender's CPU can start at time t (None: no
+    bound), as on a machine shared with other work.
     """
     clock = [0.0]
     now_fn = lambda: clock[0]  # noqa: E731
@@ -100,9 +103,16 @@ def simulate(
         seq += 1
         heapq.heappush(events, (at, seq, kind, data))
 
+    cpu_free = 0.0  # the sender can start its next request from this time
+
     def pump(now: float) -> None:
-        nonlocal waiting, wake_at
+        nonlocal waiting, wake_at, cpu_free
         while waiting:
+            if sender is not None and now < cpu_free:
+                if wake_at is None or cpu_free < wake_at:
+                    wake_at = cpu_free
+                    push(wake_at, "wake")
+                return
             delay = pacer.try_start(now)
             if delay > 0:
                 if wake_at is None or now + delay < wake_at:
@@ -110,6 +120,8 @@ def simulate(
                     push(wake_at, "wake")
                 return
             waiting -= 1
+            if sender is not None:
+                cpu_free = max(cpu_free, now) + 1.0 / sender(now)
             run.starts.append((now, pacer.rate or 0.0))
             there = latency / 2 + rng.random() * jitter / 2
             push(now + there, "arrive", now)

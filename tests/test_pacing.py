@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import itertools
+import math
 
 import pytest
 from pacing_sim import simulate
@@ -102,6 +103,26 @@ def test_stalls_on_the_way_do_not_walk_the_pace_down() -> None:
         assert run.throttled <= 0.03 * 20_000
     assert sum(ratios) / len(ratios) >= 0.8, ratios
     assert min(ratios) >= 0.7, ratios
+
+
+@pytest.mark.parametrize("limit", [200, 1000])
+def test_a_sender_short_of_cpu_is_not_read_as_a_lower_limit(limit: int) -> None:
+    # The machine lets the sender start 0.6-1.25x the limit's requests/s, varying over
+    # seconds, and the endpoint stalls twice a second: what the endpoint accepted while
+    # the CPU bound us is no measure of its limit, so the run delivers near
+    # min(limit, what the CPU allows) at each moment.
+    def cpu(t: float) -> float:
+        return limit * (0.925 + 0.325 * math.sin(t / 2.0))
+
+    ratios = []
+    for seed in range(4):
+        run = simulate(
+            20 * limit, lambda t: limit, stalls=2.0, stall_length=0.02, seed=seed, sender=cpu
+        )
+        allowed = sum(min(limit, cpu(i / 100)) for i in range(int(run.end * 100))) / 100
+        ratios.append(20 * limit / allowed)
+        assert run.throttled <= 0.03 * 20 * limit
+    assert sum(ratios) / len(ratios) >= 0.85, ratios
 
 
 def test_with_retry_after_a_stable_limit_is_probed_less_and_less() -> None:

@@ -63,7 +63,8 @@ def test_a_dead_workers_rows_return_when_its_lease_runs_out(
     a.plan(plan_of(8))
     a.to_send(resend_unknown=False)
     a.apply([], [1, 2])  # in flight when it "dies"
-    a._stop.set()  # the heartbeat stops: as after kill -9, nothing renews the lease
+    assert a._lease is not None
+    a._lease.stop()  # the heartbeat stops: as after kill -9, nothing renews the lease
     b = PgJournal(dsn(pg_cluster, pg_database), "c", lease=1.0, claim_size=5)
     assert b.claim("fp", "b") == "resume"
     assert [r for r, _, _ in b.to_send(resend_unknown=False)] == [6, 7, 8]

@@ -8,6 +8,7 @@ journal marks `unknown` (at most once), none missing, every row final.
 
 from __future__ import annotations
 
+import bisect
 import json
 import os
 import random
@@ -16,7 +17,9 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -325,3 +328,69 @@ def test_journal_commands_read_and_settle_a_shared_campaign(
     assert missing.returncode == 2
     assert "no campaign of this name" in missing.stderr
     assert PASSWORD not in missing.stderr
+
+
+def _times(sandbox: SandboxServer) -> list[float]:
+    return sorted(datetime.fromisoformat(d["received_at"]).timestamp() for d in sandbox.deliveries)
+
+
+def test_the_rate_is_the_campaigns_across_workers(
+    sandbox: SandboxServer, campaign: Path, dsn: str
+) -> None:
+    # Three workers, --rate 60: together 60/s, not 3 x 60. Counted where it matters,
+    # at the sandbox: deliveries in every 1-second window of the run's middle (the
+    # first and last second, when workers join and leave, are left out).
+    users = recipients(campaign, 360)
+    workers = [
+        start(campaign, sandbox, dsn, "--concurrency", "4", "--rate", "60") for _ in range(3)
+    ]
+    for worker in workers:
+        _, stderr = worker.communicate(timeout=120)
+        assert worker.returncode == 0, stderr
+    assert_exactly_once_except_unknown(sandbox, users, dsn)
+    times = _times(sandbox)
+    start_at, end_at = times[0] + 1.0, times[-1] - 1.0
+    middle = [t for t in times if start_at <= t <= end_at]
+    windows = [
+        bisect.bisect_left(middle, s + 1.0) - bisect.bisect_left(middle, s)
+        for s in (start_at + i * 0.1 for i in range(int((end_at - start_at - 1.0) / 0.1) + 1))
+    ]
+    assert windows, times
+    overall = len(middle) / (end_at - start_at)
+    print(f"middle {overall:.1f}/s; 1-s windows {min(windows)}-{max(windows)}")
+    assert abs(overall / 60 - 1) <= 0.10, overall
+    assert max(windows) <= 60 * 1.25, windows
+
+
+def test_a_worker_that_joins_starts_at_the_pace_the_campaign_learned(
+    sandbox: SandboxServer, campaign: Path, dsn: str
+) -> None:
+    # The endpoint admits 150/s. The first worker finds that with 429s and publishes
+    # it. Then the limit is lifted, so the second worker, started now, never sees a 429:
+    # if it still paces from its first beat on, it took what the campaign learned (the
+    # workers' rows in the database), not slow start's 50/s doubling without end.
+    users = recipients(campaign, 1200)
+    sandbox.set_faults(Faults(latency=0.01, limit_rate=150))
+    first = start(campaign, sandbox, dsn, "--concurrency", "8")
+
+    def published() -> list[tuple[Any, ...]]:
+        with psycopg.connect(dsn) as conn:
+            if conn.execute("SELECT to_regclass('linepress.workers')").fetchone() == (None,):
+                return []  # the first worker has not made the schema yet
+            return conn.execute(
+                "SELECT pace_limit FROM linepress.workers ORDER BY started_at"
+            ).fetchall()
+
+    wait_for(lambda: any(row[0] is not None for row in published()), timeout=60)
+    learned = published()[0][0]
+    sandbox.set_faults(Faults(latency=0.01))
+    second = start(campaign, sandbox, dsn, "--concurrency", "8")
+    wait_for(lambda: len(published()) == 2 and published()[1][0] is not None, timeout=30)
+    joined = published()
+    outs = [w.communicate(timeout=120) for w in (first, second)]
+    assert [w.returncode for w in (first, second)] == [0, 0], outs
+    assert len(joined) == 2 and joined[1][0] is not None, joined
+    # Its share of what the first found (split between the two), never more than that.
+    assert 0 < joined[1][0] <= learned * 1.05, (learned, joined)
+    assert "throttled" not in outs[1][1]  # no 429 taught it anything
+    assert_exactly_once_except_unknown(sandbox, users, dsn)

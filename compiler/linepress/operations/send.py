@@ -162,7 +162,17 @@ def send(
             run = journal.begin_run(description(options))
         except JournalUnavailable as exc:
             raise UsageError(Problem(str(exc), where, code="journal")) from None
-        meter = Progress(total, progress, tty=progress.isatty()) if progress is not None else None
+        meter = (
+            Progress(
+                total,
+                progress,
+                tty=progress.isatty(),
+                # A shared journal: the campaign's progress, this worker's sends apart.
+                campaign_left=lambda: journal.campaign_left,
+            )
+            if progress is not None
+            else None
+        )
         started = time.monotonic()
         interrupted = _run(dispatcher, meter, handle_signals, say)
         elapsed = time.monotonic() - started

@@ -1,9 +1,12 @@
 """Sending: dispatch, pacing, retries, the journal, the endpoint, the transport, reports.
 
 Lives here: `dispatch` (concurrency, retries), `answers` (what an answer means),
-`journal_writer` (journal writes grouped per loop turn), `pacing` (when requests start),
-`stopsignal` (the run's stop flag), `journal` (the SQLite ledger),
-`pgjournal` (the shared ledger on PostgreSQL: claims, leases, heartbeats), `dsn` (DSNs shown
+`journal_writer` (journal writes grouped per loop turn, or per commit in a thread for
+PostgreSQL), `pacing` (when requests start), `stopsignal` (the run's stop flag),
+`journal` (what every journal offers, and opening one), `ledger` (the rules both journals
+share), `sqlite_journal` (the SQLite ledger), `pgjournal` (the shared ledger on PostgreSQL:
+claims, sending, reading) with `pgdb` (connections, schema), `pglease` (a worker's lease
+and heartbeat) and `pgcampaign` (binding, planning, settling), `dsn` (DSNs shown
 without passwords),
 `endpoint` (base URL and credentials), `transport` (httpx over aiohttp), `report` (the
 send report and merging), `progress` (the bar and the plain lines).

@@ -173,13 +173,23 @@ class CampaignJournal(Protocol):
         """
         ...
 
-    #: Workers sending this campaign now, this one included (1 unless shared):
-    #: `--rate` is the campaign's, so each takes its share.
-    live_workers: int
+    @property
+    def live_workers(self) -> int:
+        """Workers sending this campaign now, this one included (1 unless shared):
+        `--rate` is the campaign's, so each takes its share."""
+        ...
 
-    #: What the campaign's workers' pacers found (None: nothing, or not shared): the
-    #: endpoint's limit (their shares added up, requests/s) and the last 429 (Unix time).
-    campaign_pace: tuple[float, float | None] | None
+    @property
+    def campaign_pace(self) -> tuple[float, float | None] | None:
+        """What the campaign's workers' pacers found (None: nothing, or not shared): the
+        endpoint's limit (their shares added up, requests/s) and the last 429 (Unix time)."""
+        ...
+
+    @property
+    def campaign_left(self) -> int | None:
+        """Messages of the campaign still to send by any worker, as last counted (about
+        every 5 s); None when this run is the campaign's only sender (not shared)."""
+        ...
 
     def share_pace(self, limit: float | None, throttled_at: float | None) -> None:
         """Publish this worker's pacer findings to the others (a no-op unless shared)."""

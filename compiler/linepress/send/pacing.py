@@ -43,6 +43,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from linepress.send.ratewindow import RateWindow
+
 __all__ = ["PaceState", "Pacer", "RateWindow"]
 
 #: Requests/s before anything is known (TCP's initial window, in time).
@@ -85,8 +87,6 @@ COLLAPSE = 0.25
 EARLY = 0.002
 #: Never slower than this (requests/s): a run always moves.
 MIN_RATE = 0.5
-#: Span (seconds) over which sent and accepted rates are measured.
-SPAN = 1.0
 #: Shortest time between two 429s from which the limit is estimated (seconds).
 MIN_SPAN = 0.3
 #: 429s under this share of the answers over the last `RECENT` seconds, while the pace
@@ -121,42 +121,6 @@ class PaceState:
     rate: float | None
     limit: float | None
     throttled_at: float | None
-
-
-class RateWindow:
-    """Events per second over the last `span` seconds, in `slots` fixed buckets.
-
-    Constant memory and O(1) per event: a count per bucket, not a timestamp per event.
-    """
-
-    __slots__ = ("_counts", "_ids", "_slots", "_width")
-
-    def __init__(self, span: float = SPAN, slots: int = 10) -> None:
-        self._width = span / slots
-        self._slots = slots
-        self._counts = [0] * slots
-        self._ids = [-1] * slots
-
-    def add(self, now: float, n: int = 1) -> None:
-        slot = int(now / self._width)
-        i = slot % self._slots
-        if self._ids[i] != slot:
-            self._ids[i] = slot
-            self._counts[i] = 0
-        self._counts[i] += n
-
-    def rate(self, now: float, since: float | None = None) -> float:
-        """Events per second over the span (or since `since`, if later), ending now.
-
-        Whole buckets only: the result is as fine as one bucket (`span / slots`).
-        """
-        slot = int(now / self._width)
-        oldest = slot - self._slots + 1
-        if since is not None:
-            oldest = max(oldest, int(since / self._width))
-        total = sum(c for c, s in zip(self._counts, self._ids, strict=True) if s >= oldest)
-        span = max(now - oldest * self._width, self._width)
-        return total / span
 
 
 class Pacer:
@@ -404,7 +368,14 @@ class Pacer:
         if self._cut_at is not None and sent_at < self._cut_at:
             return  # sent at the old pace: this cut already answered it
         pace = self.rate_at(now) or self._initial
-        if not retry_after and self._limit is not None and pace <= self._limit and self._noise(now):
+        # What was really sent: less than the pace when the CPU (or --concurrency) binds.
+        sending = min(pace, self._sent.rate(now))
+        if (
+            not retry_after
+            and self._limit is not None
+            and sending <= self._limit
+            and self._noise(now)
+        ):
             # A few 429s while we kept under the estimate: a burst on the way (the
             # endpoint or the network stalled, then took what queued at once), not a
             # lower limit. Keep the estimate; ease off a little so the bucket refills.

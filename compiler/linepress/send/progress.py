@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import IO
 
 from linepress.send.dispatch import Tally
@@ -11,12 +12,25 @@ _BAR = 24
 
 
 class Progress:
-    """Called with the live tally; prints at most every `interval` seconds."""
+    """Called with the live tally; prints at most every `interval` seconds.
+
+    `total`: the messages to send when the run started. With `campaign_left` (a shared
+    journal: other workers send the same campaign) the bar is the campaign's, `total`
+    minus what `campaign_left()` says is left (None: not counted yet), and this
+    worker's own sends and rate are shown beside it, apart.
+    """
 
     def __init__(
-        self, total: int, stream: IO[str], *, tty: bool, interval: float | None = None
+        self,
+        total: int,
+        stream: IO[str],
+        *,
+        tty: bool,
+        interval: float | None = None,
+        campaign_left: Callable[[], int | None] | None = None,
     ) -> None:
         self.total = total
+        self._campaign_left = campaign_left
         self.stream = stream
         self.tty = tty
         self.interval = interval if interval is not None else (0.2 if tty else 10.0)
@@ -26,7 +40,9 @@ class Progress:
 
     def __call__(self, tally: Tally) -> None:
         now = time.monotonic()
-        if now - self._last < self.interval and tally.done < self.total:
+        left = self._campaign_left() if self._campaign_left is not None else None
+        finished = left == 0 if left is not None else tally.done >= self.total
+        if now - self._last < self.interval and not finished:
             return
         self._last = now
         line = self.line(tally, now - self._started)
@@ -38,6 +54,9 @@ class Progress:
         self.stream.flush()
 
     def line(self, tally: Tally, elapsed: float) -> str:
+        left = self._campaign_left() if self._campaign_left is not None else None
+        if left is not None:
+            return self._campaign_line(tally, elapsed, left)
         done, total = tally.done, max(self.total, 1)
         rate = done / elapsed if elapsed > 0 else 0.0
         eta = (self.total - done) / rate if rate > 0 else None
@@ -49,6 +68,25 @@ class Progress:
             text += f" ETA {_clock(eta)}"
         if tally.pace is not None:
             text += f", pacing at {tally.pace:,.0f}/s after 429s"
+        if tally.throttled:
+            counts = f"{counts} throttled {tally.throttled}".lstrip()
+        return f"{text}  {counts}".rstrip()
+
+    def _campaign_line(self, tally: Tally, elapsed: float, left: int) -> str:
+        """The campaign's bar and ETA, then this worker's sends: shared, they differ."""
+        total = max(self.total, 1)
+        done = min(max(self.total - left, 0), self.total)
+        rate = done / elapsed if elapsed > 0 else 0.0
+        filled = int(_BAR * done / total)
+        bar = f"[{'#' * filled}{'.' * (_BAR - filled)}] " if self.tty else ""
+        text = f"{bar}campaign {done}/{self.total}"
+        if rate > 0 and left:
+            text += f" ETA {_clock(left / rate)}"
+        mine = tally.done / elapsed if elapsed > 0 else 0.0
+        text += f"; this worker {tally.done} at {mine:,.0f}/s"
+        if tally.pace is not None:
+            text += f", pacing at {tally.pace:,.0f}/s after 429s"
+        counts = " ".join(f"{k} {v}" for k, v in sorted(tally.by_status.items()))
         if tally.throttled:
             counts = f"{counts} throttled {tally.throttled}".lstrip()
         return f"{text}  {counts}".rstrip()

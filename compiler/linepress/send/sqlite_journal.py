@@ -21,8 +21,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Literal
 
+from linepress.send import ledger
 from linepress.send.journal import (
-    STATUSES,
     Claim,
     Entry,
     JournalBusy,
@@ -78,6 +78,8 @@ class SqliteJournal:
     #: what its pacer finds (nothing to share).
     live_workers = 1
     campaign_pace: tuple[float, float | None] | None = None
+    #: This run is the campaign's only sender: its own tally is the campaign's progress.
+    campaign_left: int | None = None
     #: A local commit (WAL, no fsync) is quicker than handing it to a thread.
     commits_wait = False
 
@@ -243,15 +245,14 @@ class SqliteJournal:
                     first = self._first_row(key, row)
                     earlier = self._earlier(recipient) if check_people else None
                     if first != row:
-                        status, error, body = "skipped", f"same recipient as row {first}", None
+                        status, body = "skipped", None
+                        error = f"{ledger.SAME_RECIPIENT_AS_ROW}{first}"
                         counts["duplicates"] += 1
                     elif earlier == "sent":
-                        status = "skipped"
-                        error = "already received a message from an earlier run of this journal"
+                        status, error = "skipped", ledger.ALREADY_SENT
                         counts["sent"] += 1
                     elif earlier is not None:
-                        status = "unknown"
-                        error = "an earlier run of this journal may have delivered a message to this recipient"
+                        status, error = "unknown", ledger.MAYBE_SENT
                         counts["unknown"] += 1
                     else:
                         counts["pending"] += 1
@@ -298,20 +299,19 @@ class SqliteJournal:
         with self._transaction():
             cursor = self._db.execute(
                 "UPDATE recipients SET status = 'unknown', updated_at = ?, "
-                "error = coalesce(error, 'the run stopped while this message was in flight') "
-                "WHERE status = 'inflight'",
-                (time.time(),),
+                "error = coalesce(error, ?) WHERE status = 'inflight'",
+                (time.time(), ledger.STOPPED_IN_FLIGHT),
             )
         return cursor.rowcount
 
     def to_send(
         self, *, resend_unknown: bool, after: int = 0, limit: int = 1000
     ) -> list[tuple[int, bytes, int]]:
-        query = f"SELECT row, body, attempts FROM recipients WHERE row > ? AND {_sendable(resend_unknown)} ORDER BY row LIMIT ?"
+        query = f"SELECT row, body, attempts FROM recipients WHERE row > ? AND {ledger.sendable(resend_unknown)} ORDER BY row LIMIT ?"
         return [(int(r), bytes(b), int(a)) for r, b, a in self._db.execute(query, (after, limit))]
 
     def sendable(self, *, resend_unknown: bool) -> int:
-        query = f"SELECT count(*) FROM recipients WHERE {_sendable(resend_unknown)}"
+        query = f"SELECT count(*) FROM recipients WHERE {ledger.sendable(resend_unknown)}"
         return int(self._db.execute(query).fetchone()[0])
 
     def more_later(self) -> float | None:
@@ -371,13 +371,8 @@ class SqliteJournal:
         if self._db.execute("SELECT 1 FROM sqlite_master WHERE name = 'runs'").fetchone() is None:
             return []  # a format-1 journal opened read-only
         return [
-            RunRecord(
-                number=int(number),
-                started_at=float(started),
-                finished_at=None if finished is None else float(finished),
-                description=str(description),
-                counts=json.loads(counts) if counts else {},
-                stopped=stopped,
+            ledger.run_record(
+                number, started, finished, description, json.loads(counts or "{}"), stopped
             )
             for number, started, finished, description, counts, stopped in self._db.execute(
                 "SELECT number, started_at, finished_at, description, counts, stopped "
@@ -388,12 +383,9 @@ class SqliteJournal:
     # -- reading and settling ---------------------------------------------------
 
     def counts(self) -> dict[str, int]:
-        counts: dict[str, int] = dict.fromkeys(STATUSES, 0)
-        for status, count in self._db.execute(
-            "SELECT status, count(*) FROM recipients GROUP BY status"
-        ):
-            counts[str(status)] = int(count)
-        return counts
+        return ledger.by_status(
+            self._db.execute("SELECT status, count(*) FROM recipients GROUP BY status")
+        )
 
     def entries(self, status: Status | None = None, batch: int = 5000) -> Iterator[Entry]:
         after = 0
@@ -401,60 +393,47 @@ class SqliteJournal:
         while True:
             params: tuple[object, ...] = (after, status, batch) if status else (after, batch)
             rows = self._db.execute(
-                "SELECT row, key, recipient, status, attempts, http_status, message_id, error, "
-                f"retryable FROM recipients WHERE {where} ORDER BY row LIMIT ?",
+                f"SELECT {ledger.ENTRY_COLUMNS} FROM recipients WHERE {where} ORDER BY row LIMIT ?",
                 params,
             ).fetchall()
             if not rows:
                 return
-            for row in rows:
-                yield Entry(
-                    row=row[0],
-                    key=row[1],
-                    recipient=row[2],
-                    status=row[3],
-                    attempts=row[4],
-                    http_status=row[5],
-                    message_id=row[6],
-                    error=row[7],
-                    retryable=bool(row[8]),
-                )
+            yield from map(ledger.entry, rows)
             after = rows[-1][0]
 
     def settle(self, rows: Sequence[int] | None, status: Literal["sent", "failed"]) -> Settled:
         if rows is None:
             rows = [e.row for e in self.entries("unknown")]
-        done: list[int] = []
-        refused: list[tuple[int, str]] = []
         now = time.time()
-        note = f"marked {status} by hand (linepress journal settle); it was unknown"
         with self._transaction():
-            for row in rows:
-                found = self._db.execute(
+            found = {
+                int(row): (str(was), recipient, error)
+                for row in rows
+                for was, recipient, error in self._db.execute(
                     "SELECT status, recipient, error FROM recipients WHERE row = ?", (row,)
-                ).fetchone()
-                if found is None or found[0] != "unknown":
-                    refused.append((row, "not in the journal" if found is None else str(found[0])))
-                    continue
-                error = note if status == "sent" else f"{note}: {found[2] or ''}".rstrip(": ")
+                )
+            }
+            done, refused = ledger.settle_split(rows, {r: f[0] for r, f in found.items()})
+            for row in done:
+                _, recipient, error = found[row]
                 self._db.execute(
                     "UPDATE recipients SET status = ?, retryable = 0, error = ?, updated_at = ? "
                     "WHERE row = ?",
-                    (status, error, now, row),
+                    (status, ledger.settled_error(status, error), now, row),
                 )
-                if found[1] is not None:
-                    if status == "sent":
-                        self._db.execute(
-                            "INSERT INTO people (recipient, status) VALUES (?, 'sent') "
-                            "ON CONFLICT (recipient) DO UPDATE SET status = 'sent'",
-                            (found[1],),
-                        )
-                    else:
-                        self._db.execute(
-                            "DELETE FROM people WHERE recipient = ? AND status = 'unknown'",
-                            (found[1],),
-                        )
-                done.append(row)
+                if recipient is None:
+                    continue
+                if status == "sent":
+                    self._db.execute(
+                        "INSERT INTO people (recipient, status) VALUES (?, 'sent') "
+                        "ON CONFLICT (recipient) DO UPDATE SET status = 'sent'",
+                        (recipient,),
+                    )
+                else:
+                    self._db.execute(
+                        "DELETE FROM people WHERE recipient = ? AND status = 'unknown'",
+                        (recipient,),
+                    )
         return Settled(done, refused)
 
     def close(self) -> None:
@@ -470,12 +449,6 @@ class SqliteJournal:
 
     def _transaction(self) -> _Transaction:
         return _Transaction(self._db, self.location)
-
-
-def _sendable(resend_unknown: bool) -> str:
-    """Pending messages, those a run gave up on after retries, and on request the unknown ones."""
-    statuses = "('pending', 'unknown')" if resend_unknown else "('pending')"
-    return f"(status IN {statuses} OR (status = 'failed' AND retryable = 1))"
 
 
 def _migrate_v1(db: sqlite3.Connection) -> None:
