@@ -174,7 +174,7 @@ def test_the_finder_names_every_repeat_and_its_first_row(ids: list[str], chunk: 
     finder = RepeatedRecipients("list.csv")
     for row, to in enumerate(ids, start=1):
         finder.note(row, row + 1, to)
-    problems = finder.problems(chunk=chunk)
+    problems = list(finder.problems(chunk=chunk))
     assert [
         (p.row or 0, int(p.message.split("row ")[1].split(":")[0])) for p in problems
     ] == expected_repeats(ids)

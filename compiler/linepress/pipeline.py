@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 import orjson
 
@@ -163,16 +163,16 @@ class Compiler:
         self,
         records: Iterable[Record | BadRecord],
         write_line: Callable[[bytes], object],
-        note: NoteRecipient | None = None,
+        recipients: RecipientSink | None = None,
     ) -> BodyRun:
         """Compile every record, for writers: each good body goes to `write_line` as one
         JSON line, in input order; iterating the run yields the failed recipients' Results.
 
         The same bodies as `compile_records`, but a good CSV row never becomes a dict,
         a `Record` or a `Result`: what `linepress compile` spends per recipient.
-        `note(row, line, to)` hears of each good body's recipient (for duplicates).
+        `recipients` hears of each good body's recipient (to find repeats).
         """
-        return BodyRun(self, records, write_line, note)
+        return BodyRun(self, records, write_line, recipients)
 
     def row_function(self, columns: Sequence[str]) -> RowFunction | None:
         """The generated fast path reading CSV rows with these columns (cached).
@@ -302,6 +302,21 @@ def _number_as_text(problem: Problem) -> Problem:
 NoteRecipient = Callable[[int, int | None, Any], None]
 
 
+class RecipientSink(Protocol):
+    """Where `write_bodies` puts each good body's recipient.
+
+    The fast CSV lane appends `(row, line, to)` to `queue` (no Python call per
+    row) and calls `pack()` once it holds `batch`; the other lanes call `note`.
+    """
+
+    queue: list[tuple[int, int, Any]]
+    batch: int
+
+    def note(self, row: int, line: int | None, to: object) -> None: ...
+
+    def pack(self) -> None: ...
+
+
 class BodyRun:
     """One pass of `Compiler.write_bodies`: iterate it for the failed recipients."""
 
@@ -310,12 +325,12 @@ class BodyRun:
         compiler: Compiler,
         records: Iterable[Record | BadRecord],
         write_line: Callable[[bytes], object],
-        note: NoteRecipient | None = None,
+        recipients: RecipientSink | None = None,
     ) -> None:
         self._compiler = compiler
         self._records = records
         self._write_line = write_line
-        self._note = note
+        self._recipients = recipients
         #: Records read (complete once iteration ends, however it ends).
         self.rows = 0
         #: Set False to stop writing bodies (e.g. once a failure voids the output);
@@ -334,7 +349,10 @@ class BodyRun:
             return
         assert row_body is not None and columns is not None
         write, dumps, newline = self._write_line, orjson.dumps, orjson.OPT_APPEND_NEWLINE
-        note = self._note
+        sink = self._recipients
+        queue = sink.queue if sink is not None else None
+        enqueue = queue.append if queue is not None else None
+        batch = sink.batch if sink is not None else 0
         name = records.name  # type: ignore[attr-defined]
         number = 0
         note_key, key_form = self.key_forms.note, KeyForms.plain
@@ -359,8 +377,10 @@ class BodyRun:
                     to = body.get("to")
                     if to.__class__ is not str or key_form(to) is None:
                         note_key(to, number, Location(name, line))
-                if note is not None:
-                    note(number, line, body["to"])
+                if enqueue is not None:
+                    enqueue((number, line, body["to"]))
+                    if len(queue) >= batch:  # type: ignore[arg-type]
+                        sink.pack()  # type: ignore[union-attr]
                 if self.writing:
                     write(dumps(body, option=newline))
         finally:
@@ -375,9 +395,9 @@ class BodyRun:
                 continue
             assert result.body is not None
             self.key_forms.note(result.body.get("to"), result.row, result.data_location)
-            if self._note is not None:
+            if self._recipients is not None:
                 where = result.data_location
-                self._note(
+                self._recipients.note(
                     result.row or self.rows, where.line if where else None, result.body["to"]
                 )
             if self.writing:

@@ -209,7 +209,7 @@ def _compile_rows(
             note,
         )
         return
-    run = compiler.write_bodies(source, writer.line_writer(), note)
+    run = compiler.write_bodies(source, writer.line_writer(), repeats)
     try:
         for failed in run:
             _failed(failed, failed.problems, log, rejects)
