@@ -422,7 +422,10 @@ def child(arguments: str) -> None:
 
 
 _CATEGORIES: list[tuple[str, tuple[str, ...]]] = [
-    ("journal: SQLite commits (journal.py)", ("compiler/linepress/send/journal.py",)),
+    (
+        "journal: SQLite commits (sqlite_journal.py, ledger.py)",
+        ("compiler/linepress/send/sqlite_journal.py", "compiler/linepress/send/ledger.py"),
+    ),
     ("httpx-aiohttp + aiohttp", ("aiohttp/", "yarl/", "multidict/", "httpx_aiohttp/", "aiohttp.")),
     ("httpcore pool + h11 + anyio", ("httpcore/", "h11/", "anyio/", "sniffio/")),
     ("httpx AsyncClient (Request, headers, URL, cookies)", ("httpx/",)),

@@ -355,3 +355,21 @@ def test_usage_errors_journal_verbosity_and_a_definition_named_twice(tmp_path) -
     assert result.exit_code == 0, result.output
     assert "A.yaml or " not in result.output and "ok: 1 definition," in result.output
     assert result.output.count("`extra` is not used") == 1
+
+
+def test_a_reader_that_stops_early_ends_the_command_quietly(tmp_path: Path) -> None:
+    # `linepress compile ... | head -1`: the reader closes the pipe after one body.
+    data = tmp_path / "many.csv"
+    rows = "".join(f"U{n:032x},Ken {n},ok\n" for n in range(20_000))
+    data.write_text("to,name,status\n" + rows)
+    definition = tmp_path / "d.yaml"
+    definition.write_text('message: {type: TEXT, text: "Hello {{ name }}"}\nfrom: "@shop"\n')
+    command = [sys.executable, "-m", "linepress", "compile", str(definition), "--data", str(data)]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as done:
+        assert done.stdout is not None and done.stderr is not None
+        first = done.stdout.readline()
+        done.stdout.close()
+        errors = done.stderr.read().decode()
+        assert done.wait(timeout=120) == 141, errors
+    assert b'"Hello Ken 0"' in first
+    assert "internal error" not in errors and "Traceback" not in errors

@@ -139,6 +139,8 @@ class AtomicOutput:
                     sys.stdout.flush()
                     shutil.copyfileobj(self._file, sys.stdout.buffer, _BUFFER)
                     sys.stdout.buffer.flush()
+            except BrokenPipeError:
+                raise  # stdout's reader left (`| head`): the CLI stops quietly
             except OSError as exc:
                 raise UsageError(_cannot_write(self._device or "-", exc)) from None
             finally:

@@ -9,11 +9,12 @@ gathers them under one group.
 
 Exit codes: 0 everything worked, 1 content errors (definition, data, recipients),
 2 usage errors (bad flags, unknown schema kind), 70 an internal error (a bug in
-linepress: see `_LastResort`).
+linepress: see `_LastResort`), 141 stdout's reader went away (`| head`), quietly.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import traceback
 from typing import Any
@@ -24,6 +25,8 @@ from linepress.cli import author, build, journal, sandbox, send
 from linepress.cli.options import reset_verbosity, verbosity_options
 from linepress.errors import LinepressError
 
+#: Exit code when stdout's reader went away: what a shell shows for SIGPIPE (128 + 13).
+BROKEN_PIPE = 141
 #: Exit code of an internal error: sysexits' EX_SOFTWARE, distinct from 1 and 2.
 INTERNAL_ERROR = 70
 #: Exit code after Ctrl-C: 128 + SIGINT, as shells report it.
@@ -53,6 +56,11 @@ class _LastResort(click.Group):
             return super().invoke(ctx)
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
+        except BrokenPipeError:  # the reader left (`| head`): stop quietly, as Unix tools do
+            # Python would report the pipe again when it flushes stdout at exit.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            sys.exit(BROKEN_PIPE)
         except KeyboardInterrupt:  # Ctrl-C: the user's choice, one line, the shell's code
             click.echo("linepress: interrupted", err=True)
             sys.exit(INTERRUPTED)

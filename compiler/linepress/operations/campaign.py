@@ -20,7 +20,8 @@ from linepress.errors import LinepressError
 from linepress.operations.send_options import JOURNAL_FOLDER, SendOptions
 from linepress.recipients.records import ReadOptions
 from linepress.resources import resource_dir
-from linepress.send.journal import CampaignJournal, PlanCounts, open_journal
+from linepress.send.backends import open_journal
+from linepress.send.journal import CampaignJournal, PlanCounts
 
 
 def default_journal_path(options: SendOptions) -> Path:

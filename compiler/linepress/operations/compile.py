@@ -17,6 +17,7 @@ from linepress.operations.duplicates import RepeatedRecipients
 from linepress.output import AtomicOutput, BodyWriter, OutputError, OutputFormat, reject_line
 from linepress.pipeline import Compiler, NoteRecipient, Result, open_data
 from linepress.recipients.records import ReadOptions, RecordSource
+from linepress.recipients.source import BadRecord, Record
 from linepress.render.templating import has_markers
 from linepress.report import DEFAULT_LIMIT, ProblemLog
 from linepress.validate.values import KeyForms
@@ -179,13 +180,16 @@ def _compile_rows(
     repeats: RepeatedRecipients | None,
 ) -> None:
     note = repeats.note if repeats is not None else None
-    if options.rows is not None:
-        # A few rows to look at (`compile --rows 7`): read up to the last one asked for.
-        from linepress.author.select import select_rows
+    if options.rows is not None or options.strict:
+        records: Iterable[Record | BadRecord] = source
+        if options.rows is not None:
+            # A few rows to look at (`compile --rows 7`): read up to the last one asked for.
+            from linepress.author.select import select_rows
 
-        picked = [s.record for s in select_rows(source, rows=options.rows)]
+            picked = [s.record for s in select_rows(source, rows=options.rows)]
+            records = (r for r in picked if r is not None)
+        # --strict lints every result, so bodies go the way that keeps each one.
         lint = LintRun(compiler, source, strict=True) if options.strict else None
-        records = (r for r in picked if r is not None)
         _drain(
             compiler.compile_records(records),
             log,
@@ -195,18 +199,6 @@ def _compile_rows(
             lint,
             note,
             compiler,
-        )
-        return
-    if options.strict:
-        lint = LintRun(compiler, source, strict=True)  # it looks at every result
-        _drain(
-            compiler.compile_records(source),
-            log,
-            writer,
-            rejects,
-            options.keep_going,
-            lint,
-            note,
         )
         return
     run = compiler.write_bodies(source, writer.line_writer(), repeats)

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from linepress.send.journal import CampaignJournal, Entry, RunRecord, Settled, open_journal
+from linepress.send.backends import open_journal
+from linepress.send.journal import CampaignJournal, Entry, RunRecord, Settled
 from linepress.send.report import entry_row, write_report
 
 #: How many `unknown` rows `status` lists.

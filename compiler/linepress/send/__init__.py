@@ -2,8 +2,9 @@
 
 Lives here: `dispatch` (concurrency, retries), `answers` (what an answer means),
 `journal_writer` (journal writes grouped per loop turn, or per commit in a thread for
-PostgreSQL), `pacing` (when requests start), `stopsignal` (the run's stop flag),
-`journal` (what every journal offers, and opening one), `ledger` (the rules both journals
+PostgreSQL), `pacing` (when requests start) with `ratewindow` (rates over a sliding span), `breaker`
+(stopping on an outage), `stopsignal` (the run's stop flag),
+`journal` (what every journal offers), `backends` (opening one by its location), `ledger` (the rules both journals
 share), `sqlite_journal` (the SQLite ledger), `pgjournal` (the shared ledger on PostgreSQL:
 claims, sending, reading) with `pgdb` (connections, schema), `pglease` (a worker's lease
 and heartbeat) and `pgcampaign` (binding, planning, settling), `dsn` (DSNs shown
