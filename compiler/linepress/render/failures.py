@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from jinja2 import TemplateSyntaxError as JinjaSyntaxError
 from jinja2.exceptions import SecurityError, UndefinedError
@@ -20,11 +20,7 @@ from linepress.definition import FieldPath, Leaf
 from linepress.errors import Location, Problem, describe, format_path
 from linepress.render.jsontext import FilterFailed, describe_kind, plain_reason
 from linepress.render.reach import OutsideReach
-from linepress.render.runners import ROW, Context, expression_runner
-
-if TYPE_CHECKING:
-    from linepress.render.templating import LeafRenderer
-
+from linepress.render.runners import ROW, Context, LeafRenderer, expression_runner
 
 RECURSION = "the template nests too deeply: a macro that calls itself without end?"
 

@@ -11,22 +11,45 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from itertools import islice
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from jinja2 import Template, nodes
 from jinja2.exceptions import UndefinedError
 
+from linepress.definition import FieldPath
+from linepress.errors import Location
 from linepress.render.jsontext import text_of
 from linepress.render.limits import MAX_TEXT, LimitedEnvironment, RenderLimit
-
-if TYPE_CHECKING:
-    from linepress.render.templating import LeafRenderer
 
 #: Variable name under which a template sees the whole recipient record.
 ROW = "row"
 
 Context = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class LeafRenderer:
+    """How one dynamic string leaf becomes a value."""
+
+    #: Where the leaf sits in the definition file (its YAML path).
+    path: FieldPath
+    location: Location
+    source: str
+    run: Callable[[Context], Any]
+    #: "integer" or "number" when the API wants a number here.
+    numeric: str | None
+    #: A general Jinja template that renders to text: such leaves can share one render.
+    batchable: bool = False
+    #: `{{ name }}`: the name looked up (what `run` does, for generated code).
+    lookup: str | None = None
+    #: Plain text and names (`Hello {{ name }}`): what `run` joins, for generated code.
+    parts: tuple[tuple[bool, str], ...] | None = None
+    #: The API wants a string here: a number, boolean or null becomes its text.
+    text: bool = False
+    #: The environment it was compiled in (to word failures with its expressions).
+    env: LimitedEnvironment | None = None
 
 
 class LeafBatch:

@@ -13,7 +13,6 @@ name holding `{{ }}`, quotes, colons or newlines comes out literally.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +42,7 @@ from linepress.render.reach import ReachLoader, unknown_names
 from linepress.render.runners import ROW as ROW
 from linepress.render.runners import Context as Context
 from linepress.render.runners import LeafBatch as LeafBatch
+from linepress.render.runners import LeafRenderer as LeafRenderer
 from linepress.render.runners import (
     concatenation_runner,
     expression_runner,
@@ -99,29 +99,6 @@ def make_environment(search_path: list[Path]) -> LimitedEnvironment:
 
 def has_markers(text: str) -> bool:
     return any(marker in text for marker in _MARKERS)
-
-
-@dataclass(frozen=True, slots=True)
-class LeafRenderer:
-    """How one dynamic string leaf becomes a value."""
-
-    #: Where the leaf sits in the definition file (its YAML path).
-    path: FieldPath
-    location: Location
-    source: str
-    run: Callable[[Context], Any]
-    #: "integer" or "number" when the API wants a number here.
-    numeric: str | None
-    #: A general Jinja template that renders to text: such leaves can share one render.
-    batchable: bool = False
-    #: `{{ name }}`: the name looked up (what `run` does, for generated code).
-    lookup: str | None = None
-    #: Plain text and names (`Hello {{ name }}`): what `run` joins, for generated code.
-    parts: tuple[tuple[bool, str], ...] | None = None
-    #: The API wants a string here: a number, boolean or null becomes its text.
-    text: bool = False
-    #: The environment it was compiled in (to word failures with its expressions).
-    env: LimitedEnvironment | None = None
 
 
 def compile_leaf(
