@@ -4,6 +4,7 @@ empty values used as if present, keys of no known form, starter placeholders."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 from pathlib import Path
 
@@ -114,3 +115,65 @@ def test_a_starter_placeholder_warns_in_check_and_stops_send(tmp_path: Path) -> 
     assert "defaults.from: `YOUR-APPLICATION-KEY` is a starter's placeholder" in sent.stderr
     assert "nothing was sent" in sent.stderr
     assert not os.environ.get("INFOBIP_API_KEY") or "k" not in sent.stderr.split()
+
+
+ITEMS = """\
+from: APP
+to: "{{ user }}"
+message:
+  type: TEMPLATE
+  altText: Sale
+  template:
+    type: CAROUSEL
+    columns:
+      - $for: product in products
+        title: "{{ product.name }}"
+        text: "Price {{ product.price }} yen, {{ product.note }}"
+        actions:
+          - {type: URI, label: View, uri: "https://shop.example/p/{{ product.sku | urlencode }}"}
+          - $if: vip
+            type: MESSAGE
+            label: Coupon
+            text: "Your coupon {{ coupon }} is ready"
+          - $if: coupon
+            type: MESSAGE
+            label: Use
+            text: "Use {{ coupon }} now"
+"""
+
+
+#: Three recipients (one key each: a repeated key is a warning of its own).
+USERS = ["U" + digit * 32 for digit in "123"]
+
+
+def test_empty_values_are_found_inside_if_items_and_for_loops(tmp_path: Path) -> None:
+    def product(note: object, sku: str) -> str:
+        return json.dumps({"name": "A", "price": 1, "note": note, "sku": sku})
+
+    lines = [
+        # vip with an empty coupon: the `$if: vip` item says "Your coupon  is ready".
+        f'{{"user": "{USERS[0]}", "vip": true, "coupon": "", "products": [{product("x", "a")}, '
+        f"{product('', 'b')}]}}",
+        # not vip: that item is left out, so its empty coupon is no one's problem.
+        f'{{"user": "{USERS[1]}", "vip": false, "coupon": "", "products": [{product(None, "")}]}}',
+        f'{{"user": "{USERS[2]}", "vip": true, "coupon": "C1", "products": [{product("ok", "c")}]}}',
+    ]
+    (tmp_path / "data.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = invoke(tmp_path, ["check", "definition.yaml", "--data", "data.jsonl"], ITEMS)
+    assert result.exit_code == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if "lint" not in line]
+    assert (
+        "definition.yaml:11:15: message.template.columns[0].text: warning: `product.note` (an "
+        "element of `$for: product in …`) is empty for 2 of 3 recipients (rows 1, 2) where it "
+        "is used in a sentence outside an `{% if %}`"
+    ) in result.stderr, result.stderr
+    assert (
+        "definition.yaml:17:19: message.template.columns[0].actions[1].text: warning: column "
+        "`coupon` is empty in 1 of 3 recipients (row 1) where it is used in a sentence"
+    ) in result.stderr
+    # `Use {{ coupon }}` sits under `$if: coupon`; the sku is urlencoded but still empty once.
+    assert "actions[2]" not in result.stderr
+    assert "`product.sku` (an element of `$for: product in …`) is empty for 1 of 3" in (
+        result.stderr
+    )
+    assert len([w for w in warnings if "warning:" in w]) == 3, result.stderr

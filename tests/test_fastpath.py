@@ -135,12 +135,14 @@ def test_fast_path_gives_the_careful_paths_result(
     assert [p.format() for p in a.problems] == [p.format() for p in b.problems]
 
 
+#: A LINE user ID: a `to` of a known form (others take the careful way, to be noted).
+USER = "U" + "0123456789abcdef" * 2
 ORDINARY_ROWS = {
-    "text": {"to": "U1", "sender": "APP", "name": "Ana", "code": "X1"},
-    "fallbacks": {"to": "U1", "greeting": "hi", "name": "Ana", "code": ""},
-    "variants": {"to": "U1", "name": "花子", "code": "X1", "lang": " ja "},
-    "buttons": {"to": "U1", "name": "Ana", "code": "X1", "greeting": "Hello"},
-    "location": {"to": "U1", "name": "Tokyo", "code": "35.6", "greeting": "Chiyoda"},
+    "text": {"to": USER, "sender": "APP", "name": "Ana", "code": "X1"},
+    "fallbacks": {"to": USER, "greeting": "hi", "name": "Ana", "code": ""},
+    "variants": {"to": USER, "name": "花子", "code": "X1", "lang": " ja "},
+    "buttons": {"to": USER, "name": "Ana", "code": "X1", "greeting": "Hello"},
+    "location": {"to": USER, "name": "Tokyo", "code": "35.6", "greeting": "Chiyoda"},
 }
 
 

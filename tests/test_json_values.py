@@ -8,6 +8,7 @@ import json
 import tempfile
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner, Result
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -155,10 +156,42 @@ vars:
   b: "{{ a }}/y"
 message: {type: TEXT, text: "{{ a }}"}
 """
+    for command in ("compile", "check"):
+        (tmp_path / "definition.yaml").write_text(definition, encoding="utf-8")
+        with contextlib.chdir(tmp_path):
+            result = CliRunner().invoke(main, [command, "definition.yaml"])
+        assert result.exit_code == 1
+        assert (
+            "definition.yaml:4:6: vars.a: vars a -> b -> a form a cycle (a at line 4, b at "
+            "line 5): a var may use the vars above it, never itself through others"
+        ) in result.stderr, result.stderr
+        assert "undefined" not in result.stderr
+        assert result.stdout == ""
+
+
+def test_every_cycle_between_vars_is_named_once_with_its_lines(tmp_path: Path) -> None:
+    definition = """\
+from: APP
+to: U1
+vars:
+  shop: https://shop.example
+  a: "{{ shop }}/{{ c }}"
+  b: "{{ a }}"
+  c: "{{ b | upper }}"
+  me: "{% if me %}{{ me }}{% endif %}"
+  fine: "{{ shop }}/ok"
+message: {type: TEXT, text: "{{ a }} {{ me }} {{ fine }}"}
+"""
     result = run(tmp_path, definition, None)
     assert result.exit_code == 1
-    assert "definition.yaml:4:6: vars.a: undefined variable `b`" in result.stderr, result.stderr
-    assert "{{" not in result.stdout
+    lines = result.stderr.splitlines()
+    assert lines[:2] == [
+        "definition.yaml:5:6: vars.a: vars a -> c -> b -> a form a cycle (a at line 5, c at "
+        "line 7, b at line 6): a var may use the vars above it, never itself through others",
+        "definition.yaml:8:7: vars.me: vars me -> me form a cycle (me at line 8): a var may "
+        "use the vars above it, never itself through others",
+    ], result.stderr
+    assert "fine" not in result.stderr and "shop" not in result.stderr
 
 
 def test_a_var_may_use_recipient_fields_and_is_rendered_for_each(tmp_path: Path) -> None:
@@ -203,3 +236,203 @@ message:
     result = run(tmp_path, definition, jsonl({"user": "U1", "name": "Ann"}))
     assert result.exit_code == 0, result.stderr
     assert '"text":"Hello Ann 2"' in result.stdout
+
+
+# --- however a value reaches the text --------------------------------------------------
+
+#: Ways a value reaches a message's text other than `{{ v }}`.
+ROUTES = [
+    "{{ v ~ '!' }}",
+    "{{ v | string }}",
+    "{{ v | urlencode }}",
+    "{{ v | upper }}",
+    "{{ v | replace('x', 'y') }}",
+    "{{ v | trim }}",
+    "{{ '%s' % v }}",
+    "{{ '%s' | format(v) }}",
+    "{{ '{}'.format(v) }}",
+    "{{ [v, v] | join('/') }}",
+    "{% set s = v %}{{ s }}",
+]
+
+
+@settings(max_examples=40, deadline=None)
+@given(route=st.sampled_from(ROUTES), value=st.sampled_from([None, True, False]))
+def test_null_and_booleans_print_the_same_through_filters_and_joins(
+    route: str, value: object
+) -> None:
+    definition = f'from: APP\nto: U1\nmessage: {{type: TEXT, text: "[{route}]"}}\n'
+    with tempfile.TemporaryDirectory() as folder:
+        result = run(Path(folder), definition, jsonl({"v": value}))
+    assert result.exit_code == 0, result.stderr
+    text = json.loads(result.stdout)["message"]["text"]
+    word = {None: "", True: "true", False: "false"}[value]  # type: ignore[index]
+    if "upper" in route:
+        word = word.upper()
+    assert text.strip("[]!").split("/")[0] == word, (route, text)
+    assert "None" not in text and "True" not in text and "False" not in text
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    route=st.sampled_from([r for r in ROUTES if "urlencode" not in r]),
+    value=st.sampled_from([{"first": "A", "last": "B"}, ["a", "b"]]),
+)
+def test_an_object_or_list_through_a_filter_is_a_located_error(route: str, value: object) -> None:
+    definition = f'from: APP\nto: U1\nmessage: {{type: TEXT, text: "[{route}]"}}\n'
+    with tempfile.TemporaryDirectory() as folder:
+        result = run(Path(folder), definition, jsonl({"v": value}))
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    kind = (
+        "an object, not text (it has the fields first, last)"
+        if isinstance(value, dict)
+        else ("a list, not text")
+    )
+    shown = "the value" if "set s" in route else "`{{ v }}`"  # a local name: not traced back
+    where = "definition.yaml:3:29: row 1 (data.jsonl:1): message.text: "
+    assert f"{where}{shown} is {kind}" in result.stderr, result.stderr
+    assert "{'" not in result.stderr and "['" not in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_an_object_urlencodes_as_a_query_and_a_list_is_an_error(tmp_path: Path) -> None:
+    definition = 'from: APP\nto: U1\nmessage: {type: TEXT, text: "?{{ v | urlencode }}"}\n'
+    result = run(tmp_path, definition, jsonl({"v": {"q": "春 セール", "vip": True, "n": None}}))
+    assert result.exit_code == 0, result.stderr
+    assert (
+        json.loads(result.stdout)["message"]["text"]
+        == "?q=%E6%98%A5+%E3%82%BB%E3%83%BC%E3%83%AB&vip=true&n="
+    )
+    result = run(tmp_path, definition, jsonl({"v": ["a", "b"]}))
+    assert result.exit_code == 1
+    assert "`{{ v }}` is a list, not text" in result.stderr
+    assert "ValueError" not in result.stderr and "unpack" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("template", "said"),
+    [
+        ("{{ cycler('a', 'b') }}", "is a cycler (print `.next()` or `.current`), not text"),
+        ("{{ joiner(', ') }}", "is a function (call it: add `()`), not text"),
+        ("{{ namespace(a=1) }}", "is a namespace (print one of its attributes), not text"),
+        ("{{ range(3) }}", "is a list, not text"),
+    ],
+)
+def test_jinja_objects_never_print_their_python_repr(
+    tmp_path: Path, template: str, said: str
+) -> None:
+    definition = f'from: APP\nto: U1\nmessage: {{type: TEXT, text: "x {template}"}}\n'
+    for command in ("compile", "check"):
+        (tmp_path / "definition.yaml").write_text(definition, encoding="utf-8")
+        with contextlib.chdir(tmp_path):
+            result = CliRunner().invoke(main, [command, "definition.yaml"])
+        assert result.exit_code == 1, result.output
+        assert "definition.yaml:3:29: message.text: the value " + said in result.stderr
+        assert "object at 0x" not in result.output and "range(" not in result.stderr
+
+
+# --- filter and test failures in the author's words ------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("template", "said"),
+    [
+        ("{{ items | map('uppr') | join(', ') }}", "unknown filter `uppr`; did you mean `upper`?"),
+        ("{{ items | select('od') | join(', ') }}", "unknown test `od`; did you mean `odd`?"),
+        (
+            "{{ items | rejectattr('a', 'sameas_') | list | length }}",
+            "unknown test `sameas_`; did you mean `sameas`?",
+        ),
+    ],
+)
+def test_a_filter_or_test_named_by_argument_is_checked_without_data(
+    tmp_path: Path, template: str, said: str
+) -> None:
+    definition = f'from: APP\nto: U1\nmessage: {{type: TEXT, text: "x {template}"}}\n'
+    (tmp_path / "definition.yaml").write_text(definition, encoding="utf-8")
+    with contextlib.chdir(tmp_path):
+        result = CliRunner().invoke(main, ["check", "definition.yaml"])
+    assert result.exit_code == 1
+    assert f"definition.yaml:3:29: message.text: {said}" in result.stderr, result.stderr
+
+
+def test_a_filter_failing_on_a_recipient_value_names_the_filter_not_python(
+    tmp_path: Path,
+) -> None:
+    definition = """\
+from: APP
+to: U1
+message: {type: TEXT, text: "{{ items | map(how) | join(', ') }} {{ n | join }}"}
+"""
+    result = run(tmp_path, definition, jsonl({"items": ["a"], "how": "uppr", "n": 1}))
+    assert result.exit_code == 1
+    assert "message.text: unknown filter `uppr`; did you mean `upper`?" in result.stderr
+    result = run(tmp_path, definition, jsonl({"items": ["a"], "how": "upper", "n": 1}))
+    assert (
+        "message.text: the filter `join` failed: it joins the items of a list, and a whole "
+        "number has none (found 1)" in result.stderr
+    ), result.stderr
+    for python in ("TypeError", "ValueError", "TemplateRuntimeError", "'int' object"):
+        assert python not in result.stderr
+
+
+# --- a bad link in a var is the var's -------------------------------------------------
+
+VAR_LINK = """\
+from: APP
+to: "{{ user }}"
+vars:
+  shop: https://shop.example
+  link: "https://x.jp/春 セール"
+  mine: "{{ shop }}/u/{{ user }}"
+message:
+  type: TEMPLATE
+  altText: Sale
+  template:
+    type: BUTTONS
+    text: New in
+    actions:
+      - {type: URI, label: A, uri: "{{ link }}"}
+      - {type: URI, label: B, uri: "{{ shop }}/a b"}
+      - {type: URI, label: C, uri: "{{ mine }}"}
+"""
+
+
+def test_a_bad_link_in_a_var_is_blamed_on_the_var_and_found_without_data(tmp_path: Path) -> None:
+    (tmp_path / "definition.yaml").write_text(VAR_LINK, encoding="utf-8")
+    for command in (["check", "definition.yaml"], ["compile", "definition.yaml"]):
+        with contextlib.chdir(tmp_path):
+            result = CliRunner().invoke(main, command)
+        assert result.exit_code == 1
+        lines = result.stderr.splitlines()
+        assert lines[0] == (
+            "definition.yaml:5:9: vars.link: a link must be percent-encoded UTF-8, and '春' "
+            "(U+6625) at character 14 is not: write "
+            "https://x.jp/%E6%98%A5%20%E3%82%BB%E3%83%BC%E3%83%AB (the var `link`, used by "
+            "`message.template.actions[0].uri` at line 14: fix the link here)"
+        ), result.stderr
+        # The var is fine, the field's own text is not: the field's line.
+        assert lines[1].startswith(
+            "definition.yaml:15:36: message.template.actions[1].uri: a link must be "
+            "percent-encoded UTF-8, and a space at character 23"
+        ), result.stderr
+        assert "data" not in result.stderr and "row" not in result.stderr
+
+
+def test_a_var_made_per_recipient_is_named_when_its_link_is_bad(tmp_path: Path) -> None:
+    definition = VAR_LINK.replace('  link: "https://x.jp/春 セール"\n', "").replace(
+        '      - {type: URI, label: A, uri: "{{ link }}"}\n      - {type: URI, label: B, uri: '
+        '"{{ shop }}/a b"}\n',
+        "",
+    )
+    result = run(tmp_path, definition, jsonl({"user": "U1"}, {"user": "a b"}))
+    assert result.exit_code == 1
+    assert (
+        "row 2 (data.jsonl:2): message.template.actions[0].uri: a link must be percent-encoded "
+        "UTF-8, and a space at character 25 is not: write https://shop.example/u/a%20b; "
+        "`{{ mine }}` is the var `mine` (definition.yaml:5:9), which made "
+        "'https://shop.example/u/a b': fix it there (a recipient value inside it needs "
+        "`| urlencode`)"
+    ) in result.stderr, result.stderr
+    assert "row 1 " not in result.stderr.replace("row 1 (data.jsonl:1): to: warning", "")

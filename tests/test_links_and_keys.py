@@ -17,7 +17,14 @@ from hypothesis import strategies as st
 
 from linepress import Compiler
 from linepress.cli.main import main
-from linepress.validate.values import _URL, is_recipient_key, is_url, key_problem, url_problem
+from linepress.validate.values import (
+    _URL,
+    escapes_are_utf8,
+    is_recipient_key,
+    is_url,
+    key_problem,
+    url_problem,
+)
 
 LINK_DEFINITION = """\
 from: APP
@@ -84,7 +91,7 @@ def test_a_link_with_a_space_or_raw_japanese_from_the_data_is_a_located_error(
     ), result.stderr
     # The encoded expression never fails; row 1 is fine.
     assert "actions[1]" not in result.stderr
-    assert "row 1 " not in result.stderr
+    assert "row 1 (data.csv:2): message" not in result.stderr
     assert "2 of 3 recipients failed" in result.stderr
 
 
@@ -176,22 +183,24 @@ def test_a_damaged_key_in_a_json_number_or_a_to_column_is_caught_too(tmp_path: P
     assert result.exit_code == 1
     assert "row 1 (data.jsonl:1): to: has a trailing space" in result.stderr
     assert "row 2 (data.jsonl:2): to: has a zero width no-break space (U+FEFF)" in result.stderr
-    assert "row 3" not in result.stderr
+    assert "row 3 (data.jsonl:3): to: has" not in result.stderr
 
 
 # --- the fast checks agree with the worded ones -------------------------------------------
 
 TEXT = st.text(
     st.one_of(
-        st.sampled_from(list("Uu0123456789abcdefABCDEF:/?#&=%.+-E \t\u00a0\u200b\ufeff\u3000春")),
+        st.sampled_from(
+            list('Uu0123456789abcdefABCDEF:/?#&=%.+-E \t\u00a0\u200b\ufeff\u3000春\\"<>{}|^`@シ')
+        ),
         st.characters(codec="utf-8"),
     ),
     max_size=40,
 )
 LINKS = st.builds(
-    lambda scheme, rest: scheme + rest,
+    lambda scheme, rest: scheme + "".join(rest),
     st.sampled_from(["https://", "http://", "tel:", "line://", "", "https:///"]),
-    TEXT,
+    st.lists(st.one_of(TEXT, st.sampled_from(["%E3", "%81", "%A5", "%E6%98%A5"])), max_size=4),
 )
 
 
@@ -200,7 +209,9 @@ LINKS = st.builds(
 def test_link_predicate_agrees_with_its_wording_and_the_plain_rule(value: str) -> None:
     assert is_url(value) == (url_problem(value) is None)
     # The plain statement of the rule: percent-encoded ASCII, a scheme, a host after `//`.
-    assert is_url(value) == (value.isascii() and _URL.fullmatch(value) is not None)
+    assert is_url(value) == (
+        value.isascii() and _URL.fullmatch(value) is not None and escapes_are_utf8(value)
+    )
 
 
 @settings(max_examples=400, deadline=None)
@@ -225,3 +236,147 @@ def _compilers(path: Path) -> tuple[Compiler, Compiler]:
     if path not in _CACHE:
         _CACHE[path] = (Compiler(path), Compiler(path, fast=False))
     return _CACHE[path]
+
+
+# --- every spelling of a spreadsheet's number; keys of no known form -----------------------
+
+DIGITS = st.text(st.sampled_from("0123456789"), min_size=1, max_size=11)
+SCIENTIFIC = st.builds(
+    lambda whole, sep, frac, e, sign, exp: f"{whole}{sep}{frac}{e}{sign}{exp}",
+    DIGITS,
+    st.sampled_from([".", ",", ""]),
+    st.text(st.sampled_from("0123456789"), max_size=6),
+    st.sampled_from(["e", "E"]),
+    st.sampled_from(["", "+", "-"]),
+    st.integers(0, 20).map(str),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(key=SCIENTIFIC)
+def test_scientific_notation_in_any_spelling_is_a_located_error(key: str) -> None:
+    import tempfile
+
+    data = f'sender,recipient,name\nAPP,"{key}",Ann\n'
+    with tempfile.TemporaryDirectory() as folder:
+        result = run(Path(folder), KEY_DEFINITION, data)
+    assert result.exit_code == 1, (key, result.stderr)
+    assert (
+        "definition.yaml:2:5: row 1 (data.csv:2): to: is a number a spreadsheet wrote in "
+        "scientific notation"
+    ) in result.stderr
+    assert result.stdout == ""
+
+
+def test_decimal_endings_and_full_width_digits_are_located_errors(tmp_path: Path) -> None:
+    data = (
+        "sender,recipient,name\n"
+        "APP,812345678.0,A\n"
+        'APP,"812345678,00",B\n'
+        "APP,\uff16\uff16\uff18\uff11\uff12\uff13\uff14\uff15\uff16\uff17\uff18,C\n"
+        "APP,+66\uff18123,D\n"
+    )
+    result = run(tmp_path, KEY_DEFINITION, data)
+    assert result.exit_code == 1
+    for row in (1, 2):
+        assert (
+            f"row {row} (data.csv:{row + 1}): to: is a number a spreadsheet turned into a "
+            "decimal (`.0`)" in result.stderr
+        )
+    assert (
+        "row 3 (data.csv:4): to: has '\uff16' (U+FF16) at character 1, a digit that is not ASCII "
+        "(full-width, as an input method types it): the key is '66812345678' in ASCII digits"
+    ) in result.stderr
+    assert "row 4 (data.csv:5): to: has '\uff18' (U+FF18) at character 4" in result.stderr
+
+
+ODD_KEYS = (
+    "sender,recipient,name\nAPP,hello,A\nAPP,U1111111111111111111111111111111a,B\nAPP,x y,C\n"
+)
+
+
+def test_a_key_of_no_known_form_is_a_warning_in_compile_check_and_send(tmp_path: Path) -> None:
+    warning = (
+        "definition.yaml:2:5: row 1 (data.csv:2): to: warning: `to` looks like none of a LINE "
+        "user ID (U + 32 hex digits), a phone number (digits, optional +) or a UUID"
+    )
+    compiled = run(tmp_path, KEY_DEFINITION, ODD_KEYS)
+    assert compiled.exit_code == 0, compiled.stderr
+    assert len(compiled.stdout.splitlines()) == 3  # a warning: the bodies are written
+    assert warning + " for 2 recipients (rows 1, 3)" in compiled.stderr
+    strict = run(tmp_path, KEY_DEFINITION, ODD_KEYS, "data.csv", "--strict")
+    assert strict.exit_code == 1 and strict.stdout == ""
+    assert "row 3 (data.csv:4): to: `to` looks like none of" in strict.stderr
+    with contextlib.chdir(tmp_path):
+        checked = CliRunner().invoke(main, ["check", "definition.yaml", "--data", "data.csv"])
+        sent = CliRunner().invoke(
+            main,
+            ["send", "definition.yaml", "--data", "data.csv", "--dry-run", "--no-progress"],
+            env={"INFOBIP_API_KEY": "k"},
+        )
+    assert checked.exit_code == 0, checked.stderr
+    assert warning in checked.stderr
+    assert sent.exit_code == 0, sent.stderr
+    assert warning in sent.stderr
+    assert "for 2 recipients (rows 1, 3)" in sent.stderr
+
+
+# --- what a link may not hold, one clear error per link, the encoded form as the fix -------
+
+
+def test_each_unsafe_character_and_cut_escape_is_one_located_error_with_the_fix(
+    tmp_path: Path,
+) -> None:
+    definition = """\
+from: APP
+to: U1111111111111111111111111111111a
+message:
+  type: TEMPLATE
+  altText: Sale
+  template:
+    type: BUTTONS
+    text: New in
+    actions:
+      - {type: URI, label: A, uri: "https://x.jp/a{{ part }}b"}
+"""
+    fixes = {
+        "\\": "%5C", '"': "%22", "<": "%3C", ">": "%3E", "{": "%7B", "}": "%7D",
+        "|": "%7C", "^": "%5E", "`": "%60",
+    }  # fmt: skip
+    data = "part\n" + "".join(f'"{c * 2 if c == chr(34) else c}"\n' for c in fixes) + "%E3%81\n"
+    result = run(tmp_path, definition, data)
+    assert result.exit_code == 1
+    lines = [line for line in result.stderr.splitlines() if "actions[0].uri" in line]
+    assert len(lines) == len(fixes) + 1, result.stderr  # one error per link
+    for row, (char, fix) in enumerate(fixes.items(), start=1):
+        assert (
+            f"row {row} (data.csv:{row + 1}): message.template.actions[0].uri: {char!r}"
+            in (lines[row - 1])
+        ), lines[row - 1]
+        assert f"must be escaped in a link: write https://x.jp/a{fix}b" in lines[row - 1]
+    assert "the escape %E3 at character 15 is not part of a whole UTF-8 character" in lines[-1]
+
+
+def test_a_host_with_non_ascii_letters_gets_punycode_and_a_leading_space_one_error(
+    tmp_path: Path,
+) -> None:
+    definition = """\
+from: APP
+to: U1111111111111111111111111111111a
+message: {type: IMAGE, url: "{{ link }}", thumbnailUrl: "{{ link }}"}
+"""
+    data = (
+        'link\nhttps://ショップ.jp/春.jpg\n" https://x.jp/a.jpg"\nhttps://shop example.jp/a.jpg\n'
+    )
+    result = run(tmp_path, definition.replace("IMAGE", "IMAGE"), data)
+    assert result.exit_code == 1
+    err = result.stderr
+    assert (
+        "row 1 (data.csv:2): message.url: the host 'ショップ.jp' must be written "
+        "in IDNA (punycode), not raw or %-encoded: write https://xn--xckya1d0c.jp/%E6%98%A5.jpg"
+    ) in err, err
+    assert "%E3%82%B7" not in err  # never the host %-encoded
+    leading = [line for line in err.splitlines() if "row 2 " in line and "message.url" in line]
+    assert len(leading) == 1, err
+    assert "a link must not start with a space; without it: https://x.jp/a.jpg" in leading[0]
+    assert "row 3 (data.csv:4): message.url: the host 'shop example.jp' holds a space" in err

@@ -254,3 +254,44 @@ def test_an_unknown_rate_limit_is_found_and_every_recipient_sent_once(
     summary = json.loads((campaign / "report.jsonl").read_text().splitlines()[-1])["summary"]
     assert summary["throttled"] == throttled
     assert f"{throttled:,} throttled answers (429)" in done.stderr
+
+
+def test_payloads_holding_a_placeholder_or_template_text_are_refused(
+    sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    """What `send DEFINITION` refuses, `compile` -> `send --payloads` refuses too."""
+    (tmp_path / "def.yaml").write_text(
+        "from: YOUR-APPLICATION-KEY\nto: U1\nmessage: {type: TEXT, text: 'Hi from Your Shop'}\n"
+    )
+    compiled = subprocess.run(
+        [sys.executable, "-m", "linepress", "compile", "def.yaml", "--out", "bodies.jsonl"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert compiled.returncode == 0, compiled.stderr
+    with (tmp_path / "bodies.jsonl").open("a") as bodies:
+        # A hand edit: template text no compile could have left.
+        bodies.write('{"from":"APP","to":"U2","message":{"type":"TEXT","text":"Hi {{ name }}"}}\n')
+        bodies.write('{"from":"APP","to":"U3","message":{"type":"TEXT","text":"{% if x %}"}}\n')
+    command = send_command(tmp_path, sandbox)
+    command[command.index("def.yaml") : command.index("users.csv") + 1] = [
+        "--payloads",
+        "bodies.jsonl",
+    ]
+    done = subprocess.run(
+        command, cwd=tmp_path, env=env(), capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 1, done.stderr
+    assert (
+        "bodies.jsonl:1: row 1: from: `YOUR-APPLICATION-KEY` is a starter's "
+        "placeholder" in done.stderr
+    ), done.stderr
+    assert "bodies.jsonl:1: row 1: message.text: `Your Shop` is a starter's placeholder" in (
+        done.stderr
+    )
+    assert (
+        "bodies.jsonl:2: row 2: message.text: `{{ name }}` is template text that was never "
+        "rendered" in done.stderr
+    )
+    assert "bodies.jsonl:3: row 3: message.text: `{% if x %}` is template text" in done.stderr
+    assert "nothing was sent" in done.stderr
+    assert sandbox.count_by_to() == {}

@@ -27,10 +27,11 @@ from linepress.recipients.records import (
 )
 from linepress.render.builders import DYNAMIC, FAILED, Remap, Renderer
 from linepress.render.fastpath import BodyFunction, RowFunction, body_function, row_function
+from linepress.render.var_links import var_link_problems
 from linepress.validate import verdicts
 from linepress.validate.fastcheck import LeafChecks
 from linepress.validate.schema import NUMERIC_FIELDS, text_field_names
-from linepress.validate.values import is_link, is_url_part
+from linepress.validate.values import KeyForms, is_link, is_url_part
 from linepress.yaml_errors import number_hint
 
 if TYPE_CHECKING:
@@ -72,6 +73,10 @@ class Compiler:
             definition = load_definition(definition)
         self.definition = definition
         self.renderer = Renderer(definition, NUMERIC_FIELDS, text_field_names())
+        # A link made of `vars` only is the same bad link for everyone: the var's.
+        bad_var_links = var_link_problems(self.renderer)
+        if bad_var_links:
+            raise DefinitionError(bad_var_links)
         self._validator: BodyValidator | None = None
         #: Per variant: checks of the per-recipient leaves only (None: full validation).
         self.leaf_checks: dict[str | None, LeafChecks | None] = {}
@@ -242,11 +247,20 @@ class Compiler:
     ) -> str:
         """`; `{{ keyword }}` brought in '抹茶 ケーキ': end it with `| urlencode``, or ""."""
         hints = []
+        variables = self.definition.vars
         for text, value in self.renderer.inserted_values(path, remaps, fields):
             value = str(value)
             if _URLENCODED.search(text) or is_url_part(value):
                 continue
-            if is_link(value):  # the whole link comes from the data: encoding it would break it
+            if text in variables and text not in fields:  # made by a var: blame the var
+                leaf = self.definition.values.get(("vars", text))
+                where = f" ({leaf.location})" if leaf is not None else ""
+                hints.append(
+                    f"`{{{{ {text} }}}}` is the var `{text}`{where}, which made "
+                    f"{describe(value)}: fix it there (a recipient value inside it needs "
+                    "`| urlencode`)"
+                )
+            elif is_link(value):  # the whole link comes from the data: encoding it would break it
                 hints.append(f"`{{{{ {text} }}}}` brought in {describe(value)}: fix it in the data")
             else:
                 hints.append(
@@ -322,6 +336,8 @@ class BodyRun:
         #: Set False to stop writing bodies (e.g. once a failure voids the output);
         #: the failed recipients still come out.
         self.writing = True
+        #: The written bodies whose `to` has no known form (for a warning).
+        self.key_forms = KeyForms()
 
     def __iter__(self) -> Iterator[Result]:
         records, compiler = self._records, self._compiler
@@ -339,6 +355,7 @@ class BodyRun:
         batch = sink.batch if sink is not None else 0
         name = records.name  # type: ignore[attr-defined]
         number = 0
+        note_key, key_form = self.key_forms.note, KeyForms.plain
         try:
             for item in lane:
                 if isinstance(item, BadRecord):
@@ -356,6 +373,10 @@ class BodyRun:
                         continue
                     body = result.body
                     assert body is not None
+                    # The fast way takes only keys of a known form: others come here.
+                    to = body.get("to")
+                    if to.__class__ is not str or key_form(to) is None:
+                        note_key(to, number, Location(name, line))
                 if enqueue is not None:
                     enqueue((number, line, body["to"]))
                     if len(queue) >= batch:  # type: ignore[arg-type]
@@ -372,8 +393,9 @@ class BodyRun:
             if not result.ok:
                 yield result
                 continue
+            assert result.body is not None
+            self.key_forms.note(result.body.get("to"), result.row, result.data_location)
             if self._recipients is not None:
-                assert result.body is not None
                 where = result.data_location
                 self._recipients.note(
                     result.row or self.rows, where.line if where else None, result.body["to"]

@@ -40,6 +40,37 @@ def placeholder_problems(definition: Definition, severity: Severity) -> list[Pro
     return problems
 
 
+#: Jinja left in a compiled body: `{{ … }}` or `{% … %}` (a body from `compile` has none
+#: that came from a definition; a hand-edited or foreign payload file may).
+TEMPLATE_TEXT = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{\{|\{%", re.DOTALL)
+
+
+def leftovers_in_body(body: Any) -> Iterator[tuple[FieldPath, str, str]]:
+    """What must not be sent in a ready body: (field path, message, the text found),
+    for each string holding a starter's placeholder or template text."""
+    for path, text in _walk(body, ()):
+        if "{" in text:
+            match = TEMPLATE_TEXT.search(text)
+            if match is not None:
+                found = match.group(0)
+                yield (
+                    path,
+                    f"`{found[:40]}` is template text that was never rendered: compile the "
+                    "definition again (`linepress compile`) instead of editing the bodies",
+                    found,
+                )
+                continue
+        if "Y" in text:
+            placeholder = PLACEHOLDER.search(text)
+            if placeholder is not None:
+                yield (
+                    path,
+                    f"`{placeholder.group(0)}` is a starter's placeholder: replace it with the "
+                    "real value in the definition and compile again",
+                    placeholder.group(0),
+                )
+
+
 def _strings(definition: Definition) -> Iterator[tuple[FieldPath, str]]:
     yield from _walk(definition.body, ())
     yield from _walk(definition.vars, ("vars",))

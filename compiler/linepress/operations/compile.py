@@ -18,7 +18,9 @@ from linepress.output import AtomicOutput, BodyWriter, OutputError, OutputFormat
 from linepress.pipeline import Compiler, NoteRecipient, Result, open_data
 from linepress.recipients.records import ReadOptions, RecordSource
 from linepress.recipients.source import BadRecord, Record
+from linepress.render.templating import has_markers
 from linepress.report import DEFAULT_LIMIT, ProblemLog
+from linepress.validate.values import KeyForms
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,6 +198,7 @@ def _compile_rows(
             options.keep_going,
             lint,
             note,
+            compiler,
         )
         return
     run = compiler.write_bodies(source, writer.line_writer(), repeats)
@@ -206,6 +209,7 @@ def _compile_rows(
             run.writing = options.keep_going
     finally:
         log.rows += run.rows  # also when the data turns unreadable part-way
+    log.add(key_form_warnings(compiler, run.key_forms))
 
 
 def _repeats(
@@ -247,9 +251,11 @@ def _drain(
     keep_going: bool,
     lint: LintRun | None = None,
     note: NoteRecipient | None = None,
+    compiler: Compiler | None = None,
 ) -> None:
     if lint is not None:
         log.add(lint.static())
+    key_forms = KeyForms()  # without the linter (not --strict), still a warning
     for result in results:
         log.rows += 1
         problems = result.problems
@@ -258,6 +264,8 @@ def _drain(
         if note is not None and result.ok:
             _note(note, result)
         if not problems:
+            if lint is None:
+                key_forms.note(result.body.get("to"), result.row, result.data_location)  # type: ignore[union-attr]
             # Without --keep-going one failure voids the output: stop paying to serialize.
             if keep_going or log.ok:
                 writer.write_body(result.body)
@@ -265,6 +273,21 @@ def _drain(
         _failed(result, problems, log, rejects)
     if lint is not None:
         log.add(lint.finish())
+    elif compiler is not None:  # with data only: a definition's own `to` is the author's
+        log.add(key_form_warnings(compiler, key_forms))
+
+
+def key_form_warnings(compiler: Compiler | None, key_forms: KeyForms) -> list[Problem]:
+    """The warning for `to`s of no known form from the data, at the definition's `to`
+    when it has one (a `to` written out in the definition is the author's own)."""
+    leaf = None
+    if compiler is not None:  # None: bodies from a file (`send --payloads`)
+        written = compiler.definition.body.get("to")
+        if isinstance(written, str) and not has_markers(written):
+            return []
+        leaf = compiler.definition.values.get(("to",))
+    problem = key_forms.problem(leaf.location if leaf is not None else None)
+    return [problem] if problem is not None else []
 
 
 def _note(note: NoteRecipient, result: Result) -> None:

@@ -11,15 +11,16 @@ import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
-from linepress.author.placeholders import placeholder_problems
+from linepress.author.placeholders import leftovers_in_body, placeholder_problems
 from linepress.errors import DefinitionError, LinepressError, Problem, format_path
-from linepress.operations.compile import note_reading
+from linepress.operations.compile import key_form_warnings, note_reading
 from linepress.operations.send_options import SendOptions
 from linepress.pipeline import Compiler, Result
 from linepress.recipients.records import BadRecord, open_records
 from linepress.report import ProblemLog
 from linepress.send.journal import CampaignJournal, JournalWriteError, PlanCounts
 from linepress.validate.request_check import RequestChecker
+from linepress.validate.values import KeyForms
 
 #: (row, journal key, recipient, body, error) for each planned row.
 Plan = Iterator[tuple[int, str, str | None, bytes | None, str | None]]
@@ -50,10 +51,13 @@ class _Abort(Exception):
 
 
 def _planned(options: SendOptions, log: ProblemLog, stdin: Path | None) -> Plan:
-    for result in _results(options, stdin, log):
+    key_forms = KeyForms()  # `to`s of no known form: one warning, sending goes on
+    compilers: list[Compiler] = []
+    for result in _results(options, stdin, log, compilers):
         log.rows += 1
         if result.ok:
             assert result.body is not None
+            key_forms.note(result.body.get("to"), result.row, result.data_location)
             recipient = str(result.body.get("to"))
             if options.shard is not None and not options.shard.holds(recipient):
                 continue
@@ -72,18 +76,25 @@ def _planned(options: SendOptions, log: ProblemLog, stdin: Path | None) -> Plan:
         if mine:
             error = "; ".join(p.format() for p in result.problems)[:2000]
             yield result.row or 1, f"invalid#{result.row}", invalid_to, None, error
+    log.add(key_form_warnings(compilers[0] if compilers else None, key_forms))
     if not log.ok and not options.keep_going:
         raise _Abort
 
 
 def _results(
-    options: SendOptions, stdin: Path | None, log: ProblemLog | None = None
+    options: SendOptions,
+    stdin: Path | None,
+    log: ProblemLog | None = None,
+    compilers: list[Compiler] | None = None,
 ) -> Iterator[Result]:
+    """Each recipient's result; the definition's compiler is appended to `compilers`."""
     if options.payloads is not None:
         yield from _payload_results(options.payloads)
         return
     assert options.definition is not None
     compiler = Compiler(options.definition)
+    if compilers is not None:
+        compilers.append(compiler)
     # A starter's placeholder left in would be sent as the sender key or to customers.
     placeholders = placeholder_problems(compiler.definition, "error")
     if placeholders:
@@ -117,5 +128,12 @@ def _payload_results(path: Path) -> Iterator[Result]:
                     code=issue.code,
                 ).at_row(record.number, record.location)
                 for issue in ([] if checker.accepts(body) else checker.full.issues(body))
+            ]
+            # What `send` from a definition refuses, a payload file must not carry either.
+            problems += [
+                Problem(
+                    message, record.location, path=format_path(at), code="payload-leftover"
+                ).at_row(record.number, record.location)
+                for at, message, _ in leftovers_in_body(body)
             ]
             yield Result(record.number, record.location, body, None if problems else body, problems)

@@ -53,6 +53,7 @@ from linepress.render.templating import (
     has_markers,
     make_environment,
 )
+from linepress.render.var_cycles import var_cycles
 from linepress.render.variants import variant_builder
 from linepress.resources import resource_dir
 
@@ -336,7 +337,10 @@ class Renderer:
         `{{` written in `vars` reaches a body."""
         outer = self._scope
         self._scope = None  # rendered in their own step: never in a body's batch
+        in_cycle = var_cycles(self.definition, self.env, problems)
         for name, value in self.definition.vars.items():
+            if name in in_cycle:
+                continue
             path: FieldPath = ("vars", name)
             errors: list[Problem] = []
             build = self._compile(value, path, errors)

@@ -28,9 +28,10 @@ from typing import Any
 from linepress.definition import FieldPath, contains
 from linepress.limits import fits_graphemes, fits_utf16
 from linepress.render.builders import DYNAMIC, ROW, Renderer
-from linepress.render.templating import LeafRenderer, evaluate, has_markers, is_encodable, text_of
+from linepress.render.jsontext import text_of
+from linepress.render.templating import LeafRenderer, evaluate, has_markers, is_encodable
 from linepress.validate.fastcheck import LeafChecks, Rule
-from linepress.validate.values import BAD_ESCAPE, NUMBER_START, URL_START, is_recipient_key
+from linepress.validate.values import NUMBER_START, URL_FULL, KeyForms, is_recipient_key
 
 #: fields -> the checked body, or None: "render this recipient the careful way".
 BodyFunction = Callable[[Mapping[str, Any]], dict[str, Any] | None]
@@ -128,8 +129,8 @@ class _Writer:
             "_text": text_of,
             "_number_start": NUMBER_START,
             "_key_ok": is_recipient_key,
-            "_url_start": URL_START,
-            "_bad_escape": BAD_ESCAPE,
+            "_url_full": URL_FULL,
+            "_key_form": KeyForms.plain,
         }
         self._lines: list[str] = []
         self._count = 0
@@ -213,7 +214,7 @@ class _Writer:
                 raise _NoGeneratedForm(f"no single leaf makes the value at {path}")
             known_str = self._render(var, leaf)
         for rule in self._checks.rules.get(path, ()):
-            self._check(var, rule, known_str)
+            self._check(var, rule, known_str, path)
         return var
 
     def _fallback(self, var: str, key: str) -> bool:
@@ -320,7 +321,7 @@ class _Writer:
 
     # -- checks -------------------------------------------------------------
 
-    def _check(self, var: str, rule: Rule, known_str: bool) -> None:
+    def _check(self, var: str, rule: Rule, known_str: bool, path: FieldPath = ()) -> None:
         """A line rejecting values that fail `rule` (inlined when the value is a `str`)."""
         keyword, value = rule.keyword, rule.value
         test: str | None = None
@@ -335,16 +336,17 @@ class _Writer:
         if known_str and keyword == "type" and value == "string":
             return  # a `str` is a string
         # As `is_recipient_key` and `is_url` do, without the call.
-        if known_str and value is True and keyword == "x-recipientKey":
+        if known_str and value is True and keyword == "x-recipientKey" and path == ("to",):
+            # Only a `to` of a known form (U + 32 hex, phone, UUID) is fast: any other
+            # goes the careful way, which words damage and notes an unknown form.
+            test = f"_key_form({var}) is not None"
+        elif known_str and value is True and keyword == "x-recipientKey":
             test = (
                 f"({var}.isascii() and {var}.isprintable() and {var}[:1] != ' ' "
                 f"and {var}[-1:] != ' ' and {var}[:1] not in _number_start) or _key_ok({var})"
             )
         if known_str and value is True and keyword == "x-url":
-            test = (
-                f"{var}.isascii() and {var}.isprintable() and ' ' not in {var} and "
-                f"_url_start({var}) is not None and ('%' not in {var} or _bad_escape({var}) is None)"
-            )
+            test = f"{var}.isascii() and _url_full({var}) is not None"
         if test is None:
             test = f"{self._bind('rule', rule.predicate)}({var})"
         self._lines += [f"if not ({test}):", "    return None"]

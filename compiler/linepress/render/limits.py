@@ -30,6 +30,8 @@ from jinja2.filters import do_center, do_format, do_indent, do_join, do_replace,
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.utils import generate_lorem_ipsum
 
+from linepress.render.jsontext import format_argument, guard_filters, percent_arguments, text_of
+
 #: Steps one render may take: calls, loop passes, operators, and text made (see
 #: `CHARS_PER_STEP`). Ordinary templates take tens; this is a few hundred ms.
 MAX_STEPS = 200_000
@@ -69,6 +71,9 @@ class LimitedEnvironment(ImmutableSandboxedEnvironment):
             join=self._limited(do_join, None),
             slice=self._limited(sync_do_slice, _sliced),
         )
+        # JSON values print as a CSV cell would hold them through every filter, and a
+        # filter's failure is worded for the author (`linepress.render.jsontext`).
+        guard_filters(self.filters, self.tests, (RenderLimit,))
         self.filters[_LOOP_FILTER] = _limited_loop
         self.globals["lipsum"] = _lipsum
 
@@ -133,6 +138,7 @@ class LimitedEnvironment(ImmutableSandboxedEnvironment):
                 self.make_text(len(left) + len(right))
         elif operator == "%" and isinstance(left, str):
             _check_percent(left, right)
+            right = percent_arguments(left, right)
         return self.binop_table[operator](left, right)
 
     def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
@@ -143,6 +149,8 @@ class LimitedEnvironment(ImmutableSandboxedEnvironment):
 
         def limited(*args: Any, **kwargs: Any) -> str:
             _check_format_spec(text, args, kwargs)
+            args = tuple(format_argument(a) for a in args)
+            kwargs = {k: format_argument(v) for k, v in kwargs.items()}
             result = wrapped(*args, **kwargs)
             self.make_text(len(result))
             return result
@@ -176,7 +184,7 @@ class LimitedEnvironment(ImmutableSandboxedEnvironment):
 
     def limited_concat(self, parts: tuple[Any, ...]) -> str:
         """`a ~ b ~ c`, refused before joining when too long (`call` pays for the result)."""
-        texts = [str(part) for part in parts]
+        texts = [text_of(part) for part in parts]
         length = sum(map(len, texts))
         if length > MAX_TEXT:
             self.make_text(length)

@@ -93,6 +93,12 @@ def unknown_names(env: Environment, tree: nodes.Template) -> tuple[str, int] | N
         )
         if node.name not in known:
             return f"unknown {kind} `{node.name}`{_suggest(node.name, list(known))}", node.lineno
+        named = _named_by_argument(node)
+        if named is not None:  # `map('uppr')`, `select('od')`: a filter or test by name
+            kind, name = named
+            known = env.filters if kind == "filter" else env.tests
+            if name not in known:
+                return f"unknown {kind} `{name}`{_suggest(name, list(known))}", node.lineno
     stored = {n.name for n in tree.find_all(nodes.Name) if n.ctx in ("store", "param")}
     for access in tree.find_all(nodes.Getattr):
         target = access.node
@@ -111,6 +117,30 @@ def unknown_names(env: Environment, tree: nodes.Template) -> tuple[str, int] | N
                     access.lineno,
                 )
     return None
+
+
+#: Filters that apply another filter or test named by their argument: (kind, position).
+_BY_NAME = {
+    "map": ("filter", 0),
+    "select": ("test", 0),
+    "reject": ("test", 0),
+    "selectattr": ("test", 1),
+    "rejectattr": ("test", 1),
+}
+
+
+def _named_by_argument(node: nodes.Node) -> tuple[str, str] | None:
+    """For `map('upper')` and the like: ("filter", "upper"); None for other nodes."""
+    if not isinstance(node, nodes.Filter) or node.name not in _BY_NAME:
+        return None
+    kind, position = _BY_NAME[node.name]
+    if node.name == "map" and any(k.key == "attribute" for k in node.kwargs):
+        return None
+    argument = node.args[position] if len(node.args) > position else None
+    if not isinstance(argument, nodes.Const):
+        return None
+    name = argument.value
+    return (kind, name) if isinstance(name, str) else None
 
 
 def _macro_names(module: Any, env: Any = None) -> list[str]:

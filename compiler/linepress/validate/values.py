@@ -20,28 +20,63 @@ import re
 import unicodedata
 from typing import Any
 
+# IDNA 2008 with UTS 46 mapping (what browsers do) for hosts with non-ASCII letters;
+# Python's own `encodings.idna` is IDNA 2003. Already installed with httpx.
+import idna
+
+from linepress.errors import Location, Problem, Severity, describe
+
+# ASCII a link may not hold raw (RFC 3986 excludes them; LINE refuses them): each is
+# written as its `%XX` escape.
+_UNSAFE_CHARS = '\\"<>{}|^`'
 # Percent-encoded ASCII with a scheme, and a host after `//` when there is one.
 _URL = re.compile(
-    r"[A-Za-z][A-Za-z0-9+.\-]*:(?://[^/?#\x00-\x20\x7f%]|(?!//))(?:[^\x00-\x20\x7f%]|%[0-9A-Fa-f]{2})*"
+    r"[A-Za-z][A-Za-z0-9+.\-]*:(?://[^/?#\x00-\x20\x7f%\\\"<>{}|^`]|(?!//))"
+    r"(?:[^\x00-\x20\x7f%\\\"<>{}|^`]|%[0-9A-Fa-f]{2})*"
 )
 _URL_PART = re.compile(r"(?:[^\x00-\x20\x7f%]|%[0-9A-Fa-f]{2})*")
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:")
 #: The longest suggested link shown in a message (characters).
 _SHOWN = 300
+_ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
+#: Runs of escapes of non-ASCII bytes (`%E6%98%A5`): each must be whole UTF-8.
+_HIGH_ESCAPES = re.compile(r"(?:%[89A-Fa-f][0-9A-Fa-f])+")
+# One escaped UTF-8 character, exactly as Python's strict decoder takes it (no
+# overlong forms, no surrogates, nothing past U+10FFFF); `_C` is a continuation byte.
+_C = r"%[89ABab][0-9A-Fa-f]"
+_UTF8_ESCAPE = (
+    r"%[0-7][0-9A-Fa-f]"
+    rf"|%[Cc][2-9A-Fa-f]{_C}|%[Dd][0-9A-Fa-f]{_C}"
+    rf"|%[Ee]0%[ABab][0-9A-Fa-f]{_C}|%[Ee][1-9A-Ca-cEFef]{_C}{_C}|%[Ee][Dd]%[89][0-9A-Fa-f]{_C}"
+    rf"|%[Ff]0%[9ABab][0-9A-Fa-f]{_C}{_C}|%[Ff][1-3]{_C}{_C}{_C}|%[Ff]4%8[0-9A-Fa-f]{_C}{_C}"
+)
+#: The whole `x-url` rule for an ASCII string in one match: a scheme (and a host after
+#: `//`), then printable ASCII without space or `\\ " < > { } | ^` backtick, `%` only
+#: in escapes that spell whole UTF-8 characters. (`is_url` is `isascii` and this.)
+URL_FULL = re.compile(
+    r"[A-Za-z][A-Za-z0-9+.\-]*+:(?://[^/?#\x00-\x20\x7f%\\\"<>{}|^`]|(?!//))"
+    rf"(?:[^\x00-\x20\x7f%\\\"<>{{}}|^`]++|{_UTF8_ESCAPE})*+"
+).fullmatch
 
-# What a spreadsheet makes of a long number: `6.68123E+10` (digits lost), `812345678.0`.
-_SCIENTIFIC = re.compile(r"[+-]?\d(?:\.\d+)?[eE][+-]\d+")
-_DECIMAL = re.compile(r"[+-]?\d+\.0+")
+# What a spreadsheet makes of a long number: `6.68123E+10`, `1.2e10`, `1,2E+10` (a
+# decimal comma), `6681234567e0` (digits lost or not: never a key's form), `812345678.0`.
+_SCIENTIFIC = re.compile(r"[+-]?(?:\d+(?:[.,]\d*)?|[.,]\d+)[eE][+-]?\d+")
+_DECIMAL = re.compile(r"[+-]?\d+[.,]0+")
 #: Every ordinary key (user ID, phone, UUID) in one match: ASCII printable, no space at
 #: either end, not a spreadsheet's number. Its `fullmatch` is the whole fast check.
 PLAIN_KEY = re.compile(
-    r"(?![+-]?\d(?:\.\d+)?[eE][+-]\d+$)(?![+-]?\d+\.0+$)[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?"
+    r"(?![+-]?(?:\d+(?:[.,]\d*)?|[.,]\d+)[eE][+-]?\d+$)(?![+-]?\d+[.,]0+$)"
+    r"[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?"
 )
 #: `is_url`'s steps, for generated code: the scheme (and host), and a `%` starting no escape.
-URL_START = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:(?://[^/?#\x00-\x20\x7f%]|(?!//))").match
+URL_START = re.compile(
+    r"[A-Za-z][A-Za-z0-9+.\-]*:(?://[^/?#\x00-\x20\x7f%\\\"<>{}|^`]|(?!//))"
+).match
 BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})").search
+#: A character a link may not hold raw (`"`, `<`, `|`, …), for generated code.
+UNSAFE = re.compile(r'[\\"<>{}|^`]').search
 #: First characters of the numbers a spreadsheet writes (keys starting so get a closer look).
-NUMBER_START = frozenset("+-0123456789")
+NUMBER_START = frozenset("+-0123456789.,")
 
 #: A LINE user ID, a phone number (digits, optional `+`), a UUID (dashes optional).
 _KEY_FORMATS = re.compile(
@@ -56,17 +91,27 @@ _KEY_FORMATS = re.compile(
 def is_url(value: Any) -> bool:
     """The `x-url` predicate: True for non-strings (a type rule words those).
 
-    The same verdict as `_URL.fullmatch` on an ASCII string, in C-speed steps: no
-    control character or space (printable ASCII), a scheme (and a host after `//`),
-    and `%` only in `%XX` escapes.
+    The same verdict as `_URL.fullmatch` on an ASCII string plus `escapes_are_utf8`,
+    in C-speed steps: no control character or space (printable ASCII), none of
+    `\\ " < > { } | ^` and backtick, a scheme (and a host after `//`), and `%` only
+    in `%XX` escapes that spell whole UTF-8 characters.
     """
-    return value.__class__ is not str or (
-        value.isascii()
-        and value.isprintable()
-        and " " not in value
-        and URL_START(value) is not None
-        and ("%" not in value or BAD_ESCAPE(value) is None)
-    )
+    return value.__class__ is not str or (value.isascii() and URL_FULL(value) is not None)
+
+
+def escapes_ok(value: str) -> bool:
+    """Every `%` starts a `%XX` escape, and the escaped bytes are whole UTF-8 characters."""
+    return BAD_ESCAPE(value) is None and escapes_are_utf8(value)
+
+
+def escapes_are_utf8(value: str) -> bool:
+    """Whether each run of escaped non-ASCII bytes (`%E6%98%A5`) decodes as UTF-8."""
+    for run in _HIGH_ESCAPES.findall(value):
+        try:
+            bytes.fromhex(run.replace("%", "")).decode("utf-8")
+        except UnicodeDecodeError:
+            return False
+    return True
 
 
 def is_url_part(text: str) -> bool:
@@ -80,39 +125,125 @@ def is_link(text: str) -> bool:
 
 
 def url_problem(value: str) -> str | None:
-    """What makes `value` not a link LINE opens, and the fix; None when it is one."""
+    """What makes `value` not a link LINE opens, and the fix; None when it is one.
+
+    One message per link, naming the first thing wrong, with the whole link as LINE
+    wants it when there is one (`encode_url`): the path, query and fragment
+    percent-encoded as UTF-8, a host with non-ASCII letters in IDNA (punycode).
+    """
     if is_url(value):
         return None
     stripped = value.strip()
     if stripped != value:
         where = "start" if value[0] != stripped[:1] else "end"
         char = value[0] if where == "start" else value[-1]
-        fix = f"; without it: {_shown(encode_url(stripped))}" if stripped else ""
+        fixed = encode_url(stripped) if stripped else None
+        fix = f"; without it: {_shown(fixed)}" if fixed else ""
         return f"a link must not {where} with {_char_name(char)}{fix}"
+    if _SCHEME.match(value) is None:
+        return "must be an absolute link, starting with its scheme (https://…)"
+    host_start, host_end = _host_span(value)
+    host = value[host_start:host_end]
+    if host_start and not host:
+        return "a link with `//` needs a host after it (https://example.com/…)"
+    if host and (not host.isascii() or not _url_chars_ok(host)):
+        return _host_problem(value, host)
+    fixed = encode_url(value)
+    write = f": write {_shown(fixed)}" if fixed is not None else ""
     for index, char in enumerate(value):
-        if char == "%" and not re.match(r"%[0-9A-Fa-f]{2}", value[index : index + 3]):
+        if char == "%" and not _ESCAPE.match(value, index):
             return (
                 f"`%` at character {index + 1} does not start an escape like %20 "
-                f"(a literal % is %25): write {_shown(encode_url(value))}"
+                f"(a literal % is %25){write}"
             )
         if ord(char) <= 0x20 or ord(char) == 0x7F or not char.isascii():
             return (
                 f"a link must be percent-encoded UTF-8, and {_char_name(char)} at character "
-                f"{index + 1} is not: write {_shown(encode_url(value))}"
+                f"{index + 1} is not{write}"
             )
-    if _SCHEME.match(value) is None:
-        return "must be an absolute link, starting with its scheme (https://…)"
+        if char in _UNSAFE_CHARS:
+            return f"{_char_name(char)} at character {index + 1} must be escaped in a link{write}"
+    for match in _HIGH_ESCAPES.finditer(value):
+        try:
+            bytes.fromhex(match.group(0).replace("%", "")).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            at = match.start() + exc.start * 3
+            return (
+                f"the escape {value[at : at + 3]} at character {at + 1} is not part of a whole "
+                f"UTF-8 character ({match.group(0)} is cut short or not UTF-8): LINE wants "
+                "percent-encoded UTF-8; encode the text again from the original"
+            )
     return "a link with `//` needs a host after it (https://example.com/…)"
 
 
-def encode_url(value: str) -> str:
-    """`value` with what a link may not hold percent-encoded as UTF-8 (`%` kept where it
-    starts an escape): the form LINE wants."""
+def _host_span(value: str) -> tuple[int, int]:
+    """Where the host of `scheme://host…` is: (start, end); (0, 0) without `//`."""
+    scheme = _SCHEME.match(value)
+    if scheme is None or not value.startswith("//", scheme.end()):
+        return 0, 0
+    start = scheme.end() + 2
+    end = start
+    while end < len(value) and value[end] not in "/?#":
+        end += 1
+    # user:password@ before the host, and a :port after it, are not the host's name.
+    at = value.rfind("@", start, end)
+    if at != -1:
+        start = at + 1
+    colon = value.rfind(":", start, end)
+    if colon != -1 and value[colon + 1 : end].isdigit() and "]" not in value[colon:end]:
+        end = colon
+    return start, end
+
+
+def _url_chars_ok(text: str) -> bool:
+    return text.isprintable() and " " not in text and UNSAFE(text) is None and "%" not in text
+
+
+def _host_problem(value: str, host: str) -> str:
+    """A host with a space, a control or an unsafe character, or non-ASCII letters."""
+    punycode = _idna(host)
+    if punycode is not None:
+        fixed = encode_url(value)
+        write = f": write {_shown(fixed)}" if fixed is not None else f" ({punycode})"
+        return f"the host {host!r} must be written in IDNA (punycode), not raw or %-encoded{write}"
+    bad = next(
+        (c for c in host if not c.isprintable() or c.isspace() or c in _UNSAFE_CHARS + "%"),
+        None,
+    )
+    what = _char_name(bad) if bad is not None else "characters no host name may hold"
+    return f"the host {host!r} holds {what}: no host name can; check the link"
+
+
+def _idna(host: str) -> str | None:
+    """`host` in IDNA (UTS 46, as browsers write it), or None if it is no valid name."""
+    try:
+        return idna.encode(host, uts46=True).decode("ascii")
+    except (idna.IDNAError, UnicodeError, ValueError):
+        return None
+
+
+def encode_url(value: str) -> str | None:
+    """`value` as LINE wants it: the host in IDNA, everything else a link may not hold
+    raw percent-encoded as UTF-8 (`%` kept where it starts an escape). None when the
+    host cannot be written (a space in it, no valid name)."""
+    start, end = _host_span(value)
+    host = value[start:end]
+    if host and not (host.isascii() and _url_chars_ok(host)):
+        punycode = _idna(host)
+        if punycode is None:
+            return None
+        value = value[:start] + punycode + value[end:]
     out = []
     for index, char in enumerate(value):
-        if char == "%" and re.match(r"%[0-9A-Fa-f]{2}", value[index : index + 3]):
+        if char == "%" and _ESCAPE.match(value, index):
             out.append(char)
-        elif char == "%" or ord(char) <= 0x20 or ord(char) == 0x7F or not char.isascii():
+        elif (
+            char == "%"
+            or ord(char) <= 0x20
+            or ord(char) == 0x7F
+            or not char.isascii()
+            or char in _UNSAFE_CHARS
+        ):
             out.append("".join(f"%{byte:02X}" for byte in char.encode("utf-8", "replace")))
         else:
             out.append(char)
@@ -165,9 +296,17 @@ def key_problem(value: str) -> str | None:
                 "spreadsheet or a web page pick these up; fix the data (linepress never "
                 "trims a key)"
             )
+    wide = next((c for c in value if c.isdecimal() and not c.isascii()), None)
+    if wide is not None:
+        ascii_digits = "".join(str(unicodedata.decimal(c)) if c.isdecimal() else c for c in value)
+        return (
+            f"has {_char_name(wide)} at character {value.index(wide) + 1}, a digit that is not "
+            f"ASCII (full-width, as an input method types it): the key is {ascii_digits!r} in "
+            "ASCII digits; fix the data (linepress never rewrites a key)"
+        )
     if _SCIENTIFIC.fullmatch(value):
         return (
-            "is a number a spreadsheet wrote in scientific notation (its last digits are "
+            "is a number a spreadsheet wrote in scientific notation (its last digits may be "
             "lost): format the column as text and export it again"
         )
     if _DECIMAL.fullmatch(value):
@@ -206,3 +345,54 @@ def _char_name(char: str, *, article: bool = True) -> str:
 def _char_names(value: str) -> str:
     names = sorted({_char_name(c, article=False) for c in value})
     return ", ".join(names)
+
+
+class KeyForms:
+    """The recipients whose `to` looks like none of a LINE user ID, a phone number or a
+    UUID, noted as bodies pass (a count and the first few), for one warning per run.
+
+    `note` is on the per-recipient path: one regex match for an ordinary key.
+    """
+
+    #: How many rows the warning names.
+    SHOWN = 5
+    #: The known forms' match: a caller may skip `note` when this matches.
+    plain = _KEY_FORMATS.fullmatch
+
+    def __init__(self) -> None:
+        self.count = 0
+        #: (row, where the row is, the key) of the first few.
+        self.first: list[tuple[int | None, Location | None, str]] = []
+
+    def note(self, to: Any, row: int | None, where: Location | None) -> None:
+        """Look at one body's `to` (anything: only a non-empty string is judged)."""
+        if to.__class__ is not str or _KEY_FORMATS.fullmatch(to) is not None or not to:
+            return
+        if key_problem(to) is not None:
+            return  # an error says what is wrong with it
+        self.count += 1
+        if len(self.first) < self.SHOWN:
+            self.first.append((row, where, to))
+
+    def problem(self, at: Location | None = None, severity: Severity = "warning") -> Problem | None:
+        """The warning for the run (or None), at `at` (the definition's `to`) or else the
+        first row's place; it names the rows and the count."""
+        if not self.count:
+            return None
+        row, where, value = self.first[0]
+        rows = ", ".join(str(r) for r, _, _ in self.first if r is not None)
+        more = f" and {self.count - len(self.first):,} more" if self.count > len(self.first) else ""
+        label = "rows" if self.count > 1 else "row"
+        which = f" ({label} {rows}{more})" if rows else ""
+        problem = Problem(
+            f"`to` looks like none of a LINE user ID (U + 32 hex digits), a phone number "
+            f"(digits, optional +) or a UUID for {self.count:,} "
+            f"recipient{'s' if self.count != 1 else ''}{which}: check the data "
+            "(`--strict` makes this an error)",
+            at or where,
+            path="to",
+            found=describe(value),
+            severity=severity,
+            code="lint-recipient-key",
+        )
+        return problem.at_row(row, where) if row is not None else problem
