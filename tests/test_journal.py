@@ -216,3 +216,50 @@ def test_journal_commands_on_something_else_are_usage_errors(campaign: Path) -> 
     assert code == 2 and "not a linepress journal" in output
     code, output = cli(campaign, "journal", "settle", str(campaign / "users.csv"), "--as", "sent")
     assert code == 2 and "--all-unknown" in output
+
+
+@pytest.mark.parametrize("suffix", ["", "-wal"])
+def test_a_report_path_that_is_the_journal_is_refused_before_sending(
+    campaign: Path, suffix: str
+) -> None:
+    journal = _journal_with_unknowns(campaign)
+    before = journal.read_bytes()
+    report = str(journal) + suffix
+    code, output = cli(
+        campaign, "send", str(campaign / "def.yaml"), "--data", str(campaign / "users.csv"),
+        "--report", report, "--no-progress",
+    )  # fmt: skip
+    assert code == 2, output
+    assert "is also an input of this command" in output
+    assert journal.read_bytes()[:16] == before[:16] == b"SQLite format 3\x00"
+    code, output = cli(campaign, "journal", "status", str(journal))
+    assert code == 0 and "4 recipients: sent 2, unknown 2" in output
+
+
+@pytest.mark.parametrize("command", ["status", "report"])
+def test_a_journal_damaged_inside_is_a_usage_error_not_a_crash(
+    campaign: Path, command: str
+) -> None:
+    from linepress.operations.compile import DataOptions
+    from linepress.operations.send import SendOptions, send
+
+    rows = "".join(f"U{n:032x},N{n}\n" for n in range(3000))
+    (campaign / "users.csv").write_text("to,name\n" + rows)
+    send(
+        SendOptions(
+            definition=campaign / "def.yaml", data=DataOptions(str(campaign / "users.csv"))
+        ),
+        transport=httpx.MockTransport(_accepted),
+        environ=ENV,
+    )
+    journal = campaign / ".linepress" / "def.db"
+    with journal.open("r+b") as file:  # the header stays good: pages further in are not
+        file.seek(8192)
+        file.write(b"X" * 85)
+        file.seek(16384)
+        file.write(b"Y" * 4000)
+    out = ["-o", str(campaign / "r.csv")] if command == "report" else []
+    code, output = cli(campaign, "journal", command, str(journal), *out)
+    assert code == 2, output
+    assert "the journal is damaged" in output and "internal error" not in output
+    assert not (campaign / "r.csv").exists()

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import re
+import sqlite3
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from linepress.errors import Location, Problem, UsageError
 from linepress.send.backends import open_journal
 from linepress.send.journal import CampaignJournal, Entry, RunRecord, Settled
 from linepress.send.report import entry_row, write_report
@@ -41,6 +43,15 @@ def _opened(
     journal = open_journal(location, create=False, read_only=read_only, campaign=campaign)
     try:
         yield journal
+    except sqlite3.DatabaseError as exc:  # a page damaged after the header check passed
+        raise UsageError(
+            Problem(
+                f"the journal is damaged ({exc}): it cannot be read; keep the file for the "
+                "record, and check Infobip's delivery reports before sending this campaign again",
+                Location(str(location)),
+                code="journal",
+            )
+        ) from None
     finally:
         journal.close()
 

@@ -32,7 +32,7 @@ from linepress.operations.campaign import (
 )
 from linepress.operations.planning import plan_recipients
 from linepress.operations.send_options import JOURNAL_FOLDER, SendOptions, Shard
-from linepress.output import OutputError
+from linepress.output import OutputError, refuse_inputs
 from linepress.report import ProblemLog
 from linepress.send.dispatch import Dispatcher
 from linepress.send.endpoint import resolve_endpoint
@@ -115,6 +115,8 @@ def send(
             stdin = stack.enter_context(spooled_stdin())
         journal = stack.enter_context(open_campaign_journal(options))
         where = Location(journal.location)
+        if options.report is not None:  # before anything is sent: never write over the journal
+            refuse_inputs(options.report, _journal_files(journal))
         try:
             claim = journal.claim(
                 fingerprint(options, stdin),
@@ -214,7 +216,12 @@ def _report(
             options.report,
             (entry_row(e, dry_run=options.dry_run) for e in journal.entries()),
             summary,
-            inputs=(options.definition, options.payloads, options.data.path),
+            inputs=(
+                options.definition,
+                options.payloads,
+                options.data.path,
+                *_journal_files(journal),
+            ),
         )
     except OutputError as exc:
         again = (
@@ -333,3 +340,9 @@ class _DryRun(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         self._count += 1
         return httpx.Response(200, json={"messageId": f"dry-run-{self._count}"}, request=request)
+
+
+def _journal_files(journal: CampaignJournal) -> list[str]:
+    """The files a journal lives in (SQLite's write-ahead log and index beside it); a
+    PostgreSQL journal's location is no file, and matches none."""
+    return [journal.location + suffix for suffix in ("", "-wal", "-shm")]
