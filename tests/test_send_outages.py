@@ -160,6 +160,37 @@ def test_per_recipient_failures_never_trip_the_breaker(campaign: Path) -> None:
     assert statuses(campaign) == {"failed": 60}
 
 
+@pytest.mark.parametrize("status", ["503 Service Unavailable", "502 Bad Gateway"])
+def test_a_gateway_answering_5xx_to_everything_stops_the_run(campaign: Path, status: str) -> None:
+    # A load balancer with no servers behind it: every request gets a 502/503.
+    def down(conn: socket.socket, head: bytes) -> None:
+        conn.sendall(ok_answer(b"no healthy upstream", status))
+
+    with raw_server(down) as url:
+        result = send(campaign, url)
+    assert result.returncode == 1
+    assert f"HTTP {status[:3]} from a gateway" in result.stderr
+    assert "check its status page" in result.stderr
+    left = statuses(campaign)
+    assert left.get("pending", 0) > 0 and left.get("sent", 0) == 0, left
+
+
+def test_occasional_5xx_among_successes_never_trip_the_breaker(campaign: Path) -> None:
+    # Every other request fails with a 503: retried, never an outage.
+    answers = iter(range(10**6))
+
+    def flaky(conn: socket.socket, head: bytes) -> None:
+        if next(answers) % 2:
+            conn.sendall(ok_answer(b"busy", "503 Service Unavailable"))
+        else:
+            conn.sendall(ok_answer())
+
+    with raw_server(flaky) as url:
+        result = send(campaign, url, "--max-attempts", "20")
+    assert "from a gateway" not in result.stderr, result.stderr
+    assert statuses(campaign) == {"sent": 60}
+
+
 # -- 5. the whole exchange has a deadline; answers are read up to a cap ------------------
 
 

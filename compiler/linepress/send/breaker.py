@@ -8,7 +8,10 @@ one kind with no answer in between; at `threshold` the run stops, the rest stay
 `pending`, and the summary names the cause and what to check.
 
 Any HTTP answer (a 400 for one recipient, a 429) shows the endpoint is up and
-resets the count: per-recipient failures never trip it.
+resets the count: per-recipient failures never trip it. The exception is a
+gateway's 502/503/504 to everything (a load balancer with no servers behind it):
+those count as an outage of their own kind, with more patience (`SERVER_PATIENCE`
+times the threshold), since a short blip of them is common and retried anyway.
 """
 
 from __future__ import annotations
@@ -21,6 +24,10 @@ import httpx
 
 #: Consecutive failures of one kind, with no answer between them, that stop a run.
 DEFAULT_THRESHOLD = 8
+#: A gateway's 502/503/504 answers trip it at this many times the threshold.
+SERVER_PATIENCE = 4
+#: The HTTP statuses that say the endpoint's servers are down, not the request wrong.
+SERVER_DOWN = frozenset({502, 503, 504})
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +36,18 @@ class Outage:
 
     kind: str
     advice: str
+    #: How many times the breaker's threshold it takes to trip on this kind.
+    patience: int = 1
+
+
+def server_down(status: int) -> Outage:
+    """The outage a 502/503/504 answer points at (see `SERVER_DOWN`)."""
+    return Outage(
+        f"HTTP {status} from a gateway",
+        f"the endpoint (or a load balancer before it) answers {status} to every request: "
+        "check its status page",
+        SERVER_PATIENCE,
+    )
 
 
 def classify(exc: BaseException, base_url: str) -> Outage | None:
@@ -110,7 +129,8 @@ class Breaker:
         if outage.kind != self._kind:
             self._kind, self._count = outage.kind, 0
         self._count += 1
-        if self.threshold and self._count >= self.threshold and self.tripped is None:
+        limit = self.threshold * outage.patience
+        if self.threshold and self._count >= limit and self.tripped is None:
             self.tripped = outage
             return True
         return False
@@ -120,6 +140,6 @@ class Breaker:
         assert self.tripped is not None
         return (
             f"the endpoint {base_url} failed {self._count} times in a row "
-            f"({self.tripped.kind}) with no answer in between; {self.tripped.advice}. "
+            f"({self.tripped.kind}) with no other answer in between; {self.tripped.advice}. "
             "The rest stay pending: re-run the same command once it is reachable"
         )

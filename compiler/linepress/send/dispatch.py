@@ -34,7 +34,13 @@ from dataclasses import dataclass, field, replace
 import httpx
 
 from linepress.send.answers import Verdict, judge_exception, judge_response
-from linepress.send.breaker import DEFAULT_THRESHOLD, Breaker, classify
+from linepress.send.breaker import (
+    DEFAULT_THRESHOLD,
+    SERVER_DOWN,
+    Breaker,
+    classify,
+    server_down,
+)
 from linepress.send.endpoint import Endpoint
 from linepress.send.journal import (
     CampaignJournal,
@@ -269,7 +275,11 @@ class Dispatcher:
                     deadline=self.settings.timeout,
                 )
                 verdict = judge_response(response)
-                self.breaker.answered()
+                if response.status_code in SERVER_DOWN:  # a gateway with no servers behind it
+                    if self.breaker.failed(server_down(response.status_code)):
+                        self.stop(self.breaker.reason(self.endpoint.base_url))
+                else:
+                    self.breaker.answered()
             except Exception as exc:  # every failure gets a verdict: no row is left in flight
                 verdict = judge_exception(exc)
                 if not isinstance(exc, httpx.HTTPError):
