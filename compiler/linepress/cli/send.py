@@ -35,7 +35,8 @@ from linepress.report import REPORTERS
     "--journal",
     envvar="LINEPRESS_JOURNAL",
     metavar="PATH|postgresql://…",
-    help="The send ledger: a SQLite file (default: next to the definition), or a "
+    help="The send ledger: a SQLite file (default: .linepress/NAME.db beside the definition, "
+    "in a folder that git ignores), or a "
     "PostgreSQL database shared by any number of workers. [env: LINEPRESS_JOURNAL]",
 )
 @click.option(
