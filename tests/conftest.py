@@ -10,4 +10,10 @@ import tempfile
 _CACHE = tempfile.TemporaryDirectory(prefix="linepress-test-cache-")
 os.environ["LINEPRESS_CACHE_DIR"] = _CACHE.name
 
+from hypothesis import settings  # noqa: E402
 from postgres import pg_cluster, pg_database  # noqa: E402, F401  (fixtures for tests that use them)
+
+# No test asserts a duration (the brief): hypothesis's per-example deadline is a timed
+# assertion that fails on a loaded 2-core machine, so it is off everywhere.
+settings.register_profile("linepress", deadline=None)
+settings.load_profile("linepress")

@@ -154,7 +154,8 @@ def test_any_text_in_an_encoding_reads_back_the_same(names: list[str], codec: st
     encoding = None if codec in ("utf-16", "utf-8-sig") else codec
     with open_records("-", stdin=io.BytesIO(data), format="csv", encoding=encoding) as src:
         got = [r.fields for r in src]  # type: ignore[union-attr]
-    expected = [{"id": str(i), "name": n} for i, n in enumerate(names) if n.strip()]
+    # Every row has an id, so none is blank, whatever its name (" " included).
+    expected = [{"id": str(i), "name": n} for i, n in enumerate(names)]
     assert got == expected
 
 
@@ -631,6 +632,7 @@ def test_shared_strings_past_the_in_memory_part_come_from_disk(
     block=st.integers(1, 5),
     order=st.randoms(use_true_random=False),
 )
+@settings(deadline=None)  # it writes and reads a file per example: slow on a loaded machine
 def test_spilled_strings_answer_any_index_in_any_order(
     strings: list[str], in_memory: int, block: int, order: random.Random
 ) -> None:
