@@ -234,6 +234,8 @@ def test_excel_trailing_blank_rows_are_skipped_and_counted(project: Path) -> Non
     checked = run("check", "def.yaml", "--data", "list.csv", "--error-format", "json")
     report = json.loads(checked.stderr[: checked.stderr.rindex("}") + 1])
     assert (report["rows"], report["blank_rows"]) == (2, 2)
+    said = run("check", "def.yaml", "--data", "list.csv")
+    assert "; skipped 2 blank rows" in said.stdout + said.stderr, said.output
     # Row numbers count recipients, so the blank row does not shift them.
     (project / "bad.csv").write_text("to,name\n,\nU1,\nU2,{{x}}\n")
     (project / "strict.yaml").write_text("from: APP\nmessage: {type: TEXT, text: '{{ name }}'}\n")

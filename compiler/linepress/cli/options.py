@@ -31,7 +31,7 @@ def data_options(command: Callable[..., Any]) -> Callable[..., Any]:
                 "--data",
                 "data",
                 metavar="FILE|-",
-                help="Recipients: CSV, JSON array or JSONL; - for stdin.",
+                help="Recipients: CSV or TSV (any encoding), .xlsx, a JSON array or JSONL; - for stdin.",
             ),
             click.option(
                 "--data-format",

@@ -424,13 +424,16 @@ def summary_line(log: ProblemLog, verb: str) -> str:
 
 
 def check_ok_line(log: ProblemLog, definitions: int, with_data: bool) -> str:
-    """`ok: 2 definitions, 25 recipients (1 warning)`: what a passing `check` says."""
+    """`ok: 2 definitions, 25 recipients (1 warning); skipped 2 blank rows`: what a
+    passing `check` says."""
     parts = [_plural(definitions, "definition")]
     if with_data:
         parts.append(_plural(log.recipients, "recipient"))
     line = "ok: " + ", ".join(parts)
     if log.warnings:
         line += f" ({_plural(log.warnings, 'warning')})"
+    if log.blank_rows:  # not recipients, but the author should know they were there
+        line += f"; skipped {_plural(log.blank_rows, 'blank row')}"
     return line
 
 
