@@ -236,3 +236,16 @@ def test_merging_by_the_library_agrees_with_the_cli(tmp_path: Path) -> None:
     counts = merge_reports([path], tmp_path / "m.csv")
     assert counts["sent"] == 1
     assert (tmp_path / "m.csv").read_text().splitlines()[-1] == "summary,,total 1: sent 1,,,,"
+
+
+def test_an_overlap_names_the_two_reports_that_hold_the_row(tmp_path: Path) -> None:
+    first, second = tmp_path / "first.jsonl", tmp_path / "second.jsonl"
+    write_report(first, [{"row": 1, "to": USERS[0], "status": "sent"}], {"summary": {}})
+    write_report(second, [{"row": 2, "to": USERS[1], "status": "sent"}], {"summary": {}})
+    again = tmp_path / "again.jsonl"
+    again.write_bytes(first.read_bytes())
+    code, output = cli("merge-reports", str(first), str(second), str(again), "-o", "x.jsonl")
+    assert code != 0
+    # Row 1 is in `first` and in `again`, never in `second`.
+    assert f"row 1 is in two reports (also {first})" in output, output
+    assert output.startswith(str(again)), output

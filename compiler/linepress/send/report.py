@@ -285,6 +285,12 @@ def _csv_value(key: str | None, value: str | None) -> Any:
     return value
 
 
+def _tagged(index: int, source: _Source) -> Iterator[tuple[int, int, dict[str, Any]]]:
+    """(row, which report, record) for each record of `source`."""
+    for row, record in _read(source):
+        yield row, index, record
+
+
 def merge_reports(paths: Sequence[Path], out: Path) -> dict[str, int]:
     """Merge shard reports into one, in row order, streaming (a k-way merge keeps memory flat).
 
@@ -296,7 +302,9 @@ def merge_reports(paths: Sequence[Path], out: Path) -> dict[str, int]:
     sources = [_Source(path) for path in paths]
 
     def merged() -> Iterator[dict[str, Any]]:
-        streams = [((row, index, r) for row, r in _read(s)) for index, s in enumerate(sources)]
+        # One generator per report, each tagged with its own index: an inline generator
+        # would read `index` late, when the comprehension has moved on to the last one.
+        streams = [_tagged(index, source) for index, source in enumerate(sources)]
         previous: tuple[int, int] | None = None
         for row, index, record in heapq.merge(*streams, key=lambda item: (item[0], item[1])):
             if previous is not None and previous[0] == row:
