@@ -718,3 +718,15 @@ def test_a_record_cap_out_of_range_is_a_usage_error(tmp_path: Path, size: str) -
     done = CliRunner().invoke(main, ["compile", str(definition), "--max-record-size", size])
     assert done.exit_code == 2, done.output
     assert "from 1 byte to 2G" in done.output
+
+
+def test_a_workbook_saved_under_a_csv_name_is_named_for_what_it_is(project: Path) -> None:
+    workbook(project / "list.csv", [["to", "name"], ["U1", "Ann"]])
+    for command in ("compile", "check"):
+        result = run(command, "def.yaml", "--data", "list.csv")
+        assert result.exit_code == 1, result.output
+        assert "list.csv: is an Excel workbook (.xlsx), not CSV text" in result.stderr
+        assert "UTF-8" not in result.stderr
+    renamed = run("compile", "def.yaml", "--data", "list.csv", "--data-format", "xlsx")
+    assert renamed.exit_code == 0, renamed.stderr
+    assert texts(renamed) == ["Hi Ann"]

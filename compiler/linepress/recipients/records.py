@@ -286,6 +286,16 @@ class _StreamSource(RecordSource):
                             spool, self.name, sheet=self._options.sheet, tally=self._tally
                         )
                 elif fmt == "csv":
+                    if self._path is not None and self._sample()[:4] == b"PK\x03\x04":
+                        # A workbook saved under a .csv name: say so, not "not UTF-8".
+                        raise DataError(
+                            Problem(
+                                "is an Excel workbook (.xlsx), not CSV text: name it .xlsx "
+                                "or pass --data-format xlsx",
+                                Location(self.name),
+                                code="data-format",
+                            )
+                        )
                     yield from self._csv(stream)
                 elif fmt == "json":
                     yield from read_json(stream, self.name, CHUNK_SIZE, self._options.limit)
