@@ -286,7 +286,7 @@ class _StreamSource(RecordSource):
                             spool, self.name, sheet=self._options.sheet, tally=self._tally
                         )
                 elif fmt == "csv":
-                    if self._path is not None and self._sample()[:4] == b"PK\x03\x04":
+                    if _is_workbook(stream):
                         # A workbook saved under a .csv name: say so, not "not UTF-8".
                         raise DataError(
                             Problem(
@@ -360,6 +360,20 @@ class _StreamSource(RecordSource):
             raise DataError(_open_problem(self.name, exc)) from None
 
 
+#: The first bytes of a zip file, which an .xlsx workbook is.
+ZIP_MAGIC = b"PK\x03\x04"
+
+
+def _is_workbook(stream: IO[bytes]) -> bool:
+    """Whether a file opened as CSV starts like a zip (an .xlsx under another name).
+
+    Peeked, not read: the CSV reader still sees every byte. Streams that cannot
+    peek (standard input is sniffed instead) count as text.
+    """
+    peek = getattr(stream, "peek", None)
+    return peek is not None and bytes(peek(len(ZIP_MAGIC))[: len(ZIP_MAGIC)]) == ZIP_MAGIC
+
+
 def _sniff(raw: IO[bytes]) -> tuple[Format, IO[bytes]]:
     """Guess the format from the first non-blank byte; replay what was read."""
     head = b""
@@ -374,7 +388,7 @@ def _sniff(raw: IO[bytes]) -> tuple[Format, IO[bytes]]:
         if first:
             break
     fmt: Format = "json" if first == b"[" else "jsonl" if first == b"{" else "csv"
-    if head.startswith(b"PK\x03\x04"):  # a zip: an .xlsx workbook
+    if head.startswith(ZIP_MAGIC):  # a zip: an .xlsx workbook
         fmt = "xlsx"
     return fmt, io.BufferedReader(Replay(head, raw), CHUNK_SIZE)
 
