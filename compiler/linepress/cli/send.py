@@ -20,6 +20,7 @@ from linepress.operations.compile import (
     DataOptions,
     summary_line,
 )
+from linepress.operations.inputs import definition_inputs
 from linepress.report import REPORTERS
 
 
@@ -270,7 +271,12 @@ def send_command(
     )
     refuse_overwriting_inputs(
         outputs=[report, journal_path],
-        inputs=[definition, payloads, Path(data) if data and data != "-" else None],
+        inputs=[
+            definition,
+            payloads,
+            Path(data) if data and data != "-" else None,
+            *definition_inputs(definition),
+        ],
     )
     try:
         result = send(

@@ -30,6 +30,7 @@ from linepress.operations.campaign import (
     plan_notes,
     spooled_stdin,
 )
+from linepress.operations.inputs import definition_inputs
 from linepress.operations.planning import plan_recipients
 from linepress.operations.send_options import JOURNAL_FOLDER, SendOptions, Shard
 from linepress.output import OutputError, refuse_inputs
@@ -220,6 +221,7 @@ def _report(
                 options.definition,
                 options.payloads,
                 options.data.path,
+                *definition_inputs(options.definition),
                 *_journal_files(journal),
             ),
         )
