@@ -88,7 +88,9 @@ def test_a_device_is_written_to_never_renamed_over(campaign: Path) -> None:
         ["preview", str(campaign / "static.yaml"), "--out"],
         ["merge-reports", str(campaign / "r.jsonl"), "-o"],
     ):
-        (campaign / "r.jsonl").write_text('{"row": 1, "status": "sent"}\n')
+        (campaign / "r.jsonl").write_text(
+            '{"row": 1, "status": "sent"}\n{"summary": {"total": 1, "sent": 1}}\n'
+        )
         code, output = cli(*args, str(null))
         assert code == 0, output
         assert stat.S_ISCHR(null.stat().st_mode), args
