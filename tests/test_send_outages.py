@@ -125,6 +125,8 @@ def test_connection_refused_stops_the_run_and_a_rerun_sends_everyone_once(
     counts = statuses(campaign)
     assert counts.get("sent", 0) == 0 and counts.get("unknown", 0) == 0
     assert counts["pending"] >= 50  # stopped after a few failures, not after 60 x 5
+    assert "nothing to send" not in down.stderr  # there was: the breaker stopped it
+    assert "this run: nothing sent before it stopped" in down.stderr, down.stderr
     with running_sandbox(api_key=KEY, port=port) as sandbox:
         up = send(campaign, sandbox.url)
         assert up.returncode == 0, up.stderr
@@ -356,3 +358,13 @@ def test_a_full_disk_while_sending_is_a_located_error_that_keeps_what_was_record
     counts = reopened.counts()
     reopened.close()
     assert counts["sent"] > 0 and sum(counts.values()) == 2000
+
+
+def test_quiet_says_nothing_when_all_went_well_and_the_summary_when_not(campaign: Path) -> None:
+    with running_sandbox(api_key=KEY) as sandbox:
+        ok = send(campaign, sandbox.url, "-q")
+    assert ok.returncode == 0 and ok.stderr == "" and ok.stdout == ""
+    (campaign / "users.csv").write_text("to,name\nU9001,A\n")
+    down = send(campaign, f"http://127.0.0.1:{free_port()}", "-q", "--journal", "other.db")
+    assert down.returncode == 1
+    assert "stopped:" in down.stderr and "connection refused" in down.stderr

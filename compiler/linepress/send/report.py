@@ -68,7 +68,9 @@ class Summary:
     def line(self) -> str:
         """This run, then the campaign, then why it stopped and what to do about `unknown`."""
         head = "linepress send (dry run, nothing sent)" if self.dry_run else "linepress send"
-        text = f"{head}: this run: {_counts(self.run_counts) or 'nothing to send'}"
+        # A run stopped before any answer (the breaker, a long Retry-After) had work left.
+        idle = "nothing sent before it stopped" if self.stopped else "nothing to send"
+        text = f"{head}: this run: {_counts(self.run_counts) or idle}"
         text += f" in {self.elapsed:.1f} s ({self.rate:,.0f} messages/s)"
         if self.throttled:
             text += f", {self.throttled:,} throttled answers (429)"
