@@ -51,8 +51,9 @@ def template_files(
     through `env`'s loader; plus every file `env` has already loaded (its cache)."""
     found: dict[str, None] = {}
     for template in list((env.cache or {}).values()):
-        if getattr(template, "filename", None):
-            found[template.filename] = None
+        filename = getattr(template, "filename", None)
+        if filename:
+            found[filename] = None
     queue = list(names)
     for source in sources:
         queue += _referenced(env, source)
