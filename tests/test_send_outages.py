@@ -368,3 +368,33 @@ def test_quiet_says_nothing_when_all_went_well_and_the_summary_when_not(campaign
     down = send(campaign, f"http://127.0.0.1:{free_port()}", "-q", "--journal", "other.db")
     assert down.returncode == 1
     assert "campaign: 1 recipients: failed 1" in down.stderr, down.stderr
+
+
+# -- 2 (campaign). a dry run does what a real run would, from the real journal ---------
+
+
+def test_a_dry_run_reads_the_campaign_journal_and_never_writes_it(campaign: Path) -> None:
+    with running_sandbox(api_key=KEY) as sandbox:
+        first = send(campaign, sandbox.url)
+        assert first.returncode == 0, first.stderr
+        journal = campaign / ".linepress" / "def.db"
+        before = {p.name: p.read_bytes() for p in journal.parent.iterdir()}
+        # Ten people join, the text changes: a real run sends those ten only.
+        (campaign / "def.yaml").write_text(DEFINITION.replace("Hello", "Hi"))
+        more = "".join(f"U{i:04d},Name {i}\n" for i in range(61, 71))
+        with (campaign / "users.csv").open("a") as users:
+            users.write(more)
+        dry = send(campaign, sandbox.url, "--dry-run", "--report", "dry.csv")
+        assert dry.returncode == 0, dry.stderr
+        assert "60 already received an earlier version and are skipped; 10 not yet sent" in (
+            dry.stderr
+        )
+        assert "this run: would send 10" in dry.stderr, dry.stderr
+        rows = (campaign / "dry.csv").read_text().splitlines()
+        assert sum(",dry-run," in r for r in rows) == 10
+        assert {p.name: p.read_bytes() for p in journal.parent.iterdir()} == before
+        assert sorted(sandbox.count_by_to().values()) == [1] * 60  # the dry run sent nothing
+        real = send(campaign, sandbox.url)
+        assert real.returncode == 0, real.stderr
+        assert "this run: sent 10" in real.stderr, real.stderr
+        assert sorted(sandbox.count_by_to().values()) == [1] * 70

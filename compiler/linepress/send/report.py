@@ -70,7 +70,10 @@ class Summary:
         head = "linepress send (dry run, nothing sent)" if self.dry_run else "linepress send"
         # A run stopped before any answer (the breaker, a long Retry-After) had work left.
         idle = "nothing sent before it stopped" if self.stopped else "nothing to send"
-        text = f"{head}: this run: {_counts(self.run_counts) or idle}"
+        done = _counts(self.run_counts)
+        if self.dry_run:  # what a real run would have sent now, from the campaign's journal
+            done = done.replace("sent ", "would send ", 1) if done.startswith("sent ") else done
+        text = f"{head}: this run: {done or idle}"
         text += f" in {self.elapsed:.1f} s ({self.rate:,.0f} messages/s)"
         if self.throttled:
             text += f", {self.throttled:,} throttled answers (429)"
@@ -114,12 +117,17 @@ def entry_row(entry: Entry, *, dry_run: bool = False) -> dict[str, Any]:
     return {
         "row": entry.row,
         "to": entry.recipient,
-        "status": "dry-run" if dry_run and entry.status == "sent" else entry.status,
+        "status": "dry-run" if dry_run and _rehearsed(entry) else entry.status,
         "http_status": entry.http_status,
         "attempts": entry.attempts,
         "message_id": entry.message_id,
         "error": entry.error,
     }
+
+
+def _rehearsed(entry: Entry) -> bool:
+    """Sent by a dry run's stand-in (its message ids are `dry-run-N`), not by an earlier run."""
+    return entry.status == "sent" and (entry.message_id or "").startswith("dry-run-")
 
 
 def csv_cell(value: Any) -> Any:
