@@ -423,9 +423,7 @@ def test_a_never_answering_endpoint_leaves_at_most_the_concurrency_unknown(
         release.wait(30)
 
     with raw_server(hang) as url:
-        result = send(
-            campaign, url, "--concurrency", "16", "--timeout", "1", "--max-attempts", "3"
-        )
+        result = send(campaign, url, "--concurrency", "16", "--timeout", "1", "--max-attempts", "3")
         release.set()
     assert result.returncode == 1
     assert "no answer in time" in result.stderr, result.stderr
@@ -433,3 +431,45 @@ def test_a_never_answering_endpoint_leaves_at_most_the_concurrency_unknown(
     assert counts.get("sent", 0) == answered_first
     assert 1 <= counts["unknown"] <= (2 if answered_first == 0 else 16), counts
     assert counts["pending"] == 60 - answered_first - counts["unknown"]
+
+
+# -- 1 and 5 (campaign). totals count everyone ever sent; --resend-sent: earlier versions --
+
+
+def test_campaign_totals_count_everyone_sent_whatever_the_list_and_definition(
+    campaign: Path,
+) -> None:
+    with running_sandbox(api_key=KEY) as sandbox:
+        assert send(campaign, sandbox.url).returncode == 0
+        # A new text; the list keeps 30 of the 60 and adds 5.
+        (campaign / "def.yaml").write_text(DEFINITION.replace("Hello", "Hi"))
+        kept = "".join(f"U{i:04d},Name {i}\n" for i in [*range(1, 31), *range(61, 66)])
+        (campaign / "users.csv").write_text("to,name\n" + kept)
+        second = send(campaign, sandbox.url, "--report", "r.csv")
+        assert second.returncode == 0, second.stderr
+        assert "30 already received an earlier version and are skipped; 5 not yet sent" in (
+            second.stderr
+        )
+        assert "30 people this campaign reached are not in this list" in second.stderr
+        assert "this run: sent 5" in second.stderr
+        assert "campaign: 65 recipients: sent 65" in second.stderr, second.stderr
+        status = subprocess.run(
+            [sys.executable, "-m", "linepress", "journal", "status", ".linepress/def.db"],
+            cwd=campaign, capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        assert "65 recipients: sent 65" in status.stdout + status.stderr
+        rows = (campaign / "r.csv").read_text().splitlines()[1:-1]
+        earlier = [r.split(",") for r in rows if "received version 1" in r]
+        assert len(earlier) == 60  # 30 listed, 30 dropped: each with its message id
+        assert all(cells[2] == "sent" and cells[5] for cells in earlier)
+        assert sum("not in the current list" in r for r in rows) == 30
+        assert sorted(sandbox.count_by_to().values()) == [1] * 65
+        # --resend-sent: the 30 listed who received version 1 get this version, once.
+        again = send(campaign, sandbox.url, "--resend-sent")
+        assert again.returncode == 0, again.stderr
+        assert "30 received an earlier version and are sent this one; 5 already" in again.stderr
+        assert "this run: sent 30" in again.stderr
+        assert send(campaign, sandbox.url, "--resend-sent").returncode == 0
+        counts = sandbox.count_by_to()
+        assert sorted(counts.values()) == [1] * 35 + [2] * 30
+        assert all(counts[f"U{i:04d}"] == 2 for i in range(1, 31))

@@ -57,7 +57,9 @@ from linepress.report import REPORTERS
 @click.option(
     "--resend-sent",
     is_flag=True,
-    help="Send this version again to people the journal already sent to (they get two).",
+    help="Send this version to people an earlier version reached (after a changed "
+    "definition or list: they get a second message); those who already received this "
+    "exact message are not sent it again.",
 )
 @click.option("--new-run", is_flag=True, hidden=True)
 @click.option(

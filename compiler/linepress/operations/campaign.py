@@ -216,8 +216,9 @@ def plan_notes(claim: str, plan: PlanCounts, options: SendOptions) -> Iterator[s
     """What a person must know before a changed campaign goes on."""
     if options.resend_sent:
         yield (
-            "linepress send: --resend-sent: people this journal already sent to are sent "
-            "this version again"
+            f"linepress send: --resend-sent: {plan.resend:,} received an earlier version and "
+            f"are sent this one; {plan.already_sent:,} already received this version and are "
+            f"skipped; {plan.pending:,} not yet sent"
         )
     elif claim == "changed" and (plan.already_sent or plan.earlier_unknown):
         text = (
@@ -226,8 +227,16 @@ def plan_notes(claim: str, plan: PlanCounts, options: SendOptions) -> Iterator[s
         )
         if plan.earlier_unknown:
             text += f"{plan.earlier_unknown:,} may have received one (unknown, not resent); "
-        text += f"{plan.pending:,} not yet sent (--resend-sent to send everyone this version)"
+        text += (
+            f"{plan.pending:,} not yet sent (--resend-sent to send this version to those an "
+            "earlier version reached)"
+        )
         yield text
+    if plan.dropped:
+        yield (
+            f"linepress send: {plan.dropped:,} people this campaign reached are not in this "
+            "list: they stay in its counts and reports (rows after the list's last)"
+        )
     if plan.duplicates and not options.allow_duplicates:
         yield (
             f"linepress send: {plan.duplicates:,} rows repeat the recipient of an earlier row "
