@@ -126,7 +126,10 @@ def test_connection_refused_stops_the_run_and_a_rerun_sends_everyone_once(
     assert counts.get("sent", 0) == 0 and counts.get("unknown", 0) == 0
     assert counts["pending"] >= 50  # stopped after a few failures, not after 60 x 5
     assert "nothing to send" not in down.stderr  # there was: the breaker stopped it
-    assert "this run: nothing sent before it stopped" in down.stderr, down.stderr
+    # (a row may have used up its attempts before the breaker tripped)
+    assert "this run: nothing sent before it stopped" in down.stderr or (
+        "this run: failed " in down.stderr
+    ), down.stderr
     with running_sandbox(api_key=KEY, port=port) as sandbox:
         up = send(campaign, sandbox.url)
         assert up.returncode == 0, up.stderr
