@@ -537,7 +537,9 @@ def test_a_new_run_does_not_resend_what_the_journal_already_sent(campaign: Path)
     # The campaign counts the three as sent, with the message id that reached them.
     rows = list(read_report(campaign / "r.jsonl"))
     earlier = [r for r in rows if r["status"] == "sent" and r["error"]]
-    assert [(r["to"], r["message_id"]) for r in earlier] == [(f"U{i}", f"m-U{i}") for i in (1, 2, 3)]
+    assert [(r["to"], r["message_id"]) for r in earlier] == [
+        (f"U{i}", f"m-U{i}") for i in (1, 2, 3)
+    ]
     assert all(r["error"].startswith("already received version 1 of") for r in earlier)
     assert result.summary.counts["sent"] == 10 and result.summary.run_counts == {"sent": 7}
     # --resend-sent: only those an earlier version reached get this one.
