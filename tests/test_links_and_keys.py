@@ -380,3 +380,32 @@ message: {type: IMAGE, url: "{{ link }}", thumbnailUrl: "{{ link }}"}
     assert len(leading) == 1, err
     assert "a link must not start with a space; without it: https://x.jp/a.jpg" in leading[0]
     assert "row 3 (data.csv:4): message.url: the host 'shop example.jp' holds a space" in err
+
+
+_WRITE = __import__("re").compile(r": write (\S+);")
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    word=st.text(alphabet="ab 抹茶&=?#+%/é\t", min_size=1, max_size=8).filter(
+        lambda w: url_problem(f"https://shop.example/search?q={w}&src=line") is not None
+    )
+)
+def test_the_link_to_write_is_the_template_with_the_value_urlencoded(word: str) -> None:
+    """Case 05: `gift & wrap` in a query is `gift%20%26%20wrap`, not `gift%20&%20wrap`
+    (which would send `q=gift ` and a parameter ` wrap`): the link the error says to
+    write keeps the keyword whole and is one LINE accepts."""
+    import tempfile
+    from urllib.parse import parse_qs, urlsplit
+
+    record = {"user": "U1", "image": "https://cdn.example/a.jpg", "word": word}
+    with tempfile.TemporaryDirectory() as folder:
+        result = run(Path(folder), LINK_DEFINITION, json.dumps(record) + "\n", "data.jsonl")
+    assert result.exit_code == 1
+    line = next(x for x in result.stderr.splitlines() if "actions[0].uri" in x)
+    assert "end that expression with `| urlencode`" in line, line
+    written = _WRITE.search(line)
+    assert written is not None, line
+    link = written.group(1)
+    assert url_problem(link) is None, link
+    assert parse_qs(urlsplit(link).query, keep_blank_values=True) == {"q": [word], "src": ["line"]}
