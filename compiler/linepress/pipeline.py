@@ -101,6 +101,9 @@ class Compiler:
             body_function(self.renderer, self.leaf_checks) if fast else None
         )
         self._row_functions: dict[tuple[str, ...], RowFunction | None] = {}
+        #: The row functions' `to`s of no known form, each taken off by the caller
+        #: (`BodyRun`) right after the row that put it there.
+        self.odd_keys: list[str] = []
 
     @property
     def validator(self) -> BodyValidator:
@@ -185,7 +188,7 @@ class Compiler:
         key = tuple(columns)
         if key not in self._row_functions:
             self._row_functions[key] = (
-                row_function(self.renderer, self.leaf_checks, key)
+                row_function(self.renderer, self.leaf_checks, key, self.odd_keys)
                 if self.fast_body is not None
                 else None
             )
@@ -386,6 +389,8 @@ class BodyRun:
         name = records.name  # type: ignore[attr-defined]
         number = 0
         note_key, key_form = self.key_forms.note, KeyForms.plain
+        odd_keys, note_taken = compiler.odd_keys, self.key_forms.note_taken
+        odd_keys.clear()
         try:
             for item in lane:
                 if isinstance(item, BadRecord):
@@ -394,6 +399,10 @@ class BodyRun:
                     continue
                 number, line, row = item
                 body = row_body(row)
+                if odd_keys:  # the fast way took a `to` of no known form
+                    odd = odd_keys.pop()
+                    if body is not None:  # else the careful way below notes it, if it passes
+                        note_taken(odd, number, name, line)
                 if body is None:
                     result = compiler.careful(
                         dict(zip(columns, row, strict=True)), number, Location(name, line)
@@ -403,7 +412,7 @@ class BodyRun:
                         continue
                     body = result.body
                     assert body is not None
-                    # The fast way takes only keys of a known form: others come here.
+                    # A key the fast way did not take (e.g. with a failing field) is noted here.
                     to = body.get("to")
                     if to.__class__ is not str or key_form(to) is None:
                         note_key(to, number, Location(name, line))

@@ -9,6 +9,7 @@ meant, and what LINE accepts, is the template with `{{ keyword | urlencode }}`:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from linepress.render.failures import EXPRESSION
@@ -24,10 +25,9 @@ def encoded_link(leaf: LeafRenderer, ctx: Context, culprits: Iterable[str]) -> s
     if not wanted:
         return None
 
-    def encoded(match: object) -> str:
-        text = match.group(1)  # type: ignore[attr-defined]
-        whole = match.group(0)  # type: ignore[attr-defined]
-        return "{{ (" + text + ") | urlencode }}" if text in wanted else whole
+    def encoded(match: re.Match[str]) -> str:
+        text = match.group(1)
+        return "{{ (" + text + ") | urlencode }}" if text in wanted else match.group(0)
 
     source = EXPRESSION.sub(encoded, leaf.source)
     try:
