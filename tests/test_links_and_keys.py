@@ -409,3 +409,54 @@ def test_the_link_to_write_is_the_template_with_the_value_urlencoded(word: str) 
     link = written.group(1)
     assert url_problem(link) is None, link
     assert parse_qs(urlsplit(link).query, keep_blank_values=True) == {"q": [word], "src": ["line"]}
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    rows=st.lists(
+        st.sampled_from(["hex", "dashed", "odd", "damaged", "dashed-bad-name", "hex-bad-name"]),
+        min_size=1,
+        max_size=12,
+    ),
+    data_format=st.sampled_from(["csv", "jsonl"]),
+)
+def test_keys_of_no_known_form_are_counted_once_each_whichever_way_a_row_goes(
+    rows: list[str], data_format: str
+) -> None:
+    """The fast way takes an undamaged key of no known form and the careful way takes
+    the rest: the warning counts exactly the written bodies whose key is of no known
+    form, names the first of them, and a damaged key is an error, not counted."""
+    import tempfile
+
+    keys = {
+        "hex": "U1111111111111111111111111111111a",
+        "dashed": "090-1234-5678",
+        "odd": "cust_17",
+        "damaged": "090-1234-5678\u200b",
+    }
+    records = []
+    for index, kind in enumerate(rows):
+        key = keys[kind.split("-")[0]]
+        name = "x" * 6000 if kind.endswith("bad-name") else f"N{index}"
+        records.append({"sender": "APP", "recipient": key, "name": name})
+    if data_format == "csv":
+        lines = ["sender,recipient,name"] + [",".join(r.values()) for r in records]
+        data = "\n".join(lines) + "\n"
+    else:
+        data = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+    name = f"data.{data_format}"
+    with tempfile.TemporaryDirectory() as folder:
+        result = run(Path(folder), KEY_DEFINITION, data, name, "--keep-going")
+    failing = [i + 1 for i, k in enumerate(rows) if k == "damaged" or k.endswith("bad-name")]
+    counted = [i + 1 for i, k in enumerate(rows) if k in ("dashed", "odd") and i + 1 not in failing]
+    assert result.exit_code == (1 if failing else 0), result.stderr
+    assert len(result.stdout.splitlines()) == len(rows) - len(failing)
+    if not counted:
+        assert "looks like none of" not in result.stderr
+        return
+    label = "recipients" if len(counted) > 1 else "recipient"
+    shown = ", ".join(map(str, counted[:5]))
+    more = f" and {len(counted) - 5:,} more" if len(counted) > 5 else ""
+    assert f"for {len(counted):,} {label} (row{'s' if len(counted) > 1 else ''} {shown}{more})" in (
+        result.stderr
+    ), result.stderr
