@@ -15,7 +15,9 @@ from typing import Any
 
 from jinja2 import TemplateSyntaxError as JinjaSyntaxError
 from jinja2.exceptions import SecurityError, UndefinedError
+from jinja2.filters import FILTERS as DEFAULT_FILTERS
 from jinja2.runtime import Undefined
+from jinja2.tests import TESTS as DEFAULT_TESTS
 
 from linepress.definition import FieldPath, Leaf
 from linepress.errors import Location, Problem, describe, format_path
@@ -260,6 +262,24 @@ def undefined_message(exc: UndefinedError, ctx: Context) -> str:
     return f"undefined variable `{name}`{hint} (available: {listing})"
 
 
+#: Jinja's words for an unknown filter or test.
+_NO_SUCH = re.compile(r"^No (filter|test) named '(.*)'\.?$")
+
+
+def _late_syntax(exc: JinjaSyntaxError) -> str:
+    """A file loaded while rendering (`{% import %}`, `{% include %}`) that does not
+    compile: its name and line, and an unknown filter or test with the closest name."""
+    where = f"{exc.name or exc.filename or 'the imported file'}, line {exc.lineno}"
+    match = _NO_SUCH.match(str(exc.message))
+    if match is None:
+        return f"{where}: {exc.message}"
+    kind, name = match.groups()
+    known = list(DEFAULT_FILTERS if kind == "filter" else DEFAULT_TESTS)
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    hint = f"; did you mean `{close[0]}`?" if close else ""
+    return f"{where}: unknown {kind} `{name}`{hint}"
+
+
 #: Jinja's words for a missing attribute or item of an object.
 _NO_MEMBER = re.compile(
     r"^'?(?P<owner>[^']+?)'? has no (?P<what>attribute|element) (?P<name>'.*'|[^']*)$"
@@ -340,6 +360,8 @@ def syntax_problem(
 
 def exception_text(exc: Exception) -> str:
     text = str(exc)
+    if isinstance(exc, JinjaSyntaxError):  # an imported or included file, compiled late
+        return _late_syntax(exc)
     if isinstance(exc, OutsideReach):  # already a sentence for the author
         return text
     if isinstance(exc, SecurityError):  # the sandbox's own words say what was refused
