@@ -195,3 +195,12 @@ def test_a_member_of_null_says_the_value_is_empty_in_this_row(tmp_path: Path) ->
     )
     result = compile_text(tmp_path, "{{ v[3] }}", ["a"])
     assert "no item 3: the list is shorter" in result.stderr
+
+
+def test_a_loop_over_null_says_so_in_the_authors_words(tmp_path: Path) -> None:
+    result = compile_text(tmp_path, "{% for x in v %}{{ x }}{% endfor %}", None)
+    assert result.exit_code == 1
+    assert (
+        "definition.yaml:3:29: row 1 (data.jsonl:1): message.text: `{% for %}` loops over a "
+        "list or an object, and found null (empty in this row): guard the loop with `{% if … %}`"
+    ) in result.stderr

@@ -34,11 +34,12 @@ from linepress.render.jsontext import format_argument, guard_filters, percent_ar
 from linepress.render.pyforms import (
     FILTERS,
     OperandError,
-    PythonForm,
+    Refused,
     check_format_forms,
     check_operand,
     check_operands,
     check_percent_forms,
+    loop_items,
 )
 
 #: Steps one render may take: calls, loop passes, operators, and text made (see
@@ -86,7 +87,7 @@ class LimitedEnvironment(ImmutableSandboxedEnvironment):
         )
         # JSON values print as a CSV cell would hold them through every filter, and a
         # filter's failure is worded for the author (`linepress.render.jsontext`).
-        guard_filters(self.filters, self.tests, (RenderLimit, PythonForm, OperandError))
+        guard_filters(self.filters, self.tests, (RenderLimit, Refused, OperandError))
         self.filters[_LOOP_FILTER] = _limited_loop
         self.globals["lipsum"] = _lipsum
 
@@ -116,7 +117,7 @@ class LimitedEnvironment(ImmutableSandboxedEnvironment):
     def limited_iter(self, iterable: Iterable[Any]) -> Iterator[Any]:
         """What `{% for %}` loops over: one step per pass (see `_generate`)."""
         spend = self.spend
-        for item in iterable:
+        for item in loop_items(iterable):
             spend()
             yield item
 

@@ -32,8 +32,24 @@ from linepress.render.jsontext import NotText, text_of
 MAX_INDENT = 16
 
 
-class PythonForm(Exception):
+class Refused(Exception):
+    """Something a template asked for that is refused; the message says what and why."""
+
+
+class PythonForm(Refused):
     """A format asked for Python's form of a value (`%r`, `{!r}`): the message says so."""
+
+
+def loop_items(value: Any) -> Any:
+    """What `{% for %}` may loop over: a list, an object, text; null, a boolean or a
+    number is refused in the author's words (not Python's "is not iterable")."""
+    if isinstance(value, Iterable | Undefined):
+        return value
+    if value is None:
+        what = "null (empty in this row): guard the loop with `{% if … %}`"
+    else:
+        what = "true/false" if value.__class__ is bool else f"a number ({value})"
+    raise Refused(f"`{{% for %}}` loops over a list or an object, and found {what}")
 
 
 class OperandError(Exception):

@@ -39,7 +39,7 @@ from linepress.render.leaf_values import MAX_VALUE_DEPTH as MAX_VALUE_DEPTH
 from linepress.render.leaf_values import is_encodable as is_encodable
 from linepress.render.leaf_values import to_json_value, to_number
 from linepress.render.limits import LimitedEnvironment, RenderLimit
-from linepress.render.pyforms import OperandError, PythonForm
+from linepress.render.pyforms import OperandError, Refused
 from linepress.render.reach import ReachLoader, unknown_names
 from linepress.render.runners import ROW as ROW
 from linepress.render.runners import Context as Context
@@ -204,7 +204,7 @@ def evaluate(leaf: LeafRenderer, ctx: Context, rendered: str | None = None) -> A
         raise filter_failure(exc) from None
     except OperandError as exc:
         raise operand_failure(leaf, ctx, exc) from None
-    except PythonForm as exc:
+    except Refused as exc:
         raise LeafFailed(str(exc), code="type") from None
     except LeafFailed:
         raise
@@ -242,7 +242,7 @@ def evaluate_raw(leaf: LeafRenderer, ctx: Context) -> Any:
         raise filter_failure(exc) from None
     except OperandError as exc:
         raise operand_failure(leaf, ctx, exc) from None
-    except PythonForm as exc:
+    except Refused as exc:
         raise LeafFailed(str(exc), code="type") from None
     except RenderLimit as exc:
         raise LeafFailed(str(exc), code="render-limit") from None
