@@ -372,7 +372,9 @@ def test_a_worker_that_joins_starts_at_the_pace_the_campaign_learned(
     # it. Then the limit is lifted, so the second worker, started now, never sees a 429:
     # if it still paces from its first beat on, it took what the campaign learned (the
     # workers' rows in the database), not slow start's 50/s doubling without end.
-    users = recipients(campaign, 1200)
+    # 2,000 at ~150/s: the campaign outlasts the second worker's start on a loaded
+    # machine (with 1,200 the first one sometimes finished before the second joined).
+    users = recipients(campaign, 2000)
     sandbox.set_faults(Faults(latency=0.01, limit_rate=150))
     first = start(campaign, sandbox, dsn, "--concurrency", "8")
 
