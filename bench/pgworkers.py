@@ -8,8 +8,9 @@ Rows:
   the sandbox (planning, done once, is excluded), and over the wall clock from the
   first start to the last exit. Checked: every message delivered exactly once.
 - `pg-rate-N`: N workers (1, 2, 4) with `--rate R` (200/s; 100/s with --tiny), the
-  campaign's rate: the achieved rate over the sending span and over every 1-second
-  window (target: within 10% of R over the span).
+  campaign's rate, counted at the sandbox's record after the campaign's first second
+  (target: within 10% of R), with each whole 1-second window after the first, and the
+  whole span beside it.
 - `journal-sqlite@50`, `journal-pg@50`: one worker, 100 in flight, 50 ms latency (10 ms
   and 25 with --tiny), the same messages with the SQLite journal and with the PostgreSQL
   one (target: the PostgreSQL journal within 25% of SQLite's sending span).
@@ -189,15 +190,38 @@ def _rate(
         sandbox.configure(0.0)
         log(f"{workers} worker(s), --rate {target:.0f} for the campaign")
         _workers(sandbox, linepress, rate_payloads, dsn, workers, 16, key, rate=target)
-        found = windows(sandbox.received(), target)
-        overall = found.get("overall") or 0.0
+        times = sandbox.received()
+        found = windows(times, target)
+        seconds = _seconds(times)
+        after = _after_first_second(times)
+        within = sum(abs(c / target - 1) <= 0.10 for c in seconds)
         rows.append(
             row(f"pg-rate-{workers}", f"{workers} × linepress send --rate {target:.0f}, one "
-                "campaign", 0.0, 16 * workers, paced, overall, None, "within 10% of --rate",
-                abs(overall / target - 1) <= 0.10,
-                f"1-second windows {found.get('window_min')}–{found.get('window_max')} "
-                f"messages; span {found.get('span', 0):.1f} s")
+                "campaign (after its first second)", 0.0, 16 * workers, paced, after, None,
+                "within 10% of --rate", abs(after / target - 1) <= 0.10,
+                f"whole span {found.get('overall') or 0:.0f}/s over {found.get('span', 0):.1f} s; "
+                f"whole 1-second windows after the first: {within} of {len(seconds)} within 10%, "
+                f"{min(seconds, default=0)}–{max(seconds, default=0)} messages "
+                f"(median {statistics.median(seconds) if seconds else 0:.0f}); sliding "
+                f"windows {found.get('window_min')}–{found.get('window_max')}")
         )  # fmt: skip
+
+
+def _after_first_second(times: list[float]) -> float:
+    """Deliveries per second from one second after the first to the last."""
+    if len(times) < 2 or times[-1] - times[0] <= 1.0:
+        return 0.0
+    start = times[0] + 1.0
+    return sum(t >= start for t in times) / (times[-1] - start)
+
+
+def _seconds(times: list[float]) -> list[int]:
+    """Deliveries in each whole 1-second window after the first second: [1, 2), [2, 3), …"""
+    if not times:
+        return []
+    counts = Counter(int(t - times[0]) for t in times)
+    last = int(times[-1] - times[0])  # the last window is cut short by the end: left out
+    return [counts.get(k, 0) for k in range(1, last)]
 
 
 def _journal_cost(

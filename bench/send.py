@@ -915,7 +915,7 @@ def workers(args: argparse.Namespace, folder: Path, log: Callable[[str], None]) 
         rows = pgworkers.phases(
             sandbox=sandbox, linepress=linepress_command(), payloads=payloads, count=count,
             folder=folder, url=args.journal_url, tiny=args.tiny, key=KEY, row=row, windows=windows,
-            log=log, parts=("journal",) if args.journal_cost else ("workers", "rate", "journal"),
+            log=log, parts=("journal",) if args.journal_cost else tuple(args.parts.split(",")),
             repeat=args.repeat,
         )  # fmt: skip
     finally:
@@ -946,6 +946,11 @@ def main() -> None:
     parser.add_argument(
         "--journal-url", help="with --workers: this database (default: a throw-away cluster)"
     )
+    parser.add_argument(
+        "--parts", default="workers,rate,journal",
+        help="with --workers: which rows (workers: 1, 2, 4 workers' throughput; rate: "
+        "--rate for the campaign; journal: the journal's cost), comma-separated",
+    )  # fmt: skip
     parser.add_argument(
         "--journal-cost", action="store_true",
         help="only the one-worker rows of --workers: SQLite vs PostgreSQL journal, --repeat "
