@@ -164,8 +164,8 @@ class Breaker:
 class Gate:
     """Holds new requests back while the endpoint may be hanging, so few rows end `unknown`.
 
-    A request that got no answer in time (or lost its connection after sending) is
-    `unknown`: a person must check it by hand. So until the endpoint has answered once
+    A request that got no answer in time is `unknown`: a person must check it by hand
+    (a connection cut after sending is fast, and the breaker's to count). So until the endpoint has answered once
     this run, one request goes out at a time (a probe); and after a request goes
     unanswered, no new request starts until an answer comes: those in flight finish;
     if they all went unanswered, one more probe goes out alone, and when it too goes

@@ -305,7 +305,8 @@ class Dispatcher:
                     self.breaker.answered()
             except Exception as exc:  # every failure gets a verdict: no row is left in flight
                 verdict = judge_exception(exc)
-                unanswered = verdict.action == "unknown"
+                # No answer in time: the hang guard (a cut connection is the breaker's).
+                unanswered = verdict.action == "unknown" and isinstance(exc, httpx.TimeoutException)
                 if not isinstance(exc, httpx.HTTPError):
                     self.stop(f"unexpected {type(exc).__name__}; the run stopped")
                 outage = classify(exc, self.endpoint.base_url)
