@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from linepress.sandbox.faults import Faults
 from linepress.sandbox.server import running_sandbox
 from linepress.send.sqlite_journal import SqliteJournal
 
@@ -476,3 +477,25 @@ def test_campaign_totals_count_everyone_sent_whatever_the_list_and_definition(
         counts = sandbox.count_by_to()
         assert sorted(counts.values()) == [1] * 35 + [2] * 30
         assert all(counts[f"U{i:04d}"] == 2 for i in range(1, 31))
+
+
+def test_an_edited_included_template_is_a_changed_definition_not_a_resume(
+    campaign: Path,
+) -> None:
+    (campaign / "def.yaml").write_text(
+        "from: APP\nmessage:\n  type: TEXT\n  text: \"Hello {{ name }}{% include 'foot.j2' %}\"\n"
+    )
+    (campaign / "foot.j2").write_text(" - old footer")
+    with running_sandbox(api_key=KEY) as sandbox:
+        sandbox.set_faults(Faults(unauthorized_after=10))  # the run stops part-way
+        first = send(campaign, sandbox.url, "--concurrency", "1")
+        assert first.returncode == 1, first.stderr
+        sandbox.set_faults(Faults())
+        (campaign / "foot.j2").write_text(" - new footer")
+        second = send(campaign, sandbox.url)
+        assert second.returncode == 0, second.stderr
+        assert "changed definition" in second.stderr, second.stderr
+        texts = [d["body"]["message"]["text"] for d in sandbox.deliveries]
+    assert sum(t.endswith("old footer") for t in texts) == 10
+    assert sum(t.endswith("new footer") for t in texts) == 50
+    assert len(texts) == 60
