@@ -243,6 +243,17 @@ def test_no_server_is_a_clear_error(tmp_path: object) -> None:
     assert psycopg  # imported for the fixture's sake
 
 
+@pytest.mark.parametrize("password", ["abc@def-ghi", "x@@tail-part", PASSWORD + "@more"])
+def test_a_raw_at_in_a_url_password_shows_no_piece_of_it(password: str) -> None:
+    """libpq reads what follows a raw `@` as the host and quotes it in its error."""
+    with pytest.raises(JournalUnavailable) as caught:
+        PgJournal(f"postgresql://u:{password}@[::1/db", "c")
+    shown = str(caught.value)
+    assert "cannot connect" in shown
+    for piece in [password, *password.split("@")]:
+        assert len(piece) < 3 or piece not in shown, shown
+
+
 def test_a_database_of_an_older_version_is_migrated(pg_cluster: Cluster, pg_database: str) -> None:
     with psycopg.connect(dsn(pg_cluster, pg_database), autocommit=True) as conn:
         conn.execute(

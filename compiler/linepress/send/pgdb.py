@@ -16,7 +16,7 @@ from typing import Any
 import psycopg
 from psycopg import conninfo
 
-from linepress.send.dsn import redact_dsn
+from linepress.send.dsn import redact_dsn, url_password
 from linepress.send.journal import JournalUnavailable
 
 #: Seconds to wait for the server when the DSN and PGCONNECT_TIMEOUT say nothing
@@ -212,7 +212,12 @@ def _passwords(dsn: str) -> list[str]:
             found.append(str(password))
     if os.environ.get("PGPASSWORD"):
         found.append(os.environ["PGPASSWORD"])
-    return found
+    raw = url_password(dsn)
+    if raw:
+        # Also each piece around a raw `@`: libpq takes what follows one for the host.
+        found += [raw, *(piece for piece in raw.split("@") if len(piece) >= 3)]
+    # Longest first: a piece must not spoil the replacement of the whole.
+    return sorted(set(found), key=len, reverse=True)
 
 
 def _gives_connect_timeout(dsn: str) -> bool:
