@@ -342,6 +342,7 @@ def test_xlsx_error_cells_and_impossible_dates_are_located_errors(project: Path)
     sheet.append(["U2", "Bob", 2])
     sheet.append(["U3", "Cy", 3])
     sheet.append(["U4", "Di", 4])
+    sheet.append(["U5", "Ed", 5])
     sheet["C4"].number_format = "yyyy-mm-dd"
     book.save(project / "list.xlsx")
     _raw_cells(
@@ -350,6 +351,7 @@ def test_xlsx_error_cells_and_impossible_dates_are_located_errors(project: Path)
             "C2": '<c r="C2" t="e"><v>#N/A</v></c>',
             "C3": '<c r="C3" t="e"><v>#DIV/0!</v></c>',
             "C4": f'<c r="C4" s="{_date_style(project / "list.xlsx")}"><v>-7</v></c>',
+            "C6": '<c r="C6" t="d"><v>2024-13-45</v></c>',
         },
     )
     for command in (["compile", "--keep-going"], ["check"], ["send", "--dry-run", "--keep-going"]):
@@ -358,6 +360,9 @@ def test_xlsx_error_cells_and_impossible_dates_are_located_errors(project: Path)
         assert "cell Sheet1!C2 (score) holds the error #N/A" in result.stderr
         assert "cell Sheet1!C3 (score) holds the error #DIV/0!" in result.stderr
         assert "cell Sheet1!C4 (score) is formatted as a date but holds -7" in result.stderr
+        assert "cell Sheet1!C6 (score) is stored as a date but holds '2024-13-45'" in (
+            result.stderr
+        )
         # openpyxl's own warning ("is marked as a date but ...") never reaches stderr raw.
         assert "UserWarning" not in result.stderr and "marked as a date" not in result.stderr
     assert texts(run("compile", "def.yaml", "--data", "list.xlsx", "--keep-going")) == ["Hi Di"]

@@ -4,10 +4,11 @@ Read as a stream: openpyxl opens the workbook (sheets, styles, dates) and parses
 each cell, driven row by row by `_sheet_rows` so that a parsed row is dropped at
 once; the shared strings wait on disk (`xlsx_strings`). python-calamine reads
 faster but loads the whole sheet (bench/compile.py compares them). Cells
-become text as a person sees them in Excel: whole numbers without `.0`, dates
-as ISO dates, booleans as `true`/`false`. A `to` or `from` cell holding a
-number is a located error naming the cell (`Sheet1!A7`): it is an ID or phone
-number Excel converted, and may already be rounded.
+become text as a person sees them in Excel: numbers by their number format
+(`xlsx_cells`), booleans as `true`/`false`. An error cell (`#N/A`) is a located
+error naming the cell (`Sheet1!A7`, `'My Sheet'!A7`); so is a number in a `to`
+or `from` column, or in any column the caller says makes a key (`key_columns`):
+it is an ID or phone number Excel converted, and may already be rounded.
 """
 
 from __future__ import annotations
@@ -187,6 +188,10 @@ def _sheet_rows(worksheet: Any, book: Any) -> Iterator[SheetRow]:
                 elif kind == "e":
                     special = special or []
                     special.append((index, "error", value, f"holds the error {value}"))
+                elif kind == "not a date":
+                    special = special or []
+                    why = f"is stored as a date but holds {value!r}, which is no date"
+                    special.append((index, "error", value, why))
                 else:
                     texts[index] = cell_text(value)
             yield number, texts, special
@@ -197,8 +202,7 @@ def _parse_one(parse: Any, cell: Any) -> dict[str, Any]:
         return parse(cell)  # type: ignore[no-any-return]  # openpyxl has no type hints
     except ValueError:
         parsed = parse(_without_value(cell))
-        parsed.update(value=cell.findtext("{*}v"), data_type="e")
-        parsed["value"] = f"{parsed['value']!r}, which is not a date"
+        parsed.update(value=cell.findtext("{*}v"), data_type="not a date")
         return parsed  # type: ignore[no-any-return]
 
 
