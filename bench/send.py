@@ -19,8 +19,8 @@ same added latency (the sandbox's `latency` fault, set through `POST /sandbox/fa
    aiohttp transport); the sandbox's record file (`received_at`) gives the rate over every
    1-second sliding window (10 ms steps) and in the first 100 ms.
 5. `httpx@…`, `httpx-sharded@…`, `aiohttp@…`: `send(..., transport=...)` with httpx's own
-   pool, several small httpx pools, and the shipped transport (httpx over aiohttp's pool,
-   `compiler/linepress/send/transport.py`, what the CLI uses); `aiohttp-bare@…` is a plain aiohttp loop, the ceiling. Then, with py-spy
+   pool, several small httpx pools (both through `HttpxSender`), and the shipped transport
+   (`AiohttpSender`: aiohttp directly, `compiler/linepress/send/transport.py`, what the CLI uses); `aiohttp-bare@…` is a plain aiohttp loop, the ceiling. Then, with py-spy
    when installed, where the sender's CPU goes while dispatching.
 
 Library rows give the dispatch rate (`Summary.rate`: planning excluded) and the client
@@ -280,7 +280,7 @@ def new_transport(name: str, concurrency: int) -> httpx.AsyncBaseTransport | Non
 
 def aiohttp_available() -> bool:
     try:
-        import httpx_aiohttp  # noqa: F401
+        import aiohttp  # noqa: F401
     except ImportError:
         return False
     return True
@@ -426,7 +426,10 @@ _CATEGORIES: list[tuple[str, tuple[str, ...]]] = [
         "journal: SQLite commits (sqlite_journal.py, ledger.py)",
         ("compiler/linepress/send/sqlite_journal.py", "compiler/linepress/send/ledger.py"),
     ),
-    ("httpx-aiohttp + aiohttp", ("aiohttp/", "yarl/", "multidict/", "httpx_aiohttp/", "aiohttp.")),
+    (
+        "aiohttp (and httpx-aiohttp, before)",
+        ("aiohttp/", "yarl/", "multidict/", "httpx_aiohttp/", "aiohttp."),
+    ),
     ("httpcore pool + h11 + anyio", ("httpcore/", "h11/", "anyio/", "sniffio/")),
     ("httpx AsyncClient (Request, headers, URL, cookies)", ("httpx/",)),
     ("JSON (response.json)", ("json/",)),
@@ -465,7 +468,7 @@ def classify(frames: list[str]) -> str:
 #: Inclusive shares: samples with a frame of this function in a file whose path holds this.
 _INCLUSIVE = {
     "AsyncClient.post": ("post", "httpx/_client.py"),
-    "the transport": ("handle_async_request", ""),
+    "the transport": ("post", "compiler/linepress/send/transport.py"),
     "Journal.apply": ("apply", "compiler/linepress/send/sqlite_journal.py"),
     "judge_response + response.json": ("judge_response", "compiler/linepress/send/answers.py"),
     "Pacer.wait": ("wait", "compiler/linepress/send/pacing.py"),
@@ -618,7 +621,7 @@ def row(
 TRANSPORTS = {
     "httpx": "httpx AsyncHTTPTransport (httpx's own pool)",
     "httpx-sharded": "httpx, pools of 8 connections (bench-only ShardedTransport)",
-    "aiohttp": "SafeAiohttpTransport, httpx over aiohttp's pool (the CLI's)",
+    "aiohttp": "AiohttpSender, aiohttp directly (the CLI's)",
 }
 
 
@@ -751,8 +754,8 @@ def run(args: argparse.Namespace, folder: Path, log: Callable[[str], None]) -> d
                     )  # fmt: skip
             if not have_aiohttp:
                 rows.append(
-                    row(f"aiohttp@{tag[latency]}", "send(), httpx_aiohttp.AiohttpTransport",
-                        latency, conc, 0, None, base[latency], notes="httpx-aiohttp not installed")
+                    row(f"aiohttp@{tag[latency]}", "send(), AiohttpSender",
+                        latency, conc, 0, None, base[latency], notes="aiohttp not installed")
                 )  # fmt: skip
             if have_aiohttp:
                 sandbox.configure(latency)

@@ -15,7 +15,10 @@ from typing import Any, Literal
 
 import httpx
 
-from linepress.send.transport import ExchangeTimeout
+from linepress.send.transport import Answer, ExchangeTimeout
+
+#: What `judge_response` reads: the sender's `Answer`, or an httpx.Response (same fields).
+Response = Answer | httpx.Response
 
 ERROR_TEXT_LIMIT = 500
 
@@ -34,7 +37,8 @@ class Verdict:
     retry_after: float | None = None
 
 
-def judge_response(response: httpx.Response) -> Verdict:
+def judge_response(response: Response) -> Verdict:
+    """What an HTTP answer means for its message (Infobip's error text kept)."""
     status = response.status_code
     if 200 <= status < 300:
         return Verdict("sent", status, message_id=_message_id(response))
@@ -75,7 +79,7 @@ def judge_exception(exc: Exception) -> Verdict:
     )
 
 
-def _message_id(response: httpx.Response) -> str | None:
+def _message_id(response: Response) -> str | None:
     try:
         data = response.json()
     except ValueError:
@@ -90,7 +94,7 @@ def _message_id(response: httpx.Response) -> str | None:
     return None
 
 
-def _error_text(response: httpx.Response) -> str:
+def _error_text(response: Response) -> str:
     """Infobip's own words: classic `requestError` bodies and the newer `errorCode` ones."""
     try:
         data: Any = response.json()
@@ -115,7 +119,7 @@ def _error_text(response: httpx.Response) -> str:
     return (text or json.dumps(data, ensure_ascii=False))[:ERROR_TEXT_LIMIT]
 
 
-def _retry_after(response: httpx.Response) -> float | None:
+def _retry_after(response: Response) -> float | None:
     value = response.headers.get("retry-after")
     if not value:
         return None

@@ -20,7 +20,7 @@ Per message:
 - A `Retry-After` longer than `max_wait` stops the run (the rest pending) rather
   than wait longer than the user agreed to.
 - `--timeout` bounds each whole exchange, and at most `BODY_CAP` bytes of an
-  answer are read (`transport.exchange`).
+  answer are read (`transport.Sender`: aiohttp directly, or a given httpx transport).
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ from linepress.send.journal import (
 from linepress.send.journal_writer import JournalWriter
 from linepress.send.pacing import Pacer, PaceState
 from linepress.send.stopsignal import StopSignal
-from linepress.send.transport import exchange, sending_transport
+from linepress.send.transport import AiohttpSender, HttpxSender, Sender
 
 __all__ = ["DispatchSettings", "Dispatcher", "Job", "Tally"]
 
@@ -156,12 +156,6 @@ class Dispatcher:
         self.stop("the journal could not be written")
 
     async def run(self, on_progress: Callable[[Tally], None] | None = None) -> None:
-        limits = httpx.Limits(
-            max_connections=self.settings.concurrency,
-            max_keepalive_connections=self.settings.concurrency,
-        )
-        timeout = httpx.Timeout(self.settings.timeout, connect=min(10.0, self.settings.timeout))
-        transport = self._transport or sending_transport(self.settings.concurrency)
         # What exists by now (modules, the plan) lives until the end: keep it out of the
         # collector's full passes. One, about 3 s into a 1000/s run, paused sending for
         # 30-40 ms, and a 1-second window fell to 929 messages (--rate allows 950).
@@ -171,22 +165,25 @@ class Dispatcher:
         if froze:
             gc.freeze()
         try:
-            await self._dispatch(transport, limits, timeout, on_progress)
+            await self._dispatch(on_progress)
         finally:
             if froze:
                 gc.unfreeze()
 
-    async def _dispatch(
-        self,
-        transport: httpx.AsyncBaseTransport,
-        limits: httpx.Limits,
-        timeout: httpx.Timeout,
-        on_progress: Callable[[Tally], None] | None,
-    ) -> None:
+    def _sender(self) -> Sender:
+        """aiohttp directly; a given httpx transport (the dry run, tests) through httpx."""
+        connect = min(10.0, self.settings.timeout)
+        concurrency = self.settings.concurrency
+        if self._transport is None:
+            return AiohttpSender(concurrency, self._headers, connect)
+        return HttpxSender(self._transport, concurrency, self._headers, connect)
+
+    async def _dispatch(self, on_progress: Callable[[Tally], None] | None) -> None:
         queue: asyncio.Queue[Job | None] = asyncio.Queue(maxsize=self.settings.concurrency * 2)
-        async with httpx.AsyncClient(transport=transport, limits=limits, timeout=timeout) as client:
+        sender = self._sender()
+        try:
             workers = [
-                asyncio.create_task(self._work(client, queue))
+                asyncio.create_task(self._work(sender, queue))
                 for _ in range(self.settings.concurrency)
             ]
             ticker = asyncio.create_task(self._tick(on_progress)) if on_progress else None
@@ -207,6 +204,8 @@ class Dispatcher:
                 self._writer.flush()
                 if on_progress:
                     on_progress(self.tally)
+        finally:
+            await sender.aclose()
 
     async def _feed(self, queue: asyncio.Queue[Job | None]) -> None:
         after = 0
@@ -232,7 +231,7 @@ class Dispatcher:
                 await queue.put(Job(row, body, attempts))
             after = batch[-1][0]
 
-    async def _work(self, client: httpx.AsyncClient, queue: asyncio.Queue[Job | None]) -> None:
+    async def _work(self, sender: Sender, queue: asyncio.Queue[Job | None]) -> None:
         while True:
             job = await queue.get()
             if job is None:
@@ -240,7 +239,7 @@ class Dispatcher:
             if self.stopping:
                 continue  # drain: queued jobs stay `pending` in the journal
             try:
-                outcome = await self._deliver(client, job)
+                outcome = await self._deliver(sender, job)
             except JournalWriteError:
                 continue  # its in-flight mark failed: nothing was sent, the row stays as it was
             except Exception as exc:  # a bug of ours must not hang the run or lose the row
@@ -252,7 +251,7 @@ class Dispatcher:
                 self._writer.record(outcome)
                 self.tally.add(outcome.status)
 
-    async def _deliver(self, client: httpx.AsyncClient, job: Job) -> Outcome | None:
+    async def _deliver(self, sender: Sender, job: Job) -> Outcome | None:
         """Send one message until it is settled; None when the run stopped first."""
         tries = 0
         while True:
@@ -267,12 +266,8 @@ class Dispatcher:
             tries += 1
             self.in_flight += 1
             try:
-                response = await exchange(
-                    client,
-                    self.endpoint.send_url,
-                    content=job.body,
-                    headers=self._headers,
-                    deadline=self.settings.timeout,
+                response = await sender.post(
+                    self.endpoint.send_url, job.body, self.settings.timeout
                 )
                 verdict = judge_response(response)
                 if response.status_code in SERVER_DOWN:  # a gateway with no servers behind it
