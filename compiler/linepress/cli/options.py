@@ -18,7 +18,7 @@ from linepress.operations.compile import (
 )
 from linepress.output import refuse_inputs
 from linepress.recipients.encoding import MAX_RECORD_CAP, check_encoding
-from linepress.recipients.records import ReadOptions
+from linepress.recipients.records import ReadOptions, check_options
 from linepress.report import DEFAULT_LIMIT, REPORTERS, Paint, ProblemLog, text_reporter
 
 DATA_FORMATS = click.Choice(["csv", "json", "jsonl", "xlsx"])
@@ -103,12 +103,23 @@ _SHIFTS = {"": 0, "K": 10, "M": 20, "G": 30}
 
 def reading_options() -> ReadOptions:
     """--encoding, --sheet and --max-record-size of the running command."""
-    given = click.get_current_context().meta.get(_READING, {})
+    ctx = click.get_current_context()
+    given = ctx.meta.get(_READING, {})
     try:
         if "encoding" in given:
             check_encoding(given["encoding"])
     except UsageError as exc:
         raise click.BadParameter(exc.problems[0].message, param_hint="--encoding") from None
+    try:  # an option that does nothing for this --data is a usage error, not ignored
+        check_options(
+            ctx.params.get("data"),
+            format=ctx.params.get("data_format"),
+            delimiter=ctx.params.get("delimiter"),
+            encoding=given.get("encoding"),
+            sheet=given.get("sheet"),
+        )
+    except UsageError as exc:
+        raise click.UsageError(exc.problems[0].message) from None
     return ReadOptions(**given)
 
 

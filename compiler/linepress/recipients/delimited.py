@@ -2,22 +2,26 @@
 
 The delimiter rule (README "Recipient data"): `--delimiter` always wins; a first
 line `sep=X` (Excel's own hint) names it; otherwise the default (`,`, or tab
-for .tsv) unless the header is a single name under it but splits cleanly, into
-two or more non-empty, distinct names, on exactly one of `;`, tab, `|`, `,`.
-Then, when the file's name declares its delimiter (.csv, .tsv), the file is refused
-with the flag to pass (realworld case 17: a guess would be silent about a list that
-is not what its name says); when nothing declares it (.txt exports, standard input),
-that delimiter is used and the choice is announced as a warning. A header that
-splits cleanly on two of them is refused, naming the flags to pass.
+for .tsv) unless the header is not clean column names under it but is under
+exactly one of `;`, tab, `|`, `,`. Clean (see `_names`): two or more non-empty,
+distinct names, each cell plain or wholly quoted, trailing empty cells allowed;
+so a plain comma header is never re-read, and `to;"last, first"` or `to;name;`
+are `;`-separated. Then, when the file's name declares its delimiter (.csv, .tsv),
+the file is refused with the flag to pass (realworld case 17: a guess would be
+silent about a list that is not what its name says); when nothing declares it
+(.txt exports, standard input), that delimiter is used and the choice is announced
+as a warning. A header that is clean on two of them is refused, naming the flags.
 """
 
 from __future__ import annotations
 
 import csv
 from collections.abc import Iterator
+from functools import partial
 from itertools import chain
 
 from linepress.errors import DataError, Location, Problem, describe
+from linepress.recipients.encoding import RecordWatch
 from linepress.recipients.source import BadRecord, Reader, Ready, Tally, bad_record
 
 #: Delimiters a header is tried with when the default does not split it.
@@ -33,6 +37,7 @@ def read_csv(
     declared: bool = False,
     limit: int,
     tally: Tally,
+    watch: RecordWatch | None = None,
 ) -> Reader:
     """Rows of the CSV text `lines` (named `name` in errors).
 
@@ -41,6 +46,8 @@ def read_csv(
     such as a bad header, raise `DataError` before or instead), then a `Row`
     per good record and a `BadRecord` per ragged, malformed or oversized
     (`limit` characters) one. Blank rows are counted in `tally`, not yielded.
+    `watch` is told where each record starts, so that `lines` (see `text_lines`)
+    stops a record over several lines at `limit` while it is read.
     """
     skipped: list[str] = []  # blank lines before the header
     first = ""
@@ -68,6 +75,13 @@ def read_csv(
     # one (a library user, a test run) still holds.
     csv.field_size_limit(limit)
     reader = csv.reader(chain(skipped, (first,), lines), delimiter=delimiter, strict=True)
+    prev = header_line - 1  # the last line of the last whole record (the hot loop sets it)
+
+    def since() -> int:
+        return prev
+
+    if watch is not None:
+        watch.since = since
 
     header: list[str] | None = None
     try:
@@ -88,10 +102,16 @@ def read_csv(
         raise DataError(
             Problem("is empty: expected a header row", Location(name), code="data-empty")
         )
-    columns = check_header(header, Location(name, header_line))
+    unnamed = len(header)
+    while unnamed > 1 and not header[unnamed - 1].strip():
+        unnamed -= 1  # a delimiter ending every line (`to;name;`): no column after it
+    columns = check_header(header[:unnamed], Location(name, header_line))
     yield Ready(columns)
 
     ncols = len(columns)
+    rows: Iterator[list[str]] = reader
+    if unnamed < len(header):
+        rows = map(partial(_trim, ncols), reader)  # a map, not a generator: it outlives errors
     number = 0
     prev = reader.line_num
     while True:
@@ -99,7 +119,7 @@ def read_csv(
             # The hot loop: keep it to csv.reader and one tuple per row. A row
             # on one line whose first cell has text is the common case; the
             # rest (blank, ragged, multi-line) goes through _other.
-            for row in reader:
+            for row in rows:
                 start = prev + 1
                 prev = reader.line_num
                 if len(row) == ncols and prev == start and row[0] and not row[0].isspace():
@@ -129,6 +149,13 @@ def read_csv(
             prev = reader.line_num
             number += 1
             yield bad_record(name, number, start, _csv_message(exc, start, limit), "data-csv")
+
+
+def _trim(ncols: int, row: list[str]) -> list[str]:
+    """`row` without the empty cells the trailing delimiter leaves (cells with text stay)."""
+    if len(row) > ncols and not "".join(row[ncols:]).strip():
+        return row[:ncols]
+    return row
 
 
 def _blank(row: list[str]) -> bool:
@@ -163,18 +190,15 @@ def _other(
 
 def _choose(first: str, default: str, name: str, line: int, tally: Tally, *, declared: bool) -> str:
     """The delimiter for a header line `first`, by the rule in the module docstring."""
-    base = _split(first, default)
-    if base is None or len(base) != 1:
-        return default
+    cells = _strict_split(first.rstrip("\r\n"), default)
+    if cells is not None and len([c for c in cells if c.strip()]) >= 2:
+        return default  # columns under the default (plain comma CSV): never re-read
     fits = []
     for candidate in CANDIDATES:
         if candidate == default:
             continue
-        cells = _split(first, candidate)
-        if cells is None or len(cells) < 2:
-            continue
-        names = [cell.strip() for cell in cells]
-        if all(names) and len(set(names)) == len(names):
+        names = _names(first, candidate)
+        if names is not None:
             fits.append((candidate, len(names)))
     if not fits:
         return default
@@ -190,21 +214,23 @@ def _choose(first: str, default: str, name: str, line: int, tally: Tally, *, dec
             )
         )
     chosen, count = fits[0]
+    # Why not the default: it is nowhere in the header, or only inside quoted names.
+    why = f"no {_spelled(default)}" if default not in first else f"{_spelled(default)} only quoted"
     if declared:
         raise DataError(
             Problem(
                 f"the header row looks {_spelled(chosen)}-separated ({count} column names "
-                f"separated by {_spelled(chosen)}, no {_spelled(default)}): use --delimiter "
-                f"{_flag(chosen)}",
+                f"separated by {_spelled(chosen)}, {why}): use --delimiter {_flag(chosen)}",
                 Location(name, line),
                 code="data-delimiter",
             )
         )
     tally.notes.append(
         Problem(
-            f"read as {_spelled(chosen)}-separated: the header row has no {_spelled(default)} "
-            f"but {count} column names separated by {_spelled(chosen)} (pass --delimiter "
-            f"{_flag(chosen)} to say so, or --delimiter {_flag(default)} for one column)",
+            f"read as {_spelled(chosen)}-separated: the header row has {why} but {count} "
+            f"column names separated by {_spelled(chosen)} "
+            f"(pass --delimiter {_flag(chosen)} to say so, or --delimiter {_flag(default)} for "
+            "one column)",
             Location(name, line),
             severity="warning",
             code="data-delimiter",
@@ -213,11 +239,65 @@ def _choose(first: str, default: str, name: str, line: int, tally: Tally, *, dec
     return chosen
 
 
-def _split(line: str, delimiter: str) -> list[str] | None:
-    try:
-        return next(csv.reader([line.rstrip("\r\n")], delimiter=delimiter, strict=True), [])
-    except csv.Error:
+def _names(line: str, delimiter: str) -> list[str] | None:
+    """The column names of header `line` split on `delimiter`, when that split is clean.
+
+    Clean: every cell is plain text or wholly quoted (RFC 4180: a quote only opens a
+    cell and, doubled, stands for itself inside one), there are two or more names,
+    each non-empty and distinct; empty cells at the end (a trailing delimiter) do not
+    count. None otherwise: `to;"last, first"` is clean on `;`, not on `,`.
+    """
+    cells = _strict_split(line.rstrip("\r\n"), delimiter)
+    if cells is None:
         return None
+    while cells and not cells[-1].strip():
+        cells.pop()
+    names = [cell.strip() for cell in cells]
+    if len(names) < 2 or not all(names) or len(set(names)) != len(names):
+        return None
+    return names
+
+
+def _strict_split(line: str, delimiter: str) -> list[str] | None:
+    """`line` split on `delimiter` by RFC 4180, or None where a quote is out of place."""
+    cells: list[str] = []
+    at, end = 0, len(line)
+    while True:
+        start = at
+        while start < end and line[start] == " ":  # spaces before an opening quote
+            start += 1
+        if start < end and line[start] == '"':
+            text, at = [], start + 1
+            while True:
+                close = line.find('"', at)
+                if close < 0:
+                    return None  # never closed (on this line)
+                text.append(line[at:close])
+                if line.startswith('""', close):
+                    text.append('"')
+                    at = close + 2
+                    continue
+                at = close + 1
+                break
+            while at < end and line[at] == " ":
+                at += 1
+            if at < end and line[at] != delimiter:
+                return None  # text after the closing quote
+            cells.append("".join(text))
+        else:
+            stop = line.find(delimiter, at)
+            stop = end if stop < 0 else stop
+            cell = line[at:stop]
+            if '"' in cell:
+                return None  # a quote inside a plain cell: quoting does not fit this delimiter
+            cells.append(cell)
+            at = stop
+        if at >= end:
+            return cells
+        at += 1  # past the delimiter
+        if at == end:
+            cells.append("")
+            return cells
 
 
 def _spelled(delimiter: str) -> str:

@@ -69,8 +69,12 @@ def text_lines(
     encoding: str | None,
     limit: int,
     sample: Callable[[], bytes] | None = None,
+    watch: RecordWatch | None = None,
 ) -> Iterator[str]:
     """The lines of `raw` as text, each with its line break; the start is decoded as found.
+
+    `watch` (the CSV reader says where its current record started) caps a record
+    over several lines (quoted line breaks) at `limit` too, while it is read.
 
     A byte order mark wins (and contradicting `encoding` is a DataError); without
     one, `encoding` or UTF-8. A line longer than `limit` bytes (characters for
@@ -96,12 +100,47 @@ def text_lines(
             codec, label = bom_codec, bom_label
             break
     if codecs.lookup(codec).name.startswith(_WIDE):
-        return _wide_lines(raw, name, codec, limit)
+        return _wide_lines(raw, name, codec, limit, watch or RecordWatch())
+    if label is None:
+        order = utf16_order(raw.peek(_NUL_SAMPLE)[:_NUL_SAMPLE])
+        if order is not None:
+            raise DataError(
+                Problem(
+                    f"looks like UTF-16 {order} text without a byte order mark (a NUL byte "
+                    f"beside every Latin letter), not {encoding or 'UTF-8'}: pass --encoding "
+                    f"utf-16-{order.lower()}",
+                    Location(name, 1),
+                    code="data-encoding",
+                )
+            )
     if codec == "utf-8-sig":
         raw.read(len(codecs.BOM_UTF8))
         codec = "utf-8"
     hint = (sample or (lambda: b"")) if encoding is None and label is None else None
-    return _byte_lines(raw, name, codec, limit, hint)
+    return _byte_lines(raw, name, codec, limit, hint, watch or RecordWatch())
+
+
+#: Bytes looked at for the NUL bytes of UTF-16 without a byte order mark.
+_NUL_SAMPLE = 4096
+
+
+def utf16_order(head: bytes) -> str | None:
+    """ "LE" or "BE" when `head` reads as UTF-16 without a byte order mark, else None.
+
+    Text in an 8-bit or UTF-8 encoding has no NUL bytes; UTF-16 has one in every
+    ASCII character (letters, digits, separators, line breaks), on the odd bytes
+    for little-endian and the even ones for big-endian. A CJK character may put a
+    NUL on the other side (U+4E00 is 00 4E), so one side must clearly dominate.
+    """
+    pairs = len(head) // 2
+    if pairs < 2:
+        return None
+    odd, even = head[1 : 2 * pairs : 2].count(0), head[0 : 2 * pairs : 2].count(0)
+    if odd >= max(2, pairs // 10) and odd > 4 * even:
+        return "LE"
+    if even >= max(2, pairs // 10) and even > 4 * odd:
+        return "BE"
+    return None
 
 
 #: Bytes decoded at a time by `_byte_lines`.
@@ -109,25 +148,50 @@ BATCH = 64 * 1024
 
 
 def _byte_lines(
-    raw: IO[bytes], name: str, codec: str, limit: int, hint: Callable[[], bytes] | None
+    raw: IO[bytes],
+    name: str,
+    codec: str,
+    limit: int,
+    hint: Callable[[], bytes] | None,
+    watch: RecordWatch,
 ) -> Iterator[str]:
     """Lines split after each b"\\n", for codecs where that byte is only ever a line break.
 
     Python code runs once per batch of lines (checking sizes, decoding), never
     per line: the lines reach csv.reader through `chain` and `map`, in C.
     """
-    return chain.from_iterable(_batches(raw, name, codec, limit, hint))
+    return chain.from_iterable(_batches(raw, name, codec, limit, hint, watch))
 
 
 def _batches(
-    raw: IO[bytes], name: str, codec: str, limit: int, hint: Callable[[], bytes] | None
+    raw: IO[bytes],
+    name: str,
+    codec: str,
+    limit: int,
+    hint: Callable[[], bytes] | None,
+    watch: RecordWatch,
 ) -> Iterator[list[str]]:
     decode = bytes.decode if codec == "utf-8" else partial(bytes.decode, encoding=codec)
     read = raw.read
     pending = b""  # the start of a line whose end is not read yet
     done = 0  # lines yielded so far
     offset = 0  # file offset of `pending` (after any BOM), for errors
+    last: list[bytes] = []  # the lines of the batch the reader just took
+    open_size = 0  # bytes of a record still being read, up to the end of `last`
     while True:
+        if last and watch.since is not None:
+            # The reader has taken every line so far: is a record still open (quoted
+            # line breaks), and how large is it? Checked once a batch, never per line.
+            start = watch.since() + 1
+            first = done - len(last) + 1
+            if start > done:
+                open_size = 0
+            else:
+                open_size = (open_size if start < first else 0) + sum(
+                    map(len, last[max(0, start - first) :])
+                )
+                if open_size > limit:
+                    raise record_too_large(name, start, limit)
         chunk = read(BATCH)
         data = pending + chunk if pending else chunk
         if not data:
@@ -160,14 +224,18 @@ def _batches(
             raise error from None
         done += len(lines)
         offset += len(data) - len(pending)
+        last = lines
         yield texts
 
 
-def _wide_lines(raw: IO[bytes], name: str, codec: str, limit: int) -> Iterator[str]:
+def _wide_lines(
+    raw: IO[bytes], name: str, codec: str, limit: int, watch: RecordWatch
+) -> Iterator[str]:
     """Lines of UTF-16/32 text: decoded in chunks, then split on "\\n"."""
     decoder = codecs.getincrementaldecoder(codec)()
     pending = ""
     lineno = 1
+    open_size = 0  # characters of the record being read, as in _batches
     while True:
         data = raw.read(64 * 1024)
         try:
@@ -190,12 +258,44 @@ def _wide_lines(raw: IO[bytes], name: str, codec: str, limit: int) -> Iterator[s
                 raise too_long(name, lineno, limit)
             lineno += 1
             yield line + "\n"
+            if watch.since is not None:  # the reader took the line: is its record still open?
+                start = watch.since() + 1
+                open_size = 0 if start >= lineno else open_size + len(line) + 1
+                if open_size > limit:
+                    raise record_too_large(name, start, limit)
         if len(pending) > limit:
             raise too_long(name, lineno, limit)
         if not data:
             if pending:
                 yield pending
             return
+
+
+class RecordWatch:
+    """Where the CSV reader's current record started, for the reading below it to cap.
+
+    `since` (set by the reader) returns the last line of the last whole record: the
+    lines after it belong to the record being read.
+    """
+
+    __slots__ = ("since",)
+
+    def __init__(self) -> None:
+        self.since: Callable[[], int] | None = None
+
+
+def record_too_large(name: str, line: int, limit: int) -> DataError:
+    """The located error for a record (over several lines) larger than the cap."""
+    return DataError(
+        Problem(
+            f"the record starting on line {line} is larger than {size_text(limit)}, the cap on "
+            "one record (all its fields and separators): a quote that is never closed, or raise "
+            "it with --max-record-size if the record is right",
+            Location(name, line),
+            found=f"more than {limit:,} bytes in one record",
+            code="data-too-large",
+        )
+    )
 
 
 def too_long(name: str, line: int, limit: int, kind: str = "a CSV") -> DataError:

@@ -33,6 +33,7 @@ from linepress.recipients.delimited import read_csv
 from linepress.recipients.encoding import (
     DEFAULT_MAX_RECORD,
     MAX_RECORD_CAP,
+    RecordWatch,
     Replay,
     check_encoding,
     text_lines,
@@ -65,6 +66,7 @@ __all__ = [
     "Record",
     "RecordSource",
     "Row",
+    "check_options",
     "open_records",
 ]
 
@@ -152,7 +154,66 @@ def open_records(
                 code="data-xlsx",
             )
         )
+    check_options(path, format=format, delimiter=delimiter, encoding=encoding, sheet=sheet)
     return _StreamSource(path, path, format or EXTENSIONS.get(extension), options, stdin)
+
+
+def check_options(
+    source: str | os.PathLike[str] | None,
+    *,
+    format: Format | None = None,
+    delimiter: str | None = None,
+    encoding: str | None = None,
+    sheet: str | None = None,
+) -> None:
+    """UsageError when a reading option does nothing for the data `source` (never ignored).
+
+    `--delimiter` and `--encoding` apply to CSV/TSV, `--sheet` to .xlsx. The format is
+    `format`, else the extension's, else (.txt, unknown names) the file's first bytes'.
+    Standard input is checked once it is sniffed, when it is read.
+    """
+    if source is None or source == "-" or (delimiter, encoding, sheet) == (None, None, None):
+        return
+    path = os.fspath(source)
+    format = format or EXTENSIONS.get(os.path.splitext(path)[1].lower())
+    if format is None:
+        # A .txt export or an unknown name: which options apply depends on the content.
+        format = _peek_format(path)
+    _check_applies(format, _Options(delimiter, encoding, 0, sheet), path)
+
+
+#: The reading options that apply to each format, and what each is for.
+_APPLIES: dict[str, tuple[str, tuple[Format, ...]]] = {
+    "delimiter": ("CSV/TSV", ("csv",)),
+    "encoding": ("CSV/TSV (JSON is UTF-8; an .xlsx says its own)", ("csv",)),
+    "sheet": (".xlsx", ("xlsx",)),
+}
+
+
+def _check_applies(format: Format, options: _Options, name: str) -> None:
+    """UsageError for an option given that does nothing for `format` (never ignored silently).
+
+    A flag that does not apply is a sign the user has another file in mind (an
+    --encoding for the CSV export, given with the .xlsx): saying so beats a
+    reading that silently differs from what was asked.
+    """
+    given = {
+        "delimiter": options.delimiter,
+        "encoding": options.encoding,
+        "sheet": options.sheet,
+    }
+    for flag, value in given.items():
+        what, formats = _APPLIES[flag]
+        if value is not None and format not in formats:
+            kind = {"csv": "CSV", "json": "JSON", "jsonl": "JSON Lines", "xlsx": ".xlsx"}[format]
+            raise UsageError(
+                Problem(
+                    f"--{flag} applies to {what} data only, and {name} is read as {kind}: "
+                    f"leave out --{flag}",
+                    found=f"--{flag} {value}",
+                    code="usage-option",
+                )
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,6 +337,7 @@ class _StreamSource(RecordSource):
                 stream, fmt = raw, self._format
                 if fmt is None:
                     fmt, stream = _sniff(raw)
+                    _check_applies(fmt, self._options, self.name)
                     self._format = fmt
                 if fmt == "xlsx":  # from standard input: spooled to a seekable file
                     with tempfile.SpooledTemporaryFile(CHUNK_SIZE * 64) as spool:
@@ -324,12 +386,14 @@ class _StreamSource(RecordSource):
     def _csv(self, stream: IO[bytes]) -> Reader:
         options = self._options
         self._tally = Tally()  # each reading counts afresh
+        watch = RecordWatch()
         lines = text_lines(
             stream,
             self.name,
             encoding=options.encoding,
             limit=options.limit,
             sample=self._sample if self._path is not None else None,
+            watch=watch,
         )
         return read_csv(
             lines,
@@ -339,6 +403,7 @@ class _StreamSource(RecordSource):
             declared=options.declared,
             limit=options.limit,
             tally=self._tally,
+            watch=watch,
         )
 
     def _sample(self) -> bytes:
@@ -391,6 +456,15 @@ def _sniff(raw: IO[bytes]) -> tuple[Format, IO[bytes]]:
     if head.startswith(ZIP_MAGIC):  # a zip: an .xlsx workbook
         fmt = "xlsx"
     return fmt, io.BufferedReader(Replay(head, raw), CHUNK_SIZE)
+
+
+def _peek_format(path: str) -> Format:
+    """The format `_sniff` will find in the file at `path` (csv when it cannot be read)."""
+    try:
+        with open(path, "rb") as raw:
+            return _sniff(raw)[0]
+    except OSError:
+        return "csv"  # the reading reports it, located
 
 
 def _open_problem(name: str, exc: OSError) -> Problem:

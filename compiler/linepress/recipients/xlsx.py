@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import re
 import warnings
 import zipfile
 from collections.abc import Iterator
@@ -181,7 +182,7 @@ def _rows(cells: Iterator[tuple[int, list[object]]], title: str, name: str, tall
         number += 1
         extra = [i for i, v in enumerate(values[ncols:], ncols) if cell_text(v).strip()]
         if extra:
-            ref = f"{title}!{column_letter(extra[0])}{excel_row}"
+            ref = cell_reference(title, extra[0], excel_row)
             yield bad_record(
                 name,
                 number,
@@ -196,7 +197,7 @@ def _rows(cells: Iterator[tuple[int, list[object]]], title: str, name: str, tall
         damaged = [(i, c) for i, c in keys if i < len(values) and _is_number(values[i])]
         if damaged:
             i, column = damaged[0]
-            ref = f"{title}!{column_letter(i)}{excel_row}"
+            ref = cell_reference(title, i, excel_row)
             yield bad_record(
                 name,
                 number,
@@ -239,6 +240,24 @@ def cell_text(value: object) -> str:
     if isinstance(value, datetime.date | datetime.time):
         return value.isoformat()
     return str(value)
+
+
+#: Sheet names Excel writes bare in a reference: a letter or _ then letters, digits, _ or .
+_BARE_SHEET = re.compile(r"[^\W\d][\w.]*")
+#: ...unless the name reads as a cell reference itself (A1 or R1C1 style).
+_LOOKS_LIKE_CELL = re.compile(r"[A-Za-z]{1,3}\d+|[Rr]\d*[Cc]?\d*", re.ASCII)
+
+
+def cell_reference(sheet: str, index: int, row: int) -> str:
+    """('Sheet1', 2, 7) -> Sheet1!C7; ('My Sheet', 0, 7) -> 'My Sheet'!A7; It's -> 'It''s'!A7.
+
+    Quoted the way Excel writes a reference to another sheet: a name with spaces,
+    punctuation, a leading digit, or one that reads as a cell reference is put in
+    single quotes, and a quote inside it doubled. `index` counts columns from 0.
+    """
+    if not _BARE_SHEET.fullmatch(sheet) or _LOOKS_LIKE_CELL.fullmatch(sheet):
+        sheet = "'" + sheet.replace("'", "''") + "'"
+    return f"{sheet}!{column_letter(index)}{row}"
 
 
 def column_letter(index: int) -> str:
