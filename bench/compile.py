@@ -59,6 +59,7 @@ import datetime as dt
 import filecmp
 import hashlib
 import json
+import math
 import os
 import platform
 import random
@@ -836,6 +837,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--check", action="store_true", help="only compare the designs' bodies, then exit"
     )
+    p.add_argument(
+        "--key-forms",
+        type=int,
+        metavar="ROWS",
+        help="only compare `linepress compile` on ROWS rows whose `to` is U + 32 hex with the "
+        "same rows keyed by phones with dashes (090-1234-5678), a form it does not know",
+    )
     p.add_argument("--json", metavar="FILE", type=Path, help="also write the results as JSON")
     p.add_argument(
         "--keep", action="store_true", help="keep the generated files (the folder is printed)"
@@ -875,6 +883,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         failed = bool(mismatches)
         if args.check:
             return 1 if failed else 0
+        if args.key_forms:
+            return key_forms(folder, args.key_forms, args.repeat, args.seed)
         report = benchmark(args, folder, info)
         report["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
         print(
@@ -899,6 +909,41 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             shutil.rmtree(folder, ignore_errors=True)
     return 1 if failed else 0
+
+
+def key_forms(folder: Path, rows: int, repeat: int, seed: int) -> int:
+    """TEXT's (d) on `rows` rows keyed by U + 32 hex, then on the same rows keyed by dashed
+    phones (a form of no known kind: one warning, every body written), alternating, best
+    of `repeat` each; prints rows/s and the ratio. Exit 1 if a run fails or differs."""
+    definition = write_definitions(folder)["TEXT"]
+    paths = {"U + 32 hex": folder / "keys-hex.csv", "090-1234-5678": folder / "keys-dashed.csv"}
+    with (
+        open(paths["U + 32 hex"], "w", encoding="utf-8", newline="") as hexed,
+        open(paths["090-1234-5678"], "w", encoding="utf-8", newline="") as dashed,
+    ):
+        writers = csv.writer(hexed), csv.writer(dashed)
+        for writer in writers:
+            writer.writerow(COLUMNS)
+        for i, row in enumerate(islice(generate_rows(seed), rows)):
+            writers[0].writerow(row)
+            writers[1].writerow([f"090-{i // 10_000 % 10_000:04d}-{i % 10_000:04d}", *row[1:]])
+    best: dict[str, float] = {}
+    for _ in range(max(repeat, 1)):
+        for label, data in paths.items():
+            child = run_command(definition, data, folder / "keys-out.jsonl")
+            written = count_lines(folder / "keys-out.jsonl")
+            if child.returncode or written != rows:
+                print(
+                    f"{label}: exit {child.returncode}, {written:,} bodies: {child.stderr[-800:]}"
+                )
+                return 1
+            best[label] = min(best.get(label, math.inf), child.seconds)
+    print(f"\n`linepress compile` TEXT, {rows:,} rows, best of {max(repeat, 1)}:")
+    for label, seconds in best.items():
+        print(f"  to = {label:<14} {rows / seconds:>10,.0f} rows/s  ({seconds:.2f} s)")
+    hexed_rate, dashed_rate = (rows / best[label] for label in paths)
+    print(f"  ratio dashed / hex: {dashed_rate / hexed_rate:.2f}")
+    return 0
 
 
 def benchmark(args: argparse.Namespace, folder: Path, info: dict[str, Any]) -> dict[str, Any]:

@@ -4,6 +4,7 @@
     .venv/bin/python bench/send.py --messages 20000 --json send.json --keep-profiles prof/
     .venv/bin/python bench/send.py --tiny             # 100 messages, 10 ms (CI)
     .venv/bin/python bench/send.py --workers          # 1, 2, 4 workers on a PostgreSQL journal
+    .venv/bin/python bench/send.py --journal-cost     # one worker: PostgreSQL vs SQLite journal
 
 Phases, each beside a sequential `httpx.Client` loop measured in the same run at the
 same added latency (the sandbox's `latency` fault, set through `POST /sandbox/faults`):
@@ -917,7 +918,8 @@ def workers(args: argparse.Namespace, folder: Path, log: Callable[[str], None]) 
         rows = pgworkers.phases(
             sandbox=sandbox, linepress=linepress_command(), payloads=payloads, count=count,
             folder=folder, url=args.journal_url, tiny=args.tiny, key=KEY, row=row, windows=windows,
-            log=log,
+            log=log, parts=("journal",) if args.journal_cost else tuple(args.parts.split(",")),
+            repeat=args.repeat,
         )  # fmt: skip
     finally:
         sandbox.close()
@@ -948,6 +950,16 @@ def main() -> None:
         "--journal-url", help="with --workers: this database (default: a throw-away cluster)"
     )
     parser.add_argument(
+        "--parts", default="workers,rate,journal",
+        help="with --workers: which rows (workers: 1, 2, 4 workers' throughput; rate: "
+        "--rate for the campaign; journal: the journal's cost), comma-separated",
+    )  # fmt: skip
+    parser.add_argument(
+        "--journal-cost", action="store_true",
+        help="only the one-worker rows of --workers: SQLite vs PostgreSQL journal, --repeat "
+        "alternated runs at 50 and 0 ms",
+    )  # fmt: skip
+    parser.add_argument(
         "--pacing", action="store_true",
         help="run the adaptive-pacing phases instead (bench/pacing.py: limits 50, 200, "
         "1,000/s with and without Retry-After, and a changing one)",
@@ -977,7 +989,8 @@ def main() -> None:
         print(f"[{time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
 
     with tempfile.TemporaryDirectory(prefix="linepress-bench-send-") as folder:
-        result = workers(args, Path(folder), log) if args.workers else run(args, Path(folder), log)
+        shared = args.workers or args.journal_cost
+        result = workers(args, Path(folder), log) if shared else run(args, Path(folder), log)
     print(table(result))
     if args.json:
         args.json.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")

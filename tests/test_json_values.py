@@ -289,7 +289,10 @@ def test_an_object_or_list_through_a_filter_is_a_located_error(route: str, value
         if isinstance(value, dict)
         else ("a list, not text")
     )
-    shown = "the value" if "set s" in route else "`{{ v }}`"  # a local name: not traced back
+    # A local name is named with what it was set from.
+    shown = (
+        "`{{ s }}` (set from `v`, the recipient's field `v`)" if "set s" in route else "`{{ v }}`"
+    )
     where = "definition.yaml:3:29: row 1 (data.jsonl:1): message.text: "
     assert f"{where}{shown} is {kind}" in result.stderr, result.stderr
     assert "{'" not in result.stderr and "['" not in result.stderr
@@ -313,10 +316,16 @@ def test_an_object_urlencodes_as_a_query_and_a_list_is_an_error(tmp_path: Path) 
 @pytest.mark.parametrize(
     ("template", "said"),
     [
-        ("{{ cycler('a', 'b') }}", "is a cycler (print `.next()` or `.current`), not text"),
-        ("{{ joiner(', ') }}", "is a function (call it: add `()`), not text"),
-        ("{{ namespace(a=1) }}", "is a namespace (print one of its attributes), not text"),
-        ("{{ range(3) }}", "is a list, not text"),
+        (
+            "{{ cycler('a', 'b') }}",
+            "the value is a cycler (print `.next()` or `.current`), not text",
+        ),
+        ("{{ joiner(', ') }}", "the value is a function (call it: add `()`), not text"),
+        (
+            "{{ namespace(a=1) }}",
+            "the value is a namespace (print one of its attributes), not text",
+        ),
+        ("{{ range(3) }}", "`{{ range(3) }}` is a list, not text: print one item"),
     ],
 )
 def test_jinja_objects_never_print_their_python_repr(
@@ -328,8 +337,8 @@ def test_jinja_objects_never_print_their_python_repr(
         with contextlib.chdir(tmp_path):
             result = CliRunner().invoke(main, [command, "definition.yaml"])
         assert result.exit_code == 1, result.output
-        assert "definition.yaml:3:29: message.text: the value " + said in result.stderr
-        assert "object at 0x" not in result.output and "range(" not in result.stderr
+        assert "definition.yaml:3:29: message.text: " + said in result.stderr
+        assert "object at 0x" not in result.output and "range(0" not in result.stderr
 
 
 # --- filter and test failures in the author's words ------------------------------------

@@ -380,3 +380,83 @@ message: {type: IMAGE, url: "{{ link }}", thumbnailUrl: "{{ link }}"}
     assert len(leading) == 1, err
     assert "a link must not start with a space; without it: https://x.jp/a.jpg" in leading[0]
     assert "row 3 (data.csv:4): message.url: the host 'shop example.jp' holds a space" in err
+
+
+_WRITE = __import__("re").compile(r": write (\S+);")
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    word=st.text(alphabet="ab 抹茶&=?#+%/é\t", min_size=1, max_size=8).filter(
+        lambda w: url_problem(f"https://shop.example/search?q={w}&src=line") is not None
+    )
+)
+def test_the_link_to_write_is_the_template_with_the_value_urlencoded(word: str) -> None:
+    """Case 05: `gift & wrap` in a query is `gift%20%26%20wrap`, not `gift%20&%20wrap`
+    (which would send `q=gift ` and a parameter ` wrap`): the link the error says to
+    write keeps the keyword whole and is one LINE accepts."""
+    import tempfile
+    from urllib.parse import parse_qs, urlsplit
+
+    record = {"user": "U1", "image": "https://cdn.example/a.jpg", "word": word}
+    with tempfile.TemporaryDirectory() as folder:
+        result = run(Path(folder), LINK_DEFINITION, json.dumps(record) + "\n", "data.jsonl")
+    assert result.exit_code == 1
+    line = next(x for x in result.stderr.splitlines() if "actions[0].uri" in x)
+    assert "end that expression with `| urlencode`" in line, line
+    written = _WRITE.search(line)
+    assert written is not None, line
+    link = written.group(1)
+    assert url_problem(link) is None, link
+    assert parse_qs(urlsplit(link).query, keep_blank_values=True) == {"q": [word], "src": ["line"]}
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    rows=st.lists(
+        st.sampled_from(["hex", "dashed", "odd", "damaged", "dashed-bad-name", "hex-bad-name"]),
+        min_size=1,
+        max_size=12,
+    ),
+    data_format=st.sampled_from(["csv", "jsonl"]),
+)
+def test_keys_of_no_known_form_are_counted_once_each_whichever_way_a_row_goes(
+    rows: list[str], data_format: str
+) -> None:
+    """The fast way takes an undamaged key of no known form and the careful way takes
+    the rest: the warning counts exactly the written bodies whose key is of no known
+    form, names the first of them, and a damaged key is an error, not counted."""
+    import tempfile
+
+    keys = {
+        "hex": "U1111111111111111111111111111111a",
+        "dashed": "090-1234-5678",
+        "odd": "cust_17",
+        "damaged": "090-1234-5678\u200b",
+    }
+    records = []
+    for index, kind in enumerate(rows):
+        key = keys[kind.split("-")[0]]
+        name = "x" * 6000 if kind.endswith("bad-name") else f"N{index}"
+        records.append({"sender": "APP", "recipient": key, "name": name})
+    if data_format == "csv":
+        lines = ["sender,recipient,name"] + [",".join(r.values()) for r in records]
+        data = "\n".join(lines) + "\n"
+    else:
+        data = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+    name = f"data.{data_format}"
+    with tempfile.TemporaryDirectory() as folder:
+        result = run(Path(folder), KEY_DEFINITION, data, name, "--keep-going")
+    failing = [i + 1 for i, k in enumerate(rows) if k == "damaged" or k.endswith("bad-name")]
+    counted = [i + 1 for i, k in enumerate(rows) if k in ("dashed", "odd") and i + 1 not in failing]
+    assert result.exit_code == (1 if failing else 0), result.stderr
+    assert len(result.stdout.splitlines()) == len(rows) - len(failing)
+    if not counted:
+        assert "looks like none of" not in result.stderr
+        return
+    label = "recipients" if len(counted) > 1 else "recipient"
+    shown = ", ".join(map(str, counted[:5]))
+    more = f" and {len(counted) - 5:,} more" if len(counted) > 5 else ""
+    assert f"for {len(counted):,} {label} (row{'s' if len(counted) > 1 else ''} {shown}{more})" in (
+        result.stderr
+    ), result.stderr

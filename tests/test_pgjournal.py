@@ -59,6 +59,7 @@ def test_a_dead_workers_rows_return_when_its_lease_runs_out(
     pg_cluster: Cluster, pg_database: str
 ) -> None:
     a = PgJournal(dsn(pg_cluster, pg_database), "c", lease=1.0, claim_size=5)
+    a.ahead = 0  # (marks ahead: test_rows_marked_ahead_...)
     a.claim("fp", "b")
     a.plan(plan_of(8))
     a.to_send(resend_unknown=False)
@@ -79,6 +80,62 @@ def test_a_dead_workers_rows_return_when_its_lease_runs_out(
         a.apply([], [3])
     a.close()
     b.close()
+
+
+def test_rows_marked_ahead_are_sent_without_a_commit_and_never_lost(
+    pg_cluster: Cluster, pg_database: str
+) -> None:
+    """A commit marks the next handed rows `inflight` too: their requests need no commit
+    of their own. A clean stop puts the unused ones back to `pending`; after a kill they
+    are `unknown` (maybe sent, as far as anyone can tell), never resent by default."""
+    a = PgJournal(dsn(pg_cluster, pg_database), "c", lease=1.0, claim_size=6)
+    a.ahead = 3
+    a.claim("fp", "b")
+    a.plan(plan_of(12))
+    assert [r for r, _, _ in a.to_send(resend_unknown=False)] == [1, 2, 3, 4, 5, 6]
+    a.apply([], [1])  # marks 1, and 2, 3, 4 ahead
+    statuses = {e.row: (e.status, e.attempts) for e in a.entries()}
+    assert [statuses[r] for r in (1, 2, 3, 4, 5)] == [("inflight", 1)] * 4 + [("pending", 0)]
+    assert a.take_marked(2) and a.take_marked(3)
+    assert not a.take_marked(2)  # once
+    assert not a.take_marked(5)  # not marked: it needs a commit
+    a.apply([Outcome(1, "sent", 1, 200, "m1")], [5])  # 4 is still ahead; 5 and 6 now
+    assert {e.row: e.status for e in a.entries()}[6] == "inflight"
+    a.close()  # a clean stop: 4 and 6 were never taken, so never sent
+    # A killed worker: its marks ahead are `unknown` once its lease runs out.
+    b = PgJournal(dsn(pg_cluster, pg_database), "c", lease=1.0, claim_size=3)
+    b.ahead = 2
+    assert b.claim("fp", "b") == "resume"
+    after = {e.row: (e.status, e.attempts) for e in b.entries()}
+    assert after[4] == after[6] == ("pending", 0)
+    assert after[2] == after[3] == after[5] == ("unknown", 1)  # taken: maybe sent
+    assert [r for r, _, _ in b.to_send(resend_unknown=False)] == [4, 6, 7]
+    b.apply([], [4])
+    assert b._lease is not None
+    b._lease.stop()  # as after kill -9
+    c = PgJournal(dsn(pg_cluster, pg_database), "c", lease=1.0)
+    assert c.claim("fp", "b") == "resume"
+    time.sleep(1.2)
+    assert c.recover() == 3  # 4 in flight, 6 and 7 marked ahead
+    assert [r for r, _, _ in c.to_send(resend_unknown=False)] == [8, 9, 10, 11, 12]
+    b.close()  # back from the dead: it changes nothing now
+    assert {e.row: e.status for e in c.entries()}[6] == "unknown"
+    c.close()
+
+
+def test_a_mark_ahead_older_than_a_third_of_the_lease_is_not_used(
+    pg_cluster: Cluster, pg_database: str
+) -> None:
+    a = PgJournal(dsn(pg_cluster, pg_database), "c", lease=0.6, claim_size=4)
+    a.claim("fp", "b")
+    a.plan(plan_of(4))
+    a.to_send(resend_unknown=False)
+    a.apply([], [1])
+    time.sleep(0.25)
+    assert not a.take_marked(2)  # marked 0.25 s ago, the lease is 0.6 s: mark it again
+    a.apply([], [2])  # the claim is checked again (it still holds)
+    assert {e.row: e.status for e in a.entries()}[2] == "inflight"
+    a.close()
 
 
 def test_concurrent_starters_plan_once(pg_cluster: Cluster, pg_database: str) -> None:

@@ -148,26 +148,35 @@ def test_two_workers_started_together_plan_once_and_share(
     assert deliveries(sandbox) == 600
 
 
-@pytest.mark.parametrize("seed", [1, 2])
-def test_three_workers_one_killed_at_a_random_moment_and_restarted(
+@pytest.mark.parametrize("seed", [1])
+def test_three_workers_killed_at_random_moments_and_restarted(
     sandbox: SandboxServer, campaign: Path, dsn: str, seed: int
 ) -> None:
+    """Two kills in one campaign (cheaper than two campaigns of one kill each): the first
+    worker at a random moment, then the second at a later one, each restarted."""
     users = recipients(campaign, 3000)
     sandbox.set_faults(Faults(latency=0.01, jitter=0.02))
     workers = [start(campaign, sandbox, dsn, "--concurrency", "16") for _ in range(3)]
-    target = random.Random(seed).randint(100, 2500)
-    wait_for(lambda: deliveries(sandbox) >= target or workers[0].poll() is not None)
-    workers[0].send_signal(signal.SIGKILL)
-    workers[0].communicate()
-    killed_at = deliveries(sandbox)
-    assert 0 < killed_at < len(users)
-    restarted = start(campaign, sandbox, dsn, "--concurrency", "16")
-    results = [w.communicate(timeout=120) for w in [*workers[1:], restarted]]
+    chance = random.Random(seed)
+    first, second = sorted(chance.sample(range(100, 2600), 2))
+    killed_at = []
+    for victim, target in ((0, first), (1, max(second, first + 200))):
+        doomed = workers[victim]
+        wait_for(lambda t=target, w=doomed: deliveries(sandbox) >= t or w.poll() is not None)
+        doomed.send_signal(signal.SIGKILL)
+        doomed.communicate()
+        killed_at.append(deliveries(sandbox))
+        workers.append(start(campaign, sandbox, dsn, "--concurrency", "16"))
+    assert 0 < killed_at[0] < killed_at[1] < len(users), killed_at
+    survivors = [workers[2], workers[3], workers[4]]
+    results = [w.communicate(timeout=120) for w in survivors]
     counts = assert_exactly_once_except_unknown(sandbox, users, dsn)
     assert set(statuses(dsn).values()) <= FINAL
-    assert counts.get("unknown", 0) <= 16  # at most what the killed worker had in flight
+    # Per kill, at most what the worker had in flight (16), marked ahead (two claims of
+    # 16) and answered since its last commit (a commit's worth: at most the marks ahead).
+    assert counts.get("unknown", 0) <= 2 * (16 + 32 + 32)
     assert counts.get("sent", 0) + counts.get("unknown", 0) == 3000
-    for worker, (_, stderr) in zip([*workers[1:], restarted], results, strict=True):
+    for worker, (_, stderr) in zip(survivors, results, strict=True):
         assert "Traceback" not in stderr
         assert worker.returncode == (1 if counts.get("unknown") else 0), stderr
     print(f"seed {seed}: killed after {killed_at} deliveries; {counts}")
@@ -218,7 +227,8 @@ def test_a_lost_database_connection_stops_the_worker_safely_and_a_restart_resume
     sandbox.set_faults(Faults())
     rerun = run(campaign, sandbox, dsn, "--concurrency", "16")
     counts = assert_exactly_once_except_unknown(sandbox, users, dsn)
-    assert counts.get("unknown", 0) <= 16
+    # In flight (16), marked ahead (32), answered since the last commit (at most 32).
+    assert counts.get("unknown", 0) <= 16 + 32 + 32
     assert rerun.returncode == (1 if counts.get("unknown") else 0), rerun.stderr
 
 
@@ -369,7 +379,9 @@ def test_a_worker_that_joins_starts_at_the_pace_the_campaign_learned(
     # it. Then the limit is lifted, so the second worker, started now, never sees a 429:
     # if it still paces from its first beat on, it took what the campaign learned (the
     # workers' rows in the database), not slow start's 50/s doubling without end.
-    users = recipients(campaign, 2400)
+    # 2,000 at ~150/s: the campaign outlasts the second worker's start on a loaded
+    # machine (with 1,200 the first one sometimes finished before the second joined).
+    users = recipients(campaign, 2000)
     sandbox.set_faults(Faults(latency=0.01, limit_rate=150))
     first = start(campaign, sandbox, dsn, "--concurrency", "8")
 

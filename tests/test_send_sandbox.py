@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -281,17 +282,62 @@ def test_payloads_holding_a_placeholder_or_template_text_are_refused(
         command, cwd=tmp_path, env=env(), capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 1, done.stderr
-    assert (
-        "bodies.jsonl:1: row 1: from: `YOUR-APPLICATION-KEY` is a starter's "
-        "placeholder" in done.stderr
-    ), done.stderr
-    assert "bodies.jsonl:1: row 1: message.text: `Your Shop` is a starter's placeholder" in (
-        done.stderr
-    )
-    assert (
-        "bodies.jsonl:2: row 2: message.text: `{{ name }}` is template text that was never "
-        "rendered" in done.stderr
-    )
-    assert "bodies.jsonl:3: row 3: message.text: `{% if x %}` is template text" in done.stderr
+    # Each problem at the line and column of the value, as an editor jumps to it.
+    lines = (tmp_path / "bodies.jsonl").read_text().splitlines()
+    for number, path, words, value in [
+        (1, "from", "`YOUR-APPLICATION-KEY` is a starter's placeholder", '"YOUR-APPLICATION-KEY"'),
+        (1, "message.text", "`Your Shop` is a starter's placeholder", '"Hi from Your Shop"'),
+        (2, "message.text", "`{{ name }}` is template text that was never rendered", '"Hi {{'),
+        (3, "message.text", "`{% if x %}` is template text", '"{% if x %}"'),
+    ]:
+        found = re.search(
+            rf"bodies\.jsonl:{number}:(\d+): row {number} \(bodies\.jsonl:{number}\): "
+            rf"{re.escape(path)}: {re.escape(words)}",
+            done.stderr,
+        )
+        assert found is not None, (words, done.stderr)
+        assert lines[number - 1][int(found.group(1)) - 1 :].startswith(value), found.group(0)
+    assert "send with --allow-braces" in done.stderr
     assert "nothing was sent" in done.stderr
     assert sandbox.count_by_to() == {}
+
+
+def test_braces_from_the_recipients_own_data_are_sent_with_allow_braces(
+    sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    """A recipient whose name is `{{ Ann }}`: compile writes it literally; a payload file
+    cannot tell it from a template left unrendered, so `send --payloads` refuses it
+    (naming the flag) and sends it with --allow-braces, exactly as written."""
+    (tmp_path / "def.yaml").write_text(
+        "from: APP\nto: '{{ to }}'\nmessage: {type: TEXT, text: 'Hi {{ name }}'}\n"
+    )
+    (tmp_path / "users.csv").write_text("to,name\nU1,{{ Ann }}\nU2,Bob\n")
+    compiled = subprocess.run(
+        [sys.executable, "-m", "linepress", "compile", "def.yaml", "--data", "users.csv",
+         "--out", "bodies.jsonl"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert compiled.returncode == 0, compiled.stderr
+    command = send_command(tmp_path, sandbox)
+    command[command.index("def.yaml") : command.index("users.csv") + 1] = [
+        "--payloads",
+        "bodies.jsonl",
+    ]
+    refused = subprocess.run(
+        command, cwd=tmp_path, env=env(), capture_output=True, text=True, timeout=120
+    )
+    assert refused.returncode == 1, refused.stderr
+    assert re.search(
+        r"bodies\.jsonl:1:\d+: row 1 \(bodies\.jsonl:1\): message\.text: `\{\{ Ann \}\}` is "
+        r"template text .*send with --allow-braces \(found '\{\{ Ann \}\}'\)",
+        refused.stderr,
+    ), refused.stderr
+    assert sandbox.count_by_to() == {}
+    sent = subprocess.run(
+        [*command, "--allow-braces"], cwd=tmp_path, env=env(), capture_output=True, text=True,
+        timeout=120,
+    )  # fmt: skip
+    assert sent.returncode == 0, sent.stderr
+    assert sandbox.count_by_to() == {"U1": 1, "U2": 1}
+    texts = sorted(d["body"]["message"]["text"] for d in sandbox.deliveries)
+    assert texts == ["Hi Bob", "Hi {{ Ann }}"]

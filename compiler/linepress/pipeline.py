@@ -27,11 +27,12 @@ from linepress.recipients.records import (
 )
 from linepress.render.builders import DYNAMIC, FAILED, Remap, Renderer
 from linepress.render.fastpath import BodyFunction, RowFunction, body_function, row_function
+from linepress.render.link_fix import encoded_link
 from linepress.render.var_links import var_link_problems
 from linepress.validate import verdicts
 from linepress.validate.fastcheck import LeafChecks
 from linepress.validate.schema import NUMERIC_FIELDS, text_field_names
-from linepress.validate.values import KeyForms, is_link, is_url_part
+from linepress.validate.values import KeyForms, encode_url, is_link, is_url_part
 from linepress.yaml_errors import number_hint
 
 if TYPE_CHECKING:
@@ -100,6 +101,9 @@ class Compiler:
             body_function(self.renderer, self.leaf_checks) if fast else None
         )
         self._row_functions: dict[tuple[str, ...], RowFunction | None] = {}
+        #: The row functions' `to`s of no known form, each taken off by the caller
+        #: (`BodyRun`) right after the row that put it there.
+        self.odd_keys: list[str] = []
 
     @property
     def validator(self) -> BodyValidator:
@@ -184,7 +188,7 @@ class Compiler:
         key = tuple(columns)
         if key not in self._row_functions:
             self._row_functions[key] = (
-                row_function(self.renderer, self.leaf_checks, key)
+                row_function(self.renderer, self.leaf_checks, key, self.odd_keys)
                 if self.fast_body is not None
                 else None
             )
@@ -229,7 +233,7 @@ class Compiler:
             Problem(
                 issue.message
                 if fields is None or issue.keyword != "x-url"
-                else issue.message + self._url_culprits(issue.path, remaps, fields),
+                else self._url_message(issue.message, issue.path, remaps, fields),
                 # An unknown key is best shown at the key itself.
                 self.renderer.location(
                     issue.path, remaps, key=issue.keyword == "additionalProperties"
@@ -242,11 +246,23 @@ class Compiler:
         ]
         return sorted(problems, key=_file_order)
 
+    def _url_message(
+        self, message: str, path: FieldPath, remaps: Sequence[Remap], fields: Mapping[str, Any]
+    ) -> str:
+        """A bad link's message with its culprits named; where a recipient value needs
+        `| urlencode`, the link to write is the one that filter gives (`&` in the
+        value as `%26`), not the rendered link encoded as it stands."""
+        hints, fixed = self._url_culprits(path, remaps, fields)
+        if fixed is not None:
+            message = _WRITE.sub(lambda m: m.group(1) + fixed, message, count=1)
+        return message + hints
+
     def _url_culprits(
         self, path: FieldPath, remaps: Sequence[Remap], fields: Mapping[str, Any]
-    ) -> str:
+    ) -> tuple[str, str | None]:
         """`; `{{ keyword }}` brought in '抹茶 ケーキ': end it with `| urlencode``, or ""."""
         hints = []
+        encode: list[str] = []
         variables = self.definition.vars
         for text, value in self.renderer.inserted_values(path, remaps, fields):
             value = str(value)
@@ -263,14 +279,31 @@ class Compiler:
             elif is_link(value):  # the whole link comes from the data: encoding it would break it
                 hints.append(f"`{{{{ {text} }}}}` brought in {describe(value)}: fix it in the data")
             else:
+                encode.append(text)
                 hints.append(
                     f"`{{{{ {text} }}}}` brought in {describe(value)}: "
                     "end that expression with `| urlencode`"
                 )
-        return "".join("; " + hint for hint in hints)
+        return "".join("; " + hint for hint in hints), self._encoded(path, remaps, fields, encode)
+
+    def _encoded(
+        self, path: FieldPath, remaps: Sequence[Remap], fields: Mapping[str, Any], texts: list[str]
+    ) -> str | None:
+        """The link with `texts` urlencoded, as LINE wants it (None: no such fix)."""
+        leaf = self.renderer.leaf_at(self.renderer.source_path(path, remaps))
+        if leaf is None or not texts:
+            return None
+        try:
+            ctx = self.renderer.context(fields)
+        except Exception:  # only a hint: the var's failure is worded elsewhere
+            return None
+        link = encoded_link(leaf, ctx, texts)
+        return None if link is None else encode_url(link)
 
 
 _URLENCODED = re.compile(r"\|\s*urlencode\s*$")
+#: The whole link a bad link's message says to write (`url_problem`).
+_WRITE = re.compile(r"(: write |; without it: )\S+")
 
 
 def _number_as_text(problem: Problem) -> Problem:
@@ -356,6 +389,8 @@ class BodyRun:
         name = records.name  # type: ignore[attr-defined]
         number = 0
         note_key, key_form = self.key_forms.note, KeyForms.plain
+        odd_keys, note_taken = compiler.odd_keys, self.key_forms.note_taken
+        odd_keys.clear()
         try:
             for item in lane:
                 if isinstance(item, BadRecord):
@@ -364,6 +399,10 @@ class BodyRun:
                     continue
                 number, line, row = item
                 body = row_body(row)
+                if odd_keys:  # the fast way took a `to` of no known form
+                    odd = odd_keys.pop()
+                    if body is not None:  # else the careful way below notes it, if it passes
+                        note_taken(odd, number, name, line)
                 if body is None:
                     result = compiler.careful(
                         dict(zip(columns, row, strict=True)), number, Location(name, line)
@@ -373,7 +412,7 @@ class BodyRun:
                         continue
                     body = result.body
                     assert body is not None
-                    # The fast way takes only keys of a known form: others come here.
+                    # A key the fast way did not take (e.g. with a failing field) is noted here.
                     to = body.get("to")
                     if to.__class__ is not str or key_form(to) is None:
                         note_key(to, number, Location(name, line))

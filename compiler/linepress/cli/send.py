@@ -32,6 +32,12 @@ from linepress.report import REPORTERS
     help="Send the bodies `compile` wrote (JSONL) instead of compiling a DEFINITION.",
 )
 @click.option(
+    "--allow-braces",
+    is_flag=True,
+    help="--payloads: send bodies holding `{{`/`{%` (from the recipients' own data, which "
+    "a payload file cannot tell from an unrendered template).",
+)
+@click.option(
     "--journal",
     envvar="LINEPRESS_JOURNAL",
     metavar="PATH|postgresql://…",
@@ -166,6 +172,7 @@ def send_command(
     data_format: str | None,
     delimiter: str | None,
     payloads: Path | None,
+    allow_braces: bool,
     journal: str | None,
     campaign: str | None,
     lease: float,
@@ -223,6 +230,10 @@ def send_command(
         raise click.UsageError("give a DEFINITION or --payloads FILE (not both)")
     if payloads is not None and data is not None:
         raise click.UsageError("--data goes with a DEFINITION, not with --payloads")
+    if allow_braces and payloads is None:
+        raise click.UsageError(
+            "--allow-braces goes with --payloads (a DEFINITION's data is sent as it is)"
+        )
     try:
         parsed_shard = Shard.parse(shard) if shard else None
     except ValueError as exc:
@@ -240,6 +251,7 @@ def send_command(
     options = SendOptions(
         definition=definition,
         payloads=payloads,
+        allow_braces=allow_braces,
         data=DataOptions(data, data_format, parse_delimiter(delimiter), reading_options()),
         journal=journal_path,
         journal_url=journal_url,

@@ -11,14 +11,17 @@ import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
-from linepress.author.placeholders import leftovers_in_body, placeholder_problems
-from linepress.errors import DefinitionError, LinepressError, Problem, format_path
+from linepress.author.placeholders import TEMPLATE_TEXT, leftovers_in_body, placeholder_problems
+from linepress.definition import FieldPath
+from linepress.errors import DefinitionError, LinepressError, Problem, describe, format_path
 from linepress.operations.compile import key_form_warnings, note_reading
+from linepress.operations.payload_lines import PayloadLines
 from linepress.operations.send_options import SendOptions
 from linepress.pipeline import Compiler, Result
 from linepress.recipients.records import BadRecord, open_records
 from linepress.report import ProblemLog
 from linepress.send.journal import CampaignJournal, JournalWriteError, PlanCounts
+from linepress.validate.body import SchemaIssue
 from linepress.validate.request_check import RequestChecker
 from linepress.validate.values import KeyForms
 
@@ -89,7 +92,7 @@ def _results(
 ) -> Iterator[Result]:
     """Each recipient's result; the definition's compiler is appended to `compilers`."""
     if options.payloads is not None:
-        yield from _payload_results(options.payloads)
+        yield from payload_results(options.payloads, allow_braces=options.allow_braces)
         return
     assert options.definition is not None
     compiler = Compiler(options.definition)
@@ -110,30 +113,46 @@ def _results(
             note_reading(log, source)
 
 
-def _payload_results(path: Path) -> Iterator[Result]:
-    """Bodies written by `compile`, checked again: a file can be edited in between."""
+def payload_results(path: Path, *, allow_braces: bool = False) -> Iterator[Result]:
+    """Bodies written by `compile`, checked again: a file can be edited in between.
+
+    Each problem is located at the line and column of the offending value (its key,
+    for a key that does not belong). Template text (`{{`, `{%`) is refused unless
+    `allow_braces`: a payload file cannot tell a recipient's own `{{` from a template
+    left unrendered; a starter's placeholder is refused either way."""
     checker = RequestChecker()
-    with open_records(path, format="jsonl") as source:
+    with open_records(path, format="jsonl") as source, PayloadLines(path) as lines:
         for record in source:
             if isinstance(record, BadRecord):
                 yield Result(record.number, record.location, None, None, [record.problem])
                 continue
             body = dict(record.fields)
-            problems = [
-                Problem(
-                    issue.message,
-                    record.location,
-                    path=format_path(issue.path),
-                    found=issue.found,
-                    code=issue.code,
-                ).at_row(record.number, record.location)
+            found: list[tuple[FieldPath, str, str | None, str, bool]] = [
+                (tuple(issue.path), issue.message, issue.found, issue.code, _at_key(issue))
                 for issue in ([] if checker.accepts(body) else checker.full.issues(body))
             ]
             # What `send` from a definition refuses, a payload file must not carry either.
-            problems += [
+            for at, message, text in leftovers_in_body(body):
+                if TEMPLATE_TEXT.fullmatch(text) or text in ("{{", "{%"):
+                    if allow_braces:
+                        continue
+                    message = (
+                        f"{message}; if it is the recipient's own text, send with --allow-braces"
+                    )
+                found.append((at, message, describe(text), "payload-leftover", False))
+            problems = [
                 Problem(
-                    message, record.location, path=format_path(at), code="payload-leftover"
+                    message,
+                    lines.locate(record.location, at, key=key),
+                    path=format_path(at),
+                    found=shown,
+                    code=code,
                 ).at_row(record.number, record.location)
-                for at, message, _ in leftovers_in_body(body)
+                for at, message, shown, code, key in found
             ]
             yield Result(record.number, record.location, body, None if problems else body, problems)
+
+
+def _at_key(issue: SchemaIssue) -> bool:
+    # An unknown key is shown at the key itself, as in a definition.
+    return issue.keyword == "additionalProperties"

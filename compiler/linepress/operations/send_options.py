@@ -47,6 +47,8 @@ class SendOptions:
 
     definition: Path | None = None
     payloads: Path | None = None
+    #: `--payloads`: send bodies holding `{{`/`{%` (the recipients' own data).
+    allow_braces: bool = False
     data: DataOptions = field(default_factory=DataOptions)
     journal: Path | None = None
     #: A shared journal on PostgreSQL (`postgresql://…`); `journal` is then unused.

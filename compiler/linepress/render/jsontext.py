@@ -182,10 +182,12 @@ def _guarded(
     first = 0 if passed is None else 1
 
     def guarded(*args: Any, **kwargs: Any) -> Any:
-        if text_input and len(args) > first:
+        if len(args) > first:
             value = args[first]
-            if value.__class__ is not str:
-                args = (*args[:first], printable(value), *args[first + 1 :])
+            if not text_input:
+                _check_input(kind, name, value)
+            elif value.__class__ is not str:
+                args = (*args[:first], _as_text(value), *args[first + 1 :])
         try:
             return function(*args, **kwargs)
         except passing:
@@ -214,6 +216,39 @@ def _unknown(exc: TemplateRuntimeError, known: Mapping[str, Mapping[str, Any]]) 
     close = difflib.get_close_matches(name, list(known[kind]), n=1, cutoff=0.6)
     hint = f"; did you mean `{close[0]}`?" if close else ""
     return f"unknown {kind} `{name}`{hint}"
+
+
+def _as_text(value: Any) -> Any:
+    """A text filter's input: numbers and booleans as their text (`wordwrap` of 1.5)."""
+    if isinstance(value, str | Undefined):
+        return value
+    return str(printable(value))
+
+
+#: Filters that need an object, and those that need a list (or text) to go through.
+_OBJECT_FILTERS = frozenset({"dictsort", "items", "xmlattr"})
+_LIST_FILTERS = frozenset(
+    {"batch", "first", "groupby", "last", "list", "map", "max", "min", "reject"}
+    | {"rejectattr", "reverse", "select", "selectattr", "slice", "sort", "sum", "unique"}
+)
+
+
+_NUMBER_FILTERS = frozenset({"abs", "filesizeformat", "round"})
+
+
+def _check_input(kind: str, name: str, value: Any) -> None:
+    """Refuse, with the author's words, an input the filter cannot use (Jinja's own
+    failure would come later, from a generator, blamed on the next filter)."""
+    if kind != "filter" or isinstance(value, Undefined):
+        return
+    if name in _OBJECT_FILTERS and not isinstance(value, Mapping):
+        raise FilterFailed(kind, name, value, f"it needs an object, and found {_kind_word(value)}")
+    if name in _NUMBER_FILTERS and (
+        value is None or value.__class__ is bool or not isinstance(value, int | float | str)
+    ):
+        raise FilterFailed(kind, name, value, f"it needs a number, and found {_kind_word(value)}")
+    if name in _LIST_FILTERS and not isinstance(value, Iterable):  # null, true, 42
+        raise FilterFailed(kind, name, value, f"it needs a list, and found {_kind_word(value)}")
 
 
 def _value(args: tuple[Any, ...], first: int) -> Any:
@@ -296,6 +331,7 @@ _PY_KINDS = {
     "StrictUndefined": "an undefined value",
 }
 _PY_OBJECT = re.compile(r"'(\w+)' object")
+_DUNDER = re.compile(r"type (\w+) doesn't define __(\w+)__ method")
 _PY_NAME = re.compile(r"'(NoneType|str|int|float|bool|dict|list|tuple)'")
 
 
@@ -311,4 +347,7 @@ def plain_reason(exc: BaseException) -> str:
     def kind(match: re.Match[str]) -> str:
         return _PY_KINDS.get(match.group(1), match.group(0))
 
-    return _PY_NAME.sub(kind, _PY_OBJECT.sub(kind, text))
+    text = _DUNDER.sub(
+        lambda m: f"{_PY_KINDS.get(m.group(1), m.group(1))} has no {m.group(2)}", text
+    )
+    return _PY_NAME.sub(kind, _PY_OBJECT.sub(kind, text)).replace("NoneType", "null")

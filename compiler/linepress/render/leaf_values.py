@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from itertools import islice
 from typing import Any
 
 from jinja2.runtime import Undefined
@@ -44,6 +45,8 @@ def to_number(text: str, kind: str) -> int | float:
 #: How deeply a value from an expression may nest: orjson writes 254 levels at most,
 #: and no LINE body needs more than ten.
 MAX_VALUE_DEPTH = 64
+#: The most items a list made by an expression may have (a body holds a few dozen).
+MAX_ITEMS = 100_000
 
 
 def to_json_value(value: Any, depth: int = 0) -> Any:
@@ -73,6 +76,13 @@ def to_json_value(value: Any, depth: int = 0) -> Any:
         return {str(key): to_json_value(item, depth + 1) for key, item in value.items()}
     if isinstance(value, Undefined):
         value._fail_with_undefined_error()
+    if isinstance(value, Iterable) and not isinstance(value, bytes):
+        # A generator from `map`, `batch`, `items`, …: the list it yields (bounded
+        # like a template's text, so `range` cannot fill memory).
+        items = list(islice(value, MAX_ITEMS + 1))
+        if len(items) > MAX_ITEMS:
+            raise LeafFailed(f"the value is a list of more than {MAX_ITEMS:,} items", code="type")
+        return to_json_value(items, depth)
     raise LeafFailed("the value cannot be written as JSON", found=type_name(value), code="type")
 
 

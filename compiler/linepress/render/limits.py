@@ -31,6 +31,16 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.utils import generate_lorem_ipsum
 
 from linepress.render.jsontext import format_argument, guard_filters, percent_arguments, text_of
+from linepress.render.pyforms import (
+    FILTERS,
+    OperandError,
+    Refused,
+    check_format_forms,
+    check_operand,
+    check_operands,
+    check_percent_forms,
+    loop_items,
+)
 
 #: Steps one render may take: calls, loop passes, operators, and text made (see
 #: `CHARS_PER_STEP`). Ordinary templates take tens; this is a few hundred ms.
@@ -44,7 +54,7 @@ CHARS_PER_STEP = 100
 MAX_INT_BITS = 4096
 
 # A %-format conversion: its width and precision (digits or `*`).
-_PERCENT = re.compile(r"%[#0 +-]*(\*|\d+)?(?:\.(\*|\d+))?[hlL]?[a-zA-Z%]")
+_PERCENT = re.compile(r"%(?:\([^)]*\))?[#0 +-]*(\*|\d+)?(?:\.(\*|\d+))?[hlL]?[a-zA-Z%]")
 # Digits in a str.format field's spec (`{:>999999999}`) or a nested `{}` in it.
 _FORMAT_SPEC = re.compile(r"\{[^{}]*:([^{}]*(?:\{[^{}]*\}[^{}]*)*)\}")
 _DIGITS = re.compile(r"\d+")
@@ -57,12 +67,16 @@ class RenderLimit(Exception):
 class LimitedEnvironment(ImmutableSandboxedEnvironment):
     """The immutable sandbox, with the limits above. Call `start()` before each render."""
 
-    intercepted_binops = frozenset({"*", "**", "%", "+"})
+    # Every arithmetic operator: the explosive ones are bounded, and none may run on
+    # null, a boolean, an object or a list by accident (`linepress.render.pyforms`).
+    intercepted_binops = frozenset({"*", "**", "%", "+", "-", "/", "//"})
+    intercepted_unops = frozenset({"-", "+"})
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         #: Steps left in the current render.
         self.steps_left = MAX_STEPS
+        self.filters.update(FILTERS)
         self.filters.update(
             center=self._limited(do_center, _padding),
             indent=self._limited(do_indent, _indented),
@@ -73,7 +87,7 @@ class LimitedEnvironment(ImmutableSandboxedEnvironment):
         )
         # JSON values print as a CSV cell would hold them through every filter, and a
         # filter's failure is worded for the author (`linepress.render.jsontext`).
-        guard_filters(self.filters, self.tests, (RenderLimit,))
+        guard_filters(self.filters, self.tests, (RenderLimit, Refused, OperandError))
         self.filters[_LOOP_FILTER] = _limited_loop
         self.globals["lipsum"] = _lipsum
 
@@ -103,7 +117,7 @@ class LimitedEnvironment(ImmutableSandboxedEnvironment):
     def limited_iter(self, iterable: Iterable[Any]) -> Iterator[Any]:
         """What `{% for %}` loops over: one step per pass (see `_generate`)."""
         spend = self.spend
-        for item in iterable:
+        for item in loop_items(iterable):
             spend()
             yield item
 
@@ -124,6 +138,10 @@ class LimitedEnvironment(ImmutableSandboxedEnvironment):
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
         self.spend()
+        if operator == "%" and isinstance(left, str):
+            _check_percent(left, right)
+            return left % percent_arguments(left, right)
+        check_operands(operator, left, right)
         if operator == "**":
             _check_power(left, right)
         elif operator == "*":
@@ -133,13 +151,18 @@ class LimitedEnvironment(ImmutableSandboxedEnvironment):
                 self.make_text(len(left) * max(right, 0))
             elif isinstance(left, int) and isinstance(right, str | list | tuple):
                 self.make_text(len(right) * max(left, 0))
-        elif operator == "+":
-            if isinstance(left, str | list | tuple) and isinstance(right, str | list | tuple):
-                self.make_text(len(left) + len(right))
-        elif operator == "%" and isinstance(left, str):
-            _check_percent(left, right)
-            right = percent_arguments(left, right)
+        elif (
+            operator == "+"
+            and isinstance(left, str | list | tuple)
+            and isinstance(right, str | list | tuple)
+        ):
+            self.make_text(len(left) + len(right))
         return self.binop_table[operator](left, right)
+
+    def call_unop(self, context: Any, operator: str, arg: Any) -> Any:
+        self.spend()
+        check_operand(operator, arg)
+        return self.unop_table[operator](arg)
 
     def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
         wrapped = super().wrap_str_format(value)
@@ -148,6 +171,7 @@ class LimitedEnvironment(ImmutableSandboxedEnvironment):
         text: str = value.__self__
 
         def limited(*args: Any, **kwargs: Any) -> str:
+            check_format_forms(text)
             _check_format_spec(text, args, kwargs)
             args = tuple(format_argument(a) for a in args)
             kwargs = {k: format_argument(v) for k, v in kwargs.items()}
@@ -279,6 +303,7 @@ def _check_percent(text: str, args: Any) -> None:
     """`'%999999999d' % 1`: refuse widths and precisions past MAX_TEXT before formatting."""
     if "%" not in text:
         return
+    check_percent_forms(text)
     values = list(args) if isinstance(args, tuple) else [args]
     for match in _PERCENT.finditer(text):
         for spec in match.groups():

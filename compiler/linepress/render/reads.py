@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from jinja2 import Environment, meta, nodes
+from jinja2 import Environment, meta
 
 from linepress.render.templating import LeafRenderer, has_markers
 
@@ -33,6 +33,6 @@ def reads_only_globals(env: Environment, leaf: LeafRenderer) -> bool:
         tree = env.parse(leaf.source)
     except Exception:
         return False
-    free = {n.name for n in tree.find_all(nodes.Name) if n.ctx == "load"}
-    stored = {n.name for n in tree.find_all(nodes.Name) if n.ctx in ("store", "param")}
-    return all(name in env.globals or name in stored for name in free)
+    # Jinja's own account of what is undeclared: names set, loop variables, macros,
+    # imports (`{% import 'm.j2' as m %}`), `caller`, `loop` and `self` are declared.
+    return all(name in env.globals for name in meta.find_undeclared_variables(tree))

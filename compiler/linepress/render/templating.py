@@ -30,6 +30,7 @@ from linepress.render.failures import (
     exception_text,
     filter_failure,
     not_text_failure,
+    operand_failure,
     syntax_problem,
     undefined_message,
 )
@@ -38,6 +39,7 @@ from linepress.render.leaf_values import MAX_VALUE_DEPTH as MAX_VALUE_DEPTH
 from linepress.render.leaf_values import is_encodable as is_encodable
 from linepress.render.leaf_values import to_json_value, to_number
 from linepress.render.limits import LimitedEnvironment, RenderLimit
+from linepress.render.pyforms import OperandError, Refused
 from linepress.render.reach import ReachLoader, unknown_names
 from linepress.render.runners import ROW as ROW
 from linepress.render.runners import Context as Context
@@ -200,6 +202,10 @@ def evaluate(leaf: LeafRenderer, ctx: Context, rendered: str | None = None) -> A
         raise not_text_failure(leaf, ctx, exc.value) from None
     except FilterFailed as exc:
         raise filter_failure(exc) from None
+    except OperandError as exc:
+        raise operand_failure(leaf, ctx, exc) from None
+    except Refused as exc:
+        raise LeafFailed(str(exc), code="type") from None
     except LeafFailed:
         raise
     except RenderLimit as exc:
@@ -234,6 +240,10 @@ def evaluate_raw(leaf: LeafRenderer, ctx: Context) -> Any:
         raise not_text_failure(leaf, ctx, exc.value) from None
     except FilterFailed as exc:
         raise filter_failure(exc) from None
+    except OperandError as exc:
+        raise operand_failure(leaf, ctx, exc) from None
+    except Refused as exc:
+        raise LeafFailed(str(exc), code="type") from None
     except RenderLimit as exc:
         raise LeafFailed(str(exc), code="render-limit") from None
     except RecursionError:

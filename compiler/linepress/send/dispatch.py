@@ -207,15 +207,23 @@ class Dispatcher:
         finally:
             await sender.aclose()
 
+    def _claim(self, after: int) -> tuple[list[tuple[int, bytes, int]], float | None]:
+        """The next rows to send, and when none: seconds to wait before asking again."""
+        batch = self.journal.to_send(resend_unknown=self.resend_unknown, after=after, limit=500)
+        # A shared journal: other workers may still hand rows back.
+        return batch, None if batch else self.journal.more_later()
+
     async def _feed(self, queue: asyncio.Queue[Job | None]) -> None:
         after = 0
+        # A journal on a server claims rows in a round trip: from a thread, so the loop
+        # (and the pace) does not stall meanwhile (3-5 ms a claim on a loaded machine).
+        remote = self.journal.commits_wait
         while not self.stopping:
             try:
-                batch = self.journal.to_send(
-                    resend_unknown=self.resend_unknown, after=after, limit=500
-                )
-                # A shared journal: other workers may still hand rows back.
-                later = None if batch else self.journal.more_later()
+                if remote:
+                    batch, later = await asyncio.to_thread(self._claim, after)
+                else:
+                    batch, later = self._claim(after)
             except JournalUnavailable as exc:
                 self._journal_lost(exc)
                 return

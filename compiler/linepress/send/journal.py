@@ -195,6 +195,9 @@ class CampaignJournal(Protocol):
         """Publish this worker's pacer findings to the others (a no-op unless shared)."""
         ...
 
+    # Optional, not part of the protocol: `take_marked(row) -> bool`, for a journal whose
+    # `apply` also marks rows ahead (PostgreSQL): True when row's mark is committed already.
+
     #: True when `apply` waits on a server (a durable commit over the network): the
     #: sender then calls it from a thread, one call at a time, and keeps sending meanwhile.
     commits_wait: bool

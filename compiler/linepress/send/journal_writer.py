@@ -52,11 +52,21 @@ class JournalWriter:
         #: Set once the journal could not be written: nothing more is sent.
         self.lost: JournalUnavailable | None = None
         self._threaded = bool(getattr(journal, "commits_wait", False))
+        #: A journal that marks rows ahead says which are marked (see `PgJournal.take_marked`).
+        self._take_marked: Callable[[int], bool] | None = getattr(journal, "take_marked", None)
         self._thread: ThreadPoolExecutor | None = None
         #: The commit running in the thread, and what it writes.
         self._running: tuple[Future[BaseException | None], _Batch] | None = None
 
     async def inflight(self, row: int) -> None:
+        """Return once `row` is committed `inflight` (its request may then leave)."""
+        if (
+            self._take_marked is not None
+            and self.lost is None
+            and self.failure is None
+            and self._take_marked(row)
+        ):
+            return  # marked ahead by an earlier commit (a shared journal's `take_marked`)
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._inflight.append(row)
         self._waiters.append(future)

@@ -22,6 +22,13 @@ PostgreSQL as the coordinator of any number of `linepress send` processes:
 - **Cost.** `apply` writes outcomes and marks in one pipelined round trip on a
   connection of its own, and the sender calls it from a thread (`commits_wait`), so
   the wait for the server's disk overlaps sending and batches grow while it lasts.
+- **Marks ahead.** Each commit also marks `inflight` the next rows handed to the
+  sender (up to `ahead`: two claims, 64 at most), so a first attempt usually leaves at once: its
+  mark was committed by an earlier commit (`take_marked`). The rule stays: no request
+  without a committed mark. The price: after `kill -9` up to `ahead` rows that were
+  never sent are `unknown` too (a worker that stops cleanly puts them back to
+  `pending`). A mark older than a third of the lease is not used (the worker may have
+  been paused and lost its rows): that row is marked again, with the claim checked.
 
 Times are the server's (`clock_timestamp()`), so machines with skewed clocks agree.
 Passwords: see `redact_dsn`; no DSN, error or report carries one.
@@ -29,7 +36,9 @@ Passwords: see `redact_dsn`; no DSN, error or report carries one.
 
 from __future__ import annotations
 
+import collections
 import contextlib
+import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Literal
@@ -81,10 +90,24 @@ _MARK_INFLIGHT = (
     "WHERE r.campaign = %(campaign)s AND r.row = mine.row "
     "AND (SELECT count(*) FROM mine) = %(count)s"
 )
+#: Marks ahead: rows handed to the sender and not yet asked for, marked `inflight` (one
+#: attempt counted) where this worker holds them and they are still sendable; the rows
+#: marked come back, so only those are sent without a commit of their own.
+_MARK_AHEAD = (
+    "UPDATE linepress.recipients SET status = 'inflight', attempts = attempts + 1, "
+    "updated_at = clock_timestamp() WHERE campaign = %(campaign)s AND row = ANY(%(rows)s) "
+    "AND claimed_by = %(worker)s AND {sendable} RETURNING row"
+)
+#: Marks ahead never used (the run stopped first): nothing was sent, back to `pending`.
+_UNMARK_AHEAD = (
+    "UPDATE linepress.recipients SET status = 'pending', attempts = greatest(attempts - 1, 0), "
+    "updated_at = clock_timestamp() WHERE campaign = %s AND row = ANY(%s) "
+    "AND claimed_by = %s AND status = 'inflight'"
+)
 #: What a worker leaves `inflight` when it stops or dies becomes `unknown`.
 _UNKNOWN_AFTER_STOP = (
     "UPDATE linepress.recipients SET status = 'unknown', updated_at = clock_timestamp(), "
-    "error = coalesce(error, %s) WHERE campaign = %s AND status = 'inflight' AND "
+    "error = coalesce(error, %(why)s) WHERE campaign = %(campaign)s AND status = 'inflight' AND "
 )
 
 
@@ -129,6 +152,14 @@ class PgJournal:
         self._locked = False
         #: Set once this worker joined the campaign (`claim`).
         self._lease: Lease | None = None
+        #: Rows handed to the sender (`to_send`), not yet asked for nor marked ahead.
+        #: (`to_send` appends on the loop's thread, `apply` takes in the writer's.)
+        self._handed: collections.deque[int] = collections.deque()
+        #: Rows marked ahead, committed, not yet taken: row -> when (monotonic seconds).
+        self._ahead: dict[int, float] = {}
+        #: How many rows to keep marked ahead.
+        self.ahead = min(64, 2 * self.claim_size)
+        self._resend_unknown = False
         try:
             if attach:
                 self._attach()
@@ -278,15 +309,33 @@ class PgJournal:
     # -- sending ------------------------------------------------------------
 
     def recover(self) -> int:
-        """Turn `inflight` rows of workers whose lease ran out (or of this one) into `unknown`."""
+        """Turn `inflight` rows of workers whose lease ran out (or of this one) into `unknown`.
+
+        This worker's rows marked ahead and never sent go back to `pending` first. Call
+        it when this worker sends nothing (before or after its dispatch).
+        """
+        self._unmark_ahead()
+        return self._recover(own=True)
+
+    def _recover(self, *, own: bool) -> int:
+        mine = "claimed_by = %(worker)s OR " if own else ""
         with self._guard("cannot write the journal"):
             cursor = self._db.execute(
-                _UNKNOWN_AFTER_STOP + "(claimed_by = %s OR claimed_by IS NULL OR claimed_by "
-                "NOT IN (SELECT id FROM linepress.workers WHERE campaign = %s "
+                _UNKNOWN_AFTER_STOP + f"({mine}claimed_by IS NULL OR claimed_by NOT IN "
+                "(SELECT id FROM linepress.workers WHERE campaign = %(campaign)s "
                 "AND expires_at > clock_timestamp()))",
-                (ledger.STOPPED_IN_FLIGHT, self._id, self.worker, self._id),
+                {"why": ledger.STOPPED_IN_FLIGHT, "campaign": self._id, "worker": self.worker},
             )
         return cursor.rowcount
+
+    def _unmark_ahead(self) -> None:
+        """Rows marked ahead that were never taken: not sent, so `pending` again."""
+        rows = sorted(self._ahead)
+        self._ahead.clear()
+        self._handed.clear()
+        if rows and self._campaign_id is not None:
+            with self._guard("cannot write the journal"):
+                self._db.execute(_UNMARK_AHEAD, (self._id, rows, self.worker))
 
     def to_send(
         self, *, resend_unknown: bool, after: int = 0, limit: int = 1000
@@ -321,7 +370,20 @@ class PgJournal:
         if self._lease is not None:
             self._lease.sending = bool(rows)
             self._lease.learned(counted.fetchone())
-        return sorted((int(r), bytes(b), int(a)) for r, b, a in rows)
+        handed = sorted((int(r), bytes(b), int(a)) for r, b, a in rows)
+        self._resend_unknown = resend_unknown
+        self._handed.extend(row for row, _, _ in handed)
+        return handed
+
+    def take_marked(self, row: int) -> bool:
+        """True when `row`'s in-flight mark for its next attempt is committed already
+        (marked ahead, and recently enough): it may be sent with no commit of its own.
+        Each mark is taken once; called from the sender's loop."""
+        marked_at = self._ahead.pop(row, None)
+        if marked_at is None:
+            return False
+        # A worker paused for longer may have lost its rows: mark again, claim checked.
+        return time.monotonic() - marked_at < self.lease / 3
 
     def more_later(self) -> float | None:
         """Seconds to wait before claiming again, or None when this worker is done.
@@ -329,7 +391,7 @@ class PgJournal:
         Other workers may still hand rows back: those claimed by a worker whose
         lease runs out. While any other worker holds unsent rows, wait and look again.
         """
-        self.recover()
+        self._recover(own=False)  # ours are in flight or marked ahead: this run goes on
         with self._guard("cannot read the journal"):
             found = self._db.execute(
                 "SELECT count(*) FROM linepress.recipients WHERE campaign = %s "
@@ -358,8 +420,11 @@ class PgJournal:
         of the outcomes, `LeaseLost` is raised.
         """
         done = list(outcomes)
-        marks = sorted(set(inflight))
-        if not done and not marks:
+        asked = set(inflight)
+        # A row marked ahead by the commit before this one: its mark is committed.
+        marks = sorted(row for row in asked if self._ahead.pop(row, None) is None)
+        ahead = self._next_ahead(asked)
+        if not done and not marks and not ahead:
             return
         if self._write_db is None:
             # Its own connection, so it may run in a thread beside claims and reads.
@@ -367,8 +432,8 @@ class PgJournal:
         db = self._write_db
         marked = 0
         with self._guard("cannot write the journal"):
-            # A pipeline without BEGIN is one implicit transaction up to its sync: both
-            # statements commit together (or neither), after one wait for the server.
+            # A pipeline without BEGIN is one implicit transaction up to its sync: the
+            # statements commit together (or none), after one wait for the server.
             with db.pipeline():
                 if done:
                     db.execute(_RECORD_OUTCOMES, self._outcome_arrays(done))
@@ -378,12 +443,33 @@ class PgJournal:
                         {"campaign": self._id, "rows": marks, "worker": self.worker,
                          "count": len(marks)},
                     )  # fmt: skip
+                if ahead:
+                    marking_ahead = db.execute(
+                        _MARK_AHEAD.format(sendable=ledger.sendable(self._resend_unknown)),
+                        {"campaign": self._id, "rows": ahead, "worker": self.worker},
+                    )
             if marks:
                 marked = marking.rowcount
+            if ahead:
+                now = time.monotonic()
+                for (row,) in marking_ahead.fetchall():
+                    self._ahead[int(row)] = now
         if marked != len(marks):
             raise LeaseLost(
                 "this worker's lease ran out and other workers took over its rows; it stopped"
             )
+
+    def _next_ahead(self, asked: set[int]) -> list[int]:
+        """The handed rows to mark ahead in this commit: up to `ahead` marked, untaken."""
+        for row in asked:  # asked for now: marked by this commit, not ahead
+            with contextlib.suppress(ValueError):
+                self._handed.remove(row)
+        room = self.ahead - len(self._ahead)
+        picked: list[int] = []
+        while room > 0 and self._handed:
+            picked.append(self._handed.popleft())
+            room -= 1
+        return picked
 
     def _outcome_arrays(self, done: list[Outcome]) -> dict[str, object]:
         """`_RECORD_OUTCOMES`' parameters: one array per column, the campaign and the worker."""
@@ -472,12 +558,13 @@ class PgJournal:
         """Leave the campaign: unsent claims return to the pool at once."""
         if self._lease is not None:
             self._lease.stop()
-        with contextlib.suppress(psycopg.Error):
+        with contextlib.suppress(psycopg.Error, JournalUnavailable):
             if not self._db.closed and self._lease is not None:
                 self._unlock()
+                self._unmark_ahead()
                 self._db.execute(
-                    _UNKNOWN_AFTER_STOP + "claimed_by = %s",
-                    (ledger.STOPPED_IN_FLIGHT, self._id, self.worker),
+                    _UNKNOWN_AFTER_STOP + "claimed_by = %(worker)s",
+                    {"why": ledger.STOPPED_IN_FLIGHT, "campaign": self._id, "worker": self.worker},
                 )
                 self._lease.leave(self._db)
                 # A campaign created by this worker and never planned is removed.

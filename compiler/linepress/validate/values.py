@@ -368,11 +368,20 @@ class KeyForms:
         """Look at one body's `to` (anything: only a non-empty string is judged)."""
         if to.__class__ is not str or _KEY_FORMATS.fullmatch(to) is not None or not to:
             return
-        if key_problem(to) is not None:
+        # One match for an ordinary key of another form (`090-1234-5678`); the
+        # character-by-character look only for the rest.
+        if PLAIN_KEY.fullmatch(to) is None and key_problem(to) is not None:
             return  # an error says what is wrong with it
         self.count += 1
         if len(self.first) < self.SHOWN:
             self.first.append((row, where, to))
+
+    def note_taken(self, to: str, row: int, file: str, line: int) -> None:
+        """`note` for a key already judged of no known form and undamaged (by the
+        generated fast path): a count, and the place only for the first few."""
+        self.count += 1
+        if len(self.first) < self.SHOWN:
+            self.first.append((row, Location(file, line), to))
 
     def problem(self, at: Location | None = None, severity: Severity = "warning") -> Problem | None:
         """The warning for the run (or None), at `at` (the definition's `to`) or else the
