@@ -88,7 +88,9 @@ def test_a_device_is_written_to_never_renamed_over(campaign: Path) -> None:
         ["preview", str(campaign / "static.yaml"), "--out"],
         ["merge-reports", str(campaign / "r.jsonl"), "-o"],
     ):
-        (campaign / "r.jsonl").write_text('{"row": 1, "status": "sent"}\n')
+        (campaign / "r.jsonl").write_text(
+            '{"row": 1, "status": "sent"}\n{"summary": {"total": 1, "sent": 1}}\n'
+        )
         code, output = cli(*args, str(null))
         assert code == 0, output
         assert stat.S_ISCHR(null.stat().st_mode), args
@@ -208,3 +210,36 @@ def test_merge_reports_finds_a_missing_shard_and_a_cut_report(tmp_path: Path) ->
     assert code == 1 and "c.jsonl: the report is cut short: 1 rows, its summary says 2" in output
     code, output = cli("merge-reports", str(a), "-o", str(tmp_path / "no" / "m.jsonl"))
     assert code == 2 and "does not exist" in output
+
+
+@pytest.mark.parametrize("target", ["macros.j2", "footer.j2", "link.j2", "hard.j2", "dyn.j2"])
+def test_an_output_that_is_a_template_the_definition_reads_is_a_usage_error(
+    tmp_path: Path, target: str
+) -> None:
+    """Imported macro files, included templates (by a literal or a computed name), through
+    a symlink or a hard link: every file the command reads is an input."""
+    (tmp_path / "d.yaml").write_text(
+        "from: APP\nimports: {m: macros.j2}\nmessage:\n  type: TEXT\n"
+        "  text: \"{{ m.hi(name) }}{% include 'footer.j2' %}{% include part ~ '.j2' %}\"\n"
+    )
+    (tmp_path / "macros.j2").write_text("{% macro hi(x) %}Hi {{ x }}{% endmacro %}")
+    (tmp_path / "footer.j2").write_text("!")
+    (tmp_path / "dyn.j2").write_text("?")
+    (tmp_path / "link.j2").symlink_to(tmp_path / "macros.j2")
+    os.link(tmp_path / "footer.j2", tmp_path / "hard.j2")
+    (tmp_path / "r.csv").write_text("to,name,part\nU1,A,dyn\n")
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    for option in ("-o", "--rejects"):
+        code, output = cli(
+            "compile", str(tmp_path / "d.yaml"), "--data", str(tmp_path / "r.csv"),
+            "--keep-going", option, str(tmp_path / target),
+        )  # fmt: skip
+        assert code == 2, output
+        assert "is also an input of this command" in output
+        assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+    code, output = cli(
+        "compile", str(tmp_path / "d.yaml"), "--data", str(tmp_path / "r.csv"),
+        "-o", str(tmp_path / "out.jsonl"),
+    )  # fmt: skip
+    assert code == 0, output
+    assert json.loads((tmp_path / "out.jsonl").read_text())["message"]["text"] == "Hi A!?"

@@ -13,6 +13,7 @@ import json
 import tempfile
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner, Result
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -206,3 +207,33 @@ def test_a_loop_over_null_says_so_in_the_authors_words(tmp_path: Path) -> None:
         "definition.yaml:3:29: row 1 (data.jsonl:1): message.text: `{% for %}` loops over a "
         "list or an object, and found null (empty in this row): guard the loop with `{% if … %}`"
     ) in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("route", "value", "said"),
+    [
+        ("{{ v | length }}", None, "the filter `length` failed: it needs a list, and found null"),
+        ("{{ v | round }}", None, "the filter `round` failed: it needs a number, and found null"),
+        (
+            "{{ v | dictsort }}",
+            [1],
+            "the filter `dictsort` failed: it needs an object, and found a list",
+        ),
+        (
+            "{{ v | map('upper') | join }}",
+            3,
+            "the filter `map` failed: it needs a list, and found a whole number",
+        ),
+        (
+            "{{ v | items | list }}",
+            "ab",
+            "the filter `items` failed: it needs an object, and found text",
+        ),
+    ],
+)
+def test_a_filter_given_what_it_cannot_use_says_what_it_needs(
+    tmp_path: Path, route: str, value: object, said: str
+) -> None:
+    result = compile_text(tmp_path, route, value)
+    assert result.exit_code == 1
+    assert "definition.yaml:3:29: row 1 (data.jsonl:1): message.text: " + said in result.stderr

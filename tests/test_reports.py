@@ -249,3 +249,41 @@ def test_an_overlap_names_the_two_reports_that_hold_the_row(tmp_path: Path) -> N
     # Row 1 is in `first` and in `again`, never in `second`.
     assert f"row 1 is in two reports (also {first})" in output, output
     assert output.startswith(str(again)), output
+
+
+def test_an_empty_file_is_not_a_report(tmp_path: Path) -> None:
+    good = tmp_path / "good.jsonl"
+    write_report(good, [{"row": 1, "to": USERS[0], "status": "sent"}], {"summary": {"total": 1}})
+    for name, text in (("empty.jsonl", ""), ("empty.csv", ""), ("header.csv", "row,to,status\n")):
+        (tmp_path / name).write_text(text)
+        code, output = cli("merge-reports", str(good), str(tmp_path / name), "-o", "x.jsonl")
+        assert code == 1 and output.startswith(f"{tmp_path / name}: not a report: the file is")
+        assert "empty (0 bytes)" in output or "without a single row" in output
+        assert "Traceback" not in output and not Path("x.jsonl").exists()
+
+
+@pytest.mark.parametrize("kind", ["csv", "jsonl"])
+def test_a_report_cut_mid_file_is_named_cut_not_a_missing_shard(
+    sandbox: SandboxServer, campaign: Path, kind: str
+) -> None:
+    for index in (1, 2):
+        send_shard(sandbox, index, 2, f"r{index}.{kind}")
+    data = Path(f"r2.{kind}").read_bytes()
+    Path(f"r2.{kind}").write_bytes(data[: len(data) // 2])  # killed mid-write: no summary
+    code, output = cli("merge-reports", f"r1.{kind}", f"r2.{kind}", "-o", f"all.{kind}")
+    assert code == 1, output
+    assert output.startswith(f"r2.{kind}"), output
+    assert ": the report is cut short: " in output, output
+    assert "missing" not in output and "Traceback" not in output
+    assert not Path(f"all.{kind}").exists()
+
+
+def test_reports_of_two_different_splits_are_named_not_an_overlap(
+    sandbox: SandboxServer, campaign: Path
+) -> None:
+    send_shard(sandbox, 1, 2, "a1.jsonl")
+    send_shard(sandbox, 2, 3, "b2.jsonl")
+    code, output = cli("merge-reports", "a1.jsonl", "b2.jsonl", "-o", "all.jsonl")
+    assert code == 1, output
+    assert output.startswith("b2.jsonl: shard 2/3 is of a split into 3, but a1.jsonl is shard 1/2")
+    assert "overlap" not in output

@@ -508,7 +508,9 @@ def test_new_data_on_stdin_is_a_new_run(campaign: Path, monkeypatch: pytest.Monk
     assert first.summary is not None and first.summary.counts["sent"] == 2
     second = from_stdin("to,name\nU3,C\nU2,B\n")
     assert second.summary is not None
-    assert (second.summary.counts["sent"], second.summary.counts["skipped"]) == (1, 1)
+    # This run sent U3; the campaign has reached U1 (no longer listed), U2 and U3.
+    assert second.summary.run_counts == {"sent": 1}
+    assert (second.summary.counts["sent"], second.summary.counts["skipped"]) == (3, 0)
 
 
 def test_a_new_run_does_not_resend_what_the_journal_already_sent(campaign: Path) -> None:
@@ -532,12 +534,21 @@ def test_a_new_run_does_not_resend_what_the_journal_already_sent(campaign: Path)
     result = run_send(campaign, record, report=campaign / "r.jsonl")
     assert sent == Counter({f"U{i}": 1 for i in range(1, 11)})
     assert result.summary is not None and result.summary.ok
-    skipped = [r for r in read_report(campaign / "r.jsonl") if r["status"] == "skipped"]
-    assert [r["error"] for r in skipped] == [
-        "already received a message from an earlier run of this journal"
-    ] * 3
+    # The campaign counts the three as sent, with the message id that reached them.
+    rows = list(read_report(campaign / "r.jsonl"))
+    earlier = [r for r in rows if r["status"] == "sent" and r["error"]]
+    assert [(r["to"], r["message_id"]) for r in earlier] == [
+        (f"U{i}", f"m-U{i}") for i in (1, 2, 3)
+    ]
+    assert all(r["error"].startswith("already received version 1 of") for r in earlier)
+    assert result.summary.counts["sent"] == 10 and result.summary.run_counts == {"sent": 7}
+    # --resend-sent: only those an earlier version reached get this one.
     result = run_send(campaign, record, resend_sent=True)
-    assert sent == Counter({f"U{i}": 2 for i in range(1, 11)})
+    assert sent == Counter({**{f"U{i}": 1 for i in range(4, 11)}, "U1": 2, "U2": 2, "U3": 2})
+    assert result.summary is not None and result.summary.run_counts == {"sent": 3}
+    result = run_send(campaign, record, resend_sent=True)  # everyone has this version now
+    assert result.summary is not None and result.summary.run_counts == {}
+    assert sent == Counter({**{f"U{i}": 1 for i in range(4, 11)}, "U1": 2, "U2": 2, "U3": 2})
 
 
 @pytest.mark.parametrize(

@@ -125,6 +125,11 @@ def test_connection_refused_stops_the_run_and_a_rerun_sends_everyone_once(
     counts = statuses(campaign)
     assert counts.get("sent", 0) == 0 and counts.get("unknown", 0) == 0
     assert counts["pending"] >= 50  # stopped after a few failures, not after 60 x 5
+    assert "nothing to send" not in down.stderr  # there was: the breaker stopped it
+    # (a row may have used up its attempts before the breaker tripped)
+    assert "this run: nothing sent before it stopped" in down.stderr or (
+        "this run: failed " in down.stderr
+    ), down.stderr
     with running_sandbox(api_key=KEY, port=port) as sandbox:
         up = send(campaign, sandbox.url)
         assert up.returncode == 0, up.stderr
@@ -257,8 +262,12 @@ def test_the_first_ctrl_c_says_what_it_waits_for_and_the_second_abandons(
 ) -> None:
     arrived = threading.Semaphore(0)
     release = threading.Event()
+    answers = iter(range(10**6))
 
     def hang(conn: socket.socket, head: bytes) -> None:
+        if next(answers) == 0:  # the first request (sent alone) is answered
+            conn.sendall(ok_answer())
+            return
         arrived.release()
         release.wait(60)
 
@@ -286,7 +295,7 @@ def test_the_first_ctrl_c_says_what_it_waits_for_and_the_second_abandons(
         release.set()
     assert process.returncode == 130, rest
     counts = statuses(campaign)
-    assert counts["unknown"] == 4 and counts["pending"] == 56
+    assert (counts["sent"], counts["unknown"], counts["pending"]) == (1, 4, 55)
 
 
 # -- 8 and 12: credentials never leave -----------------------------------------------
@@ -356,3 +365,114 @@ def test_a_full_disk_while_sending_is_a_located_error_that_keeps_what_was_record
     counts = reopened.counts()
     reopened.close()
     assert counts["sent"] > 0 and sum(counts.values()) == 2000
+
+
+def test_quiet_says_nothing_when_all_went_well_and_the_summary_when_not(campaign: Path) -> None:
+    with running_sandbox(api_key=KEY) as sandbox:
+        ok = send(campaign, sandbox.url, "-q")
+    assert ok.returncode == 0 and ok.stderr == "" and ok.stdout == ""
+    (campaign / "users.csv").write_text("to,name\nU9001,A\n")
+    down = send(campaign, f"http://127.0.0.1:{free_port()}", "-q", "--journal", "other.db")
+    assert down.returncode == 1
+    assert "campaign: 1 recipients: failed 1" in down.stderr, down.stderr
+
+
+# -- 2 (campaign). a dry run does what a real run would, from the real journal ---------
+
+
+def test_a_dry_run_reads_the_campaign_journal_and_never_writes_it(campaign: Path) -> None:
+    with running_sandbox(api_key=KEY) as sandbox:
+        first = send(campaign, sandbox.url)
+        assert first.returncode == 0, first.stderr
+        journal = campaign / ".linepress" / "def.db"
+        before = {p.name: p.read_bytes() for p in journal.parent.iterdir()}
+        # Ten people join, the text changes: a real run sends those ten only.
+        (campaign / "def.yaml").write_text(DEFINITION.replace("Hello", "Hi"))
+        more = "".join(f"U{i:04d},Name {i}\n" for i in range(61, 71))
+        with (campaign / "users.csv").open("a") as users:
+            users.write(more)
+        dry = send(campaign, sandbox.url, "--dry-run", "--report", "dry.csv")
+        assert dry.returncode == 0, dry.stderr
+        assert "60 already received an earlier version and are skipped; 10 not yet sent" in (
+            dry.stderr
+        )
+        assert "this run: would send 10" in dry.stderr, dry.stderr
+        rows = (campaign / "dry.csv").read_text().splitlines()
+        assert sum(",dry-run," in r for r in rows) == 10
+        assert {p.name: p.read_bytes() for p in journal.parent.iterdir()} == before
+        assert sorted(sandbox.count_by_to().values()) == [1] * 60  # the dry run sent nothing
+        real = send(campaign, sandbox.url)
+        assert real.returncode == 0, real.stderr
+        assert "this run: sent 10" in real.stderr, real.stderr
+        assert sorted(sandbox.count_by_to().values()) == [1] * 70
+
+
+# -- 6 (again). an endpoint that never answers leaves few rows unknown ------------------
+
+
+@pytest.mark.parametrize("answered_first", [0, 20])
+def test_a_never_answering_endpoint_leaves_at_most_the_concurrency_unknown(
+    campaign: Path, answered_first: int
+) -> None:
+    """Hanging from the start: two lone probes, then it stops. Hanging mid-run: at most
+    the requests in flight then (16) become unknown; the rest stay pending."""
+    answers = iter(range(10**6))
+    release = threading.Event()
+
+    def hang(conn: socket.socket, head: bytes) -> None:
+        if next(answers) < answered_first:
+            conn.sendall(ok_answer())
+            return
+        release.wait(30)
+
+    with raw_server(hang) as url:
+        result = send(campaign, url, "--concurrency", "16", "--timeout", "1", "--max-attempts", "3")
+        release.set()
+    assert result.returncode == 1
+    assert "no answer in time" in result.stderr, result.stderr
+    counts = statuses(campaign)
+    assert counts.get("sent", 0) == answered_first
+    assert 1 <= counts["unknown"] <= (2 if answered_first == 0 else 16), counts
+    assert counts["pending"] == 60 - answered_first - counts["unknown"]
+
+
+# -- 1 and 5 (campaign). totals count everyone ever sent; --resend-sent: earlier versions --
+
+
+def test_campaign_totals_count_everyone_sent_whatever_the_list_and_definition(
+    campaign: Path,
+) -> None:
+    with running_sandbox(api_key=KEY) as sandbox:
+        assert send(campaign, sandbox.url).returncode == 0
+        # A new text; the list keeps 30 of the 60 and adds 5.
+        (campaign / "def.yaml").write_text(DEFINITION.replace("Hello", "Hi"))
+        kept = "".join(f"U{i:04d},Name {i}\n" for i in [*range(1, 31), *range(61, 66)])
+        (campaign / "users.csv").write_text("to,name\n" + kept)
+        second = send(campaign, sandbox.url, "--report", "r.csv")
+        assert second.returncode == 0, second.stderr
+        assert "30 already received an earlier version and are skipped; 5 not yet sent" in (
+            second.stderr
+        )
+        assert "30 people this campaign reached are not in this list" in second.stderr
+        assert "this run: sent 5" in second.stderr
+        assert "campaign: 65 recipients: sent 65" in second.stderr, second.stderr
+        status = subprocess.run(
+            [sys.executable, "-m", "linepress", "journal", "status", ".linepress/def.db"],
+            cwd=campaign, capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        assert "65 recipients: sent 65" in status.stdout + status.stderr
+        rows = (campaign / "r.csv").read_text().splitlines()[1:-1]
+        earlier = [r.split(",") for r in rows if "received version 1" in r]
+        assert len(earlier) == 60  # 30 listed, 30 dropped: each with its message id
+        assert all(cells[2] == "sent" and cells[5] for cells in earlier)
+        assert sum("not in the current list" in r for r in rows) == 30
+        assert sorted(sandbox.count_by_to().values()) == [1] * 65
+        # --resend-sent: the 30 listed who received version 1 get this version, once.
+        again = send(campaign, sandbox.url, "--resend-sent")
+        assert again.returncode == 0, again.stderr
+        assert "30 received an earlier version and are sent this one; 5 already" in again.stderr
+        assert "this run: sent 30" in again.stderr
+        assert send(campaign, sandbox.url, "--resend-sent").returncode == 0
+        counts = sandbox.count_by_to()
+        assert sorted(counts.values()) == [1] * 35 + [2] * 30
+        assert all(counts[f"U{i:04d}"] == 2 for i in range(1, 31))

@@ -95,6 +95,11 @@ class AtomicOutput:
         #: Writes bytes (the file's own method: no wrapper call per recipient).
         self.write = self._file.write
 
+    def refuse(self, inputs: Iterable[str | Path | None]) -> None:
+        """Raise `UsageError` when the target is one of `inputs` (found after opening)."""
+        if self._name is not None:
+            refuse_inputs(self._name, inputs)
+
     @property
     def file(self) -> IO[bytes]:
         """The binary file being written (to wrap in a text layer, say)."""

@@ -23,6 +23,7 @@ from linepress.operations.compile import (
     check_ok_line,
     compile_definition,
 )
+from linepress.operations.inputs import definition_inputs
 from linepress.validate.schema import load_schema, schema_names
 
 
@@ -101,7 +102,9 @@ def compile_command(
         allow_duplicates=allow_duplicates,
     )
     guard_paths(out, rejects)
-    refuse_overwriting_inputs(outputs=[out, rejects], inputs=[definition, data])
+    refuse_overwriting_inputs(
+        outputs=[out, rejects], inputs=[definition, data, *definition_inputs(definition)]
+    )
     log = compile_definition(options)
     finish(log, error_format, "compile")
 

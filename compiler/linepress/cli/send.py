@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -14,12 +15,14 @@ from linepress.cli.options import (
     reading_options,
     refuse_overwriting_inputs,
     report_options,
+    verbosity,
 )
 from linepress.errors import LinepressError
 from linepress.operations.compile import (
     DataOptions,
     summary_line,
 )
+from linepress.operations.inputs import definition_inputs
 from linepress.report import REPORTERS
 
 
@@ -60,7 +63,9 @@ from linepress.report import REPORTERS
 @click.option(
     "--resend-sent",
     is_flag=True,
-    help="Send this version again to people the journal already sent to (they get two).",
+    help="Send this version to people an earlier version reached (after a changed "
+    "definition or list: they get a second message); those who already received this "
+    "exact message are not sent it again.",
 )
 @click.option("--new-run", is_flag=True, hidden=True)
 @click.option(
@@ -282,14 +287,20 @@ def send_command(
     )
     refuse_overwriting_inputs(
         outputs=[report, journal_path],
-        inputs=[definition, payloads, Path(data) if data and data != "-" else None],
+        inputs=[
+            definition,
+            payloads,
+            Path(data) if data and data != "-" else None,
+            *definition_inputs(definition),
+        ],
     )
+    quiet = verbosity() < 0  # -q: say only what went wrong
     try:
         result = send(
             options,
-            progress=sys.stderr if progress else None,
+            progress=sys.stderr if progress and not quiet else None,
             handle_signals=True,
-            notify=lambda line: click.echo(line, err=True),
+            notify=lambda line: None if quiet else click.echo(line, err=True),
         )
     except LinepressError as exc:  # usage, or a journal that cannot be written
         for problem in exc.problems:
@@ -306,10 +317,15 @@ def send_command(
         )
         sys.exit(1)
     # Warnings (a delimiter read from the header) and skipped blank rows show too.
-    if result.log.errors or result.log.warnings or result.log.blank_rows or result.summary is None:
+    noted = result.log.warnings or result.log.blank_rows
+    if result.log.errors or (noted and not quiet) or result.summary is None:
         tail = "; nothing was sent" if result.summary is None else ""
-        REPORTERS[error_format](result.log, sys.stderr, summary_line(result.log, "send") + tail)
-    if result.summary is not None:
+        log = result.log
+        if quiet:
+            errors = {k: g for k, g in log.groups.items() if g.problem.severity == "error"}
+            log = replace(log, groups=errors)
+        REPORTERS[error_format](log, sys.stderr, summary_line(result.log, "send") + tail)
+    if result.summary is not None and not (quiet and result.ok):
         click.echo(result.summary.line(), err=True)
     if result.interrupted:
         sys.exit(130)
@@ -345,9 +361,12 @@ def merge_reports_command(reports: tuple[Path, ...], out: Path) -> None:
             click.echo(problem.format(), err=True)  # format() names linepress when it has no place
         sys.exit(exc.exit_code)
     parts = ", ".join(f"{status} {count}" for status, count in counts.items() if count)
+    settled = counts.get("sent", 0) + counts.get("skipped", 0) == sum(counts.values())
+    if verbosity() < 0 and settled:  # -q: nothing went wrong, nothing to say
+        return
     click.echo(
         f"linepress: merged {len(reports)} reports: {sum(counts.values())} recipients: {parts}",
         err=True,
     )
-    if counts.get("sent", 0) + counts.get("skipped", 0) != sum(counts.values()):
+    if not settled:
         sys.exit(1)

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import sqlite3
 import sys
 import tempfile
+import urllib.parse
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 from linepress.definition import load_definition
-from linepress.errors import LinepressError
+from linepress.errors import LinepressError, Location, Problem, UsageError
 from linepress.operations.send_options import JOURNAL_FOLDER, SendOptions
 from linepress.recipients.records import ReadOptions
 from linepress.resources import resource_dir
@@ -68,9 +71,19 @@ def open_campaign_journal(options: SendOptions) -> Iterator[CampaignJournal]:
     Raises `UsageError` (from `open_journal`) for a file that is not a journal.
     """
     if options.dry_run:
-        # A rehearsal must not mark anyone as sent in the real journal.
+        # A rehearsal must not mark anyone as sent in the real journal, yet do what a
+        # real run would: it runs on a copy of the campaign's journal, read read-only.
         with tempfile.TemporaryDirectory(prefix="linepress-dry-run-") as folder:
-            journal = open_journal(Path(folder) / "dry-run.db")
+            scratch = Path(folder) / "dry-run.db"
+            real = None if options.journal_url else options.journal or default_journal_path(options)
+            if real is not None and real.is_file():
+                copy_journal(real, scratch)
+            try:
+                journal = open_journal(scratch)
+            except UsageError as exc:  # not a journal: name the real file
+                raise UsageError(
+                    replace(p, location=Location(str(real))) for p in exc.problems
+                ) from None
             try:
                 yield journal
             finally:
@@ -98,6 +111,27 @@ def open_campaign_journal(options: SendOptions) -> Iterator[CampaignJournal]:
         yield journal
     finally:
         journal.close()
+
+
+def copy_journal(real: Path, copy: Path) -> None:
+    """Copy the SQLite journal at `real` to `copy`, reading `real` only (never locking or
+    writing it: a run may be sending from it). Raises `UsageError` when it is not a journal."""
+    # A journal no run holds has no -wal file: read it as immutable, so not even SQLite's
+    # -shm/-wal side files appear beside it.
+    quiet = "&immutable=1" if not Path(f"{real}-wal").exists() else ""
+    uri = f"file:{urllib.parse.quote(str(real.resolve()))}?mode=ro{quiet}"
+    try:
+        with (
+            contextlib.closing(sqlite3.connect(uri, uri=True)) as source,
+            contextlib.closing(sqlite3.connect(copy)) as target,
+        ):
+            source.backup(target)
+    except sqlite3.Error as exc:
+        raise UsageError(
+            Problem(
+                f"the dry run cannot read this journal ({exc})", Location(str(real)), code="journal"
+            )
+        ) from None
 
 
 @contextlib.contextmanager
@@ -182,8 +216,9 @@ def plan_notes(claim: str, plan: PlanCounts, options: SendOptions) -> Iterator[s
     """What a person must know before a changed campaign goes on."""
     if options.resend_sent:
         yield (
-            "linepress send: --resend-sent: people this journal already sent to are sent "
-            "this version again"
+            f"linepress send: --resend-sent: {plan.resend:,} received an earlier version and "
+            f"are sent this one; {plan.already_sent:,} already received this version and are "
+            f"skipped; {plan.pending:,} not yet sent"
         )
     elif claim == "changed" and (plan.already_sent or plan.earlier_unknown):
         text = (
@@ -192,8 +227,16 @@ def plan_notes(claim: str, plan: PlanCounts, options: SendOptions) -> Iterator[s
         )
         if plan.earlier_unknown:
             text += f"{plan.earlier_unknown:,} may have received one (unknown, not resent); "
-        text += f"{plan.pending:,} not yet sent (--resend-sent to send everyone this version)"
+        text += (
+            f"{plan.pending:,} not yet sent (--resend-sent to send this version to those an "
+            "earlier version reached)"
+        )
         yield text
+    if plan.dropped:
+        yield (
+            f"linepress send: {plan.dropped:,} people this campaign reached are not in this "
+            "list: they stay in its counts and reports (rows after the list's last)"
+        )
     if plan.duplicates and not options.allow_duplicates:
         yield (
             f"linepress send: {plan.duplicates:,} rows repeat the recipient of an earlier row "

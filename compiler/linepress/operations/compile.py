@@ -14,6 +14,7 @@ from typing import IO
 
 from linepress.errors import LinepressError, Location, Problem, UsageError
 from linepress.operations.duplicates import RepeatedRecipients
+from linepress.operations.inputs import definition_templates, template_files
 from linepress.output import AtomicOutput, BodyWriter, OutputError, OutputFormat, reject_line
 from linepress.pipeline import Compiler, NoteRecipient, Result, open_data
 from linepress.recipients.records import ReadOptions, RecordSource
@@ -101,7 +102,10 @@ def compile_definition(options: CompileOptions) -> ProblemLog:
     except LinepressError as exc:
         log.add(exc.problems)
         return log
-    inputs = (options.definition, options.data.path)
+    # Every file the definition reads, imported macro files and included templates too.
+    env = compiler.renderer.env
+    templates = template_files(env, definition_templates(compiler.definition))
+    inputs = (options.definition, options.data.path, *templates)
     out = AtomicOutput(options.out, inputs=inputs)
     rejects = AtomicOutput(options.rejects, inputs=inputs) if options.rejects is not None else None
     writer = BodyWriter(out, options.format)
@@ -126,6 +130,13 @@ def compile_definition(options: CompileOptions) -> ProblemLog:
         _abort(outputs)
         raise
     if log.ok or (options.keep_going and not unreadable):
+        try:
+            # A template included by a computed name is known only now it was read.
+            for output in outputs:
+                output.refuse(template_files(env, ()))
+        except UsageError:
+            _abort(outputs)
+            raise
         try:
             try:
                 writer.finish()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 import time
 from collections.abc import Callable
@@ -30,6 +31,7 @@ from linepress.operations.campaign import (
     plan_notes,
     spooled_stdin,
 )
+from linepress.operations.inputs import definition_inputs
 from linepress.operations.planning import plan_recipients
 from linepress.operations.send_options import JOURNAL_FOLDER, SendOptions, Shard
 from linepress.output import OutputError, refuse_inputs
@@ -117,18 +119,18 @@ def send(
         where = Location(journal.location)
         if options.report is not None:  # before anything is sent: never write over the journal
             refuse_inputs(options.report, _journal_files(journal))
+        bound = binding(options, endpoint.base_url)
+        if options.dry_run and options.base_url is None and not endpoint_configured(environ):
+            # A rehearsal without a base URL rehearses the campaign's own endpoint.
+            bound = journal.meta("binding") or bound
         try:
-            claim = journal.claim(
-                fingerprint(options, stdin),
-                binding(options, endpoint.base_url),
-                replan=options.resend_sent,
-            )
+            claim = journal.claim(fingerprint(options, stdin), bound, replan=options.resend_sent)
         except JournalMismatch as exc:
             other = "--campaign NAME" if options.journal_url else "--journal PATH"
             raise UsageError(
                 Problem(
                     f"this journal is the campaign for {exc.args[0]}, not "
-                    f"{binding(options, endpoint.base_url)}: pass {other} to keep "
+                    f"{bound}: pass {other} to keep "
                     "a separate campaign",
                     where,
                     code="journal",
@@ -220,6 +222,7 @@ def _report(
                 options.definition,
                 options.payloads,
                 options.data.path,
+                *definition_inputs(options.definition),
                 *_journal_files(journal),
             ),
         )
@@ -273,6 +276,11 @@ def _lost(
         journal=journal.location,
     )
     return SendResult(log, summary, None, interrupted, plan, journal_lost=True)
+
+
+def endpoint_configured(environ: dict[str, str] | None) -> bool:
+    """True when the environment names a base URL (INFOBIP_BASE_URL)."""
+    return bool((os.environ if environ is None else environ).get("INFOBIP_BASE_URL"))
 
 
 def _kept(options: SendOptions, journal: CampaignJournal) -> Path | None:

@@ -228,7 +228,20 @@ def _as_text(value: Any) -> Any:
 #: Filters that need an object, and those that need a list (or text) to go through.
 _OBJECT_FILTERS = frozenset({"dictsort", "items", "xmlattr"})
 _LIST_FILTERS = frozenset(
-    {"batch", "first", "groupby", "last", "list", "map", "max", "min", "reject"}
+    {
+        "batch",
+        "count",
+        "first",
+        "groupby",
+        "last",
+        "length",
+        "random",
+        "list",
+        "map",
+        "max",
+        "min",
+        "reject",
+    }
     | {"rejectattr", "reverse", "select", "selectattr", "slice", "sort", "sum", "unique"}
 )
 

@@ -118,6 +118,7 @@ class Breaker:
         self._kind: str | None = None
         self._count = 0
         self.tripped: Outage | None = None
+        self._last: Outage | None = None
 
     def answered(self) -> None:
         """An HTTP answer came back: the endpoint is up."""
@@ -126,6 +127,7 @@ class Breaker:
 
     def failed(self, outage: Outage) -> bool:
         """Count one failure; True when this one trips the breaker."""
+        self._last = outage
         if outage.kind != self._kind:
             self._kind, self._count = outage.kind, 0
         self._count += 1
@@ -135,11 +137,74 @@ class Breaker:
             return True
         return False
 
+    def trip(self, base_url: str) -> str:
+        """Trip now (requests went unanswered, see `Gate`); returns the stop reason."""
+        self.tripped = (
+            self.tripped
+            or self._last
+            or Outage(
+                "no answer in time",
+                "the endpoint accepts requests but does not answer: check its status, or raise "
+                "--timeout",
+            )
+        )
+        return self.reason(base_url)
+
     def reason(self, base_url: str) -> str:
         """The stop reason for the summary."""
         assert self.tripped is not None
+        times = "once" if self._count == 1 else f"{self._count} times in a row"
         return (
-            f"the endpoint {base_url} failed {self._count} times in a row "
+            f"the endpoint {base_url} failed {times} "
             f"({self.tripped.kind}) with no other answer in between; {self.tripped.advice}. "
             "The rest stay pending: re-run the same command once it is reachable"
         )
+
+
+class Gate:
+    """Holds new requests back while the endpoint may be hanging, so few rows end `unknown`.
+
+    A request that got no answer in time is `unknown`: a person must check it by hand
+    (a connection cut after sending is fast, and the breaker's to count). So until the endpoint has answered once
+    this run, one request goes out at a time (a probe); and after a request goes
+    unanswered, no new request starts until an answer comes: those in flight finish;
+    if they all went unanswered, one more probe goes out alone, and when it too goes
+    unanswered (`UNANSWERED_TO_STOP` in a row) the run stops (`leave` says True).
+    An endpoint that never answers thus leaves 2 rows `unknown` when it hangs from
+    the start, and at most the concurrency (plus one probe) when it hangs mid-run.
+
+    Cheap when all is well: `open` is one attribute read per request.
+    """
+
+    def __init__(self) -> None:
+        #: True when a request may start now (see the class text).
+        self.open = True
+        self._answered = False
+        self._unanswered = 0  # requests in a row that went unanswered
+        self.in_flight = 0
+
+    def enter(self) -> None:
+        """A request starts."""
+        self.in_flight += 1
+        self._update()
+
+    def leave(self, *, answered: bool, unanswered: bool) -> bool:
+        """A request ended: with an HTTP answer, or unanswered (`unknown`), or neither (it
+        never went out). True when the run should stop: the endpoint does not answer."""
+        self.in_flight -= 1
+        if answered:
+            self._answered, self._unanswered = True, 0
+        elif unanswered:
+            self._unanswered += 1
+        self._update()
+        return self._unanswered >= UNANSWERED_TO_STOP and self.in_flight == 0
+
+    def _update(self) -> None:
+        if self._unanswered:  # suspect: a lone probe once the others are done
+            self.open = self.in_flight == 0 and self._unanswered < UNANSWERED_TO_STOP
+        else:  # until the first answer, one at a time
+            self.open = self._answered or self.in_flight == 0
+
+
+#: Unanswered requests in a row, the last one alone in flight, that stop a run.
+UNANSWERED_TO_STOP = 2

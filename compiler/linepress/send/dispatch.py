@@ -38,6 +38,7 @@ from linepress.send.breaker import (
     DEFAULT_THRESHOLD,
     SERVER_DOWN,
     Breaker,
+    Gate,
     classify,
     server_down,
 )
@@ -126,6 +127,8 @@ class Dispatcher:
         self.journal_error: JournalUnavailable | None = None
         self._pacer = Pacer(settings.rate, adaptive=settings.adaptive)
         self.breaker = Breaker(settings.breaker_threshold)
+        #: Holds new requests back while the endpoint may be hanging (few `unknown` rows).
+        self._gate = Gate()
         #: Requests sent and not yet answered (for the Ctrl-C message).
         self.in_flight = 0
         self._stopping = StopSignal()
@@ -262,22 +265,39 @@ class Dispatcher:
     async def _deliver(self, sender: Sender, job: Job) -> Outcome | None:
         """Send one message until it is settled; None when the run stopped first."""
         tries = 0
+        gate = self._gate
         while True:
-            sent_at = await self._pacer.wait(self._stopping)
+            while not gate.open and not self.stopping:
+                await self._stopping.sleep(0.02)  # rare: a probe or a hang is being waited out
             if self.stopping:
+                return None  # still `pending` in the journal
+            gate.enter()
+            try:
+                sent_at = await self._pacer.wait(self._stopping)
+            except BaseException:
+                gate.leave(answered=False, unanswered=False)
+                raise
+            if self.stopping:
+                gate.leave(answered=False, unanswered=False)
                 return None  # still `pending` in the journal
             try:
                 await self._writer.inflight(job.row)
             except JournalUnavailable:
+                gate.leave(answered=False, unanswered=False)
                 return None  # not sent: the run stops (`Dispatcher.journal_error`)
+            except BaseException:
+                gate.leave(answered=False, unanswered=False)
+                raise
             job.attempts += 1
             tries += 1
             self.in_flight += 1
+            answered = unanswered = False
             try:
                 response = await sender.post(
                     self.endpoint.send_url, job.body, self.settings.timeout
                 )
                 verdict = judge_response(response)
+                answered = True
                 if response.status_code in SERVER_DOWN:  # a gateway with no servers behind it
                     if self.breaker.failed(server_down(response.status_code)):
                         self.stop(self.breaker.reason(self.endpoint.base_url))
@@ -285,6 +305,8 @@ class Dispatcher:
                     self.breaker.answered()
             except Exception as exc:  # every failure gets a verdict: no row is left in flight
                 verdict = judge_exception(exc)
+                # No answer in time: the hang guard (a cut connection is the breaker's).
+                unanswered = verdict.action == "unknown" and isinstance(exc, httpx.TimeoutException)
                 if not isinstance(exc, httpx.HTTPError):
                     self.stop(f"unexpected {type(exc).__name__}; the run stopped")
                 outage = classify(exc, self.endpoint.base_url)
@@ -292,6 +314,11 @@ class Dispatcher:
                     self.stop(self.breaker.reason(self.endpoint.base_url))
             finally:
                 self.in_flight -= 1
+                hung = gate.leave(answered=answered, unanswered=unanswered)
+            if hung and self.breaker.tripped is None:
+                # Every request since the first unanswered one went unanswered: stop before
+                # more rows become `unknown` (a person checks each by hand).
+                self.stop(self.breaker.trip(self.endpoint.base_url))
             if verdict.error is not None:
                 # An endpoint may echo the Authorization header in an error body.
                 verdict = replace(verdict, error=self.endpoint.redact(verdict.error))

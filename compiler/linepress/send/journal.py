@@ -82,11 +82,20 @@ class PlanCounts:
     already_sent: int = 0
     #: People an earlier run may have reached (`unknown`, not resent by default).
     earlier_unknown: int = 0
+    #: People an earlier version reached who are sent this one (--resend-sent).
+    resend: int = 0
+    #: People earlier plans reached who are not in this list (kept as rows after it).
+    dropped: int = 0
 
     @property
     def total(self) -> int:
         return (
-            self.pending + self.invalid + self.duplicates + self.already_sent + self.earlier_unknown
+            self.pending
+            + self.invalid
+            + self.duplicates
+            + self.already_sent
+            + self.earlier_unknown
+            + self.resend
         )
 
 

@@ -18,6 +18,26 @@ STOPPED_IN_FLIGHT = "the run stopped while this message was in flight"
 ALREADY_SENT = "already received a message from an earlier run of this journal"
 MAYBE_SENT = "an earlier run of this journal may have delivered a message to this recipient"
 
+#: A person an earlier plan reached who is not in the current list (then: the version).
+DROPPED_SENT = "not in the current list; received version "
+DROPPED_MAYBE = "not in the current list; an earlier run may have delivered a message"
+
+
+def already_sent(version: int, *, same: bool) -> str:
+    """Why a person in the list is not sent the current version (the campaign rule)."""
+    if same:
+        return f"already received this message (version {version}): not sent again"
+    return (
+        f"already received version {version} of this campaign's message: not sent again "
+        "(--resend-sent sends this version to those an earlier version reached)"
+    )
+
+
+def resending(version: int) -> str:
+    """A person --resend-sent sends the current version after an earlier one reached them."""
+    return f"received version {version} earlier; sent this version (--resend-sent)"
+
+
 #: The columns `entry()` reads, in its order.
 ENTRY_COLUMNS = "row, key, recipient, status, attempts, http_status, message_id, error, retryable"
 
@@ -29,7 +49,8 @@ SAME_RECIPIENT_AS_ROW = "same recipient as row "
 def sendable(resend_unknown: bool) -> str:
     """SQL: pending rows, those a run gave up on after retries, and on request the unknown."""
     statuses = "('pending', 'unknown')" if resend_unknown else "('pending')"
-    return f"(status IN {statuses} OR (status = 'failed' AND retryable))"
+    # A person no longer in the list has no body: never sent from this plan.
+    return f"(body IS NOT NULL AND (status IN {statuses} OR (status = 'failed' AND retryable)))"
 
 
 def entry(row: tuple[Any, ...]) -> Entry:

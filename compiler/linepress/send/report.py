@@ -68,7 +68,12 @@ class Summary:
     def line(self) -> str:
         """This run, then the campaign, then why it stopped and what to do about `unknown`."""
         head = "linepress send (dry run, nothing sent)" if self.dry_run else "linepress send"
-        text = f"{head}: this run: {_counts(self.run_counts) or 'nothing to send'}"
+        # A run stopped before any answer (the breaker, a long Retry-After) had work left.
+        idle = "nothing sent before it stopped" if self.stopped else "nothing to send"
+        done = _counts(self.run_counts)
+        if self.dry_run:  # what a real run would have sent now, from the campaign's journal
+            done = done.replace("sent ", "would send ", 1) if done.startswith("sent ") else done
+        text = f"{head}: this run: {done or idle}"
         text += f" in {self.elapsed:.1f} s ({self.rate:,.0f} messages/s)"
         if self.throttled:
             text += f", {self.throttled:,} throttled answers (429)"
@@ -112,12 +117,17 @@ def entry_row(entry: Entry, *, dry_run: bool = False) -> dict[str, Any]:
     return {
         "row": entry.row,
         "to": entry.recipient,
-        "status": "dry-run" if dry_run and entry.status == "sent" else entry.status,
+        "status": "dry-run" if dry_run and _rehearsed(entry) else entry.status,
         "http_status": entry.http_status,
         "attempts": entry.attempts,
         "message_id": entry.message_id,
         "error": entry.error,
     }
+
+
+def _rehearsed(entry: Entry) -> bool:
+    """Sent by a dry run's stand-in (its message ids are `dry-run-N`), not by an earlier run."""
+    return entry.status == "sent" and (entry.message_id or "").startswith("dry-run-")
 
 
 def csv_cell(value: Any) -> Any:
@@ -261,6 +271,14 @@ def _records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
                 try:
                     record = json.loads(text)
                 except ValueError as exc:
+                    if not text.endswith("\n"):  # the last line, cut off mid-way
+                        raise _bad(
+                            path,
+                            number,
+                            "the report is cut short: its last line stops mid-way (no summary "
+                            "line after it): a run killed while writing it, or a file copied "
+                            "in part; `linepress journal report` writes it again",
+                        ) from None
                     raise _bad(path, number, f"not a report line: {exc}") from None
                 if not isinstance(record, dict):
                     raise _bad(path, number, "not a report line: expected a JSON object")
@@ -299,6 +317,9 @@ def merge_reports(paths: Sequence[Path], out: Path) -> dict[str, int]:
     their totals) a missing or repeated shard or a report cut short.
     """
     counts: dict[str, int] = dict.fromkeys(STATUSES, 0)
+    # First each report on its own (a streaming pass): empty, cut short, of another
+    # split; so a report of 3 shards among reports of 2 is named as such, not as an overlap.
+    _check_shards([_prescan(path) for path in paths])
     sources = [_Source(path) for path in paths]
 
     def merged() -> Iterator[dict[str, Any]]:
@@ -340,9 +361,38 @@ def _checked(
     }
 
 
+def _prescan(path: Path) -> _Source:
+    """Read one report through (rows checked in order); raise `DataError` when it is empty
+    or ends without its summary line."""
+    source = _Source(path)
+    last = 0
+    for row, _ in _read(source):
+        last = row
+    if source.summary is not None:
+        return source
+    if source.rows == 0:
+        size = path.stat().st_size if path.exists() else 0
+        found = "empty (0 bytes)" if size == 0 else "without a single row or summary"
+        raise _bad(
+            path,
+            None,
+            f"not a report: the file is {found}; a linepress report ends with a summary line "
+            "(its totals and shard) even when it has no rows",
+        )
+    raise _bad(
+        path,
+        None,
+        f"the report is cut short: it ends after row {last} ({source.rows} rows) with no "
+        "summary line (every linepress report ends with one): a run killed while writing "
+        "it, or a file copied in part; `linepress journal report` writes it again",
+    )
+
+
 def _check_shards(sources: list[_Source]) -> None:
+    """Shards of one split, each once, none missing; each report's rows agree with its total."""
     shards: dict[int, Path] = {}
     count: int | None = None
+    first: tuple[str, Path] | None = None
     for source in sources:
         summary = source.summary
         if summary is None:
@@ -360,9 +410,16 @@ def _check_shards(sources: list[_Source]) -> None:
         index, _, of = shard.partition("/")
         if not (index.isdigit() and of.isdigit()):
             continue
-        if count is not None and int(of) != count:
-            raise _bad(source.path, None, f"shard {shard} does not belong with shards of {count}")
+        if count is not None and first is not None and int(of) != count:
+            raise _bad(
+                source.path,
+                None,
+                f"shard {shard} is of a split into {of}, but {first[1]} is shard {first[0]} "
+                f"of a split into {count}: reports of two different splits do not merge "
+                "(send every shard with the same --shard K/N)",
+            )
         count = int(of)
+        first = first or (shard, source.path)
         if int(index) in shards:
             raise _bad(source.path, None, f"shard {shard} is also {shards[int(index)]}")
         shards[int(index)] = source.path

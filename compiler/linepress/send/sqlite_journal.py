@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import sqlite3
 import time
@@ -56,8 +57,12 @@ CREATE TABLE IF NOT EXISTS recipients (
     updated_at REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS message_keys (key TEXT PRIMARY KEY, row INTEGER NOT NULL);
--- People earlier plans of this campaign sent to ('sent') or may have ('unknown').
-CREATE TABLE IF NOT EXISTS people (recipient TEXT PRIMARY KEY, status TEXT NOT NULL);
+-- People earlier plans of this campaign sent to ('sent') or may have ('unknown'):
+-- the message id, the plan (version) that reached them, a digest of its body.
+CREATE TABLE IF NOT EXISTS people (
+    recipient TEXT PRIMARY KEY, status TEXT NOT NULL, message_id TEXT, version INTEGER,
+    digest BLOB
+);
 CREATE TABLE IF NOT EXISTS runs (
     number INTEGER PRIMARY KEY,
     started_at REAL NOT NULL,
@@ -165,6 +170,8 @@ class SqliteJournal:
                 )
             if "earlier" in tables:
                 _migrate_v1(db)
+            _add_people_columns(db)
+            db.create_function("linepress_digest", 1, body_digest, deterministic=True)
         except sqlite3.DatabaseError as exc:
             db.close()
             if getattr(exc, "sqlite_errorname", "").startswith(("SQLITE_FULL", "SQLITE_IOERR")):
@@ -190,13 +197,22 @@ class SqliteJournal:
         if not replan and existing == fingerprint and self.meta("planned") == "1":
             return "resume"
         # Planning never sends, so an unfinished plan is simply redone. Who was sent
-        # (or maybe sent) is remembered by person, so no plan sends them again.
+        # (or maybe sent) is remembered by person, so no plan sends them again; each
+        # plan is a version of the campaign's message, numbered from 1.
+        number = self.plan_number
         with self._transaction():
-            self._remember_people()
+            self._remember_people(number)
             self._db.execute("DELETE FROM recipients")
             self._db.execute("DELETE FROM message_keys")
             self._db.execute("DELETE FROM meta WHERE name IN ('planned', 'description')")
-        self._set_meta({"fingerprint": fingerprint, "binding": binding, "version": SCHEMA_VERSION})
+        self._set_meta(
+            {
+                "fingerprint": fingerprint,
+                "binding": binding,
+                "version": SCHEMA_VERSION,
+                "plan_number": str(number + 1 if existing is not None else number),
+            }
+        )
         return "new" if existing is None and not self._has_people() else "changed"
 
     def describe(self, text: str) -> None:
@@ -214,15 +230,32 @@ class SqliteJournal:
                 values.items(),
             )
 
-    def _remember_people(self) -> None:
-        # A person once `sent` stays `sent`; `inflight` (a crash) may have arrived.
+    @property
+    def plan_number(self) -> int:
+        """The current plan's number: the campaign's version of its message (1, 2, ...)."""
+        return int(self.meta("plan_number") or "1")
+
+    def _remember_people(self, version: int) -> None:
+        # What this plan's requests did, by person (rows carried over from earlier plans
+        # made no request: attempts 0, already remembered). A `sent` one records what
+        # reached them last (message id, version, body digest); `unknown`/`inflight` (a
+        # crash) may have arrived, and never hides an earlier `sent`.
         self._db.execute(
-            "INSERT INTO people (recipient, status) "
-            "SELECT recipient, CASE status WHEN 'sent' THEN 'sent' ELSE 'unknown' END "
+            "INSERT INTO people (recipient, status, message_id, version, digest) "
+            "SELECT recipient, CASE status WHEN 'sent' THEN 'sent' ELSE 'unknown' END, "
+            "message_id, ?, CASE WHEN body IS NULL THEN NULL ELSE linepress_digest(body) END "
             "FROM recipients WHERE status IN ('sent', 'unknown', 'inflight') "
             "AND recipient IS NOT NULL "
-            "ON CONFLICT (recipient) DO UPDATE SET status = "
-            "CASE WHEN people.status = 'sent' THEN 'sent' ELSE excluded.status END"
+            "AND (attempts > 0 OR recipient NOT IN (SELECT recipient FROM people)) "
+            "ON CONFLICT (recipient) DO UPDATE SET "
+            "message_id = CASE WHEN excluded.status = 'sent' OR people.status <> 'sent' "
+            "THEN excluded.message_id ELSE people.message_id END, "
+            "version = CASE WHEN excluded.status = 'sent' OR people.status <> 'sent' "
+            "THEN excluded.version ELSE people.version END, "
+            "digest = CASE WHEN excluded.status = 'sent' OR people.status <> 'sent' "
+            "THEN excluded.digest ELSE people.digest END, "
+            "status = CASE WHEN people.status = 'sent' THEN 'sent' ELSE excluded.status END",
+            (version,),
         )
 
     def _has_people(self) -> bool:
@@ -232,12 +265,15 @@ class SqliteJournal:
 
     def plan(self, entries: Iterable[Planned], *, resend_sent: bool = False) -> PlanCounts:
         now = time.time()
-        counts = dict.fromkeys(("pending", "invalid", "duplicates", "sent", "unknown"), 0)
-        check_people = self._has_people() and not resend_sent
+        counts = dict.fromkeys(
+            ("pending", "invalid", "duplicates", "sent", "unknown", "resend", "dropped"), 0
+        )
+        check_people = self._has_people()
         batch: list[tuple[object, ...]] = []
         with self._transaction():
             for row, key, recipient, body, error in entries:
                 status: Status = "pending"
+                message_id = None
                 if error is not None:
                     status = "failed"
                     counts["invalid"] += 1
@@ -248,19 +284,27 @@ class SqliteJournal:
                         status, body = "skipped", None
                         error = f"{ledger.SAME_RECIPIENT_AS_ROW}{first}"
                         counts["duplicates"] += 1
-                    elif earlier == "sent":
-                        status, error = "skipped", ledger.ALREADY_SENT
-                        counts["sent"] += 1
-                    elif earlier is not None:
+                    elif earlier is not None and earlier[0] == "sent":
+                        same = earlier[3] is not None and earlier[3] == body_digest(body)
+                        if resend_sent and not same:  # an earlier version: send this one
+                            error = ledger.resending(earlier[2])
+                            counts["resend"] += 1
+                        else:  # the campaign counts them as sent, with what reached them
+                            status, message_id = "sent", earlier[1]
+                            error = ledger.already_sent(earlier[2], same=same)
+                            counts["sent"] += 1
+                    elif earlier is not None and not resend_sent:
                         status, error = "unknown", ledger.MAYBE_SENT
                         counts["unknown"] += 1
                     else:
                         counts["pending"] += 1
-                batch.append((row, key, recipient, body, status, now, now, error))
+                batch.append((row, key, recipient, body, status, message_id, now, now, error))
                 if len(batch) >= 2000:
                     self._insert(batch)
                     batch.clear()
             self._insert(batch)
+            if check_people:
+                counts["dropped"] = self._keep_dropped(now)
             self._db.execute(
                 "INSERT INTO meta (name, value) VALUES ('planned', '1') "
                 "ON CONFLICT (name) DO UPDATE SET value = '1'"
@@ -271,15 +315,36 @@ class SqliteJournal:
             duplicates=counts["duplicates"],
             already_sent=counts["sent"],
             earlier_unknown=counts["unknown"],
+            resend=counts["resend"],
+            dropped=counts["dropped"],
         )
 
-    def _earlier(self, recipient: str | None) -> str | None:
+    def _keep_dropped(self, now: float) -> int:
+        """People earlier plans reached who are not in this list: rows after the list's last,
+        so the campaign's counts and reports still show them. Returns how many."""
+        last = int(self._db.execute("SELECT coalesce(max(row), 0) FROM recipients").fetchone()[0])
+        cursor = self._db.execute(
+            "INSERT INTO recipients (row, key, recipient, body, status, message_id, "
+            "created_at, updated_at, error) "
+            "SELECT ? + row_number() OVER (ORDER BY rowid), 'dropped#' || recipient, recipient, "
+            "NULL, status, message_id, ?, ?, "
+            "CASE status WHEN 'sent' THEN ? || coalesce(version, 1) ELSE ? END "
+            "FROM people WHERE recipient NOT IN "
+            "(SELECT recipient FROM recipients WHERE recipient IS NOT NULL)",
+            (last, now, now, ledger.DROPPED_SENT, ledger.DROPPED_MAYBE),
+        )
+        return max(cursor.rowcount, 0)
+
+    def _earlier(self, recipient: str | None) -> tuple[str, str | None, int, bytes | None] | None:
+        """(status, message id, version, body digest) of what earlier plans sent `recipient`."""
         if recipient is None:
             return None
         found = self._db.execute(
-            "SELECT status FROM people WHERE recipient = ?", (recipient,)
+            "SELECT status, message_id, coalesce(version, 1), digest FROM people "
+            "WHERE recipient = ?",
+            (recipient,),
         ).fetchone()
-        return None if found is None else str(found[0])
+        return None if found is None else (str(found[0]), found[1], int(found[2]), found[3])
 
     def _first_row(self, key: str, row: int) -> int:
         self._db.execute("INSERT OR IGNORE INTO message_keys (key, row) VALUES (?, ?)", (key, row))
@@ -288,8 +353,8 @@ class SqliteJournal:
 
     def _insert(self, batch: list[tuple[object, ...]]) -> None:
         self._db.executemany(
-            "INSERT INTO recipients (row, key, recipient, body, status, created_at, updated_at, error) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO recipients (row, key, recipient, body, status, message_id, created_at, "
+            "updated_at, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             batch,
         )
 
@@ -449,6 +514,19 @@ class SqliteJournal:
 
     def _transaction(self) -> _Transaction:
         return _Transaction(self._db, self.location)
+
+
+def body_digest(body: bytes | None) -> bytes | None:
+    """A body's 16-byte digest: whether a person already received this exact message."""
+    return None if body is None else hashlib.blake2b(body, digest_size=16).digest()
+
+
+def _add_people_columns(db: sqlite3.Connection) -> None:
+    """Journals made before the people table kept message ids and versions gain the columns."""
+    have = {str(r[1]) for r in db.execute("PRAGMA table_info(people)")}
+    for column, kind in (("message_id", "TEXT"), ("version", "INTEGER"), ("digest", "BLOB")):
+        if column not in have:
+            db.execute(f"ALTER TABLE people ADD COLUMN {column} {kind}")
 
 
 def _migrate_v1(db: sqlite3.Connection) -> None:
