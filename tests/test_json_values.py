@@ -445,3 +445,22 @@ def test_a_var_made_per_recipient_is_named_when_its_link_is_bad(tmp_path: Path) 
         "`| urlencode`)"
     ) in result.stderr, result.stderr
     assert "row 1 " not in result.stderr.replace("row 1 (data.jsonl:1): to: warning", "")
+
+
+def test_an_indented_jsonl_record_with_nested_objects_is_read_not_an_internal_error(
+    tmp_path: Path,
+) -> None:
+    """Found by the fuzz test: a JSONL line with leading spaces whose `:`s outnumber its
+    keys (a nested object) crashed the repeated-key check (exit 70)."""
+    definition = 'from: APP\nto: "{{ user }}"\nmessage: {type: TEXT, text: "Hi {{ name }}"}\n'
+    data = (
+        '\n  {"user": "U1", "name": "Ann", "x": {"a": 1}}\n'
+        '\t{"user": "U2", "user": "U3", "name": "Bo", "x": {"a": 1}}\n'
+    )
+    result = run(tmp_path, definition, data)
+    assert result.exit_code == 1, result.output
+    assert result.stdout == ""  # one failed row voids the output (without --keep-going)
+    assert "data.jsonl:3:17: row 2 (data.jsonl:3): user: has the key 'user' twice" in (
+        result.stderr
+    ), result.stderr
+    assert "internal error" not in result.stderr

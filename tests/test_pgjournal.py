@@ -243,6 +243,17 @@ def test_no_server_is_a_clear_error(tmp_path: object) -> None:
     assert psycopg  # imported for the fixture's sake
 
 
+@pytest.mark.parametrize("password", ["abc@def-ghi", "x@@tail-part", PASSWORD + "@more"])
+def test_a_raw_at_in_a_url_password_shows_no_piece_of_it(password: str) -> None:
+    """libpq reads what follows a raw `@` as the host and quotes it in its error."""
+    with pytest.raises(JournalUnavailable) as caught:
+        PgJournal(f"postgresql://u:{password}@[::1/db", "c")
+    shown = str(caught.value)
+    assert "cannot connect" in shown
+    for piece in [password, *password.split("@")]:
+        assert len(piece) < 3 or piece not in shown, shown
+
+
 def test_a_database_of_an_older_version_is_migrated(pg_cluster: Cluster, pg_database: str) -> None:
     with psycopg.connect(dsn(pg_cluster, pg_database), autocommit=True) as conn:
         conn.execute(
@@ -256,6 +267,58 @@ def test_a_database_of_an_older_version_is_migrated(pg_cluster: Cluster, pg_data
     assert journal.schema_version == len(MIGRATIONS) >= 2
     assert journal.claim("fp", "b") == "new"  # the old campaign is still there, unplanned
     journal.close()
+
+
+def test_a_database_that_is_not_ours_or_newer_is_refused_by_name(
+    pg_cluster: Cluster, pg_database: str
+) -> None:
+    """Someone's own `linepress` schema, a version table of another shape, a newer schema
+    (for reading too): each a `JournalUnavailable` that says what and what to do, no
+    half-made schema left behind."""
+    url = dsn(pg_cluster, pg_database)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE SCHEMA linepress; CREATE TABLE linepress.campaigns (x int)")
+    with pytest.raises(JournalUnavailable, match="schema named `linepress` that no linepress"):
+        PgJournal(url, "c")
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("DROP SCHEMA linepress CASCADE")
+        conn.execute("CREATE TABLE public.linepress_schema_version (foo text)")
+    with pytest.raises(JournalUnavailable, match="is not linepress's"):
+        PgJournal(url, "c")
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("DROP TABLE public.linepress_schema_version")
+    journal = PgJournal(url, "c")
+    journal.claim("fp", "b")
+    journal.plan(plan_of(3))
+    journal.close()
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("INSERT INTO public.linepress_schema_version (version) VALUES (99)")
+    for attach in (False, True):
+        with pytest.raises(JournalUnavailable, match=r"version 99, newer .* upgrade linepress"):
+            PgJournal(url, "c", attach=attach)
+
+
+def test_status_while_a_worker_sends_says_so(pg_cluster: Cluster, pg_database: str) -> None:
+    """`journal status` on a campaign a live worker sends: "sending now", not "killed?"."""
+    from click.testing import CliRunner
+
+    from linepress.cli.main import main
+
+    url = dsn(pg_cluster, pg_database)
+    worker = PgJournal(url, "c", lease=2.0)
+    worker.claim("fp", "b")
+    worker.plan(plan_of(3))
+    worker.begin_run("test run")
+    shown = CliRunner().invoke(main, ["journal", "status", url, "--campaign", "c"])
+    assert shown.exit_code == 0, shown.output
+    assert "run 1 at " in shown.output and "sending now (a worker on " in shown.output
+    assert "killed?" not in shown.output and PASSWORD not in shown.output
+    assert worker._lease is not None
+    worker._lease.stop()  # as after kill -9: once its lease runs out, "did not finish"
+    time.sleep(2.2)
+    shown = CliRunner().invoke(main, ["journal", "status", url, "--campaign", "c"])
+    assert "did not finish (killed?)" in shown.output, shown.output
+    worker.close()
 
 
 def test_pacer_findings_are_shared_through_the_heartbeat(

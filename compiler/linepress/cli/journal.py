@@ -80,7 +80,11 @@ def status_command(journal: str, campaign: str | None) -> None:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(run.started_at))
         did = ", ".join(f"{s} {c:,}" for s, c in run.counts.items() if c) or "nothing sent"
         if run.finished_at is None:
-            did = "did not finish (killed?)"
+            did = (
+                f"sending now (a worker on {run.sending_on})"
+                if run.sending_on
+                else "did not finish (killed?)"
+            )
         line = f"  run {run.number} at {when}: {did}"
         if run.stopped:
             line += f"; stopped: {run.stopped}"

@@ -42,6 +42,10 @@ class RepeatedKey:
         )
 
 
+#: The whitespace JSON allows between tokens.
+_JSON_SPACE = re.compile(r"[ \t\n\r]*")
+
+
 def repeated_key(value: dict[str, object], text: str, start: int, end: int) -> RepeatedKey | None:
     """The first repeated key of the JSON object `value`, decoded from `text[start:end]`.
 
@@ -62,6 +66,9 @@ def repeated_key(value: dict[str, object], text: str, start: int, end: int) -> R
                 seen[key] = item
         return obj
 
+    # `raw_decode` does not skip the whitespace `json.loads` allows before a value
+    # (a JSONL line indented by hand): skipped here, or it raised (the fuzz test).
+    start = _JSON_SPACE.match(text, start).end()  # type: ignore[union-attr]
     top, _ = json.JSONDecoder(object_pairs_hook=pairs_hook).raw_decode(text, start)
     if not found:
         return None

@@ -20,6 +20,16 @@ def is_postgres_url(text: str) -> bool:
     return text.lower().startswith(("postgresql://", "postgres://"))
 
 
+def url_password(dsn: str) -> str | None:
+    """The password part of a URL's userinfo as `redact_dsn` reads it (to its last `@`).
+
+    libpq may read a raw `@` in a password differently (the rest as the host), so an
+    error message can quote a piece of it: its callers scrub the pieces too.
+    """
+    found = _PASSWORD_IN_URL.search(dsn)
+    return found.group(0)[len(found.group("head")) :] if found else None
+
+
 def redact_dsn(text: str) -> str:
     """`text` with every DSN password (URL userinfo or `password=`) replaced by `***`."""
     text = _PASSWORD_IN_URL.sub(r"\g<head>***", text)

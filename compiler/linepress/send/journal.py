@@ -109,6 +109,9 @@ class RunRecord:
     description: str
     counts: dict[str, int]
     stopped: str | None
+    #: Unfinished and its worker still holds a lease (a shared journal): sending now,
+    #: not killed. Where, for people: "host pid N".
+    sending_on: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

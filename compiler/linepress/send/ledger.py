@@ -76,6 +76,7 @@ def run_record(
     description: str,
     counts: Mapping[str, int] | None,
     stopped: str | None,
+    sending_on: str | None = None,
 ) -> RunRecord:
     """One row of a journal's runs (times as Unix seconds)."""
     return RunRecord(
@@ -85,6 +86,7 @@ def run_record(
         description=str(description),
         counts=dict(counts or {}),
         stopped=stopped,
+        sending_on=sending_on,
     )
 
 

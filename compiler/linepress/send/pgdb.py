@@ -16,7 +16,7 @@ from typing import Any
 import psycopg
 from psycopg import conninfo
 
-from linepress.send.dsn import redact_dsn
+from linepress.send.dsn import redact_dsn, url_password
 from linepress.send.journal import JournalUnavailable
 
 #: Seconds to wait for the server when the DSN and PGCONNECT_TIMEOUT say nothing
@@ -159,10 +159,12 @@ def migrate(db: psycopg.Connection[Any]) -> None:
             "(version integer NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"
         )
         current = schema_version(db)
-        if current > len(MIGRATIONS):
+        check_version(current)
+        if current == 0 and db.execute("SELECT to_regnamespace('linepress')").fetchone() != (None,):
             raise JournalUnavailable(
-                f"the journal schema is version {current}, newer than this linepress "
-                f"knows ({len(MIGRATIONS)}): upgrade linepress"
+                "this database has a schema named `linepress` that no linepress made "
+                "(public.linepress_schema_version does not record it): use another "
+                "database, or drop that schema if it is a leftover"
             )
         for version in range(current + 1, len(MIGRATIONS) + 1):
             db.execute(MIGRATIONS[version - 1])  # type: ignore[arg-type]
@@ -172,9 +174,33 @@ def migrate(db: psycopg.Connection[Any]) -> None:
 
 
 def schema_version(db: psycopg.Connection[Any]) -> int:
-    """The schema's version in this database (0: none yet)."""
-    found = db.execute("SELECT max(version) FROM public.linepress_schema_version").fetchone()
+    """The schema's version in this database (0: none yet).
+
+    Raises `JournalUnavailable` when `public.linepress_schema_version` is a table of
+    someone else's (not the shape linepress makes).
+    """
+    try:
+        with db.transaction():  # a savepoint inside `migrate`'s transaction
+            found = db.execute(
+                "SELECT max(version) FROM public.linepress_schema_version"
+            ).fetchone()
+    except (psycopg.errors.UndefinedColumn, psycopg.errors.DatatypeMismatch):
+        raise JournalUnavailable(
+            "public.linepress_schema_version in this database is not linepress's (it has no "
+            "integer `version` column): use another database"
+        ) from None
+    except psycopg.errors.UndefinedTable:
+        return 0
     return int(found[0]) if found and found[0] is not None else 0
+
+
+def check_version(version: int) -> None:
+    """Raises `JournalUnavailable` for a schema newer than this linepress knows."""
+    if version > len(MIGRATIONS):
+        raise JournalUnavailable(
+            f"the journal schema is version {version}, newer than this linepress "
+            f"knows ({len(MIGRATIONS)}): upgrade linepress"
+        )
 
 
 def _passwords(dsn: str) -> list[str]:
@@ -186,7 +212,12 @@ def _passwords(dsn: str) -> list[str]:
             found.append(str(password))
     if os.environ.get("PGPASSWORD"):
         found.append(os.environ["PGPASSWORD"])
-    return found
+    raw = url_password(dsn)
+    if raw:
+        # Also each piece around a raw `@`: libpq takes what follows one for the host.
+        found += [raw, *(piece for piece in raw.split("@") if len(piece) >= 3)]
+    # Longest first: a piece must not spoil the replacement of the whole.
+    return sorted(set(found), key=len, reverse=True)
 
 
 def _gives_connect_timeout(dsn: str) -> bool:

@@ -61,7 +61,14 @@ from linepress.send.journal import (
     Settled,
     Status,
 )
-from linepress.send.pgdb import CAMPAIGN_LOCK, MIGRATIONS, RUNS_LOCK, Connector, migrate
+from linepress.send.pgdb import (
+    CAMPAIGN_LOCK,
+    MIGRATIONS,
+    RUNS_LOCK,
+    Connector,
+    check_version,
+    migrate,
+)
 from linepress.send.pgdb import schema_version as _schema_version
 from linepress.send.pglease import Lease
 
@@ -176,6 +183,9 @@ class PgJournal:
             known = self._db.execute(
                 "SELECT to_regclass('linepress.campaigns') IS NOT NULL"
             ).fetchone()
+            if known and known[0]:
+                # A newer linepress may have changed what the rows mean: read nothing.
+                check_version(_schema_version(self._db))
             found = (
                 self._db.execute(
                     "SELECT id FROM linepress.campaigns WHERE name = %s", (self.campaign_name,)
@@ -542,9 +552,11 @@ class PgJournal:
     def runs(self) -> list[RunRecord]:
         with self._guard("cannot read the journal"):
             found = self._db.execute(
-                "SELECT number, extract(epoch FROM started_at), extract(epoch FROM finished_at), "
-                "description, counts, stopped FROM linepress.runs WHERE campaign = %s "
-                "ORDER BY number",
+                "SELECT r.number, extract(epoch FROM r.started_at), "
+                "extract(epoch FROM r.finished_at), r.description, r.counts, r.stopped, "
+                "CASE WHEN r.finished_at IS NULL THEN w.host || ' pid ' || w.pid END "
+                "FROM linepress.runs r LEFT JOIN linepress.workers w ON w.id = r.worker "
+                "AND w.expires_at > clock_timestamp() WHERE r.campaign = %s ORDER BY r.number",
                 (self._id,),
             ).fetchall()
         return [ledger.run_record(*row) for row in found]
