@@ -268,3 +268,217 @@ def test_a_delimiter_ending_every_line_is_no_column(project: Path) -> None:
     assert result.exit_code == 1
     assert texts(result) == ["Hi Ann", "Hi Cy"]
     assert "list.csv:3: row 2: has 3 fields but the header has 2" in result.stderr
+
+
+# ------------------------------------------- .xlsx cells as a person sees them
+
+
+def _raw_cells(path: Path, cells: dict[str, str]) -> None:
+    """Replace cells of sheet1 by raw XML (error values, odd serials openpyxl will not write)."""
+    import re
+    import zipfile
+
+    with zipfile.ZipFile(path) as book:
+        parts = {item: book.read(item) for item in book.namelist()}
+    sheet = parts["xl/worksheets/sheet1.xml"].decode()
+    for ref, xml in cells.items():
+        sheet, count = re.subn(rf'<c r="{ref}"[^>]*?(/>|>.*?</c>)', xml, sheet)
+        assert count == 1, ref
+    parts["xl/worksheets/sheet1.xml"] = sheet.encode()
+    with zipfile.ZipFile(path, "w") as book:
+        for item, data in parts.items():
+            book.writestr(item, data)
+
+
+def test_xlsx_numbers_follow_their_number_format(project: Path) -> None:
+    import datetime
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.title = "Sheet1"
+    sheet.append(["to", "name", "zip", "rate", "price", "big", "noise", "day", "at", "postal"])
+    sheet.append(
+        [
+            "U1",
+            "Ann",
+            123,
+            0.125,
+            1234.5,
+            12345678901234567,
+            1100.0000000000002,
+            datetime.date(2024, 3, 31),
+            datetime.datetime(2024, 3, 31, 14, 5),
+            1500042,
+        ]
+    )
+    for ref, code in {
+        "C2": "00000",
+        "D2": "0.0%",
+        "E2": '"$"#,##0.00',
+        "H2": 'yyyy"年"m"月"d"日"',
+        "I2": "h:mm AM/PM",
+        "J2": "000-0000",
+    }.items():
+        sheet[ref].number_format = code
+    book.save(project / "list.xlsx")
+    (project / "all.yaml").write_text(
+        "from: APP\nmessage: {type: TEXT, text: '{{ zip }}|{{ rate }}|{{ price }}|{{ big }}|"
+        "{{ noise }}|{{ day }}|{{ at }}|{{ postal }}'}\n"
+    )
+    for command in (["compile"], ["preview", "--out", "p.html"]):
+        result = run(command[0], "all.yaml", "--data", "list.xlsx", *command[1:])
+        assert result.exit_code == 0, result.stderr
+    shown = "00123|12.5%|$1,234.50|12345678901234600|1100|2024年3月31日|2:05 PM|150-0042"
+    assert texts(run("compile", "all.yaml", "--data", "list.xlsx")) == [shown]
+    assert "12345678901234600" in (project / "p.html").read_text()
+
+
+def test_xlsx_error_cells_and_impossible_dates_are_located_errors(project: Path) -> None:
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.title = "Sheet1"
+    sheet.append(["to", "name", "score"])
+    sheet.append(["U1", "Ann", 1])
+    sheet.append(["U2", "Bob", 2])
+    sheet.append(["U3", "Cy", 3])
+    sheet.append(["U4", "Di", 4])
+    sheet.append(["U5", "Ed", 5])
+    sheet["C4"].number_format = "yyyy-mm-dd"
+    book.save(project / "list.xlsx")
+    _raw_cells(
+        project / "list.xlsx",
+        {
+            "C2": '<c r="C2" t="e"><v>#N/A</v></c>',
+            "C3": '<c r="C3" t="e"><v>#DIV/0!</v></c>',
+            "C4": f'<c r="C4" s="{_date_style(project / "list.xlsx")}"><v>-7</v></c>',
+            "C6": '<c r="C6" t="d"><v>2024-13-45</v></c>',
+        },
+    )
+    for command in (["compile", "--keep-going"], ["check"], ["send", "--dry-run", "--keep-going"]):
+        result = run(command[0], "def.yaml", "--data", "list.xlsx", *command[1:])
+        assert result.exit_code == 1, result.output
+        assert "cell Sheet1!C2 (score) holds the error #N/A" in result.stderr
+        assert "cell Sheet1!C3 (score) holds the error #DIV/0!" in result.stderr
+        assert "cell Sheet1!C4 (score) is formatted as a date but holds -7" in result.stderr
+        assert "cell Sheet1!C6 (score) is stored as a date but holds '2024-13-45'" in (
+            result.stderr
+        )
+        # openpyxl's own warning ("is marked as a date but ...") never reaches stderr raw.
+        assert "UserWarning" not in result.stderr and "marked as a date" not in result.stderr
+    assert texts(run("compile", "def.yaml", "--data", "list.xlsx", "--keep-going")) == ["Hi Di"]
+
+
+def _date_style(path: Path) -> str:
+    """The style index openpyxl gave the date-formatted cell C4."""
+    import re
+    import zipfile
+
+    with zipfile.ZipFile(path) as book:
+        sheet = book.read("xl/worksheets/sheet1.xml").decode()
+    match = re.search(r'<c r="C4" s="(\d+)"', sheet)
+    assert match is not None
+    return match[1]
+
+
+# ------------------------------- a numeric .xlsx cell reaching `to` by any column
+
+
+@pytest.mark.parametrize(
+    ("definition", "column"),
+    [
+        ("from: APP\nto: '{{ phone }}'\n", "phone"),
+        ("from: APP\nto: '+{{ key }}'\nvars: {key: '{{ tel }}'}\n", "tel"),
+        ("to: '{{ phone }}'\nfrom: '{{ sender }}'\n", "sender"),
+    ],
+)
+def test_a_numeric_cell_feeding_to_or_from_is_a_located_error(
+    project: Path, definition: str, column: str
+) -> None:
+    (project / "keys.yaml").write_text(
+        definition + "message: {type: TEXT, text: 'Hi {{ name }}'}\n"
+    )
+    rows: list[list[object]] = [
+        ["name", "phone", "tel", "sender", "points"],
+        ["Ann", "0812345678", "0812345678", "APP", 7],
+        ["Bo", "0812345679", "0812345679", "APP", 8],
+    ]
+    rows[2][rows[0].index(column)] = 66812345679
+    workbook(project / "list.xlsx", rows, title="My List")
+    column_letter = "ABCDE"[rows[0].index(column)]
+    ref = f"'My List'!{column_letter}3"
+    for command in (
+        ["compile", "--keep-going"],
+        ["check"],
+        ["preview", "--out", "p.html"],
+        ["send", "--dry-run", "--keep-going"],
+    ):
+        result = run(command[0], "keys.yaml", "--data", "list.xlsx", *command[1:])
+        assert f"cell {ref} ({column}) holds a number, not text" in result.stderr, (
+            command,
+            result.output,
+        )
+        assert "(found 66812345679)" in result.stderr
+    compiled = run("compile", "keys.yaml", "--data", "list.xlsx", "--keep-going")
+    assert texts(compiled) == ["Hi Ann"]  # `points`, a number no key reads, is fine
+
+
+def test_a_numeric_cell_no_key_reads_is_an_ordinary_value(project: Path) -> None:
+    workbook(project / "list.xlsx", [["to", "name", "phone"], ["U1", "Ann", 66812345679]])
+    (project / "p.yaml").write_text("from: APP\nmessage: {type: TEXT, text: 'Call {{ phone }}'}\n")
+    assert texts(run("compile", "p.yaml", "--data", "list.xlsx")) == ["Call 66812345679"]
+
+
+# ------------------------------------------------ the encoding hint, neighbours too
+
+NAMES = {
+    "ja": ["田中 太郎", "佐藤 花子", "鈴木 一郎", "高橋 美咲", "東京都渋谷区"],
+    "ko": ["김민준", "이서연", "박지훈", "최유나", "서울특별시 강남구"],
+    "zh-TW": ["陳大文", "林小美", "王建民", "台北市信義區"],
+    "zh-CN": ["张伟", "王芳", "李娜", "北京市朝阳区"],
+    "th": ["สมชาย ใจดี", "สมหญิง รักไทย", "ประยุทธ์ มั่นคง"],
+    "fr": ["Zoë Dupré", "François Müller", "José Peña"],
+}
+
+
+@pytest.mark.parametrize(
+    ("codec", "language", "flag"),
+    [
+        ("cp932", "ja", "cp932"),
+        ("euc_jp", "ja", "euc_jp"),
+        ("cp949", "ko", "cp949"),
+        ("euc_kr", "ko", "cp949"),
+        ("cp950", "zh-TW", "cp950"),
+        ("big5", "zh-TW", "cp950"),
+        ("gbk", "zh-CN", "gb18030"),
+        ("cp874", "th", "cp874"),
+        ("tis_620", "th", "cp874"),
+        ("latin-1", "fr", "cp1252"),
+        ("cp1252", "fr", "cp1252"),
+    ],
+)
+@pytest.mark.parametrize("rows", [2, 5])
+def test_the_encoding_hint_is_right_and_following_it_reads_the_names(
+    project: Path, codec: str, language: str, flag: str, rows: int
+) -> None:
+    names = NAMES[language][:rows]
+    text = "to,name\r\n" + "".join(f"U{i},{n}\r\n" for i, n in enumerate(names))
+    (project / "list.csv").write_bytes(text.encode(codec))
+    refused = run("compile", "def.yaml", "--data", "list.csv")
+    assert refused.exit_code == 1
+    assert f"pass --encoding {flag}" in refused.stderr, refused.stderr  # one answer, the right one
+    followed = run("compile", "def.yaml", "--data", "list.csv", "--encoding", flag)
+    assert followed.exit_code == 0, followed.stderr
+    assert texts(followed) == [f"Hi {n}" for n in names]
+
+
+def test_where_the_bytes_fit_several_encodings_the_hint_names_them_all() -> None:
+    from linepress.recipients.guess import encoding_hint
+
+    # Two characters of GB2312 level 1 that are also level-1 kanji in EUC-JP and
+    # Hangul in EUC-KR: nothing tells them apart, so no single answer is given.
+    sample = b"to,name\r\nU1," + bytes([0xB0, 0xA1, 0xB0, 0xA2]) + b"\r\n"
+    hint = encoding_hint(sample)
+    assert hint is not None
+    assert " or " in hint and "unsure" not in hint  # worded below
+    assert "the bytes fit each" in hint
+    assert hint.count("--encoding") >= 2

@@ -28,6 +28,7 @@ from linepress.recipients.records import (
 from linepress.render.builders import DYNAMIC, FAILED, Remap, Renderer
 from linepress.render.fastpath import BodyFunction, RowFunction, body_function, row_function
 from linepress.render.link_fix import encoded_link
+from linepress.render.reads import names_read
 from linepress.render.var_links import var_link_problems
 from linepress.validate import verdicts
 from linepress.validate.fastcheck import LeafChecks
@@ -104,6 +105,8 @@ class Compiler:
         #: The row functions' `to`s of no known form, each taken off by the caller
         #: (`BodyRun`) right after the row that put it there.
         self.odd_keys: list[str] = []
+        #: The data names whose values can end up in `to`/`from` (see `key_names`).
+        self.key_names = key_names(definition, self.renderer.env)
 
     @property
     def validator(self) -> BodyValidator:
@@ -151,6 +154,8 @@ class Compiler:
     def compile_records(self, records: Iterable[Record | BadRecord]) -> Iterator[Result]:
         """Results in input order, one per record, streamed."""
         fast = self.fast_body
+        if isinstance(records, RecordSource):
+            records.key_columns(self.key_names)  # a numeric .xlsx cell there: a bad record
         for record in records:
             if fast is not None and record.__class__ is Record:
                 # `_compile`'s first step, inlined: this loop runs per recipient.
@@ -306,6 +311,29 @@ _URLENCODED = re.compile(r"\|\s*urlencode\s*$")
 _WRITE = re.compile(r"(: write |; without it: )\S+")
 
 
+def key_names(definition: Definition, env: Any) -> frozenset[str]:
+    """The names a recipient can supply that `to` or `from` reads, through `vars` too.
+
+    `to: "{{ phone }}"` reads `phone`; `to: "{{ key }}"` with `vars: {key: "+{{ tel }}"}`
+    reads `key` (a column of that name overrides the var) and `tel`. Always `to` and
+    `from` (what a body without them takes from the record). Static: a recipient's
+    values never change the set, so a reader can check those columns as it reads.
+    """
+    names = {"to", "from"}
+    todo: list[str] = []
+    for key in ("to", "from"):
+        for value in (definition.body.get(key), definition.defaults.get(key)):
+            todo += names_read(env, value)
+    while todo:
+        name = todo.pop()
+        if name in names:
+            continue
+        names.add(name)
+        if name in definition.vars:
+            todo += names_read(env, definition.vars[name])
+    return frozenset(names)
+
+
 def _number_as_text(problem: Problem) -> Problem:
     """A number written where text is wanted (`to: 0812345678`): say how to keep it text.
 
@@ -374,6 +402,8 @@ class BodyRun:
 
     def __iter__(self) -> Iterator[Result]:
         records, compiler = self._records, self._compiler
+        if isinstance(records, RecordSource):
+            records.key_columns(compiler.key_names)  # a numeric .xlsx cell there: a bad record
         columns = records.columns if isinstance(records, RecordSource) else None
         row_body = compiler.row_function(columns) if columns is not None else None
         lane = records.rows() if row_body is not None else None  # type: ignore[attr-defined]

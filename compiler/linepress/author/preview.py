@@ -254,6 +254,7 @@ def render_preview(
             log.add(static)
             warnings_for = linter.row
         selected = _select(
+            compiler.key_names,
             request.data,
             request.data_format,
             request.delimiter,
@@ -317,6 +318,7 @@ def write_preview(
 
 
 def _select(
+    keys: frozenset[str],
     data: str | None,
     data_format: str | None,
     delimiter: str | None,
@@ -330,6 +332,7 @@ def _select(
     if data is None:
         return without_data()
     with open_data(data, data_format, delimiter, reading=reading) as source:
+        source.key_columns(keys)  # the columns that make `to`/`from`, as compile checks them
         try:
             return select_rows(source, rows=rows, sample=sample, edge_cases=edge_cases)
         finally:  # how the data was read shows on the page too

@@ -5,8 +5,8 @@ Lives here, one job a module: `records` (open_records: opens the input, picks th
 `delimited` (the CSV/TSV reader and the delimiter rule), `encoding` (bytes to text: byte
 order marks, codecs, the record size cap, located decoding errors), `guess` (the
 "pass --encoding cp932" hint), `jsonrecords` (JSON array and JSON Lines readers),
-`jsonkeys` (their repeated keys), `xlsx` (.xlsx workbooks) and `xlsx_strings` (their
-shared strings, kept on disk).
+`jsonkeys` (their repeated keys), `xlsx` (.xlsx workbooks), `xlsx_cells` (their
+numbers by number format) and `xlsx_strings` (their shared strings, kept on disk).
 May import: the core (`linepress.errors`, `linepress.limits`, `linepress.resources`); not
 `linepress.definition` (a reader knows nothing of definitions), nor anything that renders,
 validates or sends.

@@ -23,7 +23,7 @@ import shutil
 import sys
 import tempfile
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import IO
@@ -262,6 +262,8 @@ class _StreamSource(RecordSource):
         self._pending: Reader | None = None
         self._stdin_taken = False
         self._live: weakref.WeakSet[Reader] = weakref.WeakSet()
+        #: Columns that feed recipient keys, besides to/from (see `key_columns`).
+        self._watched: set[str] = set()
 
     @property
     def columns(self) -> tuple[str, ...] | None:
@@ -286,6 +288,9 @@ class _StreamSource(RecordSource):
     @property
     def blank_rows(self) -> int:
         return self._tally.blank_rows
+
+    def key_columns(self, names: Iterable[str]) -> None:
+        self._watched.update(names)
 
     @property
     def notes(self) -> list[Problem]:
@@ -327,7 +332,11 @@ class _StreamSource(RecordSource):
             self._tally = Tally()
             try:
                 yield from read_xlsx(
-                    self._path, self.name, sheet=self._options.sheet, tally=self._tally
+                    self._path,
+                    self.name,
+                    sheet=self._options.sheet,
+                    tally=self._tally,
+                    watched=self._watched,
                 )
             except OSError as exc:
                 raise DataError(_open_problem(self.name, exc)) from None
@@ -345,7 +354,11 @@ class _StreamSource(RecordSource):
                         spool.seek(0)
                         self._tally = Tally()
                         yield from read_xlsx(
-                            spool, self.name, sheet=self._options.sheet, tally=self._tally
+                            spool,
+                            self.name,
+                            sheet=self._options.sheet,
+                            tally=self._tally,
+                            watched=self._watched,
                         )
                 elif fmt == "csv":
                     if _is_workbook(stream):

@@ -7,7 +7,7 @@ Also the fast builders the readers use on their hot paths (`make_record`) and th
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Generator, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Literal
@@ -80,6 +80,15 @@ class RecordSource(ABC):
     def notes(self) -> list[Problem]:
         """Warnings about how the data was read, known once the columns are."""
         return []
+
+    def key_columns(self, names: Iterable[str]) -> None:  # noqa: B027 - optional hook
+        """Say which columns' values become recipient keys (`to`/`from`) once rendered.
+
+        Call it before reading records. An .xlsx cell holding a number in such a column
+        is then a bad record naming the cell (as one in a `to` or `from` column always
+        is): Excel turns IDs and phone numbers into numbers and may have rounded them.
+        Text formats have no numbers to tell apart, so other readers ignore it.
+        """
 
     def close(self) -> None:  # noqa: B027 - optional hook, nothing to release by default
         """Release any open file."""

@@ -4,10 +4,11 @@ Read as a stream: openpyxl opens the workbook (sheets, styles, dates) and parses
 each cell, driven row by row by `_sheet_rows` so that a parsed row is dropped at
 once; the shared strings wait on disk (`xlsx_strings`). python-calamine reads
 faster but loads the whole sheet (bench/compile.py compares them). Cells
-become text as a person sees them in Excel: whole numbers without `.0`, dates
-as ISO dates, booleans as `true`/`false`. A `to` or `from` cell holding a
-number is a located error naming the cell (`Sheet1!A7`): it is an ID or phone
-number Excel converted, and may already be rounded.
+become text as a person sees them in Excel: numbers by their number format
+(`xlsx_cells`), booleans as `true`/`false`. An error cell (`#N/A`) is a located
+error naming the cell (`Sheet1!A7`, `'My Sheet'!A7`); so is a number in a `to`
+or `from` column, or in any column the caller says makes a key (`key_columns`):
+it is an ID or phone number Excel converted, and may already be rounded.
 """
 
 from __future__ import annotations
@@ -17,36 +18,46 @@ import os
 import re
 import warnings
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import nullcontext
 from typing import Any
 
 from linepress.errors import DataError, Location, Problem, describe
 from linepress.recipients.delimited import check_header
 from linepress.recipients.source import Reader, Ready, Tally, bad_record
+from linepress.recipients.xlsx_cells import CellError, NumberFormats
 from linepress.recipients.xlsx_strings import SpilledStrings
 
 #: Columns whose values are keys: a number there is a damaged ID, not a value.
 KEY_COLUMNS = ("to", "from")
 
 
-def read_xlsx(path: Any, name: str, *, sheet: str | None, tally: Tally) -> Reader:
+def read_xlsx(
+    path: Any, name: str, *, sheet: str | None, tally: Tally, watched: Collection[str] = ()
+) -> Reader:
     """Rows of worksheet `sheet` (None: the first) of the workbook at `path` (or a binary file).
 
     Yields `Ready(columns)` after the header row (the first non-blank row), then
     per data row a `Row` (number, the Excel row number, the cells as text) or a
     `BadRecord`. Blank rows are counted in `tally`. A file that is not an .xlsx
-    workbook, or a missing sheet, raises `DataError`.
+    workbook, or a missing sheet, raises `DataError`. `watched`: columns whose
+    values become recipient keys (besides `to` and `from`); read when the first
+    data row is, so it may be filled after the columns are known.
     """
     excel_reader = _excel_reader()
     # Opened here, not by name: openpyxl refuses names that do not end in .xlsx.
     handle = open(path, "rb") if isinstance(path, str | os.PathLike) else nullcontext(path)  # noqa: SIM115
     with handle as workbook_file:
-        yield from _read_book(excel_reader, workbook_file, name, sheet, tally)
+        yield from _read_book(excel_reader, workbook_file, name, sheet, tally, watched)
 
 
 def _read_book(
-    excel_reader: type, workbook_file: Any, name: str, sheet: str | None, tally: Tally
+    excel_reader: type,
+    workbook_file: Any,
+    name: str,
+    sheet: str | None,
+    tally: Tally,
+    watched: Collection[str],
 ) -> Reader:
     try:
         with warnings.catch_warnings():
@@ -80,7 +91,7 @@ def _read_book(
                     code="data-xlsx",
                 )
             )
-        yield from _rows(_sheet_rows(worksheet, book), worksheet.title, name, tally)
+        yield from _rows(_sheet_rows(worksheet, book), worksheet.title, name, tally, watched)
     finally:
         book.close()
         reader.close_strings()
@@ -105,19 +116,28 @@ def _excel_reader() -> type:
     return Reader
 
 
-def _sheet_rows(worksheet: Any, book: Any) -> Iterator[tuple[int, list[object]]]:
-    """(Excel row number, cell values) of each row the sheet holds, in constant memory.
+#: What a parsed row gives `_rows`: (Excel row number, cell texts, the special cells).
+#: A special cell is (column index, kind, raw value, message): kind "number" for a
+#: numeric cell (a key must not be one), "error" for an error value or a value Excel
+#: cannot show (the message says which).
+SheetRow = tuple[int, list[str], list[tuple[int, str, object, str]] | None]
+
+
+def _sheet_rows(worksheet: Any, book: Any) -> Iterator[SheetRow]:
+    """Each row the sheet holds, its cells as text as Excel shows them, in constant memory.
 
     openpyxl's read-only rows keep every parsed `<row>` element (emptied) under
     `<sheetData>` and every row's height and style in a dict: about 100 bytes a
     row, 100 MB at a million rows. Its own cell parser is used here, by a loop
-    that also drops the emptied rows and ignores row formatting.
+    that also drops the emptied rows and ignores row formatting. Dates are left
+    to `NumberFormats` (openpyxl would warn on stderr about a serial out of range).
     """
     # Not public API: pyproject holds openpyxl to 3.1.x, where the tests prove it.
     from openpyxl.worksheet._reader import ROW_TAG, WorkSheetParser
     from openpyxl.xml.constants import SHEET_MAIN_NS
     from openpyxl.xml.functions import iterparse
 
+    formats = NumberFormats(book)
     sheet_data = "{%s}sheetData" % SHEET_MAIN_NS  # noqa: UP031 - openpyxl's own spelling
     with worksheet._get_source() as source:
         parser = WorkSheetParser(
@@ -125,9 +145,10 @@ def _sheet_rows(worksheet: Any, book: Any) -> Iterator[tuple[int, list[object]]]
             worksheet._shared_strings,
             data_only=True,
             epoch=book.epoch,
-            date_formats=book._date_formats,
-            timedelta_formats=book._timedelta_formats,
+            date_formats=set(),
+            timedelta_formats=set(),
         )
+        parse = parser.parse_cell
         parent = None
         number = 0
         for event, element in iterparse(source, events=("start", "end")):
@@ -140,21 +161,68 @@ def _sheet_rows(worksheet: Any, book: Any) -> Iterator[tuple[int, list[object]]]
             given = element.get("r")
             number = int(float(given)) if given else number + 1
             parser.row_counter, parser.col_counter = number, 0
-            cells = [parser.parse_cell(cell) for cell in element]
+            try:
+                cells = [parse(cell) for cell in element]
+            except ValueError:  # a date cell (t="d") whose text is no date: find which
+                cells = [_parse_one(parse, cell) for cell in element]
             (parent if parent is not None else element).clear()
-            values: list[object] = [None] * (max((c["column"] for c in cells), default=0))
+            texts = [""] * max((c["column"] for c in cells), default=0)
+            special: list[tuple[int, str, object, str]] | None = None
             for cell in cells:
-                values[cell["column"] - 1] = cell["value"]
-            yield number, values
+                value, index = cell["value"], cell["column"] - 1
+                if value is None:
+                    continue
+                kind = cell["data_type"]
+                if kind == "s":
+                    texts[index] = value
+                    continue
+                if kind == "n":
+                    try:
+                        texts[index] = formats.text(value, cell["style_id"])
+                    except CellError as exc:
+                        special = special or []
+                        special.append((index, "error", value, str(exc)))
+                        continue
+                    special = special or []
+                    special.append((index, "number", value, ""))
+                elif kind == "e":
+                    special = special or []
+                    special.append((index, "error", value, f"holds the error {value}"))
+                elif kind == "not a date":
+                    special = special or []
+                    why = f"is stored as a date but holds {value!r}, which is no date"
+                    special.append((index, "error", value, why))
+                else:
+                    texts[index] = cell_text(value)
+            yield number, texts, special
 
 
-def _rows(cells: Iterator[tuple[int, list[object]]], title: str, name: str, tally: Tally) -> Reader:
+def _parse_one(parse: Any, cell: Any) -> dict[str, Any]:
+    try:
+        return parse(cell)  # type: ignore[no-any-return]  # openpyxl has no type hints
+    except ValueError:
+        parsed = parse(_without_value(cell))
+        parsed.update(value=cell.findtext("{*}v"), data_type="not a date")
+        return parsed  # type: ignore[no-any-return]
+
+
+def _without_value(cell: Any) -> Any:
+    from copy import copy
+
+    empty = copy(cell)
+    for child in list(empty):
+        empty.remove(child)
+    return empty
+
+
+def _rows(
+    cells: Iterator[SheetRow], title: str, name: str, tally: Tally, watched: Collection[str]
+) -> Reader:
     header_row = 0
     header: list[str] | None = None
-    for number, values in cells:
-        texts = [cell_text(v) for v in values]
+    for number, texts, _special in cells:
         if any(t.strip() for t in texts):
-            header, header_row = texts, number
+            header, header_row = list(texts), number
             break
     if header is None:
         raise DataError(
@@ -170,53 +238,78 @@ def _rows(cells: Iterator[tuple[int, list[object]]], title: str, name: str, tall
     yield Ready(columns)
 
     ncols = len(columns)
-    keys = [(i, c) for i, c in enumerate(columns) if c in KEY_COLUMNS]
+    keys: dict[int, str] | None = None  # known once the first row is asked for
     number = 0
-    for excel_row, values in cells:
-        row = [cell_text(v) for v in values[:ncols]]
-        if not any(t.strip() for t in row) and not any(
-            v is not None and cell_text(v).strip() for v in values[ncols:]
-        ):
+    for excel_row, texts, special in cells:
+        row = texts[:ncols]
+        extra = [i for i, t in enumerate(texts[ncols:], ncols) if t.strip()]
+        if special is not None:
+            extra += [i for i, _, _, _ in special if i >= ncols]
+        if not extra and not any(t.strip() for t in row) and special is None:
             tally.blank_rows += 1
             continue
         number += 1
-        extra = [i for i, v in enumerate(values[ncols:], ncols) if cell_text(v).strip()]
         if extra:
-            ref = cell_reference(title, extra[0], excel_row)
+            first = min(extra)
             yield bad_record(
                 name,
                 number,
                 excel_row,
-                f"has a value in cell {ref}, right of the last named column "
-                f"({column_letter(ncols - 1)}): give the column a name in the header row",
+                f"has a value in cell {cell_reference(title, first, excel_row)}, right of the "
+                f"last named column ({column_letter(ncols - 1)}): give the column a name in "
+                "the header row",
                 "data-ragged-row",
-                column=extra[0] + 1,
-                found=describe(cell_text(values[extra[0]])),
+                column=first + 1,
+                found=describe(texts[first]) if first < len(texts) and texts[first] else None,
             )
             continue
-        damaged = [(i, c) for i, c in keys if i < len(values) and _is_number(values[i])]
-        if damaged:
-            i, column = damaged[0]
-            ref = cell_reference(title, i, excel_row)
-            yield bad_record(
-                name,
-                number,
-                excel_row,
-                f"cell {ref} ({column}) holds a number, not text: Excel turns IDs and phone "
-                "numbers into numbers (and may round them or drop a leading 0); format the "
-                "column as Text and enter the values again",
-                "data-number-key",
-                column=i + 1,
-                found=describe(values[i]),
-            )
-            continue
+        if special is not None:
+            if keys is None:
+                keys = {i: c for i, c in enumerate(columns) if c in KEY_COLUMNS or c in watched}
+            bad = _special_cell(special, keys, columns, title, excel_row)
+            if bad is not None:
+                index, message, code, found = bad
+                yield bad_record(
+                    name, number, excel_row, message, code, column=index + 1, found=found
+                )
+                continue
         if len(row) < ncols:
             row.extend([""] * (ncols - len(row)))
         yield number, excel_row, row
 
 
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+def _special_cell(
+    special: list[tuple[int, str, object, str]],
+    keys: dict[int, str],
+    columns: tuple[str, ...],
+    title: str,
+    excel_row: int,
+) -> tuple[int, str, str, str] | None:
+    """(column index, message, code, found) for the first cell that makes the row unusable."""
+    for index, kind, value, why in sorted(special, key=lambda s: s[0]):
+        ref = cell_reference(title, index, excel_row)
+        if kind == "error":
+            return (
+                index,
+                f"cell {ref} ({columns[index]}) {why}: fix the cell (or its formula) in Excel",
+                "data-cell-error",
+                describe(value),
+            )
+        if index in keys:
+            used = (
+                ""
+                if keys[index] in KEY_COLUMNS
+                else f", and `{keys[index]}` makes a recipient key (to/from)"
+            )
+            return (
+                index,
+                f"cell {ref} ({columns[index]}) holds a number, not text{used}: Excel turns IDs "
+                "and phone numbers into numbers (and may round them or drop a leading 0); "
+                "format the column as Text and enter the values again",
+                "data-number-key",
+                describe(value),
+            )
+    return None
 
 
 def cell_text(value: object) -> str:
