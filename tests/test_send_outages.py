@@ -62,6 +62,14 @@ def statuses(folder: Path) -> dict[str, int]:
         journal.close()
 
 
+def nothing_sent(counts: dict[str, int]) -> None:
+    """Nothing sent or unknown: all pending, but for a row that used up its attempts (one at
+    a time until the endpoint answers) before the breaker tripped: `failed`, sent again by
+    the next run."""
+    assert set(counts) <= {"pending", "failed"} and counts.get("failed", 0) <= 1, counts
+    assert sum(counts.values()) == 60
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -143,14 +151,14 @@ def test_tls_to_a_plain_http_port_names_the_scheme(campaign: Path) -> None:
         assert sandbox.count_by_to() == {}
     assert result.returncode == 1
     assert "speaks plain http" in result.stderr and "use http://" in result.stderr
-    assert statuses(campaign) == {"pending": 60}
+    nothing_sent(statuses(campaign))
 
 
 def test_a_host_that_does_not_resolve_names_dns(campaign: Path) -> None:
     result = send(campaign, "https://no-such-host.invalid")
     assert result.returncode == 1
     assert "host name not found" in result.stderr
-    assert statuses(campaign) == {"pending": 60}
+    nothing_sent(statuses(campaign))
 
 
 def test_per_recipient_failures_never_trip_the_breaker(campaign: Path) -> None:
@@ -252,7 +260,7 @@ def test_a_retry_after_beyond_max_wait_stops_the_run(campaign: Path) -> None:
         result = send(campaign, url)
     assert result.returncode == 1
     assert "asked to wait 1157 days" in result.stderr and "--max-wait 60 s" in result.stderr
-    assert statuses(campaign) == {"pending": 60}
+    nothing_sent(statuses(campaign))
 
 
 # -- 7. Ctrl-C answers at once ----------------------------------------------------------
