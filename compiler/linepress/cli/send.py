@@ -221,7 +221,7 @@ def send_command(
       linepress send --payloads build/spring.jsonl --shard 2/4
       linepress send spring.yaml --data users.csv --dry-run
     """
-    from linepress.operations.send import SendOptions, Shard, send
+    from linepress.operations.send import SendOptions, Shard, default_journal_path, send
     from linepress.send.dispatch import DispatchSettings
     from linepress.send.dsn import is_postgres_url
 
@@ -286,7 +286,11 @@ def send_command(
         max_errors=max_errors,
     )
     refuse_overwriting_inputs(
-        outputs=[report, journal_path],
+        # the journal is written too: a report over it would destroy the campaign's record
+        outputs=[
+            report,
+            journal_path or (None if journal_url else default_journal_path(options)),
+        ],
         inputs=[
             definition,
             payloads,
@@ -354,6 +358,7 @@ def merge_reports_command(reports: tuple[Path, ...], out: Path) -> None:
     from linepress.send.report import merge_reports
 
     guard_paths(str(out))
+    refuse_overwriting_inputs([out], list(reports))
     try:
         counts = merge_reports(list(reports), out)
     except LinepressError as exc:
