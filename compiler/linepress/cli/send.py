@@ -74,6 +74,12 @@ from linepress.report import REPORTERS
     help="Resend messages whose delivery is unknown (may deliver twice).",
 )
 @click.option(
+    "--move-campaign",
+    is_flag=True,
+    help="The base URL changed but it is the same endpoint (a new address): continue the "
+    "journal's campaign there; those already reached stay skipped.",
+)
+@click.option(
     "--allow-duplicates",
     is_flag=True,
     help="Send one message per row even when rows repeat a recipient.",
@@ -184,6 +190,7 @@ def send_command(
     resend_sent: bool,
     new_run: bool,
     resend_unknown: bool,
+    move_campaign: bool,
     allow_duplicates: bool,
     allow_empty: bool,
     keep_going: bool,
@@ -264,6 +271,7 @@ def send_command(
         lease=lease,
         resend_sent=resend_sent,
         resend_unknown=resend_unknown,
+        move_campaign=move_campaign,
         allow_empty=allow_empty,
         allow_duplicates=allow_duplicates,
         keep_going=keep_going,
