@@ -191,9 +191,11 @@ def rebind_campaign(
                     code="journal",
                 )
             )
-        say(f"moved the campaign from {recorded} to {bound} (--move-campaign)")
+        why = "--move-campaign"
     else:
-        say(f"moved the campaign from {recorded} to {bound}: no request of it reached any endpoint")
+        why = "no request of it reached any endpoint"
+    verb = "a real run would move" if options.dry_run else "moved"  # a dry run moves a copy
+    say(f"{verb} the campaign from {recorded} to {bound}: {why}")
     journal.rebind(bound)
     return True
 
