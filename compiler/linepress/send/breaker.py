@@ -163,9 +163,10 @@ class Breaker:
         """The stop reason for the summary."""
         assert self.tripped is not None
         times = "once" if self._count == 1 else f"{self._count} times in a row"
+        between = "2xx answer" if self.tripped.kind == SERVER_FAILING else "other answer"
         return (
             f"the endpoint {base_url} failed {times} "
-            f"({self.tripped.kind}) with no other answer in between; {self.tripped.advice}. "
+            f"({self.tripped.kind}) with no {between} in between; {self.tripped.advice}. "
             "The rest stay pending: re-run the same command once it is reachable"
         )
 
