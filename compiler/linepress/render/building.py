@@ -54,13 +54,17 @@ DYNAMIC = _Marker("<per recipient>")
 Remap = tuple[FieldPath, FieldPath]
 
 
+#: Items all of one recipient's `$for` loops may make together, `$if` or not.
+MAX_REPEATS = 10_000
+
+
 class RenderState:
     """What one recipient's rendering collects besides the body.
 
     A plain slotted class, made once per recipient: cheap to create matters here.
     """
 
-    __slots__ = ("frames", "problems", "remaps", "skeleton", "texts", "variant")
+    __slots__ = ("frames", "problems", "remaps", "repeats_left", "skeleton", "texts", "variant")
 
     def __init__(self, *, skeleton: bool = False, variant: str | None = None) -> None:
         self.problems: list[Problem] = []
@@ -74,6 +78,9 @@ class RenderState:
         self.variant = variant
         #: Texts of batched leaves, per batch (None: render those leaves one by one).
         self.texts: dict[int, list[str] | None] = {}
+        #: Items `$for` may still make for this recipient, all loops together (nested
+        #: loops multiply: the render budget of each template does not see them).
+        self.repeats_left = MAX_REPEATS
 
     def output_path(self, source: FieldPath) -> FieldPath:
         if not self.frames:

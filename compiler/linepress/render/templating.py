@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from jinja2 import StrictUndefined
+from jinja2 import StrictUndefined, nodes
 from jinja2 import TemplateSyntaxError as JinjaSyntaxError
 from jinja2.exceptions import UndefinedError
 from jinja2.runtime import Undefined
@@ -99,6 +99,22 @@ def make_environment(search_path: list[Path]) -> LimitedEnvironment:
     )
 
 
+#: How deep a template's tree may nest (operators, attributes, blocks): far beyond
+#: what anyone writes, and well inside Python's recursion limit for Jinja's compiler.
+MAX_TEMPLATE_DEPTH = 120
+
+
+def _depth_over(tree: nodes.Node, limit: int) -> bool:
+    """Whether `tree` nests deeper than `limit` nodes, walked without recursion."""
+    stack = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in node.iter_child_nodes())
+    return False
+
+
 def has_markers(text: str) -> bool:
     return any(marker in text for marker in _MARKERS)
 
@@ -126,6 +142,16 @@ def compile_leaf(
     except RecursionError:  # thousands of nested brackets: Jinja's parser recurses
         return Problem(
             "the template is nested too deeply",
+            location,
+            path=format_path(path),
+            code="jinja-syntax",
+        )
+    if _depth_over(tree, MAX_TEMPLATE_DEPTH):
+        # `1+1+...+1` 20,000 times or `x.a.a...` parse in a loop, but every later walk
+        # of the tree (names read, compiling) recurses once per level.
+        return Problem(
+            f"the template is nested too deeply: an expression more than "
+            f"{MAX_TEMPLATE_DEPTH} levels deep (operators, `.` and `[]` chained)",
             location,
             path=format_path(path),
             code="jinja-syntax",
