@@ -20,6 +20,7 @@ from pathlib import Path
 
 from linepress.definition import load_definition
 from linepress.errors import LinepressError, Location, Problem, UsageError
+from linepress.operations.inputs import definition_inputs, same_file
 from linepress.operations.send_options import JOURNAL_FOLDER, SendOptions
 from linepress.recipients.records import ReadOptions
 from linepress.resources import resource_dir
@@ -159,9 +160,17 @@ def fingerprint(options: SendOptions, stdin: tuple[Path, str] | None) -> str:
         digest.update(b"\0source\0")
         if part is not None:
             hash_file(digest, part)
-    for imported in imported_files(options.definition):
+    imports = imported_files(options.definition)
+    for imported in imports:
         digest.update(b"\0import\0")
         hash_file(digest, imported)
+    # Templates the definition or its macro files include: an edited footer is a changed
+    # definition, not a resume of bodies planned with the old one. (Only when there are
+    # any, so a journal of a definition without includes keeps its digest.)
+    for included in definition_inputs(options.definition):
+        if not any(same_file(included, imported) for imported in imports):
+            digest.update(b"\0include\0")
+            hash_file(digest, Path(included))
     data = options.data.path
     digest.update(b"\0data\0")
     if stdin is not None:

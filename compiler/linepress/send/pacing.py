@@ -16,7 +16,8 @@ answers 429 beyond it; the number is never told. `Pacer` finds it:
   whose gain is proportional to the estimate (scale-free: the same shape at 50/s and
   1,000/s). Past `FAST` times the plateau with no 429 the limit has clearly risen, and the
   probe doubles every `FAST_DOUBLING` s (CUBIC's fast convergence, as slow start): a limit
-  that moves from 50/s to 400/s is found within about 3 s.
+  that moves from 50/s to 400/s is found within about 3 s. The 429 that ends such a
+  probe reads the accepted rate over its last doubling (`FAST_RECENT`), not `RECENT`.
 - **Noise is not a limit**: a few 429s (under `NOISE` of the answers) while the pace is at
   or under the estimate come from a burst on the way (a stall of the endpoint, the
   network, or the machine, after which what queued reaches the bucket at once): the
@@ -28,7 +29,7 @@ answers 429 beyond it; the number is never told. `Pacer` finds it:
 
 Requests wait in FIFO order; only the first sleeps, and the spacing is computed from
 the pace at the moment its slot comes, so a cut slows everyone at once. Falling behind
-never builds credit. `--rate` is a hard ceiling (and the starting pace: the user's word).
+builds no credit beyond `CATCH_UP` slots, made up at once. `--rate` is a hard ceiling (and the starting pace: the user's word).
 
 The pacer's findings are a small `PaceState` (pace, limit estimate, last 429 as Unix
 time) that `state()` gives and `restore()` takes, so workers could share them.
@@ -85,6 +86,15 @@ COLLAPSE = 0.25
 #: counts milliseconds), and sleeping for less than that per request capped a fast run
 #: at a third below what it reached unpaced. The schedule is kept, so no rate changes.
 EARLY = 0.002
+#: Slots (and at most seconds) of lag behind the schedule made up at once: a sender
+#: scheduled a few milliseconds late, again and again on a busy machine, otherwise
+#: delivered that much less (`--rate 200`: 1-second windows of 170-188 at a load of 5
+#: on 2 cores). A 1-second window holds at most the pace + `CATCH_UP` + 1, and a
+#: catch-up is a burst of at most `CATCH_UP` (a bucket of 20 holds it).
+CATCH_UP = 4
+CATCH_UP_SECONDS = 0.03
+#: Longer than this (seconds) behind the schedule is no moment's delay: no catch-up.
+HELD_UP = 0.25
 #: Never slower than this (requests/s): a run always moves.
 MIN_RATE = 0.5
 #: Shortest time between two 429s from which the limit is estimated (seconds).
@@ -99,6 +109,9 @@ EASE = 0.95
 KEEP = 0.99
 #: Seconds before a 429 over which the accepted rate is read.
 RECENT = 0.5
+#: The same when the 429 ends a doubling probe (`FAST`): about its last doubling.
+#: Shorter reads the bucket's burst as rate (at 50/s, 20 tokens in 0.2 s is +100/s).
+FAST_RECENT = 0.3
 
 
 class Stop(Protocol):
@@ -147,6 +160,7 @@ class Pacer:
         self._initial = min(initial_rate, ceiling) if ceiling else initial_rate
         self._next = 0.0
         self._started: float | None = None
+        self._fast = False  # the probe is doubling (`FAST`): see `answered`
         self._unbound = False  # slow start outran what is sent: not pacing (see rate_at)
         # After the first 429: the cut (time, pace), the limit estimate, the curve's pace.
         self._cut_at: float | None = None
@@ -246,6 +260,7 @@ class Pacer:
         # it is found by doubling every `FAST_DOUBLING` (CUBIC's convex region grown
         # steeper, as slow start); the cap below still binds it to what is sent.
         fast_at = probe * (FAST - 1.0) ** (1 / 3)
+        self._fast = tau > fast_at
         if tau <= fast_at:
             rate = plateau * (1.0 + (tau / probe) ** 3)
         else:
@@ -319,8 +334,17 @@ class Pacer:
         interval = 1.0 / rate
         if now + EARLY < self._next:
             return self._next - now
-        # A timer that fires late keeps the schedule; a slow patch builds no credit.
-        slot = self._next if now - self._next < interval else now
+        # A timer that fires late keeps the schedule, and so does a sender held up for
+        # a moment (scheduled late on a busy machine, opening a connection): up to
+        # `CATCH_UP` slots of it are made up at once. A longer gap (the start, a slow
+        # patch, nothing to send) builds no credit.
+        lag = now - self._next
+        if lag < interval:
+            slot = self._next
+        elif lag <= HELD_UP:
+            slot = now - min(lag, CATCH_UP * interval, CATCH_UP_SECONDS)
+        else:
+            slot = now
         self._next = slot + interval
         self._sent.add(now)
         return 0.0
@@ -407,6 +431,10 @@ class Pacer:
             # moments (when we ran above it; a probe's rise makes it lag, never lead).
             sample = self._accepted_since / span
             recent = self._accepted.rate(now, now - RECENT)
+            if self._fast:
+                # A probe doubling every FAST_DOUBLING s: half a second back reads a
+                # fraction of where it ended (200 -> 50 -> 400 estimated 239 for 400).
+                recent = max(recent, self._accepted.rate(now, now - FAST_RECENT))
             estimate = min(pace, max(sample, recent))
             anchored = True
         self._throttled_before = True
