@@ -115,6 +115,18 @@ def _depth_over(tree: nodes.Node, limit: int) -> bool:
     return False
 
 
+def _literal_markers(tree: nodes.Node) -> str | None:
+    """The template marker (`{{`, `{%`, `{#`) that the template's own text or string
+    constants spell out, if any: it would reach a body as is."""
+    for node in tree.find_all((nodes.TemplateData, nodes.Const)):
+        text = node.data if isinstance(node, nodes.TemplateData) else node.value
+        if isinstance(text, str):
+            for marker in _MARKERS:
+                if marker in text:
+                    return marker
+    return None
+
+
 def has_markers(text: str) -> bool:
     return any(marker in text for marker in _MARKERS)
 
@@ -155,6 +167,16 @@ def compile_leaf(
             location,
             path=format_path(path),
             code="jinja-syntax",
+        )
+    literal = _literal_markers(tree)
+    if literal is not None:
+        return Problem(
+            f"the template writes `{literal}` itself (through `{{% raw %}}` or a quoted "
+            f"'{literal}'): a customer would see template syntax, not a value; "
+            "reword the text, or name the value that should go there",
+            location,
+            path=format_path(path),
+            code="unrendered",
         )
     unknown = unknown_names(env, tree)
     if unknown is not None:
