@@ -8,6 +8,7 @@ The same person on several rows (issue 15, item 2) and a list with nobody on it
 from __future__ import annotations
 
 import json
+import random
 import tempfile
 from pathlib import Path
 
@@ -170,15 +171,28 @@ def found_repeats(finder: RepeatedRecipients) -> list[tuple[int, int]]:
 @given(ids=IDS, chunk=st.integers(1, 8))
 @settings(max_examples=300, deadline=None)
 def test_the_finder_names_every_repeat_and_its_first_row(ids: list[str], chunk: int) -> None:
-    """Whatever the list, and however its hashes are split into sorted runs."""
+    """Whatever the list, and however many rows each packing of the hashes takes."""
     finder = RepeatedRecipients("list.csv")
+    finder.batch = chunk
     for row, to in enumerate(ids, start=1):
         finder.note(row, row + 1, to)
-    problems = list(finder.problems(chunk=chunk))
+    problems = list(finder.problems())
     assert [
         (p.row or 0, int(p.message.split("row ")[1].split(":")[0])) for p in problems
     ] == expected_repeats(ids)
     assert all(p.location and p.location.line == (p.row or 0) + 1 for p in problems)
+
+
+def test_the_finder_covers_every_range_of_hashes() -> None:
+    """Thousands of people, each listed twice in a shuffled list: every repeat is named."""
+    ids = [f"U{n:032x}" for n in range(3000)] * 2
+    random.Random(7).shuffle(ids)
+    finder = RepeatedRecipients("list.csv")
+    finder.batch = 97
+    for row, to in enumerate(ids, start=1):
+        finder.note(row, row + 1, to)
+    assert found_repeats(finder) == expected_repeats(ids)
+    assert len(expected_repeats(ids)) == 3000
 
 
 @given(ids=st.lists(st.sampled_from([U1, U2, U3]), min_size=1, max_size=12))

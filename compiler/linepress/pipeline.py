@@ -259,7 +259,9 @@ class Compiler:
         value as `%26`), not the rendered link encoded as it stands."""
         hints, fixed = self._url_culprits(path, remaps, fields)
         if fixed is not None:
-            message = _WRITE.sub(lambda m: m.group(1) + fixed, message, count=1)
+            message, found = _WRITE.subn(lambda m: m.group(1) + fixed, message, count=1)
+            if not found:  # e.g. a cut escape: no link to write was known without the value
+                message = f"{message}: write {fixed}"
         return message + hints
 
     def _url_culprits(

@@ -124,8 +124,22 @@ def escapes_are_utf8(value: str) -> bool:
 
 
 def is_url_part(text: str) -> bool:
-    """Whether `text` can stand inside a link as it is (percent-encoded, no spaces)."""
-    return text.isascii() and _URL_PART.fullmatch(text) is not None
+    """Whether `text` can stand inside a link as it is: what `url_problem` would pass
+    (percent-encoded UTF-8, no spaces, no character a link must escape)."""
+    if not text.isascii() or _URL_PART.fullmatch(text) is None:
+        return False
+    if any(char in _UNSAFE_CHARS for char in text):
+        return False
+    return all(_whole_utf8(match.group(0)) for match in _HIGH_ESCAPES.finditer(text))
+
+
+def _whole_utf8(escapes: str) -> bool:
+    """Whether a run of `%XX` escapes spells whole UTF-8 characters."""
+    try:
+        bytes.fromhex(escapes.replace("%", "")).decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def is_link(text: str) -> bool:
