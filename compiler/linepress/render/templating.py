@@ -119,7 +119,7 @@ def _literal_markers(tree: nodes.Node) -> str | None:
     """The template marker (`{{`, `{%`, `{#`) that the template's own text or string
     constants spell out, if any: it would reach a body as is."""
     for node in tree.find_all((nodes.TemplateData, nodes.Const)):
-        text = node.data if isinstance(node, nodes.TemplateData) else node.value
+        text = node.data if isinstance(node, nodes.TemplateData) else getattr(node, "value", None)
         if isinstance(text, str):
             for marker in _MARKERS:
                 if marker in text:
