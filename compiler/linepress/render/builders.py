@@ -30,6 +30,7 @@ from linepress.render.building import (
     Rendered,
     RenderState,
     VarFailed,
+    default_key_problems,
     dict_builder,
     fallback_builder,
     plain_string,
@@ -381,6 +382,8 @@ class Renderer:
         default_leaf = None
         if isinstance(default, str) and has_markers(default):
             default_leaf = self._leaf(default, path, problems)
+        elif isinstance(default, str):  # as compile checks it for a recipient, check does now
+            problems += default_key_problems(key, default, location)
         # The record's column is read like `{{ key }}`, so its value gets the same checks.
         column = compile_leaf(
             self.env, f"{{{{ {key} }}}}", (key,), None, location, None, text=key in self._text

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from linepress.definition import FieldPath
-from linepress.errors import Location, Problem, format_path
+from linepress.errors import Location, Problem, describe, format_path
 from linepress.render.templating import (
     ROW,
     Context,
@@ -21,6 +21,7 @@ from linepress.render.templating import (
     evaluate,
     is_encodable,
 )
+from linepress.validate.values import key_problem
 
 __all__ = [
     "DYNAMIC",
@@ -166,6 +167,15 @@ def dict_builder(children: list[tuple[str, Builder]]) -> Builder:
         return {key: value if build is None else build(ctx, state) for key, build, value in items}
 
     return build_dict
+
+
+def default_key_problems(key: str, default: str, location: Location) -> list[Problem]:
+    """`defaults.from`/`defaults.to` written as plain text: the key checks a body's
+    `from`/`to` gets (a trailing space, full-width digits, ...), once, at load."""
+    problem = key_problem(default)
+    if problem is None:
+        return []
+    return [Problem(problem, location, path=f"defaults.{key}", found=describe(default), code="key")]
 
 
 def fallback_builder(
