@@ -9,6 +9,7 @@ import psycopg
 import pytest
 from postgres import PASSWORD, PASSWORD_ROLE, Cluster
 
+from linepress.send import ledger
 from linepress.send.dsn import redact_dsn
 from linepress.send.journal import JournalMismatch, JournalUnavailable, LeaseLost, Outcome
 from linepress.send.pgjournal import MIGRATIONS, PgJournal
@@ -186,7 +187,10 @@ def test_duplicates_the_campaign_rule_and_bindings(pg_cluster: Cluster, pg_datab
     counts = again.plan([(1, "U4", "U4", b"new", None), (2, "U1", "U1", b"new", None),
                          (3, "U9", "U9", b"new", None)])  # fmt: skip
     assert (counts.pending, counts.already_sent, counts.earlier_unknown) == (1, 1, 1)
-    assert [e.status for e in again.entries()] == ["unknown", "skipped", "pending"]
+    entries = list(again.entries())
+    assert [e.status for e in entries] == ["unknown", "sent", "pending"]
+    # The campaign counts U1 as sent, with the message id that reached them.
+    assert (entries[1].message_id, entries[1].error) == ("m1", ledger.already_sent(1, same=False))
     assert again.settle(None, "sent").rows == [1]
     again.close()
     # Another endpoint is another campaign's business.
@@ -267,6 +271,94 @@ def test_a_database_of_an_older_version_is_migrated(pg_cluster: Cluster, pg_data
     assert journal.schema_version == len(MIGRATIONS) >= 2
     assert journal.claim("fp", "b") == "new"  # the old campaign is still there, unplanned
     journal.close()
+
+
+def test_a_campaign_made_with_schema_2_keeps_working(pg_cluster: Cluster, pg_database: str) -> None:
+    """A campaign planned and partly sent by the previous schema (people without message
+    ids or versions, earlier recipients `skipped`) resumes, then a changed list counts
+    everyone it ever sent."""
+    with psycopg.connect(dsn(pg_cluster, pg_database), autocommit=True) as conn:
+        conn.execute(
+            "CREATE TABLE public.linepress_schema_version "
+            "(version integer NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        for version in (1, 2):
+            conn.execute(MIGRATIONS[version - 1])  # type: ignore[arg-type]
+            conn.execute("INSERT INTO public.linepress_schema_version VALUES (%s)", (version,))
+        (cid,) = conn.execute(
+            "INSERT INTO linepress.campaigns (name, fingerprint, binding, planned) "
+            "VALUES ('old', 'fp', 'b', true) RETURNING id"
+        ).fetchone()  # type: ignore[misc]
+        conn.execute(
+            "INSERT INTO linepress.recipients (campaign, row, key, recipient, body, status, "
+            "attempts, message_id, error) VALUES "
+            "(%(c)s, 1, 'U1', 'U1', 'b1', 'sent', 1, 'm1', NULL), "
+            "(%(c)s, 2, 'U2', 'U2', 'b2', 'pending', 0, NULL, NULL), "
+            "(%(c)s, 3, 'U3', 'U3', 'b3', 'skipped', 0, NULL, %(why)s)",
+            {"c": cid, "why": ledger.ALREADY_SENT},
+        )
+        conn.execute("INSERT INTO linepress.people VALUES (%s, 'U3', 'sent')", (cid,))
+    journal = PgJournal(dsn(pg_cluster, pg_database), "old")
+    assert journal.schema_version == len(MIGRATIONS) == 3
+    assert journal.claim("fp", "b") == "resume"
+    assert [row for row, _, _ in journal.to_send(resend_unknown=False)] == [2]
+    journal.apply([], [2])
+    journal.apply([Outcome(2, "sent", 1, 200, "m2")])
+    journal.close()
+    # A new list: U1 and U2 stay sent (version 2 was the old plan), U3 is kept as dropped.
+    again = PgJournal(dsn(pg_cluster, pg_database), "old")
+    assert again.claim("fp2", "b") == "changed"
+    counts = again.plan([(1, "U1", "U1", b"n1", None), (2, "U2", "U2", b"n2", None),
+                         (3, "U4", "U4", b"n4", None)])  # fmt: skip
+    assert (counts.pending, counts.already_sent, counts.dropped) == (1, 2, 1)
+    found = [(e.row, e.recipient, e.status, e.message_id, e.error) for e in again.entries()]
+    assert found == [
+        (1, "U1", "sent", "m1", ledger.already_sent(2, same=False)),
+        (2, "U2", "sent", "m2", ledger.already_sent(2, same=False)),
+        (3, "U4", "pending", None, None),
+        (4, "U3", "sent", None, ledger.DROPPED_SENT + "1"),
+    ]
+    assert again.counts()["sent"] == 3
+    again.close()
+
+
+def test_resend_sent_sends_only_an_earlier_version_and_only_once(
+    pg_cluster: Cluster, pg_database: str
+) -> None:
+    def send_all(journal: PgJournal) -> list[int]:
+        rows = [row for row, _, _ in journal.to_send(resend_unknown=False)]
+        journal.apply([], rows)
+        journal.apply([Outcome(r, "sent", 1, 200, f"m{r}-{journal.worker.hex[:4]}") for r in rows])
+        return rows
+
+    first = PgJournal(dsn(pg_cluster, pg_database), "r")
+    first.claim("v1", "b")
+    first.plan([(1, "U1", "U1", b"v1", None), (2, "U2", "U2", b"v1", None)])
+    assert send_all(first) == [1, 2]
+    first.close()
+    second = PgJournal(dsn(pg_cluster, pg_database), "r")
+    assert second.claim("v2", "b", replan=True) == "changed"
+    counts = second.plan(
+        [(1, "U1", "U1", b"v2", None), (2, "U3", "U3", b"v2", None)], resend_sent=True
+    )
+    assert (counts.resend, counts.pending, counts.already_sent, counts.dropped) == (1, 1, 0, 1)
+    assert next(e.error for e in second.entries()) == ledger.resending(1)
+    assert send_all(second) == [1, 2]
+    second.close()
+    # Again: everyone listed already has this exact message; U2 is kept as version 1's.
+    third = PgJournal(dsn(pg_cluster, pg_database), "r")
+    assert third.claim("v2", "b", replan=True) == "changed"
+    counts = third.plan(
+        [(1, "U1", "U1", b"v2", None), (2, "U3", "U3", b"v2", None)], resend_sent=True
+    )
+    assert (counts.resend, counts.pending, counts.already_sent, counts.dropped) == (0, 0, 2, 1)
+    assert third.to_send(resend_unknown=False) == []
+    assert [(e.status, e.error) for e in third.entries()] == [
+        ("sent", ledger.already_sent(2, same=True)),
+        ("sent", ledger.already_sent(2, same=True)),
+        ("sent", ledger.DROPPED_SENT + "1"),
+    ]
+    third.close()
 
 
 def test_a_database_that_is_not_ours_or_newer_is_refused_by_name(

@@ -407,3 +407,69 @@ def test_a_worker_that_joins_starts_at_the_pace_the_campaign_learned(
     assert 0 < joined[1][0] <= learned * 1.05, (learned, joined)
     assert "throttled" not in outs[1][1]  # no 429 taught it anything
     assert_exactly_once_except_unknown(sandbox, users, dsn)
+
+
+# -- issue 15, points 1 and 5: the campaign's totals count everyone ever sent --
+
+
+def _workers(
+    folder: Path, sandbox: SandboxServer, dsn: str, count: int, *extra: str
+) -> list[tuple[int, str]]:
+    """`count` workers started together; each one's (exit code, stderr)."""
+    started = [start(folder, sandbox, dsn, *extra) for _ in range(count)]
+    done = []
+    for worker in started:
+        _, stderr = worker.communicate(timeout=120)
+        done.append((worker.returncode, stderr))
+    return done
+
+
+def _journal(folder: Path, dsn: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "linepress", "journal", args[0], dsn, "--campaign", "def",
+         *args[1:]],
+        cwd=folder, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_edit_and_rerun_messages_nobody_twice_and_counts_everyone(
+    sandbox: SandboxServer, campaign: Path, dsn: str, workers: int
+) -> None:
+    """Send, edit the text, drop 30, add 5, rerun; then --resend-sent twice: the 30
+    listed people an earlier version reached get the new one once, nobody else twice."""
+    users = recipients(campaign, 60)
+    for code, stderr in _workers(campaign, sandbox, dsn, workers):
+        assert code == 0, stderr
+    assert sorted(sandbox.count_by_to().values()) == [1] * 60
+    (campaign / "def.yaml").write_text(DEFINITION.replace("Hello", "Hi"))
+    kept = [*users[:30], *(f"U{i:05d}" for i in range(61, 66))]
+    (campaign / "users.csv").write_text("to,name\n" + "".join(f"{u},Name {u}\n" for u in kept))
+    second = _workers(campaign, sandbox, dsn, workers)
+    assert all(code == 0 for code, _ in second), second
+    said = "".join(stderr for _, stderr in second)
+    assert "30 already received an earlier version and are skipped; 5 not yet sent" in said
+    assert said.count("30 people this campaign reached are not in this list") == 1
+    if workers == 1:
+        assert "campaign: 65 recipients: sent 65" in said, said
+    assert sorted(sandbox.count_by_to().values()) == [1] * 65  # 0 messaged twice
+    status = _journal(campaign, dsn, "status")
+    assert status.returncode == 0, status.stderr
+    assert "65 recipients: sent 65" in status.stdout, status.stdout
+    report = _journal(campaign, dsn, "report", "-o", "r.csv")
+    assert report.returncode == 0, report.stderr
+    rows = [r.split(",") for r in (campaign / "r.csv").read_text().splitlines()[1:-1]]
+    assert len(rows) == 65  # each dropped person once, whatever the number of workers
+    earlier = [cells for cells in rows if any("received version 1" in c for c in cells)]
+    assert len(earlier) == 60  # 30 listed, 30 dropped: each with its message id
+    assert all(cells[2] == "sent" and cells[5] for cells in earlier)
+    assert sum(any("not in the current list" in c for c in cells) for cells in rows) == 30
+    # --resend-sent, twice: the 30 listed whom version 1 reached get this version once.
+    for _ in range(2):
+        for code, stderr in _workers(campaign, sandbox, dsn, workers, "--resend-sent"):
+            assert code == 0, stderr
+    counts = sandbox.count_by_to()
+    assert sorted(counts.values()) == [1] * 35 + [2] * 30
+    assert all(counts[u] == 2 for u in users[:30])
+    status = _journal(campaign, dsn, "status")
+    assert "65 recipients: sent 65" in status.stdout, status.stdout

@@ -21,21 +21,28 @@ MAYBE_SENT = "an earlier run of this journal may have delivered a message to thi
 #: A person an earlier plan reached who is not in the current list (then: the version).
 DROPPED_SENT = "not in the current list; received version "
 DROPPED_MAYBE = "not in the current list; an earlier run may have delivered a message"
+#: Such a row's key: this, then the person.
+DROPPED_KEY = "dropped#"
+
+
+#: The campaign rule's notes, with `{version}` for the plan (version) that reached the
+#: person: SQL fills them with `replace(note, '{version}', version::text)`.
+ALREADY_SAME = "already received this message (version {version}): not sent again"
+ALREADY_EARLIER = (
+    "already received version {version} of this campaign's message: not sent again "
+    "(--resend-sent sends this version to those an earlier version reached)"
+)
+RESENDING = "received version {version} earlier; sent this version (--resend-sent)"
 
 
 def already_sent(version: int, *, same: bool) -> str:
     """Why a person in the list is not sent the current version (the campaign rule)."""
-    if same:
-        return f"already received this message (version {version}): not sent again"
-    return (
-        f"already received version {version} of this campaign's message: not sent again "
-        "(--resend-sent sends this version to those an earlier version reached)"
-    )
+    return (ALREADY_SAME if same else ALREADY_EARLIER).format(version=version)
 
 
 def resending(version: int) -> str:
     """A person --resend-sent sends the current version after an earlier one reached them."""
-    return f"received version {version} earlier; sent this version (--resend-sent)"
+    return RESENDING.format(version=version)
 
 
 #: The columns `entry()` reads, in its order.

@@ -100,6 +100,19 @@ MIGRATIONS: tuple[str, ...] = (
         ADD COLUMN pace_limit double precision,
         ADD COLUMN throttled_at double precision;
     """,
+    # 3: the campaign's totals count everyone it ever sent (issue 15, points 1 and 5): a
+    # person keeps the message id, the plan (version) and a digest of the body that
+    # reached them; each plan is a version of the campaign's message. A campaign that
+    # already remembers people has had at least two plans.
+    """
+    ALTER TABLE linepress.people
+        ADD COLUMN message_id text,
+        ADD COLUMN version integer,
+        ADD COLUMN digest bytea;
+    ALTER TABLE linepress.campaigns ADD COLUMN plan_number integer NOT NULL DEFAULT 1;
+    UPDATE linepress.campaigns c SET plan_number = 2
+        WHERE EXISTS (SELECT 1 FROM linepress.people p WHERE p.campaign = c.id);
+    """,
 )
 
 

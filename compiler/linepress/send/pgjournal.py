@@ -238,9 +238,10 @@ class PgJournal:
         """Bind to the campaign and join it as a worker (see `CampaignJournal.claim`).
 
         Waits while another worker plans it. Unless "resume" is returned, the
-        campaign stays locked until `plan()`. A plan of other inputs (or `replan`)
-        is refused while other workers send the campaign: they would go on with
-        the old plan (`UsageError`).
+        campaign stays locked until `plan()`. A plan of other inputs is refused
+        while other workers send the campaign: they would go on with the old plan
+        (`UsageError`); with the same inputs and `replan` (--resend-sent), this
+        worker joins the plan they send ("resume").
         """
         with self._guard("cannot open the campaign"):
             self._db.execute(
