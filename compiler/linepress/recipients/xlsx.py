@@ -78,23 +78,63 @@ def _read_book(
             )
         ) from None
     try:
-        if sheet is None:
-            worksheet = book.worksheets[0]
-        elif sheet in book.sheetnames:
-            worksheet = book[sheet]
-        else:
-            raise DataError(
-                Problem(
-                    f"has no worksheet {describe(sheet)}: its sheets are "
-                    + ", ".join(describe(s) for s in book.sheetnames),
-                    Location(name),
-                    code="data-xlsx",
-                )
-            )
+        worksheet = _choose_sheet(book, reader.chart_sheets, name, sheet, tally)
         yield from _rows(_sheet_rows(worksheet, book), worksheet.title, name, tally, watched)
     finally:
         book.close()
         reader.close_strings()
+
+
+def _choose_sheet(
+    book: Any, chart_sheets: list[str], name: str, sheet: str | None, tally: Tally
+) -> Any:
+    """The worksheet to read: `sheet` by name, else the first visible one.
+
+    A hidden sheet is usually lookup data, not the list, so it is never read by
+    default; when the workbook has several sheets a note says which one was read.
+    Raises `DataError` for a missing sheet, a chart sheet, or no visible worksheet.
+    """
+    names = [ws.title for ws in book.worksheets]
+    listed = ", ".join(describe(s) for s in names) or "none"
+    if sheet is not None:
+        if sheet in names:
+            return book[sheet]
+        why = (
+            f"{describe(sheet)} is a chart sheet, not a worksheet"
+            if sheet in chart_sheets
+            else f"has no worksheet {describe(sheet)}"
+        )
+        raise DataError(
+            Problem(f"{why}: its sheets are {listed}", Location(name), code="data-xlsx")
+        )
+    visible = [ws for ws in book.worksheets if getattr(ws, "sheet_state", "visible") == "visible"]
+    if not visible:
+        raise DataError(
+            Problem(
+                f"has no visible worksheet (its sheets are {listed}): "
+                "pass --sheet NAME to read a hidden one",
+                Location(name),
+                code="data-xlsx",
+            )
+        )
+    chosen = visible[0]
+    if len(names) > 1:
+        hidden = [ws.title for ws in book.worksheets if ws not in visible]
+        skipped = (
+            f"; hidden sheets are not read by default ({', '.join(map(describe, hidden))})"
+            if hidden
+            else ""
+        )
+        tally.notes.append(
+            Problem(
+                f"read worksheet {describe(chosen.title)}, the first visible of {listed}"
+                f"{skipped}: pass --sheet NAME to read another",
+                Location(name),
+                severity="warning",
+                code="data-sheet",
+            )
+        )
+    return chosen
 
 
 def _excel_reader() -> type:
@@ -103,6 +143,16 @@ def _excel_reader() -> type:
     from openpyxl.xml.constants import SHARED_STRINGS
 
     class Reader(ExcelReader):  # type: ignore[misc]  # openpyxl has no type hints
+        chart_sheets: list[str]
+
+        def read_chartsheet(self, sheet: Any, rel: Any) -> None:
+            # A chart holds no rows; openpyxl's own chart reader crashes on some files.
+            self.chart_sheets.append(sheet.name)
+
+        def read(self) -> None:
+            self.chart_sheets = []
+            super().read()
+
         def read_strings(self) -> None:
             part = self.package.find(SHARED_STRINGS)
             if part is not None:
@@ -119,7 +169,7 @@ def _excel_reader() -> type:
 #: What a parsed row gives `_rows`: (Excel row number, cell texts, the special cells).
 #: A special cell is (column index, kind, raw value, message): kind "number" for a
 #: numeric cell (a key must not be one), "error" for an error value or a value Excel
-#: cannot show (the message says which).
+#: cannot show (the message says which), "formula" for a formula with no saved value.
 SheetRow = tuple[int, list[str], list[tuple[int, str, object, str]] | None]
 
 
@@ -165,9 +215,10 @@ def _sheet_rows(worksheet: Any, book: Any) -> Iterator[SheetRow]:
                 cells = [parse(cell) for cell in element]
             except ValueError:  # a date cell (t="d") whose text is no date: find which
                 cells = [_parse_one(parse, cell) for cell in element]
+            unsaved = _unsaved_formulas(element, cells)
             (parent if parent is not None else element).clear()
             texts = [""] * max((c["column"] for c in cells), default=0)
-            special: list[tuple[int, str, object, str]] | None = None
+            special: list[tuple[int, str, object, str]] | None = unsaved
             for cell in cells:
                 value, index = cell["value"], cell["column"] - 1
                 if value is None:
@@ -195,6 +246,47 @@ def _sheet_rows(worksheet: Any, book: Any) -> Iterator[SheetRow]:
                 else:
                     texts[index] = cell_text(value)
             yield number, texts, special
+
+
+#: Tags of a cell's formula and saved value.
+_FORMULA = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}f"
+_VALUE = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}v"
+
+
+def _unsaved_formulas(
+    row: Any, cells: list[dict[str, Any]]
+) -> list[tuple[int, str, object, str]] | None:
+    """Special "error" cells for formulas with no saved value in `row`, or None.
+
+    Excel saves each formula's last result next to it; files written by programs
+    (openpyxl, pandas, many CRMs) hold only the formula. Its value is unknown
+    here, so reading it as empty would send wrong text silently.
+    """
+    found: list[tuple[int, str, object, str]] | None = None
+    for element, cell in zip(row, cells, strict=False):
+        if cell["value"] is not None or len(element) == 0:
+            continue  # only a cell with children can hold a formula
+        formula = element.find(_FORMULA)
+        if formula is None:
+            continue
+        saved = element.find(_VALUE)
+        # Excel saves an empty text result as t="str" with an empty <v>; openpyxl
+        # writes an empty <v/> with no type for every formula.
+        if saved is not None and (saved.text or element.get("t") == "str"):
+            continue
+        found = found or []
+        text = "=" + (formula.text or "")
+        found.append(
+            (
+                cell["column"] - 1,
+                "formula",
+                text,
+                f"holds the formula {describe(text)} with no saved value (the file was "
+                "written by a program, not saved by Excel); open and save it in Excel, "
+                "or export the values",
+            )
+        )
+    return found
 
 
 def _parse_one(parse: Any, cell: Any) -> dict[str, Any]:
@@ -284,7 +376,7 @@ def _special_cell(
     columns: tuple[str, ...],
     title: str,
     excel_row: int,
-) -> tuple[int, str, str, str] | None:
+) -> tuple[int, str, str, str | None] | None:
     """(column index, message, code, found) for the first cell that makes the row unusable."""
     for index, kind, value, why in sorted(special, key=lambda s: s[0]):
         ref = cell_reference(title, index, excel_row)
@@ -295,6 +387,8 @@ def _special_cell(
                 "data-cell-error",
                 describe(value),
             )
+        if kind == "formula":
+            return index, f"cell {ref} ({columns[index]}) {why}", "data-formula", None
         if index in keys:
             used = (
                 ""
