@@ -309,3 +309,14 @@ def test_two_outputs_to_dev_null_are_fine(campaign: Path) -> None:
         "--keep-going", "-o", os.devnull, "--rejects", os.devnull,
     )  # fmt: skip
     assert code == 0, output
+
+
+@pytest.mark.parametrize(("repeats", "said"), [(1, "1 row repeats"), (2, "2 rows repeat")])
+def test_the_repeated_rows_note_agrees_in_number(campaign: Path, repeats: int, said: str) -> None:
+    (campaign / "rep.csv").write_text("to,name\nU1,A\n" + "U1,B\n" * repeats)
+    code, output = cli(
+        "send", str(campaign / "def.yaml"), "--data", str(campaign / "rep.csv"), "--dry-run",
+        "--no-progress",
+    )  # fmt: skip
+    assert code == 0, output
+    assert f"{said} the recipient of an earlier row" in output

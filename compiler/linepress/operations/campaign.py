@@ -300,6 +300,9 @@ def plan_notes(claim: str, plan: PlanCounts, options: SendOptions) -> Iterator[s
         )
     if plan.duplicates and not options.allow_duplicates:
         yield (
-            f"linepress send: {plan.duplicates:,} rows repeat the recipient of an earlier row "
-            "and are skipped (--allow-duplicates to send each)"
+            f"linepress send: {plan.duplicates:,} "
+            + ("row repeats" if plan.duplicates == 1 else "rows repeat")
+            + " the recipient of an earlier row and "
+            + ("is" if plan.duplicates == 1 else "are")
+            + " skipped (--allow-duplicates to send each)"
         )
