@@ -173,8 +173,7 @@ def test_the_hint_for_a_few_characters_names_the_right_encoding_among_others(
     hint = encoding_hint(text.encode(codec))
     assert hint is not None
     assert f"--encoding {codec}" in hint, hint
-    if hint.count("--encoding") == 1:  # a single answer must be the right one
-        assert hint.endswith(f"pass --encoding {codec}")
+    # (so a hint naming one encoding, when only one fits, names the right one)
 
 
 def test_half_width_katakana_names_say_shift_jis_first(project: Path) -> None:
