@@ -320,3 +320,19 @@ def test_the_repeated_rows_note_agrees_in_number(campaign: Path, repeats: int, s
     )  # fmt: skip
     assert code == 0, output
     assert f"{said} the recipient of an earlier row" in output
+
+
+@pytest.mark.usefixtures("umask_022")
+def test_the_default_journal_is_private(campaign: Path) -> None:
+    from linepress.sandbox.server import running_sandbox
+
+    with running_sandbox(api_key="k-1234") as sandbox:
+        result = CliRunner(env={"INFOBIP_API_KEY": "k-1234"}).invoke(
+            main,
+            ["send", str(campaign / "def.yaml"), "--data", str(campaign / "users.csv"),
+             "--base-url", sandbox.url, "--no-progress", "--allow-duplicates"],
+        )  # fmt: skip
+    assert result.exit_code in (0, 1), result.output
+    folder = campaign / ".linepress"
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    assert stat.S_IMODE((folder / "def.db").stat().st_mode) == 0o600

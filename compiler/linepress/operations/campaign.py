@@ -61,7 +61,7 @@ def journal_folder(path: Path) -> None:
     """Create the default journal folder with a `.gitignore` that keeps it out of git."""
     if path.parent.name != JOURNAL_FOLDER or path.parent.is_dir():
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)  # private: see below
     (path.parent / ".gitignore").write_text(
         "# linepress journals hold every recipient's ID and message: never commit them.\n*\n"
     )
@@ -109,7 +109,13 @@ def open_campaign_journal(options: SendOptions) -> Iterator[CampaignJournal]:
     path = options.journal or default_journal_path(options)
     if options.journal is None:
         journal_folder(path)
+    created = not path.exists()
     journal = open_journal(path)
+    if created and path.is_file():
+        # every recipient's ID and message: readable by its owner only (SQLite gives
+        # its -wal/-shm files the same mode)
+        with contextlib.suppress(OSError):
+            path.chmod(0o600)
     try:
         yield journal
     finally:
