@@ -19,8 +19,10 @@ test that plain text passes first, so the common path costs one comparison.
 from __future__ import annotations
 
 import difflib
+import math
 import re
 from collections.abc import Callable, Iterable, Mapping
+from decimal import Decimal
 from typing import Any
 
 from jinja2.exceptions import SecurityError, TemplateRuntimeError, UndefinedError
@@ -50,15 +52,37 @@ def printable(value: Any) -> Any:
     """What `{{ value }}` prints (Jinja's `finalize`): text and numbers as they are,
     null as nothing, booleans as JSON writes them; anything else raises `NotText`."""
     kind = value.__class__
-    if kind is str or kind is int or kind is float:  # the common cases, without isinstance
+    if kind is str or kind is int:  # the common cases, without isinstance
         return value
+    if kind is float:
+        return number_text(value)
     if value is None:
         return ""
     if kind is bool:
         return "true" if value else "false"
-    if isinstance(value, str | int | float | Undefined):
+    if isinstance(value, float):
+        return number_text(value)
+    if isinstance(value, str | int | Undefined):
         return value  # Markup; an undefined value raises its own error when printed
     raise NotText(_materialised(value))
+
+
+def number_text(number: float) -> str:
+    """A computed number as a person writes it: `5` (not `5.0`, from `10 / 2`), `0`
+    (not `-0.0`), `100000000000000000000` (not `1e+20`), `0.00001` (not `1e-05`);
+    otherwise the shortest digits that read back as the same number (`0.1`, `2.5`).
+    NaN and infinity have no text a customer should see: `ValueError`."""
+    if not math.isfinite(number):
+        raise ValueError(
+            "the calculation gives NaN or infinity (e.g. a division of 0 by 0 or a "
+            "`float` of 'nan'), which no message can show"
+        )
+    if number.is_integer():
+        return str(int(number))  # also -0.0 as 0
+    text = repr(number)
+    if "e" in text:
+        return format(Decimal(text), "f")
+    return text
 
 
 def text_of(value: Any) -> str:

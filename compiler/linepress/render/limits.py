@@ -20,6 +20,7 @@ template's line like any other template failure.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Iterable, Iterator
 from types import BuiltinFunctionType, BuiltinMethodType
@@ -29,6 +30,7 @@ from jinja2 import nodes, pass_context
 from jinja2.filters import (
     do_batch,
     do_center,
+    do_float,
     do_format,
     do_indent,
     do_join,
@@ -99,6 +101,7 @@ class LimitedEnvironment(ImmutableSandboxedEnvironment):
             round=self._limited(do_round, _rounded),
             tojson=self._limited(FILTERS["tojson"], _json_indented),
             wordwrap=self._limited(do_wordwrap, None),
+            float=_finite_float,
         )
         # JSON values print as a CSV cell would hold them through every filter, and a
         # filter's failure is worded for the author (`linepress.render.jsontext`).
@@ -172,7 +175,12 @@ class LimitedEnvironment(ImmutableSandboxedEnvironment):
             and isinstance(right, str | list | tuple)
         ):
             self.make_text(len(left) + len(right))
-        return self.binop_table[operator](left, right)
+        try:
+            return self.binop_table[operator](left, right)
+        except OverflowError:  # `10.0 ** 400`: Python's words are `(34, 'Numerical ...')`
+            raise RenderLimit(
+                f"the number is too large: `{operator}` gives more than a number can hold"
+            ) from None
 
     def call_unop(self, context: Any, operator: str, arg: Any) -> Any:
         self.spend()
@@ -312,6 +320,14 @@ def _sliced(value: Any, slices: Any = 1, *args: Any, **kwargs: Any) -> int:
     if _width(slices) > MAX_TEXT:
         raise RenderLimit(f"`slice` into {slices:,} parts; at most {MAX_TEXT:,} are allowed")
     return 0
+
+
+def _finite_float(value: Any, default: float = 0.0) -> float:
+    """Jinja's `float`, refusing NaN and infinity (`'nan' | float`): no message can show them."""
+    result = do_float(value, default)
+    if not math.isfinite(result):
+        raise ValueError(f"{value!r} is no number a message can show (NaN or infinity)")
+    return result
 
 
 def _batched(value: Any, linecount: Any = 1, fill_with: Any = None, *args: Any) -> int:
