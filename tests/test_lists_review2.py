@@ -192,3 +192,31 @@ def test_half_width_katakana_names_say_shift_jis_first(project: Path) -> None:
     assert "looks like TIS-620" not in refused.stderr, refused.stderr
     followed = run("compile", "def.yaml", "--data", "list.csv", "--encoding", "cp932")
     assert texts(followed)[-1] == "Hi ｽｽﾞｷ ﾀﾛｳ"
+
+
+# ------------------------------------------- options that do not apply: exit 2
+
+
+@pytest.mark.parametrize(
+    ("command", "flag"),
+    [
+        (["send", "--payloads", "pay.jsonl", "--dry-run"], ["--encoding", "cp932"]),
+        (["send", "--payloads", "pay.jsonl", "--dry-run"], ["--sheet", "X"]),
+        (["send", "--payloads", "pay.jsonl", "--dry-run"], ["--max-record-size", "1K"]),
+        (["compile", "def.yaml"], ["--encoding", "cp932"]),
+        (["compile", "def.yaml"], ["--delimiter", ";"]),
+        (["check", "def.yaml"], ["--sheet", "Members"]),
+    ],
+)
+def test_a_reading_option_without_data_is_a_usage_error(
+    project: Path, command: list[str], flag: list[str]
+) -> None:
+    (project / "pay.jsonl").write_text(
+        '{"from":"APP","to":"U1","message":{"type":"TEXT","text":"Hi"}}\n'
+    )
+    result = run(*command, *flag)
+    assert result.exit_code == 2, result.output
+    assert (
+        f"{flag[0]} applies to recipient data read with --data, and no --data was given here: "
+        f"leave out {flag[0]}"
+    ) in result.stderr

@@ -106,6 +106,18 @@ def reading_options() -> ReadOptions:
     """--encoding, --sheet and --max-record-size of the running command."""
     ctx = click.get_current_context()
     given = ctx.meta.get(_READING, {})
+    if ctx.params.get("data") is None:  # one rule: an option that does nothing is refused
+        flags = [f"--{key.replace('_', '-')}" for key in given]
+        flags += [
+            flag
+            for flag, key in (("--data-format", "data_format"), ("--delimiter", "delimiter"))
+            if ctx.params.get(key) is not None
+        ]
+        if flags:
+            raise click.UsageError(
+                f"{flags[0]} applies to recipient data read with --data, and no --data was "
+                f"given here: leave out {flags[0]}"
+            )
     try:
         if "encoding" in given:
             check_encoding(given["encoding"])
