@@ -487,6 +487,37 @@ def test_campaign_totals_count_everyone_sent_whatever_the_list_and_definition(
         assert all(counts[f"U{i:04d}"] == 2 for i in range(1, 31))
 
 
+def test_sharded_edit_and_rerun_reports_merge_with_the_dropped_people_once(
+    campaign: Path,
+) -> None:
+    """Each shard keeps its own dropped people as rows after the whole list, numbered so
+    no two shards share one: merge-reports puts the campaign back together."""
+    shard_run = [("--shard", f"{k}/3", "--journal", f"s{k}.db") for k in (1, 2, 3)]
+    with running_sandbox(api_key=KEY) as sandbox:
+        for extra in shard_run:
+            assert send(campaign, sandbox.url, *extra).returncode == 0
+        (campaign / "def.yaml").write_text(DEFINITION.replace("Hello", "Hi"))
+        kept = "".join(f"U{i:04d},Name {i}\n" for i in [*range(1, 31), *range(61, 66)])
+        (campaign / "users.csv").write_text("to,name\n" + kept)
+        for k, extra in enumerate(shard_run, 1):
+            again = send(campaign, sandbox.url, *extra, "--report", f"r{k}.jsonl")
+            assert again.returncode == 0, again.stderr
+        assert sorted(sandbox.count_by_to().values()) == [1] * 65
+    merged = subprocess.run(
+        [sys.executable, "-m", "linepress", "merge-reports", "r1.jsonl", "r2.jsonl", "r3.jsonl",
+         "-o", "merged.jsonl"],
+        cwd=campaign, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert merged.returncode == 0, merged.stderr
+    rows = [json.loads(line) for line in (campaign / "merged.jsonl").read_text().splitlines()]
+    people = [r for r in rows if "row" in r]
+    assert len(people) == 65 == len({r["to"] for r in people})
+    assert all(r["status"] == "sent" for r in people)
+    dropped = [r for r in people if "not in the current list" in (r.get("error") or "")]
+    assert sorted(r["to"] for r in dropped) == [f"U{i:04d}" for i in range(31, 61)]
+    assert min(r["row"] for r in dropped) > 35  # after the whole list
+
+
 def test_an_edited_included_template_is_a_changed_definition_not_a_resume(
     campaign: Path,
 ) -> None:

@@ -20,7 +20,7 @@ from linepress.operations.send_options import SendOptions
 from linepress.pipeline import Compiler, Result
 from linepress.recipients.records import BadRecord, open_records
 from linepress.report import ProblemLog
-from linepress.send.journal import CampaignJournal, JournalWriteError, PlanCounts
+from linepress.send.journal import CampaignJournal, JournalWriteError, ListShape, PlanCounts
 from linepress.validate.body import SchemaIssue
 from linepress.validate.request_check import RequestChecker
 from linepress.validate.values import KeyForms
@@ -37,8 +37,13 @@ def plan_recipients(
 ) -> PlanCounts | None:
     """Store every recipient; None (and nothing stored) when the run must not start."""
     try:
+        shape = ListShape()
+        if options.shard is not None:
+            shape.shard, shape.shards = options.shard.index, options.shard.count
         return journal.plan(
-            _planned(options, log, stdin[0] if stdin else None), resend_sent=options.resend_sent
+            _planned(options, log, stdin[0] if stdin else None, shape),
+            resend_sent=options.resend_sent,
+            shape=shape,
         )
     except _Abort:
         return None
@@ -53,11 +58,16 @@ class _Abort(Exception):
     """Planning found invalid rows and --keep-going was not given."""
 
 
-def _planned(options: SendOptions, log: ProblemLog, stdin: Path | None) -> Plan:
+def _planned(
+    options: SendOptions, log: ProblemLog, stdin: Path | None, shape: ListShape | None = None
+) -> Plan:
+    """Each row of this run's shard; `shape.last_row` follows the whole list's rows."""
     key_forms = KeyForms()  # `to`s of no known form: one warning, sending goes on
     compilers: list[Compiler] = []
     for result in _results(options, stdin, log, compilers):
         log.rows += 1
+        if shape is not None:
+            shape.last_row = max(shape.last_row, result.row or 1)
         if result.ok:
             assert result.body is not None
             key_forms.note(result.body.get("to"), result.row, result.data_location)

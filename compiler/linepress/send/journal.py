@@ -70,6 +70,20 @@ class Outcome:
     retryable: bool = False
 
 
+@dataclass(slots=True)
+class ListShape:
+    """The whole list as planning saw it (filled in while the plan is read): its last
+    row number, every shard's rows included, and this run's shard (1 of 1 unsharded).
+
+    Rows kept for people no longer in the list are numbered after `last_row`,
+    interleaved by shard (`ledger.DROPPED_ROW`), so shard reports never share a row.
+    """
+
+    last_row: int = 0
+    shard: int = 1
+    shards: int = 1
+
+
 @dataclass(frozen=True, slots=True)
 class PlanCounts:
     """What planning found: records by what the run will do with them."""
@@ -153,13 +167,21 @@ class CampaignJournal(Protocol):
         """A stored setting ("fingerprint", "binding", "description", "planned")."""
         ...
 
-    def plan(self, entries: Iterable[Planned], *, resend_sent: bool = False) -> PlanCounts:
+    def plan(
+        self,
+        entries: Iterable[Planned],
+        *,
+        resend_sent: bool = False,
+        shape: ListShape | None = None,
+    ) -> PlanCounts:
         """Replace the plan with `entries`, in one commit.
 
         A record with an error is `failed` (never sent). A second record of the
         same key is `skipped` ("same recipient as row N"). A person an earlier
-        plan sent to is `skipped` unless `resend_sent`; one it may have reached is
-        `unknown`. Everything else is `pending`.
+        plan sent to is `sent` (with what reached them) unless `resend_sent` and
+        their body differs; one it may have reached is `unknown`. People earlier
+        plans reached who are not in `entries` are kept as rows after the list
+        (`shape`, read once `entries` is exhausted). Everything else is `pending`.
         """
         ...
 

@@ -23,6 +23,10 @@ DROPPED_SENT = "not in the current list; received version "
 DROPPED_MAYBE = "not in the current list; an earlier run may have delivered a message"
 #: Such a row's key: this, then the person.
 DROPPED_KEY = "dropped#"
+#: Such a row's number, SQL with the parameters (list's last row, shards, shard) and the
+#: person's 1-based place among them as `{nth}`: after the whole list, interleaved by
+#: shard, so the reports of a list's shards never share a row (merge-reports).
+DROPPED_ROW = "(%s + ({nth} - 1) * %s + %s)"
 
 
 #: The campaign rule's notes, with `{version}` for the plan (version) that reached the

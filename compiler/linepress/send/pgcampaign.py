@@ -13,7 +13,14 @@ from typing import Any, Literal
 import psycopg
 
 from linepress.send import ledger
-from linepress.send.journal import Claim, JournalMismatch, PlanCounts, Planned, Settled
+from linepress.send.journal import (
+    Claim,
+    JournalMismatch,
+    ListShape,
+    PlanCounts,
+    Planned,
+    Settled,
+)
 
 #: What this plan's requests did, by person (rows carried over from earlier plans made no
 #: request: attempts 0, already remembered). A `sent` one records what reached them last
@@ -88,7 +95,12 @@ def bind(
 
 
 def store(
-    db: psycopg.Connection[Any], campaign: int, entries: Iterable[Planned], *, resend_sent: bool
+    db: psycopg.Connection[Any],
+    campaign: int,
+    entries: Iterable[Planned],
+    *,
+    resend_sent: bool,
+    shape: ListShape | None = None,
 ) -> PlanCounts:
     """Store the plan of campaign `campaign` in one commit (see `CampaignJournal.plan`)."""
     invalid = total = 0
@@ -115,7 +127,7 @@ def store(
             (ledger.SAME_RECIPIENT_AS_ROW, campaign, campaign),
         ).rowcount
         earlier = _apply_people(db, campaign, resend_sent=resend_sent)
-        dropped = _keep_dropped(db, campaign)
+        dropped = _keep_dropped(db, campaign, shape or ListShape())
         db.execute("UPDATE linepress.campaigns SET planned = true WHERE id = %s", (campaign,))
     already_sent, earlier_unknown, resend = earlier
     return PlanCounts(
@@ -171,18 +183,23 @@ def _apply_people(
     return already_sent, earlier_unknown, resend
 
 
-def _keep_dropped(db: psycopg.Connection[Any], campaign: int) -> int:
+def _keep_dropped(db: psycopg.Connection[Any], campaign: int, shape: ListShape) -> int:
     """People earlier plans reached who are not in this list: rows after the list's last,
     so the campaign's counts and reports still show them. Returns how many.
 
     Runs once per plan (the planner holds the campaign's lock), so however many workers
     join, each such person is one row. Without a body such a row is never sent.
     """
+    number = ledger.DROPPED_ROW % (
+        "greatest(%(last)s, (SELECT coalesce(max(row), 0) FROM linepress.recipients "
+        "WHERE campaign = %(campaign)s))",
+        "%(shards)s",
+        "%(shard)s",
+    )
     return db.execute(
         "INSERT INTO linepress.recipients (campaign, row, key, recipient, body, status, "
         "message_id, error) "
-        "SELECT %(campaign)s, (SELECT coalesce(max(row), 0) FROM linepress.recipients "
-        "  WHERE campaign = %(campaign)s) + row_number() OVER (ORDER BY p.recipient), "
+        f"SELECT %(campaign)s, {number.format(nth='row_number() OVER (ORDER BY p.recipient)')}, "
         "%(key)s || p.recipient, p.recipient, NULL, p.status, p.message_id, "
         "CASE p.status WHEN 'sent' THEN %(sent)s || coalesce(p.version, 1) ELSE %(maybe)s END "
         "FROM linepress.people p WHERE p.campaign = %(campaign)s AND NOT EXISTS "
@@ -190,6 +207,9 @@ def _keep_dropped(db: psycopg.Connection[Any], campaign: int) -> int:
         " AND r.recipient = p.recipient)",
         {
             "campaign": campaign,
+            "last": shape.last_row,
+            "shards": shape.shards,
+            "shard": shape.shard,
             "key": ledger.DROPPED_KEY,
             "sent": ledger.DROPPED_SENT,
             "maybe": ledger.DROPPED_MAYBE,

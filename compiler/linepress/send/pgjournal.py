@@ -54,6 +54,7 @@ from linepress.send.journal import (
     Entry,
     JournalUnavailable,
     LeaseLost,
+    ListShape,
     Outcome,
     PlanCounts,
     Planned,
@@ -309,7 +310,13 @@ class PgJournal:
         found = values.get(name)
         return None if found is None else str(found)
 
-    def plan(self, entries: Iterable[Planned], *, resend_sent: bool = False) -> PlanCounts:
+    def plan(
+        self,
+        entries: Iterable[Planned],
+        *,
+        resend_sent: bool = False,
+        shape: ListShape | None = None,
+    ) -> PlanCounts:
         """Store the plan in one commit (see `CampaignJournal.plan`); releases the campaign lock.
 
         Rows are streamed with COPY and the duplicates and earlier sends found by
@@ -317,7 +324,9 @@ class PgJournal:
         """
         try:
             with self._guard("cannot write the plan"):
-                return pgcampaign.store(self._db, self._id, entries, resend_sent=resend_sent)
+                return pgcampaign.store(
+                    self._db, self._id, entries, resend_sent=resend_sent, shape=shape
+                )
         finally:
             self._unlock()
 

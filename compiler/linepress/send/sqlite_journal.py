@@ -29,6 +29,7 @@ from linepress.send.journal import (
     JournalBusy,
     JournalMismatch,
     JournalWriteError,
+    ListShape,
     NotAJournal,
     Outcome,
     PlanCounts,
@@ -263,7 +264,13 @@ class SqliteJournal:
 
     # -- planning -----------------------------------------------------------
 
-    def plan(self, entries: Iterable[Planned], *, resend_sent: bool = False) -> PlanCounts:
+    def plan(
+        self,
+        entries: Iterable[Planned],
+        *,
+        resend_sent: bool = False,
+        shape: ListShape | None = None,
+    ) -> PlanCounts:
         now = time.time()
         counts = dict.fromkeys(
             ("pending", "invalid", "duplicates", "sent", "unknown", "resend", "dropped"), 0
@@ -304,7 +311,7 @@ class SqliteJournal:
                     batch.clear()
             self._insert(batch)
             if check_people:
-                counts["dropped"] = self._keep_dropped(now)
+                counts["dropped"] = self._keep_dropped(now, shape or ListShape())
             self._db.execute(
                 "INSERT INTO meta (name, value) VALUES ('planned', '1') "
                 "ON CONFLICT (name) DO UPDATE SET value = '1'"
@@ -319,20 +326,25 @@ class SqliteJournal:
             dropped=counts["dropped"],
         )
 
-    def _keep_dropped(self, now: float) -> int:
-        """People earlier plans reached who are not in this list: rows after the list's last,
-        so the campaign's counts and reports still show them. Returns how many."""
-        last = int(self._db.execute("SELECT coalesce(max(row), 0) FROM recipients").fetchone()[0])
+    def _keep_dropped(self, now: float, shape: ListShape) -> int:
+        """People earlier plans reached who are not in this list: rows after the list's last
+        (`ledger.DROPPED_ROW`), so the campaign's counts and reports still show them.
+        Returns how many."""
+        mine = int(self._db.execute("SELECT coalesce(max(row), 0) FROM recipients").fetchone()[0])
+        number = ledger.DROPPED_ROW.replace("%s", "?").format(
+            nth="row_number() OVER (ORDER BY rowid)"
+        )
         cursor = self._db.execute(
             "INSERT INTO recipients (row, key, recipient, body, status, message_id, "
             "created_at, updated_at, error) "
-            "SELECT ? + row_number() OVER (ORDER BY rowid), 'dropped#' || recipient, recipient, "
+            f"SELECT {number}, ? || recipient, recipient, "
             "NULL, status, message_id, ?, ?, "
             "CASE status WHEN 'sent' THEN ? || coalesce(version, 1) ELSE ? END "
             "FROM people WHERE recipient NOT IN "
             "(SELECT recipient FROM recipients WHERE recipient IS NOT NULL)",
-            (last, now, now, ledger.DROPPED_SENT, ledger.DROPPED_MAYBE),
-        )
+            (max(mine, shape.last_row), shape.shards, shape.shard, ledger.DROPPED_KEY, now, now,
+             ledger.DROPPED_SENT, ledger.DROPPED_MAYBE),
+        )  # fmt: skip
         return max(cursor.rowcount, 0)
 
     def _earlier(self, recipient: str | None) -> tuple[str, str | None, int, bytes | None] | None:
