@@ -230,7 +230,8 @@ def test_a_report_path_that_is_the_journal_is_refused_before_sending(
         "--report", report, "--no-progress",
     )  # fmt: skip
     assert code == 2, output
-    assert "is also an input of this command" in output
+    # the journal is an input and an output: either check names it
+    assert "def.db" in output and "of this command" in output
     assert journal.read_bytes()[:16] == before[:16] == b"SQLite format 3\x00"
     code, output = cli(campaign, "journal", "status", str(journal))
     assert code == 0 and "4 recipients: sent 2, unknown 2" in output

@@ -23,6 +23,7 @@ from linepress.validate.values import (
     is_recipient_key,
     is_url,
     key_problem,
+    shape_ok,
     url_problem,
 )
 
@@ -199,7 +200,9 @@ TEXT = st.text(
 )
 LINKS = st.builds(
     lambda scheme, rest: scheme + "".join(rest),
-    st.sampled_from(["https://", "http://", "tel:", "line://", "", "https:///"]),
+    st.sampled_from(
+        ["https://", "http://", "tel:", "line://", "", "https:///", "https:", "http:/", "HTTPS://"]
+    ),
     st.lists(st.one_of(TEXT, st.sampled_from(["%E3", "%81", "%A5", "%E6%98%A5"])), max_size=4),
 )
 
@@ -208,9 +211,13 @@ LINKS = st.builds(
 @given(LINKS)
 def test_link_predicate_agrees_with_its_wording_and_the_plain_rule(value: str) -> None:
     assert is_url(value) == (url_problem(value) is None)
-    # The plain statement of the rule: percent-encoded ASCII, a scheme, a host after `//`.
+    # The plain statement of the rule: percent-encoded ASCII, a scheme, a host after `//`,
+    # and parts that read as a link (urllib's split: host labels, port, `//` for http).
     assert is_url(value) == (
-        value.isascii() and _URL.fullmatch(value) is not None and escapes_are_utf8(value)
+        value.isascii()
+        and _URL.fullmatch(value) is not None
+        and escapes_are_utf8(value)
+        and shape_ok(value)
     )
 
 

@@ -1,6 +1,7 @@
 """Recipient lists: the second review of issue 12, each fixed as a kind, through the real CLI.
 
-Workbooks with chart sheets, formulas with no saved value, hidden sheets.
+Workbooks with chart sheets, formulas with no saved value, hidden sheets; the encoding
+hint when a file holds too few non-ASCII characters to tell encodings apart.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from pathlib import Path
 import openpyxl
 import pytest
 from click.testing import CliRunner, Result
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from linepress.cli.main import main
 
@@ -129,3 +132,63 @@ def test_the_first_visible_sheet_is_read_and_named(project: Path) -> None:
     assert named.exit_code == 0 and "read worksheet" not in named.stderr
     hidden = run("compile", "def.yaml", "--data", "list.xlsx", "--sheet", "Lookup")
     assert "no recipients" in hidden.stderr  # read when asked for: only a header
+
+
+# ------------------------------------------------------------- encoding hint
+
+
+def _alphabet(codec: str) -> str:
+    """Characters people write names in, for each codec's language (by its byte ranges)."""
+    if codec == "cp874":
+        return "".join(map(chr, range(0x0E01, 0x0E2F))) + "ะาำเแโใไ"
+    if codec == "cp1252":
+        return "ÀÁÂÄÇÈÉÊËÍÎÏÑÓÔÖÙÚÛÜßàáâäçèéêëíîïñóôöùúûüÿ"
+    if codec in ("cp932", "euc_jp"):
+        kana = "".join(map(chr, range(0x3041, 0x3094))) + "".join(map(chr, range(0x30A1, 0x30F7)))
+        halfwidth = "".join(map(chr, range(0xFF66, 0xFF9E)))
+        kanji = bytes(b for i in range(0xB0, 0xCF) for b in (i, 0xA1, i, 0xC0, i, 0xE0))
+        return kana + halfwidth + kanji.decode("euc_jp")
+    lead, table = {
+        "cp949": (range(0xB0, 0xC8), "euc_kr"),
+        "gb18030": (range(0xB0, 0xD8), "gb2312"),
+        "cp950": (range(0xA4, 0xC6), "big5"),
+    }[codec]
+    return bytes(b for i in lead for b in (i, 0xA1, i, 0xB5, i, 0xD0)).decode(table)
+
+
+@pytest.mark.parametrize(
+    "codec", ["cp932", "euc_jp", "cp949", "gb18030", "cp950", "cp874", "cp1252"]
+)
+@settings(max_examples=25, deadline=None)
+@given(data=st.data())
+def test_the_hint_for_a_few_characters_names_the_right_encoding_among_others(
+    codec: str, data: st.DataObject
+) -> None:
+    from linepress.recipients.guess import encoding_hint
+
+    # One name of up to three letters among ASCII ones: too little to tell encodings apart.
+    name = data.draw(st.text(alphabet=_alphabet(codec), min_size=1, max_size=3))
+    names = [data.draw(st.sampled_from(["Ann", "Bo", "Sato"])), name]
+    text = "to,name\r\n" + "".join(f"U{i},{n}\r\n" for i, n in enumerate(names))
+    hint = encoding_hint(text.encode(codec))
+    assert hint is not None
+    assert f"--encoding {codec}" in hint, hint
+    # (so a hint naming one encoding, when only one fits, names the right one)
+
+
+def test_half_width_katakana_names_say_shift_jis_first(project: Path) -> None:
+    text = "to,name\r\nU0,Sato\r\nU1,Suzuki\r\nU2,ｻﾄｳ\r\n"
+    (project / "list.csv").write_bytes(text.encode("cp932"))
+    refused = run("compile", "def.yaml", "--data", "list.csv")
+    assert refused.exit_code == 1
+    assert "too few non-ASCII characters to tell its encoding" in refused.stderr
+    hint = refused.stderr.split("too few", 1)[1]
+    assert hint.index("--encoding cp932") < hint.index("--encoding cp874")
+    # With more of them there is evidence enough: Shift_JIS, and following it reads the names.
+    text += "U3,ｽｽﾞｷ ﾀﾛｳ\r\n"
+    (project / "list.csv").write_bytes(text.encode("cp932"))
+    refused = run("compile", "def.yaml", "--data", "list.csv")
+    assert "pass --encoding cp932" in refused.stderr or "(--encoding cp932)" in refused.stderr
+    assert "looks like TIS-620" not in refused.stderr, refused.stderr
+    followed = run("compile", "def.yaml", "--data", "list.csv", "--encoding", "cp932")
+    assert texts(followed)[-1] == "Hi ｽｽﾞｷ ﾀﾛｳ"

@@ -243,3 +243,96 @@ def test_an_output_that_is_a_template_the_definition_reads_is_a_usage_error(
     )  # fmt: skip
     assert code == 0, output
     assert json.loads((tmp_path / "out.jsonl").read_text())["message"]["text"] == "Hi A!?"
+
+
+def _spellings(campaign: Path, kind: str) -> tuple[str, str]:
+    """Two spellings of one output file: equal, relative/absolute, a symlink, a hard link."""
+    first = campaign / "out.jsonl"
+    if kind == "same":
+        return str(first), str(first)
+    if kind == "dotted":
+        return str(first), str(campaign / "." / "sub" / ".." / "out.jsonl")
+    first.write_text("old")
+    if kind == "symlink":
+        (campaign / "alias.jsonl").symlink_to(first)
+        return str(first), str(campaign / "alias.jsonl")
+    os.link(first, campaign / "hard.jsonl")
+    return str(first), str(campaign / "hard.jsonl")
+
+
+@pytest.mark.parametrize("kind", ["same", "dotted", "symlink", "hardlink"])
+def test_two_outputs_naming_one_file_are_a_usage_error(campaign: Path, kind: str) -> None:
+    (campaign / "sub").mkdir()
+    out, rejects = _spellings(campaign, kind)
+    before = Path(out).read_bytes() if Path(out).exists() else None
+    code, output = cli(
+        "compile", str(campaign / "def.yaml"), "--data", str(campaign / "users.csv"),
+        "--keep-going", "-o", out, "--rejects", rejects,
+    )  # fmt: skip
+    assert code == 2, output
+    assert "one would overwrite the other" in output
+    assert (Path(out).read_bytes() if Path(out).exists() else None) == before
+
+
+def test_a_send_report_over_its_journal_is_a_usage_error(campaign: Path) -> None:
+    journal = campaign / "j.db"
+    code, output = cli(
+        "send", str(campaign / "static.yaml"), "--dry-run",
+        "--journal", str(journal), "--report", str(journal),
+    )  # fmt: skip
+    assert code == 2, output
+    assert "one would overwrite the other" in output
+    # the default journal (.linepress/static.db) counts as an output too
+    (campaign / ".linepress").mkdir()
+    default = campaign / ".linepress" / "static.db"
+    code, output = cli("send", str(campaign / "static.yaml"), "--dry-run", "--report", str(default))
+    assert code == 2, output
+    assert not default.exists()
+
+
+def test_journal_report_and_merge_reports_never_overwrite_their_input(campaign: Path) -> None:
+    journal = campaign / "j.db"
+    journal.write_bytes(b"x")
+    code, output = cli("journal", "report", str(journal), "-o", str(journal))
+    assert code == 2, output
+    assert journal.read_bytes() == b"x"
+    report = campaign / "r.jsonl"
+    report.write_text("{}\n")
+    code, output = cli("merge-reports", str(report), "-o", str(report))
+    assert code == 2, output
+    assert report.read_text() == "{}\n"
+
+
+def test_two_outputs_to_dev_null_are_fine(campaign: Path) -> None:
+    code, output = cli(
+        "compile", str(campaign / "def.yaml"), "--data", str(campaign / "users.csv"),
+        "--keep-going", "-o", os.devnull, "--rejects", os.devnull,
+    )  # fmt: skip
+    assert code == 0, output
+
+
+@pytest.mark.parametrize(("repeats", "said"), [(1, "1 row repeats"), (2, "2 rows repeat")])
+def test_the_repeated_rows_note_agrees_in_number(campaign: Path, repeats: int, said: str) -> None:
+    (campaign / "rep.csv").write_text("to,name\nU1,A\n" + "U1,B\n" * repeats)
+    code, output = cli(
+        "send", str(campaign / "def.yaml"), "--data", str(campaign / "rep.csv"), "--dry-run",
+        "--no-progress",
+    )  # fmt: skip
+    assert code == 0, output
+    assert f"{said} the recipient of an earlier row" in output
+
+
+@pytest.mark.usefixtures("umask_022")
+def test_the_default_journal_is_private(campaign: Path) -> None:
+    from linepress.sandbox.server import running_sandbox
+
+    with running_sandbox(api_key="k-1234") as sandbox:
+        result = CliRunner(env={"INFOBIP_API_KEY": "k-1234"}).invoke(
+            main,
+            ["send", str(campaign / "def.yaml"), "--data", str(campaign / "users.csv"),
+             "--base-url", sandbox.url, "--no-progress", "--allow-duplicates"],
+        )  # fmt: skip
+    assert result.exit_code in (0, 1), result.output
+    folder = campaign / ".linepress"
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    assert stat.S_IMODE((folder / "def.db").stat().st_mode) == 0o600

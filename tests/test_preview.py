@@ -97,7 +97,7 @@ def test_rows_stop_reading_once_found() -> None:
 
 
 def test_parse_rows() -> None:
-    assert parse_rows("1,7, 20-22") == [1, 7, 20, 21, 22]
+    assert list(parse_rows("1,7, 20-22")) == [1, 7, 20, 21, 22]
     for bad in ("", "1,x", "5-3", "-1"):
         with pytest.raises(UsageError):
             parse_rows(bad)

@@ -393,11 +393,23 @@ class _Copy:
                 return self._out_of_range(path, describe_integer(node))
             return int(node)
         if isinstance(node, float):
+            if not math.isfinite(node):
+                # JSON has no NaN or infinity: a body would carry `null` or be refused.
+                return self._refuse(
+                    path, "a number must be finite: JSON has no NaN or infinity", _yaml_float(node)
+                )
             return float(node)
         if isinstance(node, str):
             text = str(node)
             if not text.isascii():
                 self._check_encodable(text, path)
+            if "\x00" in text:
+                # A NUL (YAML's "\0") would reach a customer's phone as an invisible character.
+                self._refuse(
+                    path,
+                    "the text holds a NUL character (YAML `\\0` or `\\x00`): remove it",
+                    f"NUL at character {text.index(chr(0)) + 1}",
+                )
             return text
         if isinstance(
             node, datetime.date | datetime.datetime
@@ -445,6 +457,17 @@ class _Copy:
                 )
             )
 
+    def _refuse(self, path: FieldPath, message: str, found: str) -> None:
+        self.problems.append(
+            Problem(
+                message,
+                self.values[path].location if path in self.values else Location(self.name, 1, 1),
+                path=format_path(path),
+                found=found,
+                code="type",
+            )
+        )
+
     def _out_of_range(self, path: FieldPath, found: str) -> None:
         self.problems.append(
             Problem(
@@ -479,3 +502,10 @@ def _key_text(key: Any) -> str:
     # Keys are field names; YAML allows `1:` or `true:`, which the API never wants
     # but which should reach the unknown-key check as text, not crash.
     return key if isinstance(key, str) else str(key)
+
+
+def _yaml_float(number: float) -> str:
+    """NaN or an infinity as YAML spells it (`.nan`, `-.inf`)."""
+    if math.isnan(number):
+        return ".nan"
+    return "-.inf" if number < 0 else ".inf"

@@ -8,6 +8,7 @@ the sender key), so `check` warns and `send` refuses.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,19 +18,39 @@ from linepress.errors import Location, Problem, Severity, format_path
 #: What the starters in `templates/starters/` write for the author to replace, and the
 #: usual spellings of the kind (`YOUR_API_KEY`, `<YOUR-CHANNEL-ID>`).
 PLACEHOLDER = re.compile(r"\bYOUR[-_][A-Z0-9][A-Z0-9_-]*|\bYour Shop\b")
+# The same in any case and width (`your-application-key`, `Your_App_Key`, full-width
+# `ＹＯＵＲ－ＡＰＰ－ＫＥＹ`), matched on the NFKC-normalised, case-folded text.
+_FOLDED = re.compile(r"\byour[-_][a-z0-9][a-z0-9_-]*")
+
+
+def find_placeholder(text: str) -> str | None:
+    """The placeholder `text` holds, as written, in any case or width; None if none."""
+    match = PLACEHOLDER.search(text)
+    if match is not None:
+        return match.group(0)
+    # Per body in `send`: skip the normalising unless a `y` could start one.
+    if "y" not in text and "Y" not in text and "\uff59" not in text and "\uff39" not in text:
+        return None
+    folded = text.lower() if text.isascii() else unicodedata.normalize("NFKC", text).casefold()
+    match = _FOLDED.search(folded)
+    if match is None:
+        return None
+    if len(folded) == len(text):  # one character for one: show it as written
+        return text[match.start() : match.end()]
+    return match.group(0)
 
 
 def placeholder_problems(definition: Definition, severity: Severity) -> list[Problem]:
     """One problem per value (body, `vars`, `defaults`, variants) holding a placeholder."""
     problems = []
     for path, text in _strings(definition):
-        match = PLACEHOLDER.search(text)
-        if match is None:
+        found = find_placeholder(text)
+        if found is None:
             continue
         leaf = definition.values.get(path)
         problems.append(
             Problem(
-                f"`{match.group(0)}` is a starter's placeholder: replace it with the real "
+                f"`{found}` is a starter's placeholder: replace it with the real "
                 "value before sending",
                 leaf.location if leaf is not None else Location(definition.name, 1, 1),
                 path=format_path(path),
@@ -60,15 +81,14 @@ def leftovers_in_body(body: Any) -> Iterator[tuple[FieldPath, str, str]]:
                     found,
                 )
                 continue
-        if "Y" in text:
-            placeholder = PLACEHOLDER.search(text)
-            if placeholder is not None:
-                yield (
-                    path,
-                    f"`{placeholder.group(0)}` is a starter's placeholder: replace it with the "
-                    "real value in the definition and compile again",
-                    placeholder.group(0),
-                )
+        placeholder = find_placeholder(text)
+        if placeholder is not None:
+            yield (
+                path,
+                f"`{placeholder}` is a starter's placeholder: replace it with the "
+                "real value in the definition and compile again",
+                placeholder,
+            )
 
 
 def _strings(definition: Definition) -> Iterator[tuple[FieldPath, str]]:

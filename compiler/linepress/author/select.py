@@ -11,9 +11,11 @@ from __future__ import annotations
 import json
 import random
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
+from linepress.author.rownumbers import RowNumbers
+from linepress.author.rownumbers import parse_rows as parse_rows
 from linepress.errors import DataError, Location, Problem, UsageError
 from linepress.limits import grapheme_length
 from linepress.recipients.records import BadRecord, Record
@@ -82,34 +84,12 @@ def select_rows(
         raise UsageError(Problem("choose one of --rows, --sample and --edge-cases", code="usage"))
     name = getattr(source, "name", None)
     if rows is not None:
-        return _pick_rows(source, sorted(set(rows)), name)
+        return _pick_rows(source, RowNumbers.of(rows), name)
     if sample is not None:
         return _sample(source, sample)
     if edge_cases:
         return EdgeCases().scan(source)
     return _first_rows(source, FIRST_ROWS)
-
-
-def parse_rows(text: str) -> list[int]:
-    """`"1,7,20-25"` as record numbers; `UsageError` for anything else."""
-    numbers: list[int] = []
-    for part in filter(None, (p.strip() for p in text.split(","))):
-        match = re.fullmatch(r"(\d+)(?:\s*-\s*(\d+))?", part)
-        if match is None:
-            raise UsageError(
-                Problem(
-                    "--rows takes row numbers and ranges like 1,7,20-25",
-                    found=repr(part),
-                    code="usage",
-                )
-            )
-        low, high = int(match[1]), int(match[2] or match[1])
-        if high < low:
-            raise UsageError(Problem(f"the range {part} is backwards", code="usage"))
-        numbers.extend(range(low, high + 1))
-    if not numbers:
-        raise UsageError(Problem("--rows needs at least one row number", code="usage"))
-    return numbers
 
 
 # --------------------------------------------------------------------------- #
@@ -137,14 +117,13 @@ def _first_rows(source: Iterable[Item], count: int) -> list[Selected]:
     return [Selected(item, [reason]) for item in items[:count]]
 
 
-def _pick_rows(source: Iterable[Item], wanted: Sequence[int], name: str | None) -> list[Selected]:
+def _pick_rows(source: Iterable[Item], wanted: RowNumbers, name: str | None) -> list[Selected]:
     if wanted and wanted[0] < 1:
         raise UsageError(
             Problem("row numbers count from 1 (a CSV header is not a row)", code="usage")
         )
     if not wanted:
         raise UsageError(Problem("--rows needs at least one row number", code="usage"))
-    want = set(wanted)
     found: list[Selected] = []
     unreadable: list[Problem] = []  # a CSV quote never closed can swallow the rows asked for
     seen = 0
@@ -152,17 +131,24 @@ def _pick_rows(source: Iterable[Item], wanted: Sequence[int], name: str | None) 
         seen = item.number
         if isinstance(item, BadRecord) and len(unreadable) < MAX_UNREADABLE_SHOWN:
             unreadable.append(item.problem)
-        if item.number in want:
+        if item.number in wanted:
             found.append(Selected(item, ["asked for"]))
-            want.discard(item.number)
-            if not want:  # everything asked for is here: no need to read the rest
+            if len(found) == len(wanted):  # everything asked for is here: read no more
                 return found
-    missing = ", ".join(map(str, sorted(want)))
-    noun = "row" if len(want) == 1 else "rows"
-    verb = "does" if len(want) == 1 else "do"
-    message = (
-        f"{noun} {missing} {verb} not exist: the data has {seen} row{'s' if seen != 1 else ''}"
-    )
+    # Missing: the few asked for within the data that it skipped, then all past its end
+    # (as ranges: `--rows 1-300000000` on a short file names one range, not millions).
+    numbers = {s.row for s in found}
+    within = [
+        n for low, high in wanted.ranges if low <= seen for n in range(low, min(high, seen) + 1)
+    ]
+    missing = [(n, n) for n in within if n not in numbers] + wanted.above(seen)
+    count = sum(high - low + 1 for low, high in missing)
+    shown = ", ".join(str(low) if low == high else f"{low}-{high}" for low, high in missing[:20])
+    if len(missing) > 20:
+        shown += ", ..."
+    noun = "row" if count == 1 else "rows"
+    verb = "does" if count == 1 else "do"
+    message = f"{noun} {shown} {verb} not exist: the data has {seen} row{'s' if seen != 1 else ''}"
     if unreadable:  # the data's own error is the one to fix: a content error (exit 1)
         message += "; the data's error above may have swallowed the rest"
         raise DataError(

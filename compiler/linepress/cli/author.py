@@ -23,6 +23,7 @@ from linepress.cli.options import (
     usage_text,
 )
 from linepress.errors import UsageError
+from linepress.operations.inputs import definition_inputs
 
 if TYPE_CHECKING:
     from linepress.author.preview import PreviewRequest
@@ -113,7 +114,7 @@ def preview_command(
         raise click.UsageError("give --out FILE.html to write the page, or --watch to serve it")
     if out is not None:
         guard_paths(str(out))
-        refuse_overwriting_inputs([out], [definition, data])
+        refuse_overwriting_inputs([out], [definition, data, *definition_inputs(definition)])
     if watch:
         _refuse_unwatchable(data)
         from linepress.author.preview import PreviewRequest

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 
 import click
 
@@ -109,7 +110,7 @@ def compile_command(
     finish(log, error_format, "compile")
 
 
-def _rows(rows: str | None, data: str | None) -> list[int] | None:
+def _rows(rows: str | None, data: str | None) -> Sequence[int] | None:
     if rows is None:
         return None
     from linepress.author.select import parse_rows

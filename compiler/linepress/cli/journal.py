@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from linepress.cli.options import guard_paths
+from linepress.cli.options import guard_paths, refuse_overwriting_inputs
 from linepress.errors import LinepressError
 
 
@@ -122,8 +122,11 @@ def report_command(journal: str, campaign: str | None, out: Path) -> None:
     from linepress.operations.journal import journal_report
 
     guard_paths(str(out))
+    location = _location(journal, campaign)
+    if isinstance(location[0], Path):
+        refuse_overwriting_inputs([out], [location[0]])
     try:
-        counts = journal_report(*_location(journal, campaign), out=out)
+        counts = journal_report(*location, out=out)
     except LinepressError as exc:
         _fail(exc)
         return

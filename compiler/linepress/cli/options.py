@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
@@ -161,7 +162,13 @@ def parse_delimiter(value: str | None) -> str | None:
 def refuse_overwriting_inputs(
     outputs: Sequence[str | Path | None], inputs: Sequence[str | Path | None]
 ) -> None:
-    """An output path that names an input file would destroy it: refuse (exit 2) before any work."""
+    """An output path that names an input file would destroy it, and two outputs naming one
+    file would leave only the last one written: refuse either (exit 2) before any work.
+
+    Identity is the file's, not the spelling (links followed); `-`, devices and FIFOs are
+    exempt (writing to them destroys nothing).
+    """
+    seen: dict[object, str] = {}
     for output in outputs:
         if output is None or str(output) == "-":
             continue
@@ -169,6 +176,27 @@ def refuse_overwriting_inputs(
             refuse_inputs(output, inputs)
         except UsageError as exc:
             raise click.UsageError(usage_text(exc.problems[:1])) from None
+        identity = output_identity(output)
+        if identity is None:
+            continue
+        if identity in seen:
+            raise click.UsageError(
+                f"{output}: is also the output {seen[identity]} of this command; one would "
+                "overwrite the other: choose another path"
+            )
+        seen[identity] = str(output)
+
+
+def output_identity(path: str | Path) -> object | None:
+    """What makes two output paths one file: (device, inode) of an existing regular file,
+    else the path with its folder's links resolved; None for a device or FIFO."""
+    try:
+        status = os.stat(path)
+    except OSError:
+        return os.path.realpath(path)
+    if not stat.S_ISREG(status.st_mode):
+        return None
+    return (status.st_dev, status.st_ino)
 
 
 def guard_paths(*paths: str | None) -> None:

@@ -74,6 +74,12 @@ from linepress.report import REPORTERS
     help="Resend messages whose delivery is unknown (may deliver twice).",
 )
 @click.option(
+    "--move-campaign",
+    is_flag=True,
+    help="The base URL changed but it is the same endpoint (a new address): continue the "
+    "journal's campaign there; those already reached stay skipped.",
+)
+@click.option(
     "--allow-duplicates",
     is_flag=True,
     help="Send one message per row even when rows repeat a recipient.",
@@ -184,6 +190,7 @@ def send_command(
     resend_sent: bool,
     new_run: bool,
     resend_unknown: bool,
+    move_campaign: bool,
     allow_duplicates: bool,
     allow_empty: bool,
     keep_going: bool,
@@ -221,7 +228,7 @@ def send_command(
       linepress send --payloads build/spring.jsonl --shard 2/4
       linepress send spring.yaml --data users.csv --dry-run
     """
-    from linepress.operations.send import SendOptions, Shard, send
+    from linepress.operations.send import SendOptions, Shard, default_journal_path, send
     from linepress.send.dispatch import DispatchSettings
     from linepress.send.dsn import is_postgres_url
 
@@ -264,6 +271,7 @@ def send_command(
         lease=lease,
         resend_sent=resend_sent,
         resend_unknown=resend_unknown,
+        move_campaign=move_campaign,
         allow_empty=allow_empty,
         allow_duplicates=allow_duplicates,
         keep_going=keep_going,
@@ -286,7 +294,11 @@ def send_command(
         max_errors=max_errors,
     )
     refuse_overwriting_inputs(
-        outputs=[report, journal_path],
+        # the journal is written too: a report over it would destroy the campaign's record
+        outputs=[
+            report,
+            journal_path or (None if journal_url else default_journal_path(options)),
+        ],
         inputs=[
             definition,
             payloads,
@@ -354,6 +366,7 @@ def merge_reports_command(reports: tuple[Path, ...], out: Path) -> None:
     from linepress.send.report import merge_reports
 
     guard_paths(str(out))
+    refuse_overwriting_inputs([out], list(reports))
     try:
         counts = merge_reports(list(reports), out)
     except LinepressError as exc:

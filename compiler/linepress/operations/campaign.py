@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import re
 import sqlite3
 import sys
 import tempfile
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 from linepress.definition import load_definition
 from linepress.errors import LinepressError, Location, Problem, UsageError
@@ -59,7 +61,7 @@ def journal_folder(path: Path) -> None:
     """Create the default journal folder with a `.gitignore` that keeps it out of git."""
     if path.parent.name != JOURNAL_FOLDER or path.parent.is_dir():
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)  # private: see below
     (path.parent / ".gitignore").write_text(
         "# linepress journals hold every recipient's ID and message: never commit them.\n*\n"
     )
@@ -107,7 +109,13 @@ def open_campaign_journal(options: SendOptions) -> Iterator[CampaignJournal]:
     path = options.journal or default_journal_path(options)
     if options.journal is None:
         journal_folder(path)
+    created = not path.exists()
     journal = open_journal(path)
+    if created and path.is_file():
+        # every recipient's ID and message: readable by its owner only (SQLite gives
+        # its -wal/-shm files the same mode)
+        with contextlib.suppress(OSError):
+            path.chmod(0o600)
     try:
         yield journal
     finally:
@@ -151,6 +159,56 @@ def spooled_stdin() -> Iterator[tuple[Path, str]]:
 def binding(options: SendOptions, base_url: str) -> str:
     """What a campaign never changes: where it sends, and which shard it is."""
     return f"base URL {base_url}" + (f", shard {options.shard}" if options.shard else "")
+
+
+@runtime_checkable
+class Rebindable(Protocol):
+    """A journal whose campaign can move to another base URL (the SQLite one)."""
+
+    def reached_anyone(self) -> bool: ...
+    def rebind(self, binding: str) -> None: ...
+
+
+def rebind_campaign(
+    journal: CampaignJournal, bound: str, options: SendOptions, say: Callable[[str], object]
+) -> bool:
+    """Move the campaign to the base URL in `bound` when only that changed, and either no
+    request of it can have reached any endpoint (a wrong host, port or scheme: nothing was
+    sent, in flight, unknown or answered), or `options.move_campaign` says it is the same
+    endpoint under a new address. True when it moved (`say` tells the user).
+
+    Otherwise nothing changes and `claim` refuses the mismatch. Who was reached stays
+    recorded either way, so nobody gets a second message.
+    """
+    recorded = journal.meta("binding")
+    if recorded is None or recorded == bound or not isinstance(journal, Rebindable):
+        return False
+    if _shard_part(recorded) != _shard_part(bound):
+        return False  # another shard is another list: never moved
+    if journal.reached_anyone():
+        if not options.move_campaign:
+            raise UsageError(
+                Problem(
+                    f"this journal is the campaign for {recorded}, not {bound}, and requests "
+                    "of it may have reached that endpoint: pass --journal PATH to keep a "
+                    "separate campaign, or --move-campaign if it is the same endpoint under "
+                    "a new address (those already reached stay skipped)",
+                    Location(journal.location),
+                    code="journal",
+                )
+            )
+        why = "--move-campaign"
+    else:
+        why = "no request of it reached any endpoint"
+    verb = "a real run would move" if options.dry_run else "moved"  # a dry run moves a copy
+    say(f"{verb} the campaign from {recorded} to {bound}: {why}")
+    journal.rebind(bound)
+    return True
+
+
+def _shard_part(binding: str) -> str:
+    match = re.search(r", shard \S+$", binding)
+    return match.group(0) if match else ""
 
 
 def fingerprint(options: SendOptions, stdin: tuple[Path, str] | None) -> str:
@@ -248,6 +306,9 @@ def plan_notes(claim: str, plan: PlanCounts, options: SendOptions) -> Iterator[s
         )
     if plan.duplicates and not options.allow_duplicates:
         yield (
-            f"linepress send: {plan.duplicates:,} rows repeat the recipient of an earlier row "
-            "and are skipped (--allow-duplicates to send each)"
+            f"linepress send: {plan.duplicates:,} "
+            + ("row repeats" if plan.duplicates == 1 else "rows repeat")
+            + " the recipient of an earlier row and "
+            + ("is" if plan.duplicates == 1 else "are")
+            + " skipped (--allow-duplicates to send each)"
         )

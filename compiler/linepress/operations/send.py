@@ -29,6 +29,7 @@ from linepress.operations.campaign import (
     fingerprint,
     open_campaign_journal,
     plan_notes,
+    rebind_campaign,
     spooled_stdin,
 )
 from linepress.operations.inputs import definition_inputs
@@ -124,6 +125,7 @@ def send(
             # A rehearsal without a base URL rehearses the campaign's own endpoint.
             bound = journal.meta("binding") or bound
         try:
+            rebind_campaign(journal, bound, options, say)
             claim = journal.claim(fingerprint(options, stdin), bound, replan=options.resend_sent)
         except JournalMismatch as exc:
             other = "--campaign NAME" if options.journal_url else "--journal PATH"

@@ -60,6 +60,8 @@ class SendOptions:
     #: Send again to people an earlier run of this journal already sent to.
     resend_sent: bool = False
     resend_unknown: bool = False
+    #: The campaign moves to a new base URL although requests may have reached the old one.
+    move_campaign: bool = False
     #: A list with no recipients is a success (otherwise it fails the run).
     allow_empty: bool = False
     allow_duplicates: bool = False

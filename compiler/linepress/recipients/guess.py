@@ -50,6 +50,8 @@ _COMMON: dict[str, str] = {
     # Thai: the most frequent letters, vowels and tone marks (any Thai text is mostly these).
     "cp874": "านรอกเงมยลวดทสตะปบคหแจพชขใ่้ัิีุูืึ็์ำไโ",
 }
+# Half-width katakana: Japanese CRMs and older systems still write names in them.
+_COMMON["cp932"] += "".join(map(chr, range(0xFF66, 0xFFA0)))
 _COMMON["euc_jp"] = _COMMON["cp932"]
 
 #: Bytes of the file looked at.
@@ -65,9 +67,20 @@ def encoding_hint(sample: bytes) -> str | None:
     """`looks like Shift_JIS (Japanese): pass --encoding cp932`, or None when nothing fits.
 
     When other candidates score close to the best, the hint says it is unsure and names
-    them too: one confident wrong answer would be followed.
+    them too: one confident wrong answer would be followed. When the sample holds fewer
+    than `_ENOUGH` non-ASCII characters (one name of a few letters), nothing can tell the
+    encodings apart: the hint names every candidate the bytes decode in, likeliest first.
     """
     ranked = rank(sample)
+    fits = _fits(sample)
+    # Counted in each encoding the bytes fit: 4 bytes are 4 Thai letters but 2 kanji.
+    if fits and min(_evidence(sample, codec) for codec in fits) < _ENOUGH:
+        order = [c for c, _ in ranked if c in fits] + [c for c in fits if c not in dict(ranked)]
+        named = ", ".join(f"{CANDIDATES[c]} (--encoding {c})" for c in order)
+        return (
+            "has too few non-ASCII characters to tell its encoding: the bytes read as text "
+            f"in each of {named}; check the names in a preview with the one you pass"
+        )
     if not ranked or ranked[0][1] < 0.4:
         return None
     best, score = ranked[0]
@@ -79,6 +92,32 @@ def encoding_hint(sample: bytes) -> str | None:
         f"looks like {named}, most likely the first; the bytes fit each, so check the "
         "names in a preview with the one you pass"
     )
+
+
+#: Non-ASCII characters a confident answer needs: fewer fit many encodings equally well.
+_ENOUGH = 4
+
+
+def _fits(sample: bytes) -> list[str]:
+    """The candidates (in `CANDIDATES` order) that decode `sample` without error.
+
+    A character cut off at the sample's end is no error.
+    """
+    sample = sample[:SAMPLE_SIZE]
+    fits = []
+    for codec in CANDIDATES:
+        try:
+            sample.decode(codec)
+        except UnicodeDecodeError as exc:
+            if exc.start < len(sample) - 3:
+                continue
+        fits.append(codec)
+    return fits
+
+
+def _evidence(sample: bytes, codec: str) -> int:
+    """How many non-ASCII characters `sample` holds read in `codec`."""
+    return sum(ord(ch) > 0x7F for ch in _decode(sample[:SAMPLE_SIZE], codec))
 
 
 def rank(sample: bytes) -> list[tuple[str, float]]:
@@ -97,10 +136,11 @@ def rank(sample: bytes) -> list[tuple[str, float]]:
         wide = [i for i, ch in enumerate(text) if ord(ch) > 0x7F]
         if not wide:
             continue
-        plausible = sum(_plausible(codec, text, i) for i in wide) / len(wide)
+        fit = [i for i in wide if _plausible(codec, text, i)]
+        plausible = len(fit) / len(wide)
         common = _COMMON.get(codec)
         if common is not None:  # how much of it is the language's everyday characters
-            usual = sum(text[i] in common for i in wide) / len(wide)
+            usual = sum(text[i] in common for i in fit) / len(wide)
             plausible *= 0.6 + 0.4 * usual
         if paired and codec in _SINGLE_BYTE:
             plausible *= 0.5
@@ -142,8 +182,10 @@ def _plausible(codec: str, text: str, i: int) -> bool:
     if 0x3000 <= o <= 0x303F or 0xFF01 <= o <= 0xFF5E:  # CJK punctuation, full-width forms
         return True
     if codec in ("cp932", "euc_jp"):
-        if 0x3041 <= o <= 0x30FE:  # hiragana, katakana (not half-width katakana)
+        if 0x3041 <= o <= 0x30FE:  # hiragana, katakana
             return True
+        if 0xFF61 <= o <= 0xFF9F:  # half-width katakana: in runs of their own, never mixed
+            return all(_halfwidth_or_ascii(text, j) for j in (i - 1, i + 1))
         if not 0x4E00 <= o <= 0x9FFF:
             return False
         if codec == "euc_jp":
@@ -165,6 +207,10 @@ def _plausible(codec: str, text: str, i: int) -> bool:
         return 0xA4 <= ch.encode("big5")[0] <= 0xC6  # Big5 frequent characters
     except UnicodeEncodeError:
         return False
+
+
+def _halfwidth_or_ascii(text: str, i: int) -> bool:
+    return not 0 <= i < len(text) or ord(text[i]) < 0x80 or 0xFF61 <= ord(text[i]) <= 0xFF9F
 
 
 def _consonant(ch: str) -> bool:

@@ -30,6 +30,7 @@ from linepress.render.building import (
     Rendered,
     RenderState,
     VarFailed,
+    default_key_problems,
     dict_builder,
     fallback_builder,
     plain_string,
@@ -37,7 +38,7 @@ from linepress.render.building import (
     static_builder,
 )
 from linepress.render.imports import load_imports
-from linepress.render.items import FOR_SPEC, ITEM_KEYS, Item, varying_list
+from linepress.render.items import FOR_SPEC, ITEM_KEYS, Item, least_repeats, varying_list
 from linepress.render.reads import names_read, reads_only_globals
 from linepress.render.templating import (
     EXPRESSION,
@@ -88,6 +89,8 @@ class Renderer:
         self.env = make_environment([definition.path.parent, resource_dir("templates")])
         #: `vars` rendered once (see `_render_vars`).
         self.constants: dict[str, Any] = {}
+        #: How many times every recipient builds the item being compiled, at least.
+        self._repeats = 1
         #: `vars` that use recipient fields: rendered per recipient, in order.
         self._dynamic_vars: list[tuple[str, Builder]] = []
         #: Every compiled string leaf, for tools that inspect templates (lint).
@@ -286,14 +289,10 @@ class Renderer:
 
     def _item(self, value: Any, source: FieldPath, problems: list[Problem]) -> Item:
         dynamic = isinstance(value, dict) and any(key in value for key in ITEM_KEYS)
-        outer = self._scope
-        if dynamic:
-            self._scope = None  # built in its own contexts, or maybe not at all: no batching
-        build = self._compile(value, source, problems, item=True)
-        self._scope = outer
         if not dynamic:
-            return Item(source, build)
+            return Item(source, self._compile(value, source, problems, item=True))
         repeat = None
+        outer_repeats = self._repeats
         if "$for" in value:
             spec = value["$for"]
             match = FOR_SPEC.match(spec) if isinstance(spec, str) else None
@@ -310,9 +309,18 @@ class Renderer:
             else:
                 leaf = self._expression(match.group(2), (*source, "$for"), problems)
                 repeat = (match.group(1), leaf) if leaf is not None else None
+                # What every recipient repeats at least (`check` sees what `compile` hits).
+                self._repeats = least_repeats(
+                    self.env, leaf, {**self.constants, ROW: {}}, self._repeats, problems
+                )
         condition = None
         if "$if" in value:
             condition = self._expression(str(value["$if"]), (*source, "$if"), problems)
+            self._repeats = 0  # maybe none are kept
+        outer = self._scope
+        self._scope = None  # built in its own contexts, or maybe not at all: no batching
+        build = self._compile(value, source, problems, item=True)
+        self._scope, self._repeats = outer, outer_repeats
         return Item(source, build, repeat, condition)
 
     def _variants(self, problems: list[Problem]) -> Builder:
@@ -374,6 +382,8 @@ class Renderer:
         default_leaf = None
         if isinstance(default, str) and has_markers(default):
             default_leaf = self._leaf(default, path, problems)
+        elif isinstance(default, str):  # as compile checks it for a recipient, check does now
+            problems += default_key_problems(key, default, location)
         # The record's column is read like `{{ key }}`, so its value gets the same checks.
         column = compile_leaf(
             self.env, f"{{{{ {key} }}}}", (key,), None, location, None, text=key in self._text

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from linepress.definition import FieldPath
-from linepress.errors import Location, Problem, format_path
+from linepress.errors import Location, Problem, describe, format_path
 from linepress.render.templating import (
     ROW,
     Context,
@@ -21,6 +21,7 @@ from linepress.render.templating import (
     evaluate,
     is_encodable,
 )
+from linepress.validate.values import key_problem
 
 __all__ = [
     "DYNAMIC",
@@ -54,13 +55,17 @@ DYNAMIC = _Marker("<per recipient>")
 Remap = tuple[FieldPath, FieldPath]
 
 
+#: Items all of one recipient's `$for` loops may make together, `$if` or not.
+MAX_REPEATS = 10_000
+
+
 class RenderState:
     """What one recipient's rendering collects besides the body.
 
     A plain slotted class, made once per recipient: cheap to create matters here.
     """
 
-    __slots__ = ("frames", "problems", "remaps", "skeleton", "texts", "variant")
+    __slots__ = ("frames", "problems", "remaps", "repeats_left", "skeleton", "texts", "variant")
 
     def __init__(self, *, skeleton: bool = False, variant: str | None = None) -> None:
         self.problems: list[Problem] = []
@@ -74,6 +79,9 @@ class RenderState:
         self.variant = variant
         #: Texts of batched leaves, per batch (None: render those leaves one by one).
         self.texts: dict[int, list[str] | None] = {}
+        #: Items `$for` may still make for this recipient, all loops together (nested
+        #: loops multiply: the render budget of each template does not see them).
+        self.repeats_left = MAX_REPEATS
 
     def output_path(self, source: FieldPath) -> FieldPath:
         if not self.frames:
@@ -159,6 +167,15 @@ def dict_builder(children: list[tuple[str, Builder]]) -> Builder:
         return {key: value if build is None else build(ctx, state) for key, build, value in items}
 
     return build_dict
+
+
+def default_key_problems(key: str, default: str, location: Location) -> list[Problem]:
+    """`defaults.from`/`defaults.to` written as plain text: the key checks a body's
+    `from`/`to` gets (a trailing space, full-width digits, ...), once, at load."""
+    problem = key_problem(default)
+    if problem is None:
+        return []
+    return [Problem(problem, location, path=f"defaults.{key}", found=describe(default), code="key")]
 
 
 def fallback_builder(

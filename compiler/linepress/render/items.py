@@ -9,16 +9,26 @@ came from so problems still point at the item's YAML line.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sized
 from dataclasses import dataclass
 from typing import Any
 
 from linepress.definition import FieldPath
-from linepress.errors import describe, type_name
-from linepress.render.building import DYNAMIC, Builder, RenderState
+from linepress.errors import Problem, describe, format_path, type_name
+from linepress.render.building import DYNAMIC, MAX_REPEATS, Builder, RenderState
+from linepress.render.limits import LimitedEnvironment
+from linepress.render.reads import reads_only_globals
 from linepress.render.templating import Context, LeafFailed, LeafRenderer, evaluate_raw
 
-__all__ = ["FOR_SPEC", "ITEM_KEYS", "Item", "iterations", "varying_list"]
+__all__ = [
+    "FOR_SPEC",
+    "ITEM_KEYS",
+    "Item",
+    "iterations",
+    "least_repeats",
+    "too_many_repeats",
+    "varying_list",
+]
 
 #: `$for`'s value: `name in expression`.
 FOR_SPEC = re.compile(r"^\s*([A-Za-z_]\w*)\s+in\s+(.+?)\s*$", re.DOTALL)
@@ -44,6 +54,8 @@ def iterations(item: Item, ctx: Context, state: RenderState) -> list[Context]:
     """The contexts an item is built in: one, several (`$for`) or none (`$if`)."""
     contexts = [ctx]
     if item.repeat is not None:
+        if state.repeats_left < 0:
+            return []  # out of items: said once, where it happened
         name, leaf = item.repeat
         try:
             values = evaluate_raw(leaf, ctx)
@@ -69,7 +81,13 @@ def iterations(item: Item, ctx: Context, state: RenderState) -> list[Context]:
                 leaf.location,
             )
             return []
-        contexts = [{**ctx, name: element} for element in values]
+        contexts = []
+        for element in values:
+            state.repeats_left -= 1
+            if state.repeats_left < 0:
+                state.fail(too_many_repeats(), leaf.path, leaf.location)
+                return []
+            contexts.append({**ctx, name: element})
     if item.condition is None:
         return contexts
     kept = []
@@ -80,6 +98,51 @@ def iterations(item: Item, ctx: Context, state: RenderState) -> list[Context]:
         except LeafFailed as failure:
             state.fail(failure, item.condition.path, item.condition.location)
     return kept
+
+
+def least_repeats(
+    env: LimitedEnvironment,
+    leaf: LeafRenderer | None,
+    constants: Context,
+    outer: int,
+    problems: list[Problem],
+) -> int:
+    """How many times every recipient builds a `$for` item's contents, at least.
+
+    `outer` is that count for the item itself. A `$for` over a constant (`range(99999)`)
+    repeats the same for everyone, so passing `MAX_REPEATS` is the definition's problem,
+    found by `check` without data; one over recipient data repeats at least 0 times.
+    """
+    if leaf is None or outer == 0 or not reads_only_globals(env, leaf):
+        return 0
+    try:
+        values = evaluate_raw(leaf, constants)
+        count = len(values) if isinstance(values, Sized) else 0
+    except LeafFailed:
+        return 0  # reported where it is compiled
+    if isinstance(values, str | bytes | Mapping):
+        return 0
+    if outer * count > MAX_REPEATS:
+        failure = too_many_repeats()
+        problems.append(
+            Problem(
+                f"{failure.message}: {outer * count:,} here",
+                leaf.location,
+                path=format_path(leaf.path),
+                code=failure.code,
+            )
+        )
+        return 0
+    return outer * count
+
+
+def too_many_repeats() -> LeafFailed:
+    """The failure of `$for` loops that together make more than `MAX_REPEATS` items."""
+    return LeafFailed(
+        f"`$for` makes more than {MAX_REPEATS:,} items for one recipient "
+        "(all loops together; a loop inside a loop multiplies)",
+        code="render-limit",
+    )
 
 
 def varying_list(items: list[Item], source: FieldPath) -> Builder:

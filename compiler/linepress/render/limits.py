@@ -26,7 +26,17 @@ from types import BuiltinFunctionType, BuiltinMethodType
 from typing import Any
 
 from jinja2 import nodes, pass_context
-from jinja2.filters import do_center, do_format, do_indent, do_join, do_replace, sync_do_slice
+from jinja2.filters import (
+    do_batch,
+    do_center,
+    do_format,
+    do_indent,
+    do_join,
+    do_replace,
+    do_round,
+    do_wordwrap,
+    sync_do_slice,
+)
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.utils import generate_lorem_ipsum
 
@@ -84,6 +94,11 @@ class LimitedEnvironment(ImmutableSandboxedEnvironment):
             replace=self._limited(do_replace, _replaced),
             join=self._limited(do_join, None),
             slice=self._limited(sync_do_slice, _sliced),
+            # Filters whose cost an argument drives: refused before they run.
+            batch=self._limited(do_batch, _batched),
+            round=self._limited(do_round, _rounded),
+            tojson=self._limited(FILTERS["tojson"], _json_indented),
+            wordwrap=self._limited(do_wordwrap, None),
         )
         # JSON values print as a CSV cell would hold them through every filter, and a
         # filter's failure is worded for the author (`linepress.render.jsontext`).
@@ -296,6 +311,33 @@ def _formatted(value: Any, *args: Any, **kwargs: Any) -> int:
 def _sliced(value: Any, slices: Any = 1, *args: Any, **kwargs: Any) -> int:
     if _width(slices) > MAX_TEXT:
         raise RenderLimit(f"`slice` into {slices:,} parts; at most {MAX_TEXT:,} are allowed")
+    return 0
+
+
+def _batched(value: Any, linecount: Any = 1, fill_with: Any = None, *args: Any) -> int:
+    # With a fill value the last batch is padded to `linecount` items: `batch(10**9, 0)`.
+    if fill_with is not None and _width(linecount) > MAX_TEXT:
+        raise RenderLimit(f"`batch` of {linecount:,} items; at most {MAX_TEXT:,} are allowed")
+    return 0
+
+
+#: The most digits `round` may round to, either side of the point.
+MAX_ROUND_DIGITS = 100
+
+
+def _rounded(value: Any, precision: Any = 0, *args: Any, **kwargs: Any) -> int:
+    # `round(-10**9)` computes 10**(10**9) first: it never ends.
+    if abs(_width(precision)) > MAX_ROUND_DIGITS:
+        shown = f"{precision:,}" if precision.bit_length() < 64 else "a huge number"
+        raise RenderLimit(
+            f"`round` to {shown} digits; at most {MAX_ROUND_DIGITS} either side of the point"
+        )
+    return 0
+
+
+def _json_indented(value: Any, indent: Any = None, *args: Any, **kwargs: Any) -> int:
+    if abs(_width(indent)) > 100:
+        raise RenderLimit(f"`tojson` indented by {indent:,}; at most 100 is allowed")
     return 0
 
 

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from jinja2 import StrictUndefined
+from jinja2 import StrictUndefined, nodes
 from jinja2 import TemplateSyntaxError as JinjaSyntaxError
 from jinja2.exceptions import UndefinedError
 from jinja2.runtime import Undefined
@@ -99,6 +99,34 @@ def make_environment(search_path: list[Path]) -> LimitedEnvironment:
     )
 
 
+#: How deep a template's tree may nest (operators, attributes, blocks): far beyond
+#: what anyone writes, and well inside Python's recursion limit for Jinja's compiler.
+MAX_TEMPLATE_DEPTH = 120
+
+
+def _depth_over(tree: nodes.Node, limit: int) -> bool:
+    """Whether `tree` nests deeper than `limit` nodes, walked without recursion."""
+    stack = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in node.iter_child_nodes())
+    return False
+
+
+def _literal_markers(tree: nodes.Node) -> str | None:
+    """The template marker (`{{`, `{%`, `{#`) that the template's own text or string
+    constants spell out, if any: it would reach a body as is."""
+    for node in tree.find_all((nodes.TemplateData, nodes.Const)):
+        text = node.data if isinstance(node, nodes.TemplateData) else getattr(node, "value", None)
+        if isinstance(text, str):
+            for marker in _MARKERS:
+                if marker in text:
+                    return marker
+    return None
+
+
 def has_markers(text: str) -> bool:
     return any(marker in text for marker in _MARKERS)
 
@@ -129,6 +157,26 @@ def compile_leaf(
             location,
             path=format_path(path),
             code="jinja-syntax",
+        )
+    if _depth_over(tree, MAX_TEMPLATE_DEPTH):
+        # `1+1+...+1` 20,000 times or `x.a.a...` parse in a loop, but every later walk
+        # of the tree (names read, compiling) recurses once per level.
+        return Problem(
+            f"the template is nested too deeply: an expression more than "
+            f"{MAX_TEMPLATE_DEPTH} levels deep (operators, `.` and `[]` chained)",
+            location,
+            path=format_path(path),
+            code="jinja-syntax",
+        )
+    literal = _literal_markers(tree)
+    if literal is not None:
+        return Problem(
+            f"the template writes `{literal}` itself (through `{{% raw %}}` or a quoted "
+            f"'{literal}'): a customer would see template syntax, not a value; "
+            "reword the text, or name the value that should go there",
+            location,
+            path=format_path(path),
+            code="unrendered",
         )
     unknown = unknown_names(env, tree)
     if unknown is not None:

@@ -7,10 +7,11 @@ would end up `failed` or `unknown`. The breaker counts consecutive failures of
 one kind with no answer in between; at `threshold` the run stops, the rest stay
 `pending`, and the summary names the cause and what to check.
 
-Any HTTP answer (a 400 for one recipient, a 429) shows the endpoint is up and
-resets the count: per-recipient failures never trip it. The exception is a
-gateway's 502/503/504 to everything (a load balancer with no servers behind it):
-those count as an outage of their own kind, with more patience (`SERVER_PATIENCE`
+An HTTP answer shows the endpoint is up and resets the count, except a 5xx:
+per-recipient failures (a 400, a 429) never trip it. 5xx answers of any status
+(500, 502, 503, 504 ... mixed) with no 2xx between them are one kind of outage
+(a server or a gateway failing every request): a 4xx in between neither counts
+nor resets them, only a 2xx does. They trip with more patience (`SERVER_PATIENCE`
 times the threshold), since a short blip of them is common and retried anyway.
 """
 
@@ -26,8 +27,13 @@ import httpx
 DEFAULT_THRESHOLD = 8
 #: A gateway's 502/503/504 answers trip it at this many times the threshold.
 SERVER_PATIENCE = 4
-#: The HTTP statuses that say the endpoint's servers are down, not the request wrong.
-SERVER_DOWN = frozenset({502, 503, 504})
+#: The kind every 5xx answer counts as (see the module text).
+SERVER_FAILING = "HTTP 5xx from the endpoint"
+
+
+def server_error(status: int) -> bool:
+    """True for an answer that says the endpoint's servers fail, not the request (500-599)."""
+    return 500 <= status <= 599
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,11 +47,11 @@ class Outage:
 
 
 def server_down(status: int) -> Outage:
-    """The outage a 502/503/504 answer points at (see `SERVER_DOWN`)."""
+    """The outage a 5xx answer points at: one kind whatever the status (see the module text)."""
     return Outage(
-        f"HTTP {status} from a gateway",
-        f"the endpoint (or a load balancer before it) answers {status} to every request: "
-        "check its status page",
+        SERVER_FAILING,
+        f"the endpoint (or a gateway before it) answers server errors to every request, "
+        f"the last one {status}: check its status page",
         SERVER_PATIENCE,
     )
 
@@ -120,8 +126,11 @@ class Breaker:
         self.tripped: Outage | None = None
         self._last: Outage | None = None
 
-    def answered(self) -> None:
-        """An HTTP answer came back: the endpoint is up."""
+    def answered(self, status: int = 200) -> None:
+        """A non-5xx HTTP answer came back: the endpoint is up. A 2xx ends a 5xx storm;
+        another answer (a recipient's 4xx) leaves its count as it is."""
+        if self._kind == SERVER_FAILING and not 200 <= status <= 299:
+            return
         self._kind = None
         self._count = 0
 
@@ -154,9 +163,10 @@ class Breaker:
         """The stop reason for the summary."""
         assert self.tripped is not None
         times = "once" if self._count == 1 else f"{self._count} times in a row"
+        between = "2xx answer" if self.tripped.kind == SERVER_FAILING else "other answer"
         return (
             f"the endpoint {base_url} failed {times} "
-            f"({self.tripped.kind}) with no other answer in between; {self.tripped.advice}. "
+            f"({self.tripped.kind}) with no {between} in between; {self.tripped.advice}. "
             "The rest stay pending: re-run the same command once it is reachable"
         )
 

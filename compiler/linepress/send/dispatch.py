@@ -36,11 +36,11 @@ import httpx
 from linepress.send.answers import Verdict, judge_exception, judge_response
 from linepress.send.breaker import (
     DEFAULT_THRESHOLD,
-    SERVER_DOWN,
     Breaker,
     Gate,
     classify,
     server_down,
+    server_error,
 )
 from linepress.send.endpoint import Endpoint
 from linepress.send.journal import (
@@ -298,11 +298,11 @@ class Dispatcher:
                 )
                 verdict = judge_response(response)
                 answered = True
-                if response.status_code in SERVER_DOWN:  # a gateway with no servers behind it
+                if server_error(response.status_code):  # the endpoint's servers fail
                     if self.breaker.failed(server_down(response.status_code)):
                         self.stop(self.breaker.reason(self.endpoint.base_url))
                 else:
-                    self.breaker.answered()
+                    self.breaker.answered(response.status_code)
             except Exception as exc:  # every failure gets a verdict: no row is left in flight
                 verdict = judge_exception(exc)
                 # No answer in time: the hang guard (a cut connection is the breaker's).

@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 
 from linepress.errors import Location, Problem, UsageError
+from linepress.send.redaction import redact, secret_pattern
 
 SEND_PATH = "/line/1/single"
 
@@ -31,16 +32,19 @@ class Credentials:
     _header: str = field(repr=False)
     #: Every form the secret could be echoed in (key, token, password), for `redact`.
     _secrets: tuple[str, ...] = field(default=(), repr=False)
+    _pattern: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # built once: redaction runs on every error text the endpoint sends back
+        object.__setattr__(self, "_pattern", secret_pattern((self._header, *self._secrets)))
 
     def header(self) -> str:
         return self._header
 
     def redact(self, text: str) -> str:
-        """`text` with every form of the secret replaced by `<redacted>`."""
-        for secret in sorted({self._header, *self._secrets}, key=len, reverse=True):
-            if len(secret) >= 4:
-                text = text.replace(secret, "<redacted>")
-        return text
+        """`text` with the secret replaced by `<redacted>` in any case and in the encodings
+        an endpoint may echo it in (URL, JSON, base64: see `linepress.send.redaction`)."""
+        return redact(text, self._pattern)
 
     def __repr__(self) -> str:
         return f"Credentials(scheme={self.scheme!r}, <hidden>)"

@@ -216,6 +216,21 @@ class SqliteJournal:
         )
         return "new" if existing is None and not self._has_people() else "changed"
 
+    def reached_anyone(self) -> bool:
+        """True when a request of this campaign may have reached an endpoint: someone is
+        (or may be) sent, in flight, or answered (a failure with an HTTP status)."""
+        if self._has_people():
+            return True
+        found = self._db.execute(
+            "SELECT 1 FROM recipients WHERE status IN ('sent', 'unknown', 'inflight') "
+            "OR http_status IS NOT NULL OR message_id IS NOT NULL LIMIT 1"
+        ).fetchone()
+        return found is not None
+
+    def rebind(self, binding: str) -> None:
+        """Bind the campaign to `binding` (a new base URL); who was reached stays recorded."""
+        self._set_meta({"binding": binding})
+
     def describe(self, text: str) -> None:
         self._set_meta({"description": text})
 

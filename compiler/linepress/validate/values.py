@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+import urllib.parse
 from typing import Any
 
 # IDNA 2008 with UTS 46 mapping (what browsers do) for hosts with non-ASCII letters;
@@ -50,11 +51,19 @@ _UTF8_ESCAPE = (
     rf"|%[Ee]0%[ABab][0-9A-Fa-f]{_C}|%[Ee][1-9A-Ca-cEFef]{_C}{_C}|%[Ee][Dd]%[89][0-9A-Fa-f]{_C}"
     rf"|%[Ff]0%[9ABab][0-9A-Fa-f]{_C}{_C}|%[Ff][1-3]{_C}{_C}{_C}|%[Ff]4%8[0-9A-Fa-f]{_C}{_C}"
 )
+# A host name's label: letters, digits, `_` and inner `-` (so no `x..jp`, `-.jp`, `...`).
+_LABEL = r"[A-Za-z0-9_](?:[A-Za-z0-9_-]*[A-Za-z0-9_])?"
+# A port is a number from 0 to 65535.
+_PORT = r"(?:6553[0-5]|655[0-2]\d|65[0-4]\d\d|6[0-4]\d{3}|[1-5]\d{4}|\d{1,4})"
+# `//` then a host (a name or an IPv4 address) and a port; no `user:password@`.
+_AUTHORITY = rf"{_LABEL}(?:\.{_LABEL})*\.?(?::(?:{_PORT})?)?"
 #: The whole `x-url` rule for an ASCII string in one match: a scheme (and a host after
 #: `//`), then printable ASCII without space or `\\ " < > { } | ^` backtick, `%` only
 #: in escapes that spell whole UTF-8 characters. (`is_url` is `isascii` and this.)
 URL_FULL = re.compile(
-    r"[A-Za-z][A-Za-z0-9+.\-]*+:(?://[^/?#\x00-\x20\x7f%\\\"<>{}|^`]|(?!//))"
+    r"(?!(?i:https?):(?!//))"  # http(s) needs `//host`: `https:example.com` opens nothing
+    r"[A-Za-z][A-Za-z0-9+.\-]*+:(?=.)"  # something after the scheme (`tel:` alone is no link)
+    rf"(?://{_AUTHORITY}(?=[/?#]|$)|(?!//))"
     rf"(?:[^\x00-\x20\x7f%\\\"<>{{}}|^`]++|{_UTF8_ESCAPE})*+"
 ).fullmatch
 
@@ -162,6 +171,9 @@ def url_problem(value: str) -> str | None:
         return "a link with `//` needs a host after it (https://example.com/…)"
     if host and (not host.isascii() or not _url_chars_ok(host)):
         return _host_problem(value, host)
+    shape = _shape_problem(value, host_start, host)
+    if shape is not None:
+        return shape
     fixed = encode_url(value)
     write = f": write {_shown(fixed)}" if fixed is not None else ""
     for index, char in enumerate(value):
@@ -190,6 +202,55 @@ def url_problem(value: str) -> str | None:
     return "a link with `//` needs a host after it (https://example.com/…)"
 
 
+def shape_ok(value: str) -> bool:
+    """The link's parts read plainly (urllib's split): a scheme with something after it,
+    `//` after http(s), a host of whole labels, a port from 0 to 65535."""
+    if _SCHEME.match(value) is None:
+        return False
+    start, end = _host_span(value)
+    return _shape_problem(value, start, value[start:end]) is None
+
+
+def _shape_problem(value: str, host_start: int, host: str) -> str | None:
+    """What is wrong with the parts of a link (scheme, `//`, host, port), if anything."""
+    scheme = value[: value.index(":")]
+    rest = value[len(scheme) + 1 :]
+    if not rest:
+        return f"`{scheme}:` has nothing after it: a link needs its target ({scheme}:…)"
+    if scheme.lower() in ("http", "https") and not rest.startswith("//"):
+        return (
+            f"an {scheme.lower()} link is written {scheme}://host/…: "
+            f"`//` is missing after `{scheme}:`"
+        )
+    if not host_start:
+        return None
+    if "@" in value[:host_start] and value.find("//") < value.rfind("@", 0, host_start):
+        # `user:password@host`: a credential a customer would receive, or a lookalike.
+        return "a link must not carry a user name or password before its host (`…@`)"
+    try:
+        parts = urllib.parse.urlsplit(value)
+        port = parts.port  # raises for a port that is no number from 0 to 65535
+    except ValueError:
+        if "[" in value[host_start:] or "]" in value[host_start:]:
+            return "the host's `[` and `]` do not pair up (an IPv6 host is written [2001:db8::1])"
+        after = value[host_start:].split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
+        shown = after.rsplit(":", 1)[-1]
+        return f"the port `{shown}` is not a number from 0 to 65535"
+    del port
+    if host.startswith("["):
+        # A customer's link to a bare IPv6 address is a test link left in.
+        return f"the host `{host}` is an IPv6 address: a message links to a host name"
+    labels = host[:-1].split(".") if host.endswith(".") else host.split(".")
+    if "" in labels:
+        return f"the host `{host}` has an empty part (`..`, or a dot at its start)"
+    for label in labels:
+        if label.startswith("-") or label.endswith("-"):
+            return f"the host `{host}` has a part `{label}` that starts or ends with `-`"
+        if not re.fullmatch(_LABEL, label):
+            return f"the host `{host}` has a part `{label}` no host name can hold"
+    return None
+
+
 def _host_span(value: str) -> tuple[int, int]:
     """Where the host of `scheme://host…` is: (start, end); (0, 0) without `//`."""
     scheme = _SCHEME.match(value)
@@ -204,7 +265,8 @@ def _host_span(value: str) -> tuple[int, int]:
     if at != -1:
         start = at + 1
     colon = value.rfind(":", start, end)
-    if colon != -1 and value[colon + 1 : end].isdigit() and "]" not in value[colon:end]:
+    port = value[colon + 1 : end]
+    if colon != -1 and (port.isdigit() or not port) and "]" not in value[colon:end]:
         end = colon
     return start, end
 
