@@ -494,7 +494,7 @@ def test_compile_check_preview_and_send_read_each_form_alike(project: Path, form
     assert all(n in page for n in names), form
     sent = run("send", "def.yaml", "--data", name, *flags, "--dry-run")
     assert sent.exit_code == 0, sent.stderr
-    assert f"campaign: {len(names)} recipients: sent {len(names)}" in sent.stderr
+    assert f"campaign: {len(names)} recipients: dry-run {len(names)}" in sent.stderr
 
 
 @pytest.mark.parametrize(
@@ -585,7 +585,7 @@ def test_xlsx_from_stdin_and_through_check_preview_and_send(project: Path) -> No
     assert shown.exit_code == 0 and "Bob" in (project / "p.html").read_text()
     sent = run("send", "def.yaml", "--data", "list.xlsx", "--dry-run")
     assert sent.exit_code == 0, sent.stderr
-    assert "campaign: 2 recipients: sent 2" in sent.stderr
+    assert "campaign: 2 recipients: dry-run 2" in sent.stderr
 
 
 def test_xlsx_rows_and_cells_without_references_are_read_in_order(project: Path) -> None:

@@ -175,6 +175,7 @@ def send(
                 tty=progress.isatty(),
                 # A shared journal: the campaign's progress, this worker's sends apart.
                 campaign_left=lambda: journal.campaign_left,
+                dry_run=options.dry_run,
             )
             if progress is not None
             else None

@@ -28,8 +28,11 @@ class Progress:
         tty: bool,
         interval: float | None = None,
         campaign_left: Callable[[], int | None] | None = None,
+        dry_run: bool = False,
     ) -> None:
         self.total = total
+        #: A dry run sends nothing: its `sent` is shown as `would send`.
+        self._dry_run = dry_run
         self._campaign_left = campaign_left
         self.stream = stream
         self.tty = tty
@@ -61,7 +64,7 @@ class Progress:
         rate = done / elapsed if elapsed > 0 else 0.0
         eta = (self.total - done) / rate if rate > 0 else None
         filled = int(_BAR * min(done, total) / total)
-        counts = " ".join(f"{k} {v}" for k, v in sorted(tally.by_status.items()))
+        counts = self._counts(tally)
         bar = f"[{'#' * filled}{'.' * (_BAR - filled)}] " if self.tty else ""
         text = f"{bar}{done}/{self.total} {rate:,.0f}/s"
         if eta is not None and done < self.total:
@@ -86,10 +89,16 @@ class Progress:
         text += f"; this worker {tally.done} at {mine:,.0f}/s"
         if tally.pace is not None:
             text += f", pacing at {tally.pace:,.0f}/s after 429s"
-        counts = " ".join(f"{k} {v}" for k, v in sorted(tally.by_status.items()))
+        counts = self._counts(tally)
         if tally.throttled:
             counts = f"{counts} throttled {tally.throttled}".lstrip()
         return f"{text}  {counts}".rstrip()
+
+    def _counts(self, tally: Tally) -> str:
+        counts = sorted(tally.by_status.items())
+        if self._dry_run:
+            counts = [("would send" if k == "sent" else k, v) for k, v in counts]
+        return " ".join(f"{k} {v}" for k, v in counts)
 
     def close(self) -> None:
         if self.tty and self._drawn:

@@ -60,6 +60,17 @@ class Summary:
         return sum(self.counts.values())
 
     @property
+    def shown_counts(self) -> dict[str, int]:
+        """The campaign's counts as told: a dry run's rehearsed sends are `dry-run`, not `sent`."""
+        if not self.dry_run:
+            return self.counts
+        rehearsed = self.run_counts.get("sent", 0)
+        shown = dict(self.counts)
+        shown["sent"] = shown.get("sent", 0) - rehearsed
+        shown["dry-run"] = rehearsed
+        return shown
+
+    @property
     def ok(self) -> bool:
         """Every recipient sent or skipped, and the run was not stopped."""
         settled = self.counts.get("sent", 0) + self.counts.get("skipped", 0)
@@ -77,7 +88,7 @@ class Summary:
         text += f" in {self.elapsed:.1f} s ({self.rate:,.0f} messages/s)"
         if self.throttled:
             text += f", {self.throttled:,} throttled answers (429)"
-        text += f"; campaign: {self.total:,} recipients: {_counts(self.counts) or 'none'}"
+        text += f"; campaign: {self.total:,} recipients: {_counts(self.shown_counts) or 'none'}"
         if self.stopped:
             text += f"\nlinepress send: stopped: {self.stopped}"
         unknown = self.counts.get("unknown", 0)
@@ -96,8 +107,11 @@ class Summary:
         return {
             "summary": {
                 "total": self.total,
-                **{status: self.counts.get(status, 0) for status in STATUSES},
-                "this_run": dict(self.run_counts),
+                **{status: self.shown_counts.get(status, 0) for status in _TOLD},
+                "this_run": {
+                    ("dry-run" if self.dry_run and status == "sent" else status): count
+                    for status, count in self.run_counts.items()
+                },
                 "elapsed_seconds": round(self.elapsed, 3),
                 "messages_per_second": round(self.rate, 1),
                 "throttled": self.throttled,
@@ -108,16 +122,30 @@ class Summary:
         }
 
 
+#: The statuses a summary tells: the journal's, and a dry run's rehearsed sends.
+_TOLD: tuple[str, ...] = (*STATUSES, "dry-run")
+
+
 def _counts(counts: dict[str, int]) -> str:
-    return ", ".join(f"{s} {counts[s]:,}" for s in STATUSES if counts.get(s, 0))
+    return ", ".join(f"{s} {counts[s]:,}" for s in _TOLD if counts.get(s, 0))
 
 
 def entry_row(entry: Entry, *, dry_run: bool = False) -> dict[str, Any]:
-    """One report row; a dry run's rows say `dry-run`, never `sent`."""
+    """One report row; a dry run's rows say `dry-run`, never `sent`, with no answer or attempt."""
+    if dry_run and _rehearsed(entry):
+        return {
+            "row": entry.row,
+            "to": entry.recipient,
+            "status": "dry-run",
+            "http_status": None,
+            "attempts": 0,
+            "message_id": None,
+            "error": entry.error,
+        }
     return {
         "row": entry.row,
         "to": entry.recipient,
-        "status": "dry-run" if dry_run and _rehearsed(entry) else entry.status,
+        "status": entry.status,
         "http_status": entry.http_status,
         "attempts": entry.attempts,
         "message_id": entry.message_id,
@@ -141,7 +169,7 @@ def csv_cell(value: Any) -> Any:
 
 def csv_summary(summary: dict[str, Any]) -> str:
     """A summary as a CSV report's closing `status` cell: `total 3: sent 2, failed 1; shard 1/2`."""
-    counts = {s: summary[s] for s in STATUSES if isinstance(summary.get(s), int) and summary[s]}
+    counts = {s: summary[s] for s in _TOLD if isinstance(summary.get(s), int) and summary[s]}
     total = summary.get("total")
     text = f"total {total if isinstance(total, int) else sum(counts.values())}"
     if counts:
