@@ -372,6 +372,31 @@ def test_the_rate_is_the_campaigns_across_workers(
     assert max(windows) <= 60 * 1.25, windows
 
 
+def test_the_rate_holds_while_the_campaign_ends(
+    sandbox: SandboxServer, campaign: Path, dsn: str
+) -> None:
+    # A list that ends: a worker whose claim comes back empty still holds queued and
+    # in-flight rows, so it keeps its share and the others do not speed up. Every whole
+    # 1-second window at the sandbox after the first second (when the workers join and
+    # learn of each other), the tail included, holds at most --rate x 1.1.
+    users = recipients(campaign, 240)
+    workers = [
+        start(campaign, sandbox, dsn, "--concurrency", "40", "--rate", "60") for _ in range(3)
+    ]
+    for worker in workers:
+        _, stderr = worker.communicate(timeout=120)
+        assert worker.returncode == 0, stderr
+    assert_exactly_once_except_unknown(sandbox, users, dsn)
+    times = _times(sandbox)
+    windows = [
+        bisect.bisect_left(times, t + 1.0) - i
+        for i, t in enumerate(times)
+        if times[0] + 1.0 <= t and t + 1.0 <= times[-1]
+    ] + [len(times) - bisect.bisect_left(times, times[-1] - 1.0)]
+    print(f"1-s windows up to {max(windows)}")
+    assert max(windows) <= 60 * 1.1, windows
+
+
 def test_a_worker_that_joins_starts_at_the_pace_the_campaign_learned(
     sandbox: SandboxServer, campaign: Path, dsn: str
 ) -> None:

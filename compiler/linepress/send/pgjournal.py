@@ -165,6 +165,10 @@ class PgJournal:
         self._handed: collections.deque[int] = collections.deque()
         #: Rows marked ahead, committed, not yet taken: row -> when (monotonic seconds).
         self._ahead: dict[int, float] = {}
+        #: Rows claimed and handed out with no outcome recorded yet (queued or in
+        #: flight): while any are held, this worker sends and takes its rate share.
+        self._held: set[int] = set()
+        self._drained = False
         #: How many rows to keep marked ahead.
         self.ahead = min(64, 2 * self.claim_size)
         self._resend_unknown = False
@@ -353,6 +357,10 @@ class PgJournal:
         rows = sorted(self._ahead)
         self._ahead.clear()
         self._handed.clear()
+        self._held.clear()
+        self._drained = True
+        if self._lease is not None:
+            self._lease.sending = False
         if rows and self._campaign_id is not None:
             with self._guard("cannot write the journal"):
                 self._db.execute(_UNMARK_AHEAD, (self._id, rows, self.worker))
@@ -387,13 +395,22 @@ class PgJournal:
                 # who joined since its last beat before it sends at their share's pace.
                 counted = self._lease.count_statement(self._db)
         rows = claimed.fetchall()
-        if self._lease is not None:
-            self._lease.sending = bool(rows)
-            self._lease.learned(counted.fetchone())
         handed = sorted((int(r), bytes(b), int(a)) for r, b, a in rows)
+        self._held.update(row for row, _, _ in handed)
+        self._drained = not handed
+        if self._lease is not None:
+            self._lease.sending = self.holds_work
+            self._lease.learned(counted.fetchone())
         self._resend_unknown = resend_unknown
         self._handed.extend(row for row, _, _ in handed)
         return handed
+
+    @property
+    def holds_work(self) -> bool:
+        """True while this worker has rows to send: its last claim found some, or rows
+        it claimed earlier are still queued or in flight. An empty claim alone does not
+        end its rate share (the other workers would each speed up while its tail runs)."""
+        return not self._drained or bool(self._held)
 
     def take_marked(self, row: int) -> bool:
         """True when `row`'s in-flight mark for its next attempt is committed already
@@ -441,6 +458,10 @@ class PgJournal:
         """
         done = list(outcomes)
         asked = set(inflight)
+        if done:
+            self._held.difference_update(o.row for o in done)
+            if self._lease is not None:
+                self._lease.sending = self.holds_work
         # A row marked ahead by the commit before this one: its mark is committed.
         marks = sorted(row for row in asked if self._ahead.pop(row, None) is None)
         ahead = self._next_ahead(asked)
