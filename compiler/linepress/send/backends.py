@@ -6,6 +6,7 @@ them, lazily, so psycopg is loaded only for a PostgreSQL journal.
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 from linepress.errors import Location, Problem, UsageError
@@ -49,7 +50,7 @@ def open_journal(
                 location, name, lease=lease, claim_size=claim_size, attach=not create or read_only
             )
         except JournalUnavailable as exc:
-            where = Location(f"{redact_dsn(location)} (campaign {name})")
+            where = Location(f"{shlex.quote(redact_dsn(location))} --campaign {shlex.quote(name)}")
             raise UsageError(Problem(str(exc), where, code="journal")) from None
         return journal
 

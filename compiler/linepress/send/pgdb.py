@@ -16,7 +16,7 @@ from typing import Any
 import psycopg
 from psycopg import conninfo
 
-from linepress.send.dsn import redact_dsn, url_password
+from linepress.send.dsn import mask_passwords, redact_dsn, url_password
 from linepress.send.journal import JournalUnavailable
 
 #: Seconds to wait for the server when the DSN and PGCONNECT_TIMEOUT say nothing
@@ -147,8 +147,7 @@ class Connector:
     def unavailable(self, what: str, exc: BaseException) -> JournalUnavailable:
         """`exc` as a `JournalUnavailable` saying `what` failed, with no password in it."""
         detail = " ".join(str(exc).split()) or type(exc).__name__
-        for password in self._passwords:
-            detail = detail.replace(password, "***")
+        detail = mask_passwords(detail, self._passwords)
         return JournalUnavailable(f"{what}: {redact_dsn(detail)}")
 
     @contextlib.contextmanager

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import shlex
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
@@ -148,7 +149,8 @@ class PgJournal:
         self.dsn = dsn
         self.campaign_name = campaign
         #: Where it lives, safe to show: the DSN without its password, and the campaign.
-        self.location = f"{redact_dsn(dsn)} (campaign {campaign})"
+        # As a command line takes it, so hints built on it can be pasted into a shell.
+        self.location = f"{shlex.quote(redact_dsn(dsn))} --campaign {shlex.quote(campaign)}"
         self.lease = lease
         self.claim_size = max(1, claim_size)
         self.worker = uuid.uuid4()
