@@ -244,24 +244,10 @@ def evaluate(leaf: LeafRenderer, ctx: Context, rendered: str | None = None) -> A
         if isinstance(value, Undefined):
             value._fail_with_undefined_error()
         value = to_json_value(value)
-    except UndefinedError as exc:
-        raise LeafFailed(undefined_message(exc, ctx), code="undefined") from None
-    except NotText as exc:
-        raise not_text_failure(leaf, ctx, exc.value) from None
-    except FilterFailed as exc:
-        raise filter_failure(exc) from None
-    except OperandError as exc:
-        raise operand_failure(leaf, ctx, exc) from None
-    except Refused as exc:
-        raise LeafFailed(str(exc), code="type") from None
     except LeafFailed:
         raise
-    except RenderLimit as exc:
-        raise LeafFailed(str(exc), code="render-limit") from None
-    except RecursionError:
-        raise LeafFailed(RECURSION, code="render-limit") from None
     except Exception as exc:  # the author's template code failed: report, never crash
-        raise LeafFailed(f"template failed: {exception_text(exc)}") from None
+        raise _failure(leaf, ctx, exc, "template") from None
     if value.__class__ is str:
         if leaf.numeric is not None:
             return to_number(value, leaf.numeric)
@@ -282,19 +268,27 @@ def evaluate_raw(leaf: LeafRenderer, ctx: Context) -> Any:
         if isinstance(value, Undefined):
             value._fail_with_undefined_error()
         return value
-    except UndefinedError as exc:
-        raise LeafFailed(undefined_message(exc, ctx), code="undefined") from None
-    except NotText as exc:
-        raise not_text_failure(leaf, ctx, exc.value) from None
-    except FilterFailed as exc:
-        raise filter_failure(exc) from None
-    except OperandError as exc:
-        raise operand_failure(leaf, ctx, exc) from None
-    except Refused as exc:
-        raise LeafFailed(str(exc), code="type") from None
-    except RenderLimit as exc:
-        raise LeafFailed(str(exc), code="render-limit") from None
-    except RecursionError:
-        raise LeafFailed(RECURSION, code="render-limit") from None
     except Exception as exc:  # the author's expression failed: report, never crash
-        raise LeafFailed(f"expression failed: {exception_text(exc)}") from None
+        raise _failure(leaf, ctx, exc, "expression") from None
+
+
+def _failure(leaf: LeafRenderer, ctx: Context, exc: Exception, what: str) -> LeafFailed:
+    """The `LeafFailed` for what a leaf's run raised, in the author's words.
+
+    `what` ("template", "expression") names the leaf in the catch-all message.
+    """
+    if isinstance(exc, UndefinedError):
+        return LeafFailed(undefined_message(exc, ctx), code="undefined")
+    if isinstance(exc, NotText):
+        return not_text_failure(leaf, ctx, exc.value)
+    if isinstance(exc, FilterFailed):
+        return filter_failure(exc)
+    if isinstance(exc, OperandError):
+        return operand_failure(leaf, ctx, exc)
+    if isinstance(exc, Refused):
+        return LeafFailed(str(exc), code="type")
+    if isinstance(exc, RenderLimit):
+        return LeafFailed(str(exc), code="render-limit")
+    if isinstance(exc, RecursionError):
+        return LeafFailed(RECURSION, code="render-limit")
+    return LeafFailed(f"{what} failed: {exception_text(exc)}")
